@@ -1,0 +1,223 @@
+//! What the hub hands a relying party: a single-use code, then an ID token (pairwise
+//! `sub`, level, match claim) and the userinfo claims the RP is entitled to.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use store::StoreError;
+use url::Url;
+
+use crate::app::Hub;
+use crate::journey::{Journey, MatchClaim, VerifiedIdentity};
+
+const CODES: &str = "code";
+const REDEEMED_CODES: &str = "code_redeemed";
+const ACCESS_TOKENS: &str = "access_token";
+
+/// What an authorization code stands for. Stored under the code, single use.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct CodeGrant {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub nonce: Option<String>,
+    pub sub: String,
+    pub acr: String,
+    pub vot: Option<String>,
+    pub auth_time: i64,
+    #[serde(rename = "match")]
+    pub match_claim: MatchClaim,
+    pub scope: Vec<String>,
+    /// Claims `/userinfo` will release (already filtered for this RP and scope).
+    pub userinfo: Map<String, Value>,
+    pub journey_id: String,
+}
+
+/// What an access token stands for.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct AccessGrant {
+    pub client_id: String,
+    pub sub: String,
+    pub userinfo: Map<String, Value>,
+}
+
+/// Stores a code for the completed journey and returns the RP redirect (RFC 9207 `iss`).
+pub(crate) async fn issue_code(
+    hub: &Hub,
+    journey: &Journey,
+    identity: &VerifiedIdentity,
+    outcome: &MatchClaim,
+) -> Result<Url, StoreError> {
+    let request = &journey.request;
+    let rp = hub
+        .relying_parties
+        .get(&request.client_id)
+        .ok_or_else(|| StoreError::Corrupt("journey names an unknown relying party".into()))?;
+    let grant = CodeGrant {
+        client_id: request.client_id.clone(),
+        redirect_uri: request.redirect_uri.clone(),
+        code_challenge: request.code_challenge.clone(),
+        nonce: request.nonce.clone(),
+        sub: hub.pairwise.pairwise_id(rp.sector(), &identity.idp_id, &identity.idp_subject),
+        acr: identity.level.to_string(),
+        vot: request.vectors.as_deref().and_then(|v| hub.levels.vector_of_trust(v, &identity.level)),
+        auth_time: identity.auth_time,
+        match_claim: outcome.clone(),
+        scope: request.scope.clone(),
+        userinfo: released_claims(&identity.dataset, &request.scope, &rp.settings.userinfo_claims),
+        journey_id: journey.id.clone(),
+    };
+    let code = token::random_opaque(32);
+    let json = serde_json::to_string(&grant).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    hub.sessions.put(CODES, &code, json, Duration::from_secs(hub.settings.journey.code_ttl_secs)).await?;
+    let mut url = Url::parse(&request.redirect_uri).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("code", &code);
+        if let Some(state) = &request.state {
+            q.append_pair("state", state);
+        }
+        q.append_pair("iss", &hub.issuer);
+    }
+    Ok(url)
+}
+
+/// Outcome of presenting a code at `/token`.
+pub(crate) enum Redemption {
+    Granted(Box<CodeGrant>),
+    /// Unknown, expired, or already used (then the tokens it produced are revoked).
+    Invalid,
+}
+
+/// Takes the code (atomically, single use). A second presentation revokes the access
+/// token issued for the first (RFC 9700 §4.5).
+pub(crate) async fn redeem_code(hub: &Hub, code: &str) -> Result<Redemption, StoreError> {
+    match hub.sessions.take(CODES, code).await? {
+        Some(json) => match serde_json::from_str(&json) {
+            Ok(grant) => Ok(Redemption::Granted(Box::new(grant))),
+            Err(e) => Err(StoreError::Corrupt(e.to_string())),
+        },
+        None => {
+            if let Some(access_token) = hub.sessions.take(REDEEMED_CODES, code).await? {
+                tracing::warn!("authorization code replayed; revoking its access token");
+                hub.sessions.delete(ACCESS_TOKENS, &access_token).await?;
+            }
+            Ok(Redemption::Invalid)
+        }
+    }
+}
+
+/// Issued tokens for a redeemed code.
+#[derive(Debug)]
+pub(crate) struct Tokens {
+    pub access_token: String,
+    pub id_token: String,
+    pub expires_in: u64,
+}
+
+/// Signs the ID token and stores the access token.
+pub(crate) async fn issue_tokens(hub: &Hub, code: &str, grant: &CodeGrant) -> Result<Tokens, IssueError> {
+    let now = crate::web_edge::now();
+    let mut claims = json!({
+        "iss": hub.issuer,
+        "aud": grant.client_id,
+        "azp": grant.client_id,
+        "sub": grant.sub,
+        "iat": now,
+        "exp": now + hub.settings.journey.id_token_ttl_secs as i64,
+        "auth_time": grant.auth_time,
+        "acr": grant.acr,
+        "match": grant.match_claim,
+    });
+    if let Some(nonce) = &grant.nonce {
+        claims["nonce"] = json!(nonce);
+    }
+    if let Some(vot) = &grant.vot {
+        claims["vot"] = json!(vot);
+    }
+    let id_token = hub.signing_key.sign(&claims)?;
+    let access_token = token::random_opaque(32);
+    let ttl = hub.settings.journey.access_token_ttl_secs;
+    let access = AccessGrant { client_id: grant.client_id.clone(), sub: grant.sub.clone(), userinfo: grant.userinfo.clone() };
+    let json = serde_json::to_string(&access).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    hub.sessions.put(ACCESS_TOKENS, &access_token, json, Duration::from_secs(ttl)).await?;
+    hub.sessions
+        .put(REDEEMED_CODES, code, access_token.clone(), Duration::from_secs(ttl))
+        .await?;
+    Ok(Tokens { access_token, id_token, expires_in: ttl })
+}
+
+/// Looks up a bearer access token.
+pub(crate) async fn access_grant(hub: &Hub, access_token: &str) -> Result<Option<AccessGrant>, StoreError> {
+    let Some(json) = hub.sessions.get(ACCESS_TOKENS, access_token).await? else {
+        return Ok(None);
+    };
+    serde_json::from_str(&json).map(Some).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Why tokens could not be issued.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum IssueError {
+    #[error("signing: {0}")]
+    Signing(#[from] token::TokenError),
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Verified attributes as OIDC standard claims, limited to what the RP may receive and
+/// the scopes it asked for (`profile` for names, birthdate, gender; `address`).
+fn released_claims(dataset: &matching::MatchingDataset, scope: &[String], allowed: &[String]) -> Map<String, Value> {
+    let has = |s: &str| scope.iter().any(|x| x == s);
+    let mut all = Map::new();
+    if has("profile") {
+        if let Some(f) = &dataset.first_name {
+            all.insert("given_name".into(), json!(f));
+        }
+        if !dataset.middle_names.is_empty() {
+            all.insert("middle_name".into(), json!(dataset.middle_names.join(" ")));
+        }
+        if let Some(s) = dataset.surnames.first() {
+            all.insert("family_name".into(), json!(s));
+        }
+        if let Some(d) = &dataset.date_of_birth {
+            all.insert("birthdate".into(), json!(d));
+        }
+        if let Some(g) = &dataset.gender {
+            all.insert("gender".into(), json!(g));
+        }
+    }
+    if has("address") {
+        if let Some(a) = dataset.addresses.iter().find(|a| a.current).or(dataset.addresses.first()) {
+            let mut address = Map::new();
+            address.insert("street_address".into(), json!(a.lines.join("\n")));
+            if let Some(p) = &a.postcode {
+                address.insert("postal_code".into(), json!(p));
+            }
+            all.insert("address".into(), Value::Object(address));
+        }
+    }
+    all.into_iter().filter(|(k, _)| allowed.iter().any(|a| a == k)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn released_claims_follow_scope_and_rp_allow_list() {
+        let dataset = matching::MatchingDataset {
+            first_name: Some("Alice".into()),
+            surnames: vec!["Smith".into()],
+            date_of_birth: Some("1980-04-10".into()),
+            addresses: vec![matching::Address { lines: vec!["1 A St".into()], postcode: Some("LS1 4AB".into()), current: true }],
+            ..Default::default()
+        };
+        let scope = vec!["openid".to_owned(), "profile".to_owned()];
+        let allowed = vec!["given_name".to_owned(), "address".to_owned()];
+        let c = released_claims(&dataset, &scope, &allowed);
+        assert_eq!(c.get("given_name"), Some(&json!("Alice")));
+        assert!(c.get("family_name").is_none(), "not allowed for this RP");
+        assert!(c.get("address").is_none(), "address scope not requested");
+    }
+}

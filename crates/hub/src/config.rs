@@ -1,0 +1,250 @@
+//! Typed configuration: one loader, defaults in `config/default.toml`, an optional
+//! deployment file on top, then `HUB_`-prefixed environment overrides
+//! (`HUB_DATABASE__URL=sqlite://...`: a double underscore separates sections).
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// Everything the hub needs to run; see `docs/configuration.md`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub data: DataSettings,
+    pub database: DatabaseSettings,
+    pub sessions: SessionSettings,
+    pub journey: JourneySettings,
+    pub levels: LevelSettings,
+    #[serde(default)]
+    pub relying_parties: Vec<RelyingPartySettings>,
+    #[serde(default)]
+    pub identity_providers: Vec<IdentityProviderSettings>,
+    #[serde(default)]
+    pub demo: DemoSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerSettings {
+    /// Address to listen on, e.g. `127.0.0.1:8080`.
+    pub bind: String,
+    /// The hub's public base URL; it is also the OIDC issuer identifier.
+    pub public_url: Url,
+    /// Largest request body accepted, in bytes.
+    #[serde(default = "default_body_limit")]
+    pub max_body_bytes: usize,
+}
+
+fn default_body_limit() -> usize {
+    64 * 1024
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DataSettings {
+    /// Directory for the signing key and pairwise secret (and the SQLite file by default).
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatabaseSettings {
+    /// `sqlite://path/to/hub.db`.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionSettings {
+    /// `memory` (in-process).
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JourneySettings {
+    /// How long a citizen may take over a journey (default 90 minutes).
+    pub ttl_secs: u64,
+    /// Authorization code lifetime (single use).
+    pub code_ttl_secs: u64,
+    pub access_token_ttl_secs: u64,
+    pub id_token_ttl_secs: u64,
+    /// Timeout for each call to an identity provider.
+    pub idp_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LevelSettings {
+    /// Levels of assurance, lowest first.
+    pub order: Vec<String>,
+}
+
+/// How a relying party authenticates at `/token`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RpAuthMethod {
+    ClientSecretBasic,
+    PrivateKeyJwt,
+}
+
+/// What the hub does when no record matches and account creation is off.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum NoMatchResponse {
+    /// `access_denied` with reason `no_match` (default).
+    #[default]
+    Error,
+    /// An assertion whose match claim says `no_match`.
+    Assertion,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RelyingPartySettings {
+    pub client_id: String,
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub token_endpoint_auth_method: RpAuthMethod,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// Inline JWKS (for `private_key_jwt`).
+    #[serde(default)]
+    pub jwks: Option<serde_json::Value>,
+    /// Where to fetch the JWKS (for `private_key_jwt`).
+    #[serde(default)]
+    pub jwks_uri: Option<Url>,
+    /// Pairwise sector; RPs sharing a sector see the same `sub`. Defaults to the client id.
+    #[serde(default)]
+    pub sector: Option<String>,
+    /// Level requested when the RP sends neither `acr_values` nor `vtr`.
+    pub default_level: String,
+    /// Cycle-3 attribute asked of the citizen (`nino`, `driving_licence`, ...).
+    #[serde(default)]
+    pub cycle3_attribute: Option<String>,
+    /// Return verified attributes with outcome `created` when nothing matches.
+    #[serde(default)]
+    pub account_creation: bool,
+    #[serde(default)]
+    pub no_match_response: NoMatchResponse,
+    /// Claims `/userinfo` may release to this RP.
+    #[serde(default = "default_userinfo_claims")]
+    pub userinfo_claims: Vec<String>,
+}
+
+fn default_userinfo_claims() -> Vec<String> {
+    ["given_name", "middle_name", "family_name", "birthdate", "gender", "address"]
+        .iter()
+        .map(|c| (*c).to_owned())
+        .collect()
+}
+
+/// How the hub authenticates itself at an identity provider's token endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum IdpAuthMethod {
+    ClientSecretBasic,
+    PrivateKeyJwt,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdentityProviderSettings {
+    /// Stable id used in links, pairwise ids and `idp_hint`.
+    pub id: String,
+    pub name: String,
+    /// Issuer identifier, exactly as the IdP's discovery document states it.
+    pub issuer: String,
+    pub client_id: String,
+    pub token_endpoint_auth_method: IdpAuthMethod,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// Highest level this IdP is certified for.
+    pub max_level: String,
+}
+
+/// Ports and file of the `hub demo` command.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DemoSettings {
+    pub idp_bind: String,
+    pub rp_bind: String,
+    pub records_csv: Option<PathBuf>,
+}
+
+impl Default for DemoSettings {
+    fn default() -> Self {
+        Self { idp_bind: "127.0.0.1:8081".into(), rp_bind: "127.0.0.1:8082".into(), records_csv: None }
+    }
+}
+
+/// Errors loading configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    #[error("configuration: {0}")]
+    Inconsistent(String),
+}
+
+impl Settings {
+    /// Built-in defaults (the content of `config/default.toml`), so the binary runs
+    /// even without the file.
+    pub const DEFAULTS: &'static str = include_str!("../../../config/default.toml");
+
+    /// Defaults, then `file` if given, then `HUB_*` environment variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new().merge(Toml::string(Self::DEFAULTS));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let settings: Settings =
+            figment.merge(Env::prefixed("HUB_").split("__")).extract().map_err(Box::new)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Overlays `patch` (any serialisable subset) on these settings; used by tests.
+    pub fn with<T: Serialize>(self, patch: T) -> Result<Self, ConfigError> {
+        let settings: Settings = Figment::from(Serialized::defaults(self))
+            .merge(Serialized::defaults(patch))
+            .extract()
+            .map_err(Box::new)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Cross-field checks that serde cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Inconsistent(m));
+        if self.levels.order.is_empty() {
+            return bad("levels.order is empty".into());
+        }
+        let known = |l: &str| self.levels.order.iter().any(|o| o == l);
+        for rp in &self.relying_parties {
+            if !known(&rp.default_level) {
+                return bad(format!("relying party {}: unknown default_level", rp.client_id));
+            }
+            match rp.token_endpoint_auth_method {
+                RpAuthMethod::ClientSecretBasic if rp.client_secret.is_none() => {
+                    return bad(format!("relying party {}: client_secret missing", rp.client_id))
+                }
+                RpAuthMethod::PrivateKeyJwt if rp.jwks.is_none() && rp.jwks_uri.is_none() => {
+                    return bad(format!("relying party {}: jwks or jwks_uri missing", rp.client_id))
+                }
+                _ => {}
+            }
+            if rp.redirect_uris.is_empty() {
+                return bad(format!("relying party {}: no redirect_uris", rp.client_id));
+            }
+        }
+        for idp in &self.identity_providers {
+            if !known(&idp.max_level) {
+                return bad(format!("identity provider {}: unknown max_level", idp.id));
+            }
+            if Url::parse(&idp.issuer).is_err() {
+                return bad(format!("identity provider {}: issuer is not a URL", idp.id));
+            }
+            if idp.token_endpoint_auth_method == IdpAuthMethod::ClientSecretBasic
+                && idp.client_secret.is_none()
+            {
+                return bad(format!("identity provider {}: client_secret missing", idp.id));
+            }
+        }
+        Ok(())
+    }
+}

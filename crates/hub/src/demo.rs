@@ -1,0 +1,111 @@
+//! `hub demo`: the hub, the demo IdP and the demo RP in one process on three ports,
+//! wired to each other from the hub's settings.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use devkit::idp::{ClientAuth, DemoIdp, IdpClient, IdpConfig};
+use devkit::rp::{DemoRp, RpConfig};
+use url::Url;
+
+use crate::app::{Application, StartError};
+use crate::config::{IdpAuthMethod, Settings};
+use crate::records;
+
+/// The three running servers and where to find them.
+pub struct Demo {
+    pub hub_url: Url,
+    pub idp_url: Url,
+    pub rp_url: Url,
+    pub servers: Vec<Server>,
+}
+
+impl std::fmt::Debug for Demo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Demo").field("rp_url", &self.rp_url.as_str()).finish_non_exhaustive()
+    }
+}
+
+/// Errors starting the demo.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("demo configuration: {0}")]
+    Config(String),
+    #[error("demo records: {0}")]
+    Records(#[from] records::ImportError),
+}
+
+fn bind(addr: &str) -> Result<TcpListener, DemoError> {
+    TcpListener::bind(addr).map_err(|source| DemoError::Bind { addr: addr.to_owned(), source })
+}
+
+fn base_url(listener: &TcpListener) -> Result<Url, DemoError> {
+    let addr = listener.local_addr().map_err(|source| DemoError::Bind { addr: "?".into(), source })?;
+    Url::parse(&format!("http://{addr}")).map_err(|e| DemoError::Config(e.to_string()))
+}
+
+/// Starts the demo. The first configured IdP and RP are played by the devkit servers.
+pub async fn start(settings: Settings) -> Result<Demo, DemoError> {
+    let idp_settings = settings
+        .identity_providers
+        .first()
+        .cloned()
+        .ok_or_else(|| DemoError::Config("no identity provider configured".into()))?;
+    let rp_settings = settings
+        .relying_parties
+        .first()
+        .cloned()
+        .ok_or_else(|| DemoError::Config("no relying party configured".into()))?;
+    let hub_listener = bind(&settings.server.bind)?;
+    let idp_listener = bind(&settings.demo.idp_bind)?;
+    let rp_listener = bind(&settings.demo.rp_bind)?;
+    let hub_url = settings.server.public_url.clone();
+    let idp_url = base_url(&idp_listener)?;
+    let rp_url = base_url(&rp_listener)?;
+    let callback = format!("{}/idp/callback", hub_url.as_str().trim_end_matches('/'));
+    let auth = match idp_settings.token_endpoint_auth_method {
+        IdpAuthMethod::ClientSecretBasic => ClientAuth::Secret(idp_settings.client_secret.clone().unwrap_or_default()),
+        IdpAuthMethod::PrivateKeyJwt => ClientAuth::PrivateKeyJwt {
+            jwks_uri: hub_url.join("jwks").map_err(|e| DemoError::Config(e.to_string()))?,
+        },
+    };
+    let (_idp, idp_server) = DemoIdp::start(
+        idp_listener,
+        IdpConfig {
+            issuer: idp_url.clone(),
+            name: idp_settings.name.clone(),
+            max_level: idp_settings.max_level.clone(),
+            levels: settings.levels.order.clone(),
+            clients: vec![IdpClient { client_id: idp_settings.client_id.clone(), redirect_uris: vec![callback], auth }],
+            people: devkit::test_people(),
+        },
+    )
+    .map_err(|source| DemoError::Bind { addr: settings.demo.idp_bind.clone(), source })?;
+    let (_rp, rp_server) = DemoRp::start(
+        rp_listener,
+        RpConfig {
+            base_url: rp_url.clone(),
+            hub_issuer: hub_url.clone(),
+            client_id: rp_settings.client_id.clone(),
+            client_secret: rp_settings.client_secret.clone().unwrap_or_default(),
+            acr_values: rp_settings.default_level.clone(),
+        },
+    )
+    .map_err(|source| DemoError::Bind { addr: settings.demo.rp_bind.clone(), source })?;
+    let records_csv = settings.demo.records_csv.clone();
+    let hub = Application::build(settings, hub_listener).await?;
+    if let Some(path) = records_csv {
+        let db = store::Database::open(&hub_db_url(&hub)).await.map_err(StartError::from)?;
+        let report = records::import_file(&db, &rp_settings.client_id, &path).await?;
+        tracing::info!(imported = report.imported, rejected = report.rejected.len(), "demo records loaded");
+    }
+    Ok(Demo { hub_url, idp_url, rp_url, servers: vec![hub.into_server(), idp_server, rp_server] })
+}
+
+fn hub_db_url(hub: &Application) -> String {
+    hub.database_url().to_owned()
+}

@@ -1,0 +1,190 @@
+//! Every way a journey can fail, mapped once to what the user or the relying party sees.
+//!
+//! Once the client and redirect URI are validated, a failure goes back to the RP as a
+//! standard OIDC error with a stable `reason` code (documented in `docs/errors.md`). The
+//! hub shows its own page only where it cannot redirect.
+
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
+use url::Url;
+
+use crate::pages::{html, ErrorPage};
+
+/// Why a journey ended without an assertion. The string codes are a public contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    UserCancelled,
+    IdpAccessDenied,
+    IdpUnavailable,
+    IdpError,
+    LevelNotAvailable,
+    LevelTooLow,
+    NoMatch,
+    MatchingUnavailable,
+    JourneyExpired,
+    JourneyFinished,
+    UnsupportedResponseType,
+    InvalidScope,
+    PkceRequired,
+    UnknownLevel,
+    LoginRequired,
+    RequestNotSupported,
+    HubUnavailable,
+}
+
+impl Reason {
+    /// The stable reason code sent as `reason`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::UserCancelled => "user_cancelled",
+            Self::IdpAccessDenied => "idp_access_denied",
+            Self::IdpUnavailable => "idp_unavailable",
+            Self::IdpError => "idp_error",
+            Self::LevelNotAvailable => "level_not_available",
+            Self::LevelTooLow => "level_too_low",
+            Self::NoMatch => "no_match",
+            Self::MatchingUnavailable => "matching_unavailable",
+            Self::JourneyExpired => "journey_expired",
+            Self::JourneyFinished => "journey_finished",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::PkceRequired => "pkce_required",
+            Self::UnknownLevel => "unknown_level",
+            Self::LoginRequired => "login_required",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::HubUnavailable => "hub_unavailable",
+        }
+    }
+
+    /// The OIDC / OAuth `error` value.
+    pub fn oidc_error(self) -> &'static str {
+        match self {
+            Self::UserCancelled
+            | Self::IdpAccessDenied
+            | Self::LevelNotAvailable
+            | Self::LevelTooLow
+            | Self::NoMatch
+            | Self::JourneyExpired
+            | Self::JourneyFinished => "access_denied",
+            Self::IdpUnavailable | Self::MatchingUnavailable | Self::HubUnavailable => {
+                "temporarily_unavailable"
+            }
+            Self::IdpError => "server_error",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::PkceRequired | Self::UnknownLevel => "invalid_request",
+            Self::LoginRequired => "login_required",
+            Self::RequestNotSupported => "request_not_supported",
+        }
+    }
+
+    /// Plain-English `error_description`.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::UserCancelled => "The user cancelled at the identity provider",
+            Self::IdpAccessDenied => "The identity provider could not verify the user",
+            Self::IdpUnavailable => "The identity provider is unavailable",
+            Self::IdpError => "The identity provider returned an invalid response",
+            Self::LevelNotAvailable => "No identity provider is certified for the requested level",
+            Self::LevelTooLow => "The identity provider asserted a level below the one requested",
+            Self::NoMatch => "No matching record was found",
+            Self::MatchingUnavailable => "Matching is temporarily unavailable",
+            Self::JourneyExpired => "The journey expired",
+            Self::JourneyFinished => "The journey had already finished",
+            Self::UnsupportedResponseType => "Only response_type=code is supported",
+            Self::InvalidScope => "The openid scope is required",
+            Self::PkceRequired => "PKCE with code_challenge_method=S256 is required",
+            Self::UnknownLevel => "The requested level of assurance is not supported",
+            Self::LoginRequired => "The hub always needs to interact with the user",
+            Self::RequestNotSupported => "Request objects are not supported",
+            Self::HubUnavailable => "The hub is temporarily unavailable",
+        }
+    }
+}
+
+/// Builds the RP redirect carrying `reason` (RFC 6749 §4.1.2.1 plus RFC 9207 `iss`).
+pub(crate) fn rp_error_url(redirect_uri: &str, state: Option<&str>, issuer: &str, reason: Reason) -> Option<Url> {
+    let mut url = Url::parse(redirect_uri).ok()?;
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("error", reason.oidc_error());
+        q.append_pair("error_description", reason.description());
+        q.append_pair("reason", reason.code());
+        if let Some(state) = state {
+            q.append_pair("state", state);
+        }
+        q.append_pair("iss", issuer);
+    }
+    Some(url)
+}
+
+/// A 303 to `url`.
+pub(crate) fn see_other(url: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("location", url))
+        .insert_header(("cache-control", "no-store"))
+        .finish()
+}
+
+/// Problems the hub answers with its own page, because it cannot (or must not) redirect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum PageError {
+    #[error("unknown client")]
+    UnknownClient,
+    #[error("redirect URI not registered")]
+    BadRedirectUri,
+    #[error("no journey in this browser")]
+    NoJourney,
+    #[error("unknown or expired sign-in response")]
+    UnknownState,
+    #[error("form expired")]
+    BadCsrf,
+    #[error("bad request")]
+    BadRequest,
+    #[error("temporarily unavailable")]
+    Unavailable,
+    #[error("not found")]
+    NotFound,
+}
+
+impl PageError {
+    fn parts(self) -> (StatusCode, &'static str, &'static str, &'static str) {
+        match self {
+            Self::UnknownClient => (StatusCode::BAD_REQUEST, "There is a problem with the service you came from", "The service that sent you here is not registered with the hub.", "unknown_client"),
+            Self::BadRedirectUri => (StatusCode::BAD_REQUEST, "There is a problem with the service you came from", "The service sent you here with an address the hub does not recognise, so we have not sent you back to it.", "invalid_redirect_uri"),
+            Self::NoJourney => (StatusCode::BAD_REQUEST, "Your session has ended", "We could not find your identity check in this browser. It may have expired, or cookies may be blocked.", "no_journey"),
+            Self::UnknownState => (StatusCode::BAD_REQUEST, "Your session has ended", "We did not expect this response from the identity provider. It may be old, or from another browser.", "unknown_state"),
+            Self::BadCsrf => (StatusCode::BAD_REQUEST, "This page has expired", "The form you sent has expired or came from somewhere else.", "invalid_form"),
+            Self::BadRequest => (StatusCode::BAD_REQUEST, "Sorry, there is a problem", "The request was not valid.", "bad_request"),
+            Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "Sorry, the service is unavailable", "Please try again later.", "temporarily_unavailable"),
+            Self::NotFound => (StatusCode::NOT_FOUND, "Page not found", "There is no page at this address.", "not_found"),
+        }
+    }
+}
+
+impl actix_web::ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, heading, message, code) = self.parts();
+        html(status, &ErrorPage { heading, message, code })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_redirect_carries_state_reason_and_issuer() {
+        let url = rp_error_url("https://rp.example/cb?x=1", Some("s 1"), "https://hub", Reason::UserCancelled).unwrap();
+        let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+        assert_eq!(q["x"], "1");
+        assert_eq!(q["error"], "access_denied");
+        assert_eq!(q["reason"], "user_cancelled");
+        assert_eq!(q["state"], "s 1");
+        assert_eq!(q["iss"], "https://hub");
+    }
+}

@@ -1,0 +1,361 @@
+//! The journey: one citizen's way from a relying party through an identity provider and
+//! matching back to the relying party, as an explicit state machine.
+//!
+//! ```text
+//! started -> idp_selected -> idp_returned -> matching -> [cycle3_asked ->] completed
+//!        \_____________\_______________\___________\______________\_____-> failed
+//! ```
+//! Only the transitions below exist; anything else (the Back button, a replayed form, a
+//! second callback) is an [`InvalidTransition`] and ends the journey cleanly.
+
+use serde::{Deserialize, Serialize};
+
+use crate::level::{Level, LevelRequest};
+
+/// What the RP asked for at `/authorize`, validated.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct RpRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: String,
+    pub scope: Vec<String>,
+    pub minimum_level: Level,
+    /// `vtr` vectors when the RP used Vectors of Trust.
+    pub vectors: Option<Vec<String>>,
+}
+
+impl RpRequest {
+    pub fn level_request(&self) -> LevelRequest {
+        LevelRequest { minimum: self.minimum_level.clone(), vectors: self.vectors.clone() }
+    }
+}
+
+impl std::fmt::Debug for RpRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RpRequest")
+            .field("client_id", &self.client_id)
+            .field("minimum_level", &self.minimum_level)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The hub's own OIDC request to the chosen identity provider.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct UpstreamRequest {
+    pub idp_id: String,
+    pub state: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+}
+
+impl std::fmt::Debug for UpstreamRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamRequest").field("idp_id", &self.idp_id).finish_non_exhaustive()
+    }
+}
+
+/// What the identity provider asserted. Holds personal data: never log it.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct VerifiedIdentity {
+    pub idp_id: String,
+    pub idp_subject: String,
+    pub level: Level,
+    pub auth_time: i64,
+    pub dataset: matching::MatchingDataset,
+}
+
+impl std::fmt::Debug for VerifiedIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedIdentity")
+            .field("idp_id", &self.idp_id)
+            .field("level", &self.level)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The result of matching handed to the RP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchClaim {
+    pub status: MatchStatus,
+    pub record_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchStatus {
+    Matched,
+    Created,
+    NoMatch,
+}
+
+/// Where a journey is. Each variant carries exactly what the next step needs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum JourneyState {
+    Started,
+    IdpSelected { upstream: UpstreamRequest },
+    IdpReturned { identity: VerifiedIdentity },
+    Matching { identity: VerifiedIdentity },
+    Cycle3Asked { identity: VerifiedIdentity, attribute: String },
+    Completed { outcome: MatchClaim },
+    Failed { reason: String },
+}
+
+impl JourneyState {
+    /// The step's name, for logs and errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Started => "started",
+            Self::IdpSelected { .. } => "idp_selected",
+            Self::IdpReturned { .. } => "idp_returned",
+            Self::Matching { .. } => "matching",
+            Self::Cycle3Asked { .. } => "cycle3_asked",
+            Self::Completed { .. } => "completed",
+            Self::Failed { .. } => "failed",
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        matches!(self, Self::Completed { .. } | Self::Failed { .. })
+    }
+}
+
+/// A step was attempted that the journey's current state does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("journey cannot {attempted} while {current}")]
+pub struct InvalidTransition {
+    pub current: &'static str,
+    pub attempted: &'static str,
+}
+
+/// One journey. Stored in the session store under its id; bound to one browser.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Journey {
+    pub id: String,
+    /// The browser session (cookie) this journey belongs to.
+    pub browser: String,
+    /// Anti-CSRF token embedded in the journey's forms.
+    pub csrf: String,
+    pub request: RpRequest,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub state: JourneyState,
+}
+
+impl Journey {
+    pub fn new(id: String, browser: String, csrf: String, request: RpRequest, now: i64, ttl: i64) -> Self {
+        Self { id, browser, csrf, request, created_at: now, expires_at: now + ttl, state: JourneyState::Started }
+    }
+
+    pub fn is_expired(&self, now: i64) -> bool {
+        now >= self.expires_at
+    }
+
+    fn invalid(&self, attempted: &'static str) -> InvalidTransition {
+        InvalidTransition { current: self.state.name(), attempted }
+    }
+
+    /// started -> idp_selected. Choosing again from a not-yet-returned journey (the
+    /// citizen pressed Back at the IdP) is allowed and replaces the upstream request.
+    pub fn select_idp(&mut self, upstream: UpstreamRequest) -> Result<(), InvalidTransition> {
+        match self.state {
+            JourneyState::Started | JourneyState::IdpSelected { .. } => {
+                self.state = JourneyState::IdpSelected { upstream };
+                Ok(())
+            }
+            _ => Err(self.invalid("select an identity provider")),
+        }
+    }
+
+    /// The pending upstream request, if the journey is waiting for the IdP.
+    pub fn upstream(&self) -> Option<&UpstreamRequest> {
+        match &self.state {
+            JourneyState::IdpSelected { upstream } => Some(upstream),
+            _ => None,
+        }
+    }
+
+    /// idp_selected -> idp_returned.
+    pub fn idp_returned(&mut self, identity: VerifiedIdentity) -> Result<(), InvalidTransition> {
+        match self.state {
+            JourneyState::IdpSelected { .. } => {
+                self.state = JourneyState::IdpReturned { identity };
+                Ok(())
+            }
+            _ => Err(self.invalid("accept an identity provider response")),
+        }
+    }
+
+    /// idp_returned -> matching.
+    pub fn start_matching(&mut self) -> Result<&VerifiedIdentity, InvalidTransition> {
+        let state = std::mem::replace(&mut self.state, JourneyState::Started);
+        match state {
+            JourneyState::IdpReturned { identity } => {
+                self.state = JourneyState::Matching { identity };
+                match &self.state {
+                    JourneyState::Matching { identity } => Ok(identity),
+                    _ => Err(self.invalid("start matching")),
+                }
+            }
+            other => {
+                self.state = other;
+                Err(self.invalid("start matching"))
+            }
+        }
+    }
+
+    /// matching -> cycle3_asked.
+    pub fn ask_cycle3(&mut self, attribute: String) -> Result<(), InvalidTransition> {
+        let state = std::mem::replace(&mut self.state, JourneyState::Started);
+        match state {
+            JourneyState::Matching { identity } => {
+                self.state = JourneyState::Cycle3Asked { identity, attribute };
+                Ok(())
+            }
+            other => {
+                self.state = other;
+                Err(self.invalid("ask a cycle-3 question"))
+            }
+        }
+    }
+
+    /// The identity being matched, in `matching` or `cycle3_asked`.
+    pub fn identity(&self) -> Option<&VerifiedIdentity> {
+        match &self.state {
+            JourneyState::IdpReturned { identity }
+            | JourneyState::Matching { identity }
+            | JourneyState::Cycle3Asked { identity, .. } => Some(identity),
+            _ => None,
+        }
+    }
+
+    /// cycle3_asked -> matching (the citizen answered or declined).
+    pub fn cycle3_answered(&mut self) -> Result<(), InvalidTransition> {
+        let state = std::mem::replace(&mut self.state, JourneyState::Started);
+        match state {
+            JourneyState::Cycle3Asked { identity, .. } => {
+                self.state = JourneyState::Matching { identity };
+                Ok(())
+            }
+            other => {
+                self.state = other;
+                Err(self.invalid("answer the cycle-3 question"))
+            }
+        }
+    }
+
+    /// matching -> completed.
+    pub fn complete(&mut self, outcome: MatchClaim) -> Result<(), InvalidTransition> {
+        match self.state {
+            JourneyState::Matching { .. } => {
+                self.state = JourneyState::Completed { outcome };
+                Ok(())
+            }
+            _ => Err(self.invalid("complete")),
+        }
+    }
+
+    /// any unfinished state -> failed.
+    pub fn fail(&mut self, reason: &str) -> Result<(), InvalidTransition> {
+        if self.state.is_finished() {
+            return Err(self.invalid("fail"));
+        }
+        self.state = JourneyState::Failed { reason: reason.to_owned() };
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::level::Levels;
+
+    fn journey() -> Journey {
+        let levels = Levels::new(vec!["P1".into(), "P2".into()]);
+        let request = RpRequest {
+            client_id: "rp".into(),
+            redirect_uri: "https://rp/cb".into(),
+            state: None,
+            nonce: None,
+            code_challenge: "c".into(),
+            scope: vec!["openid".into()],
+            minimum_level: levels.parse("P2").unwrap(),
+            vectors: None,
+        };
+        Journey::new("j".into(), "b".into(), "csrf".into(), request, 1000, 5400)
+    }
+
+    fn upstream() -> UpstreamRequest {
+        UpstreamRequest { idp_id: "idp".into(), state: "s".into(), nonce: "n".into(), pkce_verifier: "v".into() }
+    }
+
+    fn identity() -> VerifiedIdentity {
+        VerifiedIdentity {
+            idp_id: "idp".into(),
+            idp_subject: "sub".into(),
+            level: Levels::new(vec!["P2".into()]).parse("P2").unwrap(),
+            auth_time: 1,
+            dataset: matching::MatchingDataset::default(),
+        }
+    }
+
+    #[test]
+    fn happy_path_with_cycle3() {
+        let mut j = journey();
+        j.select_idp(upstream()).unwrap();
+        j.idp_returned(identity()).unwrap();
+        j.start_matching().unwrap();
+        j.ask_cycle3("nino".into()).unwrap();
+        assert_eq!(j.state.name(), "cycle3_asked");
+        j.cycle3_answered().unwrap();
+        j.complete(MatchClaim { status: MatchStatus::Matched, record_id: Some("1".into()) }).unwrap();
+        assert!(j.state.is_finished());
+    }
+
+    #[test]
+    fn back_button_after_completion_is_rejected() {
+        let mut j = journey();
+        j.select_idp(upstream()).unwrap();
+        j.idp_returned(identity()).unwrap();
+        j.start_matching().unwrap();
+        j.complete(MatchClaim { status: MatchStatus::Created, record_id: None }).unwrap();
+        let err = j.select_idp(upstream()).unwrap_err();
+        assert_eq!(err.current, "completed");
+        assert!(j.fail("x").is_err(), "a finished journey cannot fail again");
+        assert!(j.idp_returned(identity()).is_err());
+    }
+
+    #[test]
+    fn reselecting_before_return_is_allowed_but_second_return_is_not() {
+        let mut j = journey();
+        j.select_idp(upstream()).unwrap();
+        j.select_idp(upstream()).unwrap();
+        j.idp_returned(identity()).unwrap();
+        assert!(j.idp_returned(identity()).is_err());
+        assert!(j.select_idp(upstream()).is_err());
+    }
+
+    #[test]
+    fn skipping_steps_is_rejected_and_leaves_state_unchanged() {
+        let mut j = journey();
+        assert!(j.start_matching().is_err());
+        assert!(j.ask_cycle3("nino".into()).is_err());
+        assert!(j.cycle3_answered().is_err());
+        assert!(j.complete(MatchClaim { status: MatchStatus::Matched, record_id: None }).is_err());
+        assert_eq!(j.state.name(), "started");
+        j.fail("user_cancelled").unwrap();
+        assert_eq!(j.state.name(), "failed");
+    }
+
+    #[test]
+    fn expiry_and_round_trip() {
+        let j = journey();
+        assert!(!j.is_expired(1000 + 5399));
+        assert!(j.is_expired(1000 + 5400));
+        let json = serde_json::to_string(&j).unwrap();
+        let back: Journey = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.state.name(), "started");
+    }
+}

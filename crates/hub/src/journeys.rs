@@ -1,0 +1,94 @@
+//! Persistence of journeys in the session store, and the two ways a journey ends:
+//! an authorization code for the RP, or an OIDC error to the RP.
+
+use std::time::Duration;
+
+use actix_web::HttpResponse;
+use store::StoreError;
+
+use crate::app::Hub;
+use crate::assertion;
+use crate::failure::{rp_error_url, see_other, PageError, Reason};
+use crate::journey::{Journey, MatchClaim};
+
+const JOURNEYS: &str = "journey";
+const UPSTREAM_STATES: &str = "upstream_state";
+/// Journeys are kept this long past expiry so a late step can still be sent back to the
+/// RP as `journey_expired` instead of ending on a hub page.
+const GRACE_SECS: u64 = 3600;
+
+pub(crate) async fn load(hub: &Hub, id: &str) -> Result<Option<Journey>, StoreError> {
+    let Some(json) = hub.sessions.get(JOURNEYS, id).await? else {
+        return Ok(None);
+    };
+    match serde_json::from_str(&json) {
+        Ok(j) => Ok(Some(j)),
+        Err(e) => {
+            tracing::error!(error = %e, journey = id, "stored journey unreadable");
+            Ok(None)
+        }
+    }
+}
+
+pub(crate) async fn save(hub: &Hub, journey: &Journey) -> Result<(), StoreError> {
+    let json = serde_json::to_string(journey).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let ttl = Duration::from_secs(hub.settings.journey.ttl_secs + GRACE_SECS);
+    hub.sessions.put(JOURNEYS, &journey.id, json, ttl).await
+}
+
+/// Remembers which journey an upstream `state` belongs to.
+pub(crate) async fn index_upstream_state(hub: &Hub, state: &str, journey_id: &str) -> Result<(), StoreError> {
+    let ttl = Duration::from_secs(hub.settings.journey.ttl_secs);
+    hub.sessions.put(UPSTREAM_STATES, state, journey_id.to_owned(), ttl).await
+}
+
+/// Consumes an upstream `state` (single use) and returns its journey id.
+pub(crate) async fn take_upstream_state(hub: &Hub, state: &str) -> Result<Option<String>, StoreError> {
+    hub.sessions.take(UPSTREAM_STATES, state).await
+}
+
+/// Sends the browser back to the RP with `reason`, marking the journey failed when it
+/// was still under way. A finished journey keeps its state (Back button, replays).
+pub(crate) async fn fail(hub: &Hub, journey: &mut Journey, reason: Reason) -> HttpResponse {
+    tracing::info!(journey = %journey.id, reason = reason.code(), step = journey.state.name(), "journey failed");
+    if journey.fail(reason.code()).is_ok() {
+        if let Err(e) = save(hub, journey).await {
+            tracing::warn!(error = %e, journey = %journey.id, "could not record failed journey");
+        }
+    }
+    let request = &journey.request;
+    match rp_error_url(&request.redirect_uri, request.state.as_deref(), &hub.issuer, reason) {
+        Some(url) => see_other(url.as_str()),
+        None => actix_web::ResponseError::error_response(&PageError::BadRedirectUri),
+    }
+}
+
+/// Completes the journey: stores the single-use code and sends the browser to the RP.
+/// Fails closed: if the code or the journey cannot be stored, nothing is issued.
+pub(crate) async fn complete(hub: &Hub, journey: &mut Journey, outcome: MatchClaim) -> HttpResponse {
+    let Some(identity) = journey.identity().cloned() else {
+        return fail(hub, journey, Reason::JourneyFinished).await;
+    };
+    if journey.complete(outcome.clone()).is_err() {
+        return fail(hub, journey, Reason::JourneyFinished).await;
+    }
+    let issued = async {
+        save(hub, journey).await?;
+        assertion::issue_code(hub, journey, &identity, &outcome).await
+    }
+    .await;
+    match issued {
+        Ok(url) => {
+            tracing::info!(journey = %journey.id, status = ?outcome.status, "assertion issued");
+            see_other(url.as_str())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, journey = %journey.id, "could not issue code");
+            let request = &journey.request;
+            match rp_error_url(&request.redirect_uri, request.state.as_deref(), &hub.issuer, Reason::HubUnavailable) {
+                Some(url) => see_other(url.as_str()),
+                None => actix_web::ResponseError::error_response(&PageError::Unavailable),
+            }
+        }
+    }
+}

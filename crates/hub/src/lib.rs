@@ -1,0 +1,24 @@
+//! The identity assurance hub: an OpenID Provider to relying parties, a relying party of
+//! identity providers, with matching against department records in between.
+//!
+//! See `docs/ARCHITECTURE.md` for the map; [`Application`] is the entry point.
+
+pub mod app;
+mod assertion;
+pub mod config;
+pub mod demo;
+pub mod records;
+mod failure;
+pub mod journey;
+mod journeys;
+pub mod level;
+mod matching_step;
+mod pages;
+mod relying_party;
+pub mod telemetry;
+mod upstream;
+mod web_edge;
+
+pub use app::{Application, Hub, StartError};
+pub use config::Settings;
+pub use failure::Reason;

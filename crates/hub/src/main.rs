@@ -1,0 +1,117 @@
+//! The `hub` binary: serve, demo, migrate, records import.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use hub::{Application, Settings};
+
+#[derive(Parser, Debug)]
+#[command(name = "hub", version, about = "Identity assurance hub")]
+struct Cli {
+    /// Configuration file layered over config/default.toml (env: HUB_CONFIG).
+    #[arg(long, short, global = true, env = "HUB_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log as JSON lines (for production log pipelines).
+    #[arg(long, global = true, env = "HUB_LOG_JSON")]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the hub.
+    Serve,
+    /// Run the hub with the demo IdP and demo RP (defaults to config/demo.toml).
+    Demo,
+    /// Apply database migrations.
+    Migrate,
+    /// Department records.
+    Records {
+        #[command(subcommand)]
+        command: RecordsCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum RecordsCommand {
+    /// Load a CSV (or .jsonl) file of department records for a relying party.
+    Import {
+        /// The relying party's client id.
+        #[arg(long)]
+        rp: String,
+        file: PathBuf,
+    },
+}
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    hub::telemetry::init(cli.log_json);
+    let config = match (&cli.command, cli.config) {
+        (Command::Demo, None) => Some(PathBuf::from("config/demo.toml")),
+        (_, c) => c,
+    };
+    let settings = Settings::load(config.as_deref()).context("loading configuration")?;
+    match cli.command {
+        Command::Serve => serve(settings).await,
+        Command::Demo => demo(settings).await,
+        Command::Migrate => {
+            let db = store::Database::open(&settings.database.url).await?;
+            db.migrate().await?;
+            println!("database at {} is migrated", settings.database.url);
+            Ok(())
+        }
+        Command::Records { command: RecordsCommand::Import { rp, file } } => import(settings, &rp, &file).await,
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let bind = settings.server.bind.clone();
+    let listener = TcpListener::bind(&bind).with_context(|| format!("listening on {bind}"))?;
+    let public = settings.server.public_url.clone();
+    let app = Application::build(settings, listener).await?;
+    tracing::info!(%bind, issuer = %public, "hub listening");
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn demo(settings: Settings) -> anyhow::Result<()> {
+    let demo = hub::demo::start(settings).await?;
+    println!();
+    println!("  Identity hub demo is running.");
+    println!("  Open {} and press \"Prove your identity\".", demo.rp_url);
+    println!("  (hub {}, demo identity provider {})", demo.hub_url, demo.idp_url);
+    println!("  Press Ctrl+C to stop.");
+    println!();
+    let results = futures_join_all(demo.servers).await;
+    for r in results {
+        r?;
+    }
+    Ok(())
+}
+
+async fn futures_join_all(servers: Vec<actix_web::dev::Server>) -> Vec<std::io::Result<()>> {
+    let handles: Vec<_> = servers.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap_or_else(|e| Err(std::io::Error::other(e))));
+    }
+    out
+}
+
+async fn import(settings: Settings, rp: &str, file: &std::path::Path) -> anyhow::Result<()> {
+    if !settings.relying_parties.iter().any(|r| r.client_id == rp) {
+        bail!("relying party {rp:?} is not configured");
+    }
+    let db = store::Database::open(&settings.database.url).await?;
+    db.migrate().await?;
+    let report = hub::records::import_file(&db, rp, file).await?;
+    for e in &report.rejected {
+        eprintln!("line {}: {}", e.line, e.message);
+    }
+    println!("imported {} records for {rp}; rejected {} rows", report.imported, report.rejected.len());
+    Ok(())
+}

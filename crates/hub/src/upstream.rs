@@ -1,0 +1,287 @@
+//! The hub as an OIDC relying party of each identity provider (the `openidconnect` crate).
+//!
+//! The request sent to an IdP carries only the hub's own client id, redirect URI, state,
+//! nonce, PKCE challenge and the level wanted: never anything naming the relying party.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+};
+use openidconnect::{
+    AccessToken, AdditionalClaims, AuthenticationContextClass, AuthorizationCode, ClientId, ClientSecret,
+    CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    RequestTokenError, Scope, TokenResponse, UserInfoClaims,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::OnceCell;
+use url::Url;
+
+use crate::config::{IdentityProviderSettings, IdpAuthMethod};
+use crate::journey::UpstreamRequest;
+
+/// Algorithms accepted on IdP ID tokens: never `none`, never HMAC.
+const ID_TOKEN_ALGORITHMS: [CoreJwsSigningAlgorithm; 4] = [
+    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+];
+
+/// Failures talking to an identity provider.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// Unreachable, timed out or answering 5xx: the journey can be retried later.
+    #[error("identity provider unavailable: {0}")]
+    Unavailable(String),
+    /// It answered, but with something the hub must not trust.
+    #[error("invalid identity provider response: {0}")]
+    Invalid(String),
+    #[error("signing the client assertion failed: {0}")]
+    Signing(#[from] token::TokenError),
+}
+
+/// A configured identity provider and its discovered metadata (fetched once, lazily, so
+/// an IdP that is down at start-up does not stop the hub).
+#[derive(Debug)]
+pub struct IdentityProvider {
+    pub settings: IdentityProviderSettings,
+    metadata: OnceCell<CoreProviderMetadata>,
+}
+
+/// What the IdP asserted, validated.
+#[derive(Clone)]
+pub struct IdpAssertion {
+    pub subject: String,
+    pub acr: Option<String>,
+    pub auth_time: Option<i64>,
+    pub dataset: matching::MatchingDataset,
+}
+
+impl std::fmt::Debug for IdpAssertion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdpAssertion").field("acr", &self.acr).finish_non_exhaustive()
+    }
+}
+
+/// Claims beyond OIDC's standard ones that carry the matching dataset's history.
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct HistoryClaims {
+    #[serde(default)]
+    previous_family_names: Vec<String>,
+    #[serde(default)]
+    previous_addresses: Vec<PostalAddressClaim>,
+}
+
+impl std::fmt::Debug for HistoryClaims {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HistoryClaims { .. }")
+    }
+}
+
+impl AdditionalClaims for HistoryClaims {}
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct PostalAddressClaim {
+    #[serde(default)]
+    street_address: Option<String>,
+    #[serde(default)]
+    locality: Option<String>,
+    #[serde(default)]
+    postal_code: Option<String>,
+}
+
+fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+fn request_error<RE: std::error::Error + 'static, T: openidconnect::ErrorResponse + 'static>(
+    e: RequestTokenError<RE, T>,
+) -> UpstreamError {
+    match e {
+        RequestTokenError::Request(e) => UpstreamError::Unavailable(e.to_string()),
+        RequestTokenError::ServerResponse(r) => UpstreamError::Invalid(format!("token error: {r}")),
+        RequestTokenError::Parse(e, _) => UpstreamError::Invalid(format!("token response: {e}")),
+        RequestTokenError::Other(m) => UpstreamError::Invalid(m),
+    }
+}
+
+impl IdentityProvider {
+    pub fn new(settings: IdentityProviderSettings) -> Self {
+        Self { settings, metadata: OnceCell::new() }
+    }
+
+    async fn metadata(&self, http: &reqwest::Client) -> Result<&CoreProviderMetadata, UpstreamError> {
+        self.metadata
+            .get_or_try_init(|| async {
+                let issuer = IssuerUrl::new(self.settings.issuer.clone())
+                    .map_err(|e| UpstreamError::Invalid(format!("issuer: {e}")))?;
+                CoreProviderMetadata::discover_async(issuer, http)
+                    .await
+                    .map_err(|e| UpstreamError::Unavailable(format!("discovery: {e}")))
+            })
+            .await
+    }
+
+    fn client_secret(&self) -> Option<ClientSecret> {
+        match self.settings.token_endpoint_auth_method {
+            IdpAuthMethod::ClientSecretBasic => self.settings.client_secret.clone().map(ClientSecret::new),
+            IdpAuthMethod::PrivateKeyJwt => None,
+        }
+    }
+
+    /// Builds the authorization request for a journey needing `level`.
+    pub async fn authorization_url(
+        &self,
+        http: &reqwest::Client,
+        redirect_uri: &Url,
+        level: &str,
+    ) -> Result<(Url, UpstreamRequest), UpstreamError> {
+        let metadata = self.metadata(http).await?.clone();
+        let client = CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(self.settings.client_id.clone()),
+            self.client_secret(),
+        )
+        .set_redirect_uri(RedirectUrl::from_url(redirect_uri.clone()));
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, state, nonce) = client
+            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+            .add_scope(Scope::new("profile".into()))
+            .add_scope(Scope::new("address".into()))
+            .add_auth_context_value(AuthenticationContextClass::new(level.to_owned()))
+            .set_pkce_challenge(challenge)
+            .url();
+        let upstream = UpstreamRequest {
+            idp_id: self.settings.id.clone(),
+            state: state.secret().clone(),
+            nonce: nonce.secret().clone(),
+            pkce_verifier: verifier.secret().clone(),
+        };
+        Ok((url, upstream))
+    }
+
+    /// Redeems `code`, validates the ID token (signature, iss, aud, nonce, expiry,
+    /// algorithm) and reads the matching dataset from userinfo.
+    pub async fn redeem(
+        &self,
+        http: &reqwest::Client,
+        redirect_uri: &Url,
+        code: &str,
+        upstream: &UpstreamRequest,
+        signer: &token::SigningKey,
+    ) -> Result<IdpAssertion, UpstreamError> {
+        let metadata = self.metadata(http).await?.clone();
+        let token_endpoint = metadata
+            .token_endpoint()
+            .map(|t| t.url().clone())
+            .ok_or_else(|| UpstreamError::Invalid("no token endpoint".into()))?;
+        let client = CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(self.settings.client_id.clone()),
+            self.client_secret(),
+        )
+        .set_redirect_uri(RedirectUrl::from_url(redirect_uri.clone()));
+        let mut request = client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .map_err(|e| UpstreamError::Invalid(e.to_string()))?
+            .set_pkce_verifier(PkceCodeVerifier::new(upstream.pkce_verifier.clone()));
+        if self.settings.token_endpoint_auth_method == IdpAuthMethod::PrivateKeyJwt {
+            let assertion = self.client_assertion(signer, token_endpoint.as_str())?;
+            request = request
+                .add_extra_param("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+                .add_extra_param("client_assertion", assertion);
+        }
+        let response = request.request_async(http).await.map_err(request_error)?;
+        let id_token = response
+            .id_token()
+            .ok_or_else(|| UpstreamError::Invalid("no id_token in token response".into()))?;
+        let verifier = client.id_token_verifier().set_allowed_algs(ID_TOKEN_ALGORITHMS);
+        let claims = id_token
+            .claims(&verifier, &Nonce::new(upstream.nonce.clone()))
+            .map_err(|e| UpstreamError::Invalid(format!("id_token: {e}")))?;
+        let subject = claims.subject().clone();
+        let acr = claims.auth_context_ref().map(|a| a.as_str().to_owned());
+        let auth_time = claims.auth_time().map(|t| t.timestamp());
+        let userinfo: UserInfoClaims<HistoryClaims, CoreGenderClaim> = client
+            .user_info(AccessToken::new(response.access_token().secret().clone()), Some(subject.clone()))
+            .map_err(|e| UpstreamError::Invalid(e.to_string()))?
+            .request_async(http)
+            .await
+            .map_err(|e| match e {
+                openidconnect::UserInfoError::Request(e) => UpstreamError::Unavailable(e.to_string()),
+                other => UpstreamError::Invalid(format!("userinfo: {other}")),
+            })?;
+        Ok(IdpAssertion {
+            subject: subject.as_str().to_owned(),
+            acr,
+            auth_time,
+            dataset: dataset_from(&userinfo),
+        })
+    }
+
+    /// RFC 7523 client assertion for `private_key_jwt`, signed by the hub's key.
+    fn client_assertion(&self, signer: &token::SigningKey, audience: &str) -> Result<String, UpstreamError> {
+        let now = now();
+        let claims = serde_json::json!({
+            "iss": self.settings.client_id,
+            "sub": self.settings.client_id,
+            "aud": audience,
+            "jti": token::random_opaque(16),
+            "iat": now,
+            "exp": now + 60,
+        });
+        Ok(signer.sign(&claims)?)
+    }
+}
+
+fn address_lines(street: Option<&str>, locality: Option<&str>) -> Vec<String> {
+    street
+        .into_iter()
+        .flat_map(|s| s.lines())
+        .chain(locality)
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// Maps OIDC standard claims (plus the history extension) to the matching dataset.
+fn dataset_from(userinfo: &UserInfoClaims<HistoryClaims, CoreGenderClaim>) -> matching::MatchingDataset {
+    let std = userinfo.standard_claims();
+    let mut surnames: Vec<String> =
+        std.family_name().and_then(|n| n.get(None)).map(|n| n.as_str().to_owned()).into_iter().collect();
+    let extra = userinfo.additional_claims();
+    surnames.extend(extra.previous_family_names.iter().cloned());
+    let mut addresses = Vec::new();
+    if let Some(a) = std.address() {
+        addresses.push(matching::Address {
+            lines: address_lines(
+                a.street_address.as_ref().map(|s| s.as_str()),
+                a.locality.as_ref().map(|s| s.as_str()),
+            ),
+            postcode: a.postal_code.as_ref().map(|p| p.as_str().to_owned()),
+            current: true,
+        });
+    }
+    for a in &extra.previous_addresses {
+        addresses.push(matching::Address {
+            lines: address_lines(a.street_address.as_deref(), a.locality.as_deref()),
+            postcode: a.postal_code.clone(),
+            current: false,
+        });
+    }
+    matching::MatchingDataset {
+        id: None,
+        first_name: std.given_name().and_then(|n| n.get(None)).map(|n| n.as_str().to_owned()),
+        middle_names: std
+            .middle_name()
+            .and_then(|n| n.get(None))
+            .map(|n| n.as_str().split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default(),
+        surnames,
+        date_of_birth: std.birthdate().map(|b| b.as_str().to_owned()),
+        gender: std.gender().map(|g| g.as_str().to_owned()),
+        addresses,
+        attributes: Default::default(),
+    }
+}

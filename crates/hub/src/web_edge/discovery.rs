@@ -1,0 +1,44 @@
+//! OpenID Provider metadata and the hub's public keys.
+
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use crate::app::Hub;
+
+pub(crate) async fn configuration(hub: web::Data<Hub>) -> HttpResponse {
+    let levels: Vec<String> = hub.levels.all().iter().map(|l| l.to_string()).collect();
+    HttpResponse::Ok().json(json!({
+        "issuer": hub.issuer,
+        "authorization_endpoint": hub.url("/authorize"),
+        "token_endpoint": hub.url("/token"),
+        "userinfo_endpoint": hub.url("/userinfo"),
+        "jwks_uri": hub.url("/jwks"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+        "userinfo_signing_alg_values_supported": [],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": token::ALLOWED_ALGORITHMS
+            .iter()
+            .map(|a| format!("{a:?}"))
+            .collect::<Vec<_>>(),
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": ["openid", "profile", "address"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "vot", "match",
+            "given_name", "middle_name", "family_name", "birthdate", "gender", "address"],
+        "acr_values_supported": levels,
+        "vtr_supported": levels,
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": true,
+    }))
+}
+
+pub(crate) async fn jwks(hub: web::Data<Hub>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("cache-control", "public, max-age=300"))
+        .json(hub.signing_key.jwks())
+}

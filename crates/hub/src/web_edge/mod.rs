@@ -1,0 +1,82 @@
+//! The HTTP edge: routes, and the single place where errors become responses.
+
+mod authorize;
+mod discovery;
+mod health;
+mod journey_steps;
+mod token_endpoint;
+mod userinfo;
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::error::{QueryPayloadError, UrlencodedError};
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::app::Hub;
+use crate::failure::PageError;
+
+/// Name of the cookie identifying a browser's session at the hub.
+pub(crate) const SESSION_COOKIE: &str = "hub_session";
+
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/.well-known/openid-configuration", web::get().to(discovery::configuration))
+        .route("/jwks", web::get().to(discovery::jwks))
+        .route("/authorize", web::get().to(authorize::authorize_get))
+        .route("/authorize", web::post().to(authorize::authorize_post))
+        .route("/journey/idp", web::post().to(journey_steps::choose_idp))
+        .route("/journey/cancel", web::post().to(journey_steps::cancel))
+        .route("/journey/cycle3", web::post().to(journey_steps::answer_cycle3))
+        .route("/idp/callback", web::get().to(journey_steps::idp_callback))
+        .route("/token", web::post().to(token_endpoint::token))
+        .route("/userinfo", web::get().to(userinfo::userinfo))
+        .route("/userinfo", web::post().to(userinfo::userinfo))
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .default_service(web::to(not_found));
+}
+
+async fn not_found() -> Result<HttpResponse, PageError> {
+    Err(PageError::NotFound)
+}
+
+pub(crate) fn form_error(err: UrlencodedError, _req: &HttpRequest) -> actix_web::Error {
+    tracing::info!(error = %err, "rejected form body");
+    match err {
+        UrlencodedError::Overflow { .. } | UrlencodedError::UnknownLength => {
+            actix_web::error::InternalError::from_response(
+                err,
+                HttpResponse::PayloadTooLarge().body("Request body too large."),
+            )
+            .into()
+        }
+        _ => PageError::BadRequest.into(),
+    }
+}
+
+pub(crate) fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    tracing::info!(error = %err, "rejected query string");
+    PageError::BadRequest.into()
+}
+
+/// The browser session id from the cookie, if any.
+pub(crate) fn browser_session(req: &HttpRequest) -> Option<String> {
+    req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// The session cookie: HttpOnly, SameSite=Lax (it must survive the top-level return
+/// from the IdP), Secure when the hub is served over https.
+pub(crate) fn session_cookie(hub: &Hub, value: String) -> Cookie<'static> {
+    Cookie::build(SESSION_COOKIE, value)
+        .path("/")
+        .http_only(true)
+        .secure(hub.secure_cookies())
+        .same_site(SameSite::Lax)
+        .finish()
+}
+
+/// Current time in seconds since the Unix epoch.
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,36 @@
+//! `/userinfo`: the verified attributes the RP is entitled to, for a valid access token.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use crate::app::Hub;
+use crate::assertion;
+
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    let header = req.headers().get("authorization")?.to_str().ok()?;
+    header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer ")).map(str::trim)
+}
+
+fn unauthorized(error: &str) -> HttpResponse {
+    HttpResponse::Unauthorized()
+        .insert_header(("www-authenticate", format!("Bearer error=\"{error}\"")))
+        .insert_header(("cache-control", "no-store"))
+        .json(json!({"error": error}))
+}
+
+pub(crate) async fn userinfo(hub: web::Data<Hub>, req: HttpRequest) -> HttpResponse {
+    let Some(access_token) = bearer(&req) else {
+        return unauthorized("invalid_request");
+    };
+    let grant = match assertion::access_grant(&hub, access_token).await {
+        Ok(Some(g)) => g,
+        Ok(None) => return unauthorized("invalid_token"),
+        Err(e) => {
+            tracing::error!(error = %e, "session store unavailable");
+            return HttpResponse::ServiceUnavailable().json(json!({"error": "temporarily_unavailable"}));
+        }
+    };
+    let mut body = grant.userinfo;
+    body.insert("sub".into(), Value::String(grant.sub));
+    HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(Value::Object(body))
+}

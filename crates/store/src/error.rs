@@ -1,0 +1,72 @@
+//! The crate's single error type.
+
+/// Why a storage operation failed.
+///
+/// The split that matters to callers is [`StoreError::is_unavailable`]: a
+/// backend that cannot be reached right now (the web layer answers 503 and the
+/// user may retry) versus everything else (a bug, bad input or corrupt data).
+/// Messages never contain stored values, so they are safe to log.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend cannot serve requests right now: no pooled connection within
+    /// the timeout, the connection failed, or the database stayed locked past
+    /// the busy timeout. Transient; answer 503.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// The database URL is not one this build can open.
+    #[error("invalid database url: {0}")]
+    InvalidUrl(String),
+    /// Applying the embedded schema migrations failed.
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    /// A query failed for a reason other than availability (constraint
+    /// violation, missing table because migrations were not run, ...).
+    #[error("database error: {0}")]
+    Database(#[source] diesel::result::Error),
+    /// A stored value could not be decoded (e.g. a record's dataset JSON).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The caller passed something the store refuses to save (e.g. an empty id).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// A filesystem operation around the database failed (creating its directory).
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl StoreError {
+    /// True when the failure is transient unavailability of the backend, so the
+    /// caller should answer 503 (Service Unavailable) rather than 500.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+impl From<diesel::result::Error> for StoreError {
+    /// Classifies diesel errors: lost connections, failed background tasks and
+    /// SQLite lock timeouts are unavailability; everything else is a database error.
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match &e {
+            Error::DatabaseError(
+                DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection,
+                info,
+            ) => StoreError::Unavailable(info.message().to_owned()),
+            Error::DatabaseError(_, info) if is_lock_timeout(info.message()) => {
+                StoreError::Unavailable(info.message().to_owned())
+            }
+            Error::BrokenTransactionManager => StoreError::Unavailable(e.to_string()),
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+/// SQLite reports SQLITE_BUSY / SQLITE_LOCKED (after `busy_timeout` expired) only
+/// through its message; diesel maps both to `DatabaseErrorKind::Unknown`.
+pub(crate) fn is_lock_timeout(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("database is locked")
+        || m.contains("database table is locked")
+        || m.contains("database is busy")
+}

@@ -1,0 +1,29 @@
+//! Signing keys, JWS signing and verification, JWKS, pairwise subject ids and
+//! small secret helpers.
+//!
+//! This is the only crate of the hub that touches private key material, so
+//! that key handling (generation, persistence with restrictive permissions,
+//! algorithm allow-listing on verification) can be reviewed in one place.
+
+mod error;
+mod keyfile;
+mod pairwise;
+mod secrets;
+mod signing;
+mod verify;
+
+pub use error::TokenError;
+pub use pairwise::PairwiseSecret;
+pub use secrets::{pkce_s256, random_opaque, secrets_equal};
+pub use signing::SigningKey;
+pub use verify::{unverified_issuer, Expect, VerificationKeys, ALLOWED_ALGORITHMS};
+
+/// Re-exported so callers can name [`ALLOWED_ALGORITHMS`] entries without
+/// depending on `jsonwebtoken` themselves.
+pub use jsonwebtoken::Algorithm;
+
+/// base64url without padding: the encoding JOSE and OAuth use everywhere.
+pub(crate) fn b64url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
