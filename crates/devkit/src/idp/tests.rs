@@ -963,10 +963,3 @@ fn test_people_are_the_documented_ones() {
     assert!(people[4].address.is_none());
     assert_eq!(people[3].previous_addresses[0].postcode, "SA1 1AA");
 }
-#[tokio::test]
-async fn zz_dump() {
-    let op = start(vec![]).await;
-    let (url, _) = op.authorize_url(&[("acr_values", "P1")]);
-    let (_, html) = op.login_page(&url).await;
-    println!("{html}");
-}

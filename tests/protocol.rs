@@ -1,0 +1,207 @@
+//! The OpenID Provider surface: discovery, authorization request checks, token endpoint
+//! and userinfo, including the attacks RFC 9700 asks us to reject.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::util::*;
+
+#[tokio::test]
+async fn discovery_describes_the_hub() {
+    let hub = spawn_hub().await;
+    let doc: Value = hub.http.get(format!("{}/.well-known/openid-configuration", hub.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(doc["issuer"], hub.url);
+    assert_eq!(doc["token_endpoint"], format!("{}/token", hub.url));
+    assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(doc["subject_types_supported"], serde_json::json!(["pairwise"]));
+    let jwks: Value = hub.http.get(doc["jwks_uri"].as_str().unwrap()).send().await.unwrap().json().await.unwrap();
+    assert_eq!(jwks["keys"][0]["alg"], "ES256");
+    assert!(jwks["keys"][0].get("d").is_none(), "no private key material published");
+}
+
+#[tokio::test]
+async fn a_replayed_code_is_invalid_grant_and_revokes_the_first_tokens() {
+    let hub = spawn_hub().await;
+    let request = AuthRequest::new(RP_MATCH);
+    let code = hub.code_for(&request, "alice").await;
+    let (status, first) = hub.redeem(RP_MATCH, &secret_of(RP_MATCH), &code, &request.verifier).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, again) = hub.redeem(RP_MATCH, &secret_of(RP_MATCH), &code, &request.verifier).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(again["error"], "invalid_grant");
+    let (status, _) = hub.userinfo(first["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "tokens from a replayed code are revoked");
+}
+
+#[tokio::test]
+async fn a_wrong_pkce_verifier_is_invalid_grant() {
+    let hub = spawn_hub().await;
+    let request = AuthRequest::new(RP_MATCH);
+    let code = hub.code_for(&request, "alice").await;
+    let (status, body) = hub.redeem(RP_MATCH, &secret_of(RP_MATCH), &code, &token::random_opaque(32)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant");
+    // The code is spent: a second attempt with the right verifier fails too.
+    let (status, _) = hub.redeem(RP_MATCH, &secret_of(RP_MATCH), &code, &request.verifier).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_wrong_client_secret_is_invalid_client() {
+    let hub = spawn_hub().await;
+    let request = AuthRequest::new(RP_MATCH);
+    let code = hub.code_for(&request, "alice").await;
+    let (status, body) = hub.redeem(RP_MATCH, "wrong", &code, &request.verifier).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "invalid_client");
+}
+
+#[tokio::test]
+async fn a_code_cannot_be_redeemed_by_another_client() {
+    let hub = spawn_hub().await;
+    let request = AuthRequest::new(RP_MATCH);
+    let code = hub.code_for(&request, "alice").await;
+    let (status, body) = hub.redeem(RP_CREATE, &secret_of(RP_CREATE), &code, &request.verifier).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn an_unregistered_redirect_uri_is_shown_on_a_hub_page_never_redirected_to() {
+    let hub = spawn_hub().await;
+    for uri in ["https://evil.example/cb", "http://127.0.0.1:9/callback/extra", "http://127.0.0.1:9/callback?x=1"] {
+        let request = AuthRequest::new(RP_MATCH).set("redirect_uri", Some(uri));
+        let response = hub.http.get(request.url(&hub)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{uri}");
+        assert!(response.headers().get("location").is_none(), "{uri}");
+        assert!(response.text().await.unwrap().contains("address the hub does not recognise"));
+    }
+    let unknown = AuthRequest::new("nobody");
+    let response = hub.http.get(unknown.url(&hub)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.headers().get("location").is_none());
+}
+
+#[tokio::test]
+async fn authorization_requests_without_pkce_s256_are_refused() {
+    let hub = spawn_hub().await;
+    for request in [
+        AuthRequest::new(RP_MATCH).set("code_challenge", None),
+        AuthRequest::new(RP_MATCH).set("code_challenge_method", Some("plain")),
+        AuthRequest::new(RP_MATCH).set("code_challenge_method", None),
+    ] {
+        let params = Browser::new().get(&request.url(&hub)).await.rp();
+        assert_eq!(params["error"], "invalid_request");
+        assert_eq!(params["reason"], "pkce_required");
+    }
+}
+
+#[tokio::test]
+async fn other_bad_authorization_requests_get_standard_errors() {
+    let hub = spawn_hub().await;
+    let cases = [
+        (AuthRequest::new(RP_MATCH).set("response_type", Some("token")), "unsupported_response_type"),
+        (AuthRequest::new(RP_MATCH).set("scope", Some("profile")), "invalid_scope"),
+        (AuthRequest::new(RP_MATCH).set("acr_values", Some("LOA9")), "invalid_request"),
+        (AuthRequest::new(RP_MATCH).set("prompt", Some("none")), "login_required"),
+        (AuthRequest::new(RP_MATCH).set("request", Some("eyJ.x.y")), "request_not_supported"),
+    ];
+    for (request, error) in cases {
+        let params = Browser::new().get(&request.url(&hub)).await.rp();
+        assert_eq!(params["error"], error);
+        assert_eq!(params["state"], request.state);
+    }
+}
+
+#[tokio::test]
+async fn private_key_jwt_authenticates_and_assertions_are_single_use() {
+    let hub = spawn_hub().await;
+    let redeem = |code: String, verifier: String, assertion: String| {
+        let http = hub.http.clone();
+        let url = format!("{}/token", hub.url);
+        async move {
+            let response = http
+                .post(url)
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", TEST_RP_CALLBACK),
+                    ("code_verifier", verifier.as_str()),
+                    ("client_id", RP_JWT),
+                    ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                    ("client_assertion", assertion.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let request = AuthRequest::new(RP_JWT);
+    let code = hub.code_for(&request, "alice").await;
+    let assertion = hub.client_assertion("jti-1");
+    let (status, body) = redeem(code, request.verifier.clone(), assertion.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let claims = hub.verify_id_token(body["id_token"].as_str().unwrap(), RP_JWT).await;
+    assert_eq!(claims["aud"], RP_JWT);
+
+    let request = AuthRequest::new(RP_JWT);
+    let code = hub.code_for(&request, "alice").await;
+    let (status, body) = redeem(code.clone(), request.verifier.clone(), assertion).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "replayed assertion: {body}");
+    let forged = token::SigningKey::generate().unwrap().sign(&jwt_payload(&hub.client_assertion("jti-2"))).unwrap();
+    let (status, _) = redeem(code.clone(), request.verifier.clone(), forged).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "assertion signed by another key");
+    let (status, _) = redeem(code, request.verifier.clone(), hub.client_assertion("jti-3")).await;
+    assert_eq!(status, StatusCode::OK, "client authentication failures do not spend the code");
+}
+
+#[tokio::test]
+async fn a_secret_cannot_stand_in_for_a_registered_private_key_jwt() {
+    let hub = spawn_hub().await;
+    let request = AuthRequest::new(RP_JWT);
+    let code = hub.code_for(&request, "alice").await;
+    let (status, body) = hub.redeem(RP_JWT, "anything", &code, &request.verifier).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "invalid_client");
+}
+
+#[tokio::test]
+async fn userinfo_without_a_valid_token_is_401() {
+    let hub = spawn_hub().await;
+    let (status, _) = hub.userinfo("not-a-token").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let response = hub.http.get(format!("{}/userinfo", hub.url)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(response.headers().get("www-authenticate").is_some());
+}
+
+#[tokio::test]
+async fn oversized_and_malformed_bodies_get_clear_errors() {
+    let hub = spawn_hub().await;
+    let big = "x".repeat(200_000);
+    let response = hub.http.post(format!("{}/token", hub.url)).form(&[("code", big.as_str())]).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let response = hub
+        .http
+        .post(format!("{}/journey/idp", hub.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("%%%")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let response = hub.http.get(format!("{}/no-such-page", hub.url)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let hub = spawn_hub().await;
+    let r = hub.http.get(format!("{}/healthz", hub.url)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r: Value = hub.http.get(format!("{}/readyz", hub.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(r["database"], "ok");
+}
