@@ -10,11 +10,18 @@ async fn matched_person_gets_a_signed_assertion_with_record_and_level() {
     let hub = spawn_hub().await;
     let request = AuthRequest::new(RP_MATCH);
     let code = hub.code_for(&request, "alice").await;
-    let (status, body) = hub.redeem(RP_MATCH, &secret_of(RP_MATCH), &code, &request.verifier).await;
+    let (status, body) = hub
+        .redeem(RP_MATCH, &secret_of(RP_MATCH), &code, &request.verifier)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["token_type"], "Bearer");
-    let claims = hub.verify_id_token(body["id_token"].as_str().unwrap(), RP_MATCH).await;
-    assert_eq!(claims["match"], json!({"status": "matched", "record_id": "123"}));
+    let claims = hub
+        .verify_id_token(body["id_token"].as_str().unwrap(), RP_MATCH)
+        .await;
+    assert_eq!(
+        claims["match"],
+        json!({"status": "matched", "record_id": "123"})
+    );
     assert_eq!(claims["acr"], "P2");
     assert_eq!(claims["nonce"], json!(request.nonce));
     assert!(claims["auth_time"].as_i64().unwrap() > 0);
@@ -35,14 +42,20 @@ async fn matched_person_gets_a_signed_assertion_with_record_and_level() {
 async fn unmatched_person_is_created_when_the_rp_allows_it() {
     let hub = spawn_hub().await;
     let claims = hub.id_token_for(RP_CREATE, "bob").await;
-    assert_eq!(claims["match"], json!({"status": "created", "record_id": null}));
+    assert_eq!(
+        claims["match"],
+        json!({"status": "created", "record_id": null})
+    );
 }
 
 #[tokio::test]
 async fn unmatched_person_without_account_creation_goes_back_with_no_match() {
     let hub = spawn_hub().await;
     let request = AuthRequest::new(RP_MATCH);
-    let params = hub.journey(&Browser::new(), &request, AtIdp::person("bob")).await.rp();
+    let params = hub
+        .journey(&Browser::new(), &request, AtIdp::person("bob"))
+        .await
+        .rp();
     assert_eq!(params["error"], "access_denied");
     assert_eq!(params["reason"], "no_match");
     assert_eq!(params["state"], request.state);
@@ -55,18 +68,52 @@ async fn cycle3_resolves_an_ambiguous_match() {
     let hub = spawn_hub().await;
     let browser = Browser::new();
     let request = AuthRequest::new(RP_CYCLE3);
-    let (status, url, page) = hub.journey(&browser, &request, AtIdp::person("chris")).await.page();
+    let (status, url, page) = hub
+        .journey(&browser, &request, AtIdp::person("chris"))
+        .await
+        .page();
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("National Insurance number"), "{page}");
     // A malformed answer is asked again, not held against the citizen.
-    let (status, url2, again) = browser.submit(&url, &page, "/journey/cycle3", &[("value", "not a nino"), ("action", "answer")]).await.page();
+    let (status, url2, again) = browser
+        .submit(
+            &url,
+            &page,
+            "/journey/cycle3",
+            &[("value", "not a nino"), ("action", "answer")],
+        )
+        .await
+        .page();
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(again.contains("Enter a valid national insurance number"), "{again}");
-    let params = browser.submit(&url2, &again, "/journey/cycle3", &[("value", "qq 44 55 66 c"), ("action", "answer")]).await.rp();
-    let (status, body) = hub.redeem(RP_CYCLE3, &secret_of(RP_CYCLE3), &params["code"], &request.verifier).await;
+    assert!(
+        again.contains("Enter a valid national insurance number"),
+        "{again}"
+    );
+    let params = browser
+        .submit(
+            &url2,
+            &again,
+            "/journey/cycle3",
+            &[("value", "qq 44 55 66 c"), ("action", "answer")],
+        )
+        .await
+        .rp();
+    let (status, body) = hub
+        .redeem(
+            RP_CYCLE3,
+            &secret_of(RP_CYCLE3),
+            &params["code"],
+            &request.verifier,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let claims = hub.verify_id_token(body["id_token"].as_str().unwrap(), RP_CYCLE3).await;
-    assert_eq!(claims["match"], json!({"status": "matched", "record_id": "C-202"}));
+    let claims = hub
+        .verify_id_token(body["id_token"].as_str().unwrap(), RP_CYCLE3)
+        .await;
+    assert_eq!(
+        claims["match"],
+        json!({"status": "matched", "record_id": "C-202"})
+    );
 }
 
 #[tokio::test]
@@ -74,8 +121,19 @@ async fn cycle3_with_a_wrong_answer_is_no_match() {
     let hub = spawn_hub().await;
     let browser = Browser::new();
     let request = AuthRequest::new(RP_CYCLE3);
-    let (_, url, page) = hub.journey(&browser, &request, AtIdp::person("chris")).await.page();
-    let params = browser.submit(&url, &page, "/journey/cycle3", &[("value", "QQ999999D"), ("action", "answer")]).await.rp();
+    let (_, url, page) = hub
+        .journey(&browser, &request, AtIdp::person("chris"))
+        .await
+        .page();
+    let params = browser
+        .submit(
+            &url,
+            &page,
+            "/journey/cycle3",
+            &[("value", "QQ999999D"), ("action", "answer")],
+        )
+        .await
+        .rp();
     assert_eq!(params["error"], "access_denied");
     assert_eq!(params["reason"], "no_match");
 }
@@ -84,15 +142,32 @@ async fn cycle3_with_a_wrong_answer_is_no_match() {
 async fn cycle3_declined_is_no_match() {
     let hub = spawn_hub().await;
     let browser = Browser::new();
-    let (_, url, page) = hub.journey(&browser, &AuthRequest::new(RP_CYCLE3), AtIdp::person("chris")).await.page();
-    let params = browser.submit(&url, &page, "/journey/cycle3", &[("action", "skip")]).await.rp();
+    let (_, url, page) = hub
+        .journey(
+            &browser,
+            &AuthRequest::new(RP_CYCLE3),
+            AtIdp::person("chris"),
+        )
+        .await
+        .page();
+    let params = browser
+        .submit(&url, &page, "/journey/cycle3", &[("action", "skip")])
+        .await
+        .rp();
     assert_eq!(params["reason"], "no_match");
 }
 
 #[tokio::test]
 async fn ambiguous_match_without_cycle3_is_never_a_guess() {
     let hub = spawn_hub().await;
-    let params = hub.journey(&Browser::new(), &AuthRequest::new(RP_MATCH), AtIdp::person("chris")).await.rp();
+    let params = hub
+        .journey(
+            &Browser::new(),
+            &AuthRequest::new(RP_MATCH),
+            AtIdp::person("chris"),
+        )
+        .await
+        .rp();
     assert_eq!(params["reason"], "no_match");
 }
 
@@ -100,9 +175,15 @@ async fn ambiguous_match_without_cycle3_is_never_a_guess() {
 async fn people_who_moved_or_have_no_address_still_match() {
     let hub = spawn_hub().await;
     let dana = hub.id_token_for(RP_MATCH, "dana").await;
-    assert_eq!(dana["match"]["record_id"], "D-301", "matched on a previous address");
+    assert_eq!(
+        dana["match"]["record_id"], "D-301",
+        "matched on a previous address"
+    );
     let erik = hub.id_token_for(RP_MATCH, "erik").await;
-    assert_eq!(erik["match"]["record_id"], "E-401", "cross-border identity without an address");
+    assert_eq!(
+        erik["match"]["record_id"], "E-401",
+        "cross-border identity without an address"
+    );
 }
 
 #[tokio::test]
@@ -118,7 +199,10 @@ async fn a_level_no_idp_is_certified_for_is_an_error_at_the_rp() {
 #[tokio::test]
 async fn the_picker_offers_only_idps_certified_for_the_level() {
     let hub = spawn_hub().await;
-    let (_, _, p2) = Browser::new().get(&AuthRequest::new(RP_MATCH).url(&hub)).await.page();
+    let (_, _, p2) = Browser::new()
+        .get(&AuthRequest::new(RP_MATCH).url(&hub))
+        .await
+        .page();
     assert!(p2.contains(IDP_MAIN) && !p2.contains(IDP_BASIC), "{p2}");
     let low = AuthRequest::new(RP_MATCH).set("acr_values", Some("P1"));
     let (_, _, p1) = Browser::new().get(&low.url(&hub)).await.page();
@@ -129,17 +213,40 @@ async fn the_picker_offers_only_idps_certified_for_the_level() {
 async fn a_p1_journey_through_a_secret_authenticated_idp_completes() {
     let hub = spawn_hub().await;
     let request = AuthRequest::new(RP_MATCH).set("acr_values", Some("P1"));
-    let params = hub.journey(&Browser::new(), &request, AtIdp::person("alice").via(IDP_BASIC)).await.rp();
-    let (status, body) = hub.redeem(RP_MATCH, &secret_of(RP_MATCH), &params["code"], &request.verifier).await;
+    let params = hub
+        .journey(
+            &Browser::new(),
+            &request,
+            AtIdp::person("alice").via(IDP_BASIC),
+        )
+        .await
+        .rp();
+    let (status, body) = hub
+        .redeem(
+            RP_MATCH,
+            &secret_of(RP_MATCH),
+            &params["code"],
+            &request.verifier,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let claims = hub.verify_id_token(body["id_token"].as_str().unwrap(), RP_MATCH).await;
+    let claims = hub
+        .verify_id_token(body["id_token"].as_str().unwrap(), RP_MATCH)
+        .await;
     assert_eq!(claims["acr"], "P1");
 }
 
 #[tokio::test]
 async fn an_idp_asserting_a_lower_level_is_rejected() {
     let hub = spawn_hub().await;
-    let params = hub.journey(&Browser::new(), &AuthRequest::new(RP_MATCH), AtIdp::person("alice").simulate("lower_level")).await.rp();
+    let params = hub
+        .journey(
+            &Browser::new(),
+            &AuthRequest::new(RP_MATCH),
+            AtIdp::person("alice").simulate("lower_level"),
+        )
+        .await
+        .rp();
     assert_eq!(params["error"], "access_denied");
     assert_eq!(params["reason"], "level_too_low");
 }
@@ -148,7 +255,14 @@ async fn an_idp_asserting_a_lower_level_is_rejected() {
 async fn cancelling_at_the_idp_returns_access_denied_with_reason() {
     let hub = spawn_hub().await;
     let request = AuthRequest::new(RP_MATCH);
-    let params = hub.journey(&Browser::new(), &request, AtIdp::person("alice").simulate("cancel")).await.rp();
+    let params = hub
+        .journey(
+            &Browser::new(),
+            &request,
+            AtIdp::person("alice").simulate("cancel"),
+        )
+        .await
+        .rp();
     assert_eq!(params["error"], "access_denied");
     assert_eq!(params["reason"], "user_cancelled");
     assert_eq!(params["state"], request.state);
@@ -157,21 +271,48 @@ async fn cancelling_at_the_idp_returns_access_denied_with_reason() {
 #[tokio::test]
 async fn idp_errors_map_to_standard_errors() {
     let hub = spawn_hub().await;
-    let denied = hub.journey(&Browser::new(), &AuthRequest::new(RP_MATCH), AtIdp::person("alice").simulate("access_denied")).await.rp();
-    assert_eq!((denied["error"].as_str(), denied["reason"].as_str()), ("access_denied", "idp_access_denied"));
-    let down = hub
-        .journey(&Browser::new(), &AuthRequest::new(RP_MATCH), AtIdp::person("alice").simulate("temporarily_unavailable"))
+    let denied = hub
+        .journey(
+            &Browser::new(),
+            &AuthRequest::new(RP_MATCH),
+            AtIdp::person("alice").simulate("access_denied"),
+        )
         .await
         .rp();
-    assert_eq!((down["error"].as_str(), down["reason"].as_str()), ("temporarily_unavailable", "idp_unavailable"));
+    assert_eq!(
+        (denied["error"].as_str(), denied["reason"].as_str()),
+        ("access_denied", "idp_access_denied")
+    );
+    let down = hub
+        .journey(
+            &Browser::new(),
+            &AuthRequest::new(RP_MATCH),
+            AtIdp::person("alice").simulate("temporarily_unavailable"),
+        )
+        .await
+        .rp();
+    assert_eq!(
+        (down["error"].as_str(), down["reason"].as_str()),
+        ("temporarily_unavailable", "idp_unavailable")
+    );
 }
 
 #[tokio::test]
 async fn an_unreachable_idp_sends_the_user_back_temporarily_unavailable() {
-    let hub = spawn_hub_with(Options { include_down_idp: true, ..Default::default() }).await;
+    let hub = spawn_hub_with(Options {
+        include_down_idp: true,
+        ..Default::default()
+    })
+    .await;
     let browser = Browser::new();
-    let (_, url, picker) = browser.get(&AuthRequest::new(RP_MATCH).url(&hub)).await.page();
-    let params = browser.submit(&url, &picker, "/journey/idp", &[("idp", IDP_DOWN)]).await.rp();
+    let (_, url, picker) = browser
+        .get(&AuthRequest::new(RP_MATCH).url(&hub))
+        .await
+        .page();
+    let params = browser
+        .submit(&url, &picker, "/journey/idp", &[("idp", IDP_DOWN)])
+        .await
+        .rp();
     assert_eq!(params["error"], "temporarily_unavailable");
     assert_eq!(params["reason"], "idp_unavailable");
 }
@@ -184,7 +325,10 @@ async fn the_same_person_has_one_sub_per_rp_and_different_subs_across_rps() {
     let elsewhere = hub.id_token_for(RP_CREATE, "alice").await;
     assert_eq!(first["sub"], second["sub"]);
     assert_ne!(first["sub"], elsewhere["sub"]);
-    assert_eq!(second["match"]["record_id"], "123", "cycle 0 reuses the stored link");
+    assert_eq!(
+        second["match"]["record_id"], "123",
+        "cycle 0 reuses the stored link"
+    );
 }
 
 #[tokio::test]
@@ -195,7 +339,15 @@ async fn the_idp_is_never_told_which_rp_the_user_came_from() {
     let seen = hub.idp_main.authorization_requests();
     assert_eq!(seen.len(), 1);
     let text = seen[0].as_str();
-    for secret in [RP_MATCH, "Service", TEST_RP_CALLBACK, "127.0.0.1%3A9", &request.state, &request.nonce, &request.verifier] {
+    for secret in [
+        RP_MATCH,
+        "Service",
+        TEST_RP_CALLBACK,
+        "127.0.0.1%3A9",
+        &request.state,
+        &request.nonce,
+        &request.verifier,
+    ] {
         assert!(!text.contains(secret), "IdP request leaks {secret}: {text}");
     }
     let params: std::collections::HashMap<_, _> = seen[0].query_pairs().into_owned().collect();
@@ -211,18 +363,32 @@ async fn idp_hint_skips_the_picker() {
     let request = AuthRequest::new(RP_MATCH).set("idp_hint", Some(IDP_MAIN));
     let (status, login_url, login) = browser.get(&request.url(&hub)).await.page();
     assert_eq!(status, StatusCode::OK);
-    assert!(login_url.as_str().starts_with(hub.idp_main.issuer().as_str()), "at the IdP: {login_url}");
-    let params = hub.login(&browser, &login_url, &login, AtIdp::person("alice")).await.rp();
+    assert!(
+        login_url
+            .as_str()
+            .starts_with(hub.idp_main.issuer().as_str()),
+        "at the IdP: {login_url}"
+    );
+    let params = hub
+        .login(&browser, &login_url, &login, AtIdp::person("alice"))
+        .await
+        .rp();
     assert!(params.contains_key("code"));
 }
 
 #[tokio::test]
 async fn vtr_requests_get_a_vot() {
     let hub = spawn_hub().await;
-    let request = AuthRequest::new(RP_MATCH).set("acr_values", None).set("vtr", Some(r#"["Cl.Cm.P2"]"#));
+    let request = AuthRequest::new(RP_MATCH)
+        .set("acr_values", None)
+        .set("vtr", Some(r#"["Cl.Cm.P2"]"#));
     let code = hub.code_for(&request, "alice").await;
-    let (_, body) = hub.redeem(RP_MATCH, &secret_of(RP_MATCH), &code, &request.verifier).await;
-    let claims = hub.verify_id_token(body["id_token"].as_str().unwrap(), RP_MATCH).await;
+    let (_, body) = hub
+        .redeem(RP_MATCH, &secret_of(RP_MATCH), &code, &request.verifier)
+        .await;
+    let claims = hub
+        .verify_id_token(body["id_token"].as_str().unwrap(), RP_MATCH)
+        .await;
     assert_eq!(claims["vot"], "Cl.Cm.P2");
     assert_eq!(claims["acr"], "P2");
 }
@@ -233,10 +399,16 @@ async fn back_button_after_completion_ends_at_the_rp_not_in_a_second_assertion()
     let browser = Browser::new();
     let request = AuthRequest::new(RP_MATCH);
     let (_, url, picker) = browser.get(&request.url(&hub)).await.page();
-    let done = hub.choose_and_login(&browser, &url, &picker, AtIdp::person("alice")).await.rp();
+    let done = hub
+        .choose_and_login(&browser, &url, &picker, AtIdp::person("alice"))
+        .await
+        .rp();
     assert!(done.contains_key("code"));
     // The citizen presses Back to the picker and submits it again.
-    let again = browser.submit(&url, &picker, "/journey/idp", &[("idp", IDP_MAIN)]).await.rp();
+    let again = browser
+        .submit(&url, &picker, "/journey/idp", &[("idp", IDP_MAIN)])
+        .await
+        .rp();
     assert_eq!(again["error"], "access_denied");
     assert_eq!(again["reason"], "journey_finished");
     assert!(!again.contains_key("code"));
@@ -249,8 +421,14 @@ async fn two_tabs_run_two_journeys_in_one_browser() {
     let (first, second) = (AuthRequest::new(RP_MATCH), AuthRequest::new(RP_MATCH));
     let (_, url1, picker1) = browser.get(&first.url(&hub)).await.page();
     let (_, url2, picker2) = browser.get(&second.url(&hub)).await.page();
-    let done2 = hub.choose_and_login(&browser, &url2, &picker2, AtIdp::person("alice")).await.rp();
-    let done1 = hub.choose_and_login(&browser, &url1, &picker1, AtIdp::person("alice")).await.rp();
+    let done2 = hub
+        .choose_and_login(&browser, &url2, &picker2, AtIdp::person("alice"))
+        .await
+        .rp();
+    let done1 = hub
+        .choose_and_login(&browser, &url1, &picker1, AtIdp::person("alice"))
+        .await
+        .rp();
     assert_eq!(done1["state"], first.state);
     assert_eq!(done2["state"], second.state);
     assert!(done1.contains_key("code") && done2.contains_key("code"));
@@ -259,18 +437,33 @@ async fn two_tabs_run_two_journeys_in_one_browser() {
 #[tokio::test]
 async fn an_idp_callback_with_an_unknown_state_ends_on_a_hub_page() {
     let hub = spawn_hub().await;
-    let response = hub.http.get(format!("{}/idp/callback?state=forged&code=x", hub.url)).send().await.unwrap();
+    let response = hub
+        .http
+        .get(format!("{}/idp/callback?state=forged&code=x", hub.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(response.headers().get("location").is_none());
-    assert!(response.text().await.unwrap().contains("Your session has ended"));
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("Your session has ended"));
 }
 
 #[tokio::test]
 async fn a_callback_from_another_browser_is_refused() {
     let hub = spawn_hub().await;
     let browser = Browser::new();
-    let (_, url, picker) = browser.get(&AuthRequest::new(RP_MATCH).url(&hub)).await.page();
-    let (_, login_url, login) = browser.submit(&url, &picker, "/journey/idp", &[("idp", IDP_MAIN)]).await.page();
+    let (_, url, picker) = browser
+        .get(&AuthRequest::new(RP_MATCH).url(&hub))
+        .await
+        .page();
+    let (_, login_url, login) = browser
+        .submit(&url, &picker, "/journey/idp", &[("idp", IDP_MAIN)])
+        .await
+        .page();
     // The IdP's response is replayed in an attacker's browser (login CSRF).
     let (target, fields) = form_fields(&login_url, &login, "/login");
     let mut fields = fields;
@@ -282,12 +475,19 @@ async fn a_callback_from_another_browser_is_refused() {
 
 #[tokio::test]
 async fn an_expired_journey_goes_back_to_the_rp() {
-    let hub = spawn_hub_with(Options { journey_ttl_secs: Some(1), ..Default::default() }).await;
+    let hub = spawn_hub_with(Options {
+        journey_ttl_secs: Some(1),
+        ..Default::default()
+    })
+    .await;
     let browser = Browser::new();
     let request = AuthRequest::new(RP_MATCH);
     let (_, url, picker) = browser.get(&request.url(&hub)).await.page();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let params = browser.submit(&url, &picker, "/journey/idp", &[("idp", IDP_MAIN)]).await.rp();
+    let params = browser
+        .submit(&url, &picker, "/journey/idp", &[("idp", IDP_MAIN)])
+        .await
+        .rp();
     assert_eq!(params["reason"], "journey_expired");
     assert_eq!(params["state"], request.state);
 }
@@ -296,8 +496,14 @@ async fn an_expired_journey_goes_back_to_the_rp() {
 async fn cancelling_on_the_picker_goes_back_to_the_rp() {
     let hub = spawn_hub().await;
     let browser = Browser::new();
-    let (_, url, picker) = browser.get(&AuthRequest::new(RP_MATCH).url(&hub)).await.page();
-    let params = browser.submit(&url, &picker, "/journey/cancel", &[]).await.rp();
+    let (_, url, picker) = browser
+        .get(&AuthRequest::new(RP_MATCH).url(&hub))
+        .await
+        .page();
+    let params = browser
+        .submit(&url, &picker, "/journey/cancel", &[])
+        .await
+        .rp();
     assert_eq!(params["reason"], "user_cancelled");
 }
 
@@ -305,12 +511,25 @@ async fn cancelling_on_the_picker_goes_back_to_the_rp() {
 async fn a_forged_form_is_refused() {
     let hub = spawn_hub().await;
     let browser = Browser::new();
-    let (_, url, picker) = browser.get(&AuthRequest::new(RP_MATCH).url(&hub)).await.page();
-    let (status, _, body) = browser.submit(&url, &picker, "/journey/idp", &[("csrf", "forged")]).await.page();
+    let (_, url, picker) = browser
+        .get(&AuthRequest::new(RP_MATCH).url(&hub))
+        .await
+        .page();
+    let (status, _, body) = browser
+        .submit(&url, &picker, "/journey/idp", &[("csrf", "forged")])
+        .await
+        .page();
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("This page has expired"));
-    let (status, _, _) = Browser::new().submit(&url, &picker, "/journey/idp", &[]).await.page();
-    assert_eq!(status, StatusCode::BAD_REQUEST, "no journey cookie in another browser");
+    let (status, _, _) = Browser::new()
+        .submit(&url, &picker, "/journey/idp", &[])
+        .await
+        .page();
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "no journey cookie in another browser"
+    );
 }
 
 #[tokio::test]
@@ -321,9 +540,14 @@ async fn the_demo_rp_shows_the_matched_record() {
     assert_eq!(status, StatusCode::OK);
     assert!(home.contains("Prove your identity"));
     let (target, fields) = form_fields(&url, &home, "/login");
-    let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&fields).finish();
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&fields)
+        .finish();
     let (_, picker_url, picker) = browser.get(&format!("{target}?{query}")).await.page();
-    let (_, result_url, result) = hub.choose_and_login(&browser, &picker_url, &picker, AtIdp::person("alice")).await.page();
+    let (_, result_url, result) = hub
+        .choose_and_login(&browser, &picker_url, &picker, AtIdp::person("alice"))
+        .await
+        .page();
     assert!(result_url.as_str().starts_with(&hub.demo_rp_url));
     assert!(result.contains("Matched record 123"), "{result}");
 }
@@ -332,8 +556,21 @@ async fn the_demo_rp_shows_the_matched_record() {
 async fn the_demo_rp_shows_the_reason_of_a_failure() {
     let hub = spawn_hub().await;
     let browser = Browser::new();
-    let (_, picker_url, picker) = browser.get(&format!("{}/login", hub.demo_rp_url)).await.page();
-    let (_, _, result) =
-        hub.choose_and_login(&browser, &picker_url, &picker, AtIdp::person("alice").simulate("cancel")).await.page();
-    assert!(result.contains("access_denied (user_cancelled)"), "{result}");
+    let (_, picker_url, picker) = browser
+        .get(&format!("{}/login", hub.demo_rp_url))
+        .await
+        .page();
+    let (_, _, result) = hub
+        .choose_and_login(
+            &browser,
+            &picker_url,
+            &picker,
+            AtIdp::person("alice").simulate("cancel"),
+        )
+        .await
+        .page();
+    assert!(
+        result.contains("access_denied (user_cancelled)"),
+        "{result}"
+    );
 }

@@ -9,15 +9,40 @@ use crate::util::*;
 #[tokio::test]
 async fn discovery_describes_the_hub() {
     let hub = spawn_hub().await;
-    let doc: Value = hub.http.get(format!("{}/.well-known/openid-configuration", hub.url)).send().await.unwrap().json().await.unwrap();
+    let doc: Value = hub
+        .http
+        .get(format!("{}/.well-known/openid-configuration", hub.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(doc["issuer"], hub.url);
     assert_eq!(doc["token_endpoint"], format!("{}/token", hub.url));
-    assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(
+        doc["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
-    assert_eq!(doc["subject_types_supported"], serde_json::json!(["pairwise"]));
-    let jwks: Value = hub.http.get(doc["jwks_uri"].as_str().unwrap()).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        doc["subject_types_supported"],
+        serde_json::json!(["pairwise"])
+    );
+    let jwks: Value = hub
+        .http
+        .get(doc["jwks_uri"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(jwks["keys"][0]["alg"], "ES256");
-    assert!(jwks["keys"][0].get("d").is_none(), "no private key material published");
+    assert!(
+        jwks["keys"][0].get("d").is_none(),
+        "no private key material published"
+    );
 }
 
 #[tokio::test]
@@ -25,13 +50,21 @@ async fn a_replayed_code_is_invalid_grant_and_revokes_the_first_tokens() {
     let hub = spawn_hub().await;
     let request = AuthRequest::new(RP_MATCH);
     let code = hub.code_for(&request, "alice").await;
-    let (status, first) = hub.redeem(RP_MATCH, &secret_of(RP_MATCH), &code, &request.verifier).await;
+    let (status, first) = hub
+        .redeem(RP_MATCH, &secret_of(RP_MATCH), &code, &request.verifier)
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, again) = hub.redeem(RP_MATCH, &secret_of(RP_MATCH), &code, &request.verifier).await;
+    let (status, again) = hub
+        .redeem(RP_MATCH, &secret_of(RP_MATCH), &code, &request.verifier)
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(again["error"], "invalid_grant");
     let (status, _) = hub.userinfo(first["access_token"].as_str().unwrap()).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "tokens from a replayed code are revoked");
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "tokens from a replayed code are revoked"
+    );
 }
 
 #[tokio::test]
@@ -39,11 +72,20 @@ async fn a_wrong_pkce_verifier_is_invalid_grant() {
     let hub = spawn_hub().await;
     let request = AuthRequest::new(RP_MATCH);
     let code = hub.code_for(&request, "alice").await;
-    let (status, body) = hub.redeem(RP_MATCH, &secret_of(RP_MATCH), &code, &token::random_opaque(32)).await;
+    let (status, body) = hub
+        .redeem(
+            RP_MATCH,
+            &secret_of(RP_MATCH),
+            &code,
+            &token::random_opaque(32),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "invalid_grant");
     // The code is spent: a second attempt with the right verifier fails too.
-    let (status, _) = hub.redeem(RP_MATCH, &secret_of(RP_MATCH), &code, &request.verifier).await;
+    let (status, _) = hub
+        .redeem(RP_MATCH, &secret_of(RP_MATCH), &code, &request.verifier)
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
@@ -52,7 +94,9 @@ async fn a_wrong_client_secret_is_invalid_client() {
     let hub = spawn_hub().await;
     let request = AuthRequest::new(RP_MATCH);
     let code = hub.code_for(&request, "alice").await;
-    let (status, body) = hub.redeem(RP_MATCH, "wrong", &code, &request.verifier).await;
+    let (status, body) = hub
+        .redeem(RP_MATCH, "wrong", &code, &request.verifier)
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"], "invalid_client");
 }
@@ -62,7 +106,9 @@ async fn a_code_cannot_be_redeemed_by_another_client() {
     let hub = spawn_hub().await;
     let request = AuthRequest::new(RP_MATCH);
     let code = hub.code_for(&request, "alice").await;
-    let (status, body) = hub.redeem(RP_CREATE, &secret_of(RP_CREATE), &code, &request.verifier).await;
+    let (status, body) = hub
+        .redeem(RP_CREATE, &secret_of(RP_CREATE), &code, &request.verifier)
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "invalid_grant");
 }
@@ -70,12 +116,20 @@ async fn a_code_cannot_be_redeemed_by_another_client() {
 #[tokio::test]
 async fn an_unregistered_redirect_uri_is_shown_on_a_hub_page_never_redirected_to() {
     let hub = spawn_hub().await;
-    for uri in ["https://evil.example/cb", "http://127.0.0.1:9/callback/extra", "http://127.0.0.1:9/callback?x=1"] {
+    for uri in [
+        "https://evil.example/cb",
+        "http://127.0.0.1:9/callback/extra",
+        "http://127.0.0.1:9/callback?x=1",
+    ] {
         let request = AuthRequest::new(RP_MATCH).set("redirect_uri", Some(uri));
         let response = hub.http.get(request.url(&hub)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{uri}");
         assert!(response.headers().get("location").is_none(), "{uri}");
-        assert!(response.text().await.unwrap().contains("address the hub does not recognise"));
+        assert!(response
+            .text()
+            .await
+            .unwrap()
+            .contains("address the hub does not recognise"));
     }
     let unknown = AuthRequest::new("nobody");
     let response = hub.http.get(unknown.url(&hub)).send().await.unwrap();
@@ -101,11 +155,26 @@ async fn authorization_requests_without_pkce_s256_are_refused() {
 async fn other_bad_authorization_requests_get_standard_errors() {
     let hub = spawn_hub().await;
     let cases = [
-        (AuthRequest::new(RP_MATCH).set("response_type", Some("token")), "unsupported_response_type"),
-        (AuthRequest::new(RP_MATCH).set("scope", Some("profile")), "invalid_scope"),
-        (AuthRequest::new(RP_MATCH).set("acr_values", Some("LOA9")), "invalid_request"),
-        (AuthRequest::new(RP_MATCH).set("prompt", Some("none")), "login_required"),
-        (AuthRequest::new(RP_MATCH).set("request", Some("eyJ.x.y")), "request_not_supported"),
+        (
+            AuthRequest::new(RP_MATCH).set("response_type", Some("token")),
+            "unsupported_response_type",
+        ),
+        (
+            AuthRequest::new(RP_MATCH).set("scope", Some("profile")),
+            "invalid_scope",
+        ),
+        (
+            AuthRequest::new(RP_MATCH).set("acr_values", Some("LOA9")),
+            "invalid_request",
+        ),
+        (
+            AuthRequest::new(RP_MATCH).set("prompt", Some("none")),
+            "login_required",
+        ),
+        (
+            AuthRequest::new(RP_MATCH).set("request", Some("eyJ.x.y")),
+            "request_not_supported",
+        ),
     ];
     for (request, error) in cases {
         let params = Browser::new().get(&request.url(&hub)).await.rp();
@@ -129,7 +198,10 @@ async fn private_key_jwt_authenticates_and_assertions_are_single_use() {
                     ("redirect_uri", TEST_RP_CALLBACK),
                     ("code_verifier", verifier.as_str()),
                     ("client_id", RP_JWT),
-                    ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
                     ("client_assertion", assertion.as_str()),
                 ])
                 .send()
@@ -144,18 +216,40 @@ async fn private_key_jwt_authenticates_and_assertions_are_single_use() {
     let assertion = hub.client_assertion("jti-1");
     let (status, body) = redeem(code, request.verifier.clone(), assertion.clone()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let claims = hub.verify_id_token(body["id_token"].as_str().unwrap(), RP_JWT).await;
+    let claims = hub
+        .verify_id_token(body["id_token"].as_str().unwrap(), RP_JWT)
+        .await;
     assert_eq!(claims["aud"], RP_JWT);
 
     let request = AuthRequest::new(RP_JWT);
     let code = hub.code_for(&request, "alice").await;
     let (status, body) = redeem(code.clone(), request.verifier.clone(), assertion).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "replayed assertion: {body}");
-    let forged = token::SigningKey::generate().unwrap().sign(&jwt_payload(&hub.client_assertion("jti-2"))).unwrap();
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "replayed assertion: {body}"
+    );
+    let forged = token::SigningKey::generate()
+        .unwrap()
+        .sign(&jwt_payload(&hub.client_assertion("jti-2")))
+        .unwrap();
     let (status, _) = redeem(code.clone(), request.verifier.clone(), forged).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "assertion signed by another key");
-    let (status, _) = redeem(code, request.verifier.clone(), hub.client_assertion("jti-3")).await;
-    assert_eq!(status, StatusCode::OK, "client authentication failures do not spend the code");
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "assertion signed by another key"
+    );
+    let (status, _) = redeem(
+        code,
+        request.verifier.clone(),
+        hub.client_assertion("jti-3"),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "client authentication failures do not spend the code"
+    );
 }
 
 #[tokio::test]
@@ -163,7 +257,9 @@ async fn a_secret_cannot_stand_in_for_a_registered_private_key_jwt() {
     let hub = spawn_hub().await;
     let request = AuthRequest::new(RP_JWT);
     let code = hub.code_for(&request, "alice").await;
-    let (status, body) = hub.redeem(RP_JWT, "anything", &code, &request.verifier).await;
+    let (status, body) = hub
+        .redeem(RP_JWT, "anything", &code, &request.verifier)
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"], "invalid_client");
 }
@@ -173,7 +269,12 @@ async fn userinfo_without_a_valid_token_is_401() {
     let hub = spawn_hub().await;
     let (status, _) = hub.userinfo("not-a-token").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let response = hub.http.get(format!("{}/userinfo", hub.url)).send().await.unwrap();
+    let response = hub
+        .http
+        .get(format!("{}/userinfo", hub.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(response.headers().get("www-authenticate").is_some());
 }
@@ -182,7 +283,13 @@ async fn userinfo_without_a_valid_token_is_401() {
 async fn oversized_and_malformed_bodies_get_clear_errors() {
     let hub = spawn_hub().await;
     let big = "x".repeat(200_000);
-    let response = hub.http.post(format!("{}/token", hub.url)).form(&[("code", big.as_str())]).send().await.unwrap();
+    let response = hub
+        .http
+        .post(format!("{}/token", hub.url))
+        .form(&[("code", big.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let response = hub
         .http
@@ -193,15 +300,33 @@ async fn oversized_and_malformed_bodies_get_clear_errors() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let response = hub.http.get(format!("{}/no-such-page", hub.url)).send().await.unwrap();
+    let response = hub
+        .http
+        .get(format!("{}/no-such-page", hub.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn health_and_readiness() {
     let hub = spawn_hub().await;
-    let r = hub.http.get(format!("{}/healthz", hub.url)).send().await.unwrap();
+    let r = hub
+        .http
+        .get(format!("{}/healthz", hub.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let r: Value = hub.http.get(format!("{}/readyz", hub.url)).send().await.unwrap().json().await.unwrap();
+    let r: Value = hub
+        .http
+        .get(format!("{}/readyz", hub.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(r["database"], "ok");
 }

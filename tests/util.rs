@@ -85,7 +85,10 @@ pub async fn spawn_hub_with(options: Options) -> TestHub {
     let (hub_l, main_l, basic_l, rp_l) = (listener(), listener(), listener(), listener());
     let issuer = origin(&hub_l);
     let callback = format!("{issuer}/idp/callback");
-    let levels: Vec<String> = ["P0", "P1", "P2", "P3"].iter().map(|s| s.to_string()).collect();
+    let levels: Vec<String> = ["P0", "P1", "P2", "P3"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let (main_url, basic_url, rp_url) = (origin(&main_l), origin(&basic_l), origin(&rp_l));
 
     let idp = |url: &str, name: &str, max: &str, client_id: &str, auth: ClientAuth| IdpConfig {
@@ -93,16 +96,36 @@ pub async fn spawn_hub_with(options: Options) -> TestHub {
         name: name.into(),
         max_level: max.into(),
         levels: levels.clone(),
-        clients: vec![IdpClient { client_id: client_id.into(), redirect_uris: vec![callback.clone()], auth }],
+        clients: vec![IdpClient {
+            client_id: client_id.into(),
+            redirect_uris: vec![callback.clone()],
+            auth,
+        }],
         people: devkit::test_people(),
     };
     let hub_jwks = Url::parse(&format!("{issuer}/jwks")).expect("url");
-    let (idp_main, main_server) =
-        DemoIdp::start(main_l, idp(&main_url, "Main IdP", "P2", "hub-at-main", ClientAuth::PrivateKeyJwt { jwks_uri: hub_jwks }))
-            .expect("start main idp");
-    let (idp_basic, basic_server) =
-        DemoIdp::start(basic_l, idp(&basic_url, "Basic IdP", "P1", "hub-at-basic", ClientAuth::Secret("basic-secret".into())))
-            .expect("start basic idp");
+    let (idp_main, main_server) = DemoIdp::start(
+        main_l,
+        idp(
+            &main_url,
+            "Main IdP",
+            "P2",
+            "hub-at-main",
+            ClientAuth::PrivateKeyJwt { jwks_uri: hub_jwks },
+        ),
+    )
+    .expect("start main idp");
+    let (idp_basic, basic_server) = DemoIdp::start(
+        basic_l,
+        idp(
+            &basic_url,
+            "Basic IdP",
+            "P1",
+            "hub-at-basic",
+            ClientAuth::Secret("basic-secret".into()),
+        ),
+    )
+    .expect("start basic idp");
     let (_demo_rp, rp_server) = DemoRp::start(
         rp_l,
         RpConfig {
@@ -148,14 +171,23 @@ pub async fn spawn_hub_with(options: Options) -> TestHub {
         ],
         "identity_providers": idps,
     });
-    let settings = Settings::load(None).expect("defaults").with(patch).expect("test settings");
-    let app = Application::build(settings, hub_l).await.expect("build hub");
+    let settings = Settings::load(None)
+        .expect("defaults")
+        .with(patch)
+        .expect("test settings");
+    let app = Application::build(settings, hub_l)
+        .await
+        .expect("build hub");
     tokio::spawn(app.into_server());
 
-    let db = store::Database::open(&format!("sqlite://{}", db_path.display())).await.expect("db");
+    let db = store::Database::open(&format!("sqlite://{}", db_path.display()))
+        .await
+        .expect("db");
     let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo-records.csv");
     for rp in [RP_MATCH, RP_CREATE, RP_CYCLE3, RP_JWT, DEMO_RP] {
-        let report = hub::records::import_file(&db, rp, &csv).await.expect("import records");
+        let report = hub::records::import_file(&db, rp, &csv)
+            .await
+            .expect("import records");
         assert!(report.rejected.is_empty());
     }
     TestHub {
@@ -165,7 +197,10 @@ pub async fn spawn_hub_with(options: Options) -> TestHub {
         demo_rp_url: rp_url,
         rp_jwt_key,
         data_dir,
-        http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
     }
 }
 
@@ -173,7 +208,11 @@ pub async fn spawn_hub_with(options: Options) -> TestHub {
 #[derive(Debug)]
 pub enum Landing {
     /// An HTML page (status, final URL, body).
-    Page { status: StatusCode, url: Url, body: String },
+    Page {
+        status: StatusCode,
+        url: Url,
+        body: String,
+    },
     /// The browser was sent to the test RP's redirect URI with these parameters.
     Rp(HashMap<String, String>),
 }
@@ -189,7 +228,9 @@ impl Landing {
     pub fn rp(self) -> HashMap<String, String> {
         match self {
             Landing::Rp(p) => p,
-            Landing::Page { status, url, body } => panic!("expected RP callback, got {status} page at {url}:\n{body}"),
+            Landing::Page { status, url, body } => {
+                panic!("expected RP callback, got {status} page at {url}:\n{body}")
+            }
         }
     }
 }
@@ -223,7 +264,13 @@ impl Browser {
 
     /// POST a form and follow redirects.
     pub async fn post(&self, url: &str, fields: &[(String, String)]) -> Landing {
-        let response = self.client.post(url).form(fields).send().await.expect("POST");
+        let response = self
+            .client
+            .post(url)
+            .form(fields)
+            .send()
+            .await
+            .expect("POST");
         self.follow(response).await
     }
 
@@ -235,7 +282,13 @@ impl Browser {
                 let body = response.text().await.expect("body");
                 return Landing::Page { status, url, body };
             }
-            let location = response.headers().get("location").expect("location").to_str().expect("ascii").to_owned();
+            let location = response
+                .headers()
+                .get("location")
+                .expect("location")
+                .to_str()
+                .expect("ascii")
+                .to_owned();
             let next = response.url().join(&location).expect("location url");
             if next.as_str().starts_with(TEST_RP_CALLBACK) {
                 return Landing::Rp(next.query_pairs().into_owned().collect());
@@ -248,7 +301,13 @@ impl Browser {
     /// Fills in and submits the form of `page` whose action contains `action`: hidden
     /// fields and checked radios as the page has them, then `fields` on top (a submit
     /// button's name/value is just another field).
-    pub async fn submit(&self, page_url: &Url, page: &str, action: &str, fields: &[(&str, &str)]) -> Landing {
+    pub async fn submit(
+        &self,
+        page_url: &Url,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> Landing {
         let (target, mut values) = form_fields(page_url, page, action);
         for (k, v) in fields {
             values.retain(|(name, _)| name != k);
@@ -267,11 +326,15 @@ pub fn form_fields(page_url: &Url, page: &str, action: &str) -> (Url, Vec<(Strin
         .select(&form_sel)
         .find(|f| f.value().attr("action").is_some_and(|a| a.contains(action)))
         .unwrap_or_else(|| panic!("no form with action {action} in:\n{page}"));
-    let target = page_url.join(form.value().attr("action").unwrap_or("")).expect("action url");
+    let target = page_url
+        .join(form.value().attr("action").unwrap_or(""))
+        .expect("action url");
     let mut values = Vec::new();
     for input in form.select(&input_sel) {
         let el = input.value();
-        let (Some(name), kind) = (el.attr("name"), el.attr("type").unwrap_or("text")) else { continue };
+        let (Some(name), kind) = (el.attr("name"), el.attr("type").unwrap_or("text")) else {
+            continue;
+        };
         let include = match kind {
             "radio" | "checkbox" => el.attr("checked").is_some(),
             "submit" | "button" => false,
@@ -310,7 +373,13 @@ impl AuthRequest {
             ("code_challenge_method".into(), "S256".into()),
             ("acr_values".into(), "P2".into()),
         ];
-        Self { client_id: client_id.into(), verifier, state, nonce, params }
+        Self {
+            client_id: client_id.into(),
+            verifier,
+            state,
+            nonce,
+            params,
+        }
     }
 
     /// Replaces (or with `None` removes) a parameter.
@@ -338,7 +407,11 @@ pub struct AtIdp<'a> {
 
 impl<'a> AtIdp<'a> {
     pub fn person(person: &'a str) -> Self {
-        Self { idp: IDP_MAIN, person, simulate: "normal" }
+        Self {
+            idp: IDP_MAIN,
+            person,
+            simulate: "normal",
+        }
     }
     pub fn simulate(mut self, simulate: &'a str) -> Self {
         self.simulate = simulate;
@@ -352,37 +425,74 @@ impl<'a> AtIdp<'a> {
 
 impl TestHub {
     /// Authorize -> picker -> IdP login -> back at the hub: where the browser lands.
-    pub async fn journey(&self, browser: &Browser, request: &AuthRequest, at_idp: AtIdp<'_>) -> Landing {
+    pub async fn journey(
+        &self,
+        browser: &Browser,
+        request: &AuthRequest,
+        at_idp: AtIdp<'_>,
+    ) -> Landing {
         let (status, url, picker) = browser.get(&request.url(self)).await.page();
         assert_eq!(status, StatusCode::OK, "picker expected:\n{picker}");
         self.choose_and_login(browser, &url, &picker, at_idp).await
     }
 
     /// From the picker page: choose the IdP and log in there.
-    pub async fn choose_and_login(&self, browser: &Browser, url: &Url, picker: &str, at_idp: AtIdp<'_>) -> Landing {
-        let (status, login_url, login) = browser.submit(url, picker, "/journey/idp", &[("idp", at_idp.idp)]).await.page();
+    pub async fn choose_and_login(
+        &self,
+        browser: &Browser,
+        url: &Url,
+        picker: &str,
+        at_idp: AtIdp<'_>,
+    ) -> Landing {
+        let (status, login_url, login) = browser
+            .submit(url, picker, "/journey/idp", &[("idp", at_idp.idp)])
+            .await
+            .page();
         assert_eq!(status, StatusCode::OK, "IdP login page expected:\n{login}");
         self.login(browser, &login_url, &login, at_idp).await
     }
 
     /// On the IdP's login page.
-    pub async fn login(&self, browser: &Browser, login_url: &Url, login: &str, at_idp: AtIdp<'_>) -> Landing {
+    pub async fn login(
+        &self,
+        browser: &Browser,
+        login_url: &Url,
+        login: &str,
+        at_idp: AtIdp<'_>,
+    ) -> Landing {
         browser
-            .submit(login_url, login, "/login", &[("simulate", at_idp.simulate), ("subject", at_idp.person)])
+            .submit(
+                login_url,
+                login,
+                "/login",
+                &[("simulate", at_idp.simulate), ("subject", at_idp.person)],
+            )
             .await
     }
 
     /// A complete journey that must end with a code; returns it.
     pub async fn code_for(&self, request: &AuthRequest, person: &str) -> String {
         let browser = Browser::new();
-        let params = self.journey(&browser, request, AtIdp::person(person)).await.rp();
+        let params = self
+            .journey(&browser, request, AtIdp::person(person))
+            .await
+            .rp();
         assert_eq!(params.get("state"), Some(&request.state), "state echoed");
         assert_eq!(params.get("iss"), Some(&self.url), "RFC 9207 iss");
-        params.get("code").unwrap_or_else(|| panic!("no code: {params:?}")).clone()
+        params
+            .get("code")
+            .unwrap_or_else(|| panic!("no code: {params:?}"))
+            .clone()
     }
 
     /// POST /token with client_secret_basic.
-    pub async fn redeem(&self, client_id: &str, secret: &str, code: &str, verifier: &str) -> (StatusCode, Value) {
+    pub async fn redeem(
+        &self,
+        client_id: &str,
+        secret: &str,
+        code: &str,
+        verifier: &str,
+    ) -> (StatusCode, Value) {
         let response = self
             .http
             .post(format!("{}/token", self.url))
@@ -402,35 +512,63 @@ impl TestHub {
 
     /// Verifies an ID token against the hub's published JWKS, as an RP would.
     pub async fn verify_id_token(&self, id_token: &str, audience: &str) -> Value {
-        let jwks: Value = self.http.get(format!("{}/jwks", self.url)).send().await.expect("jwks").json().await.expect("json");
+        let jwks: Value = self
+            .http
+            .get(format!("{}/jwks", self.url))
+            .send()
+            .await
+            .expect("jwks")
+            .json()
+            .await
+            .expect("json");
         let keys = token::VerificationKeys::from_jwks(&jwks).expect("hub jwks");
-        let expect = token::Expect { issuer: Some(self.url.clone()), audience: vec![audience.into()], leeway_secs: 0 };
-        keys.verify(id_token, &expect).expect("ID token verifies against the hub's JWKS")
+        let expect = token::Expect {
+            issuer: Some(self.url.clone()),
+            audience: vec![audience.into()],
+            leeway_secs: 0,
+        };
+        keys.verify(id_token, &expect)
+            .expect("ID token verifies against the hub's JWKS")
     }
 
     /// Full journey for `person` at `client_id` (secret auth) and the verified ID token claims.
     pub async fn id_token_for(&self, client_id: &str, person: &str) -> Value {
         let request = AuthRequest::new(client_id);
         let code = self.code_for(&request, person).await;
-        let (status, body) = self.redeem(client_id, &secret_of(client_id), &code, &request.verifier).await;
+        let (status, body) = self
+            .redeem(client_id, &secret_of(client_id), &code, &request.verifier)
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        let claims = self.verify_id_token(body["id_token"].as_str().expect("id_token"), client_id).await;
+        let claims = self
+            .verify_id_token(body["id_token"].as_str().expect("id_token"), client_id)
+            .await;
         assert_eq!(claims["nonce"], json!(request.nonce));
         claims
     }
 
     pub async fn userinfo(&self, access_token: &str) -> (StatusCode, Value) {
-        let response = self.http.get(format!("{}/userinfo", self.url)).bearer_auth(access_token).send().await.expect("userinfo");
+        let response = self
+            .http
+            .get(format!("{}/userinfo", self.url))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .expect("userinfo");
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
     /// A `private_key_jwt` client assertion for [`RP_JWT`].
     pub fn client_assertion(&self, jti: &str) -> String {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs() as i64;
         self.rp_jwt_key
-            .sign(&json!({"iss": RP_JWT, "sub": RP_JWT, "aud": format!("{}/token", self.url),
-                          "jti": jti, "iat": now, "exp": now + 60}))
+            .sign(
+                &json!({"iss": RP_JWT, "sub": RP_JWT, "aud": format!("{}/token", self.url),
+                          "jti": jti, "iat": now, "exp": now + 60}),
+            )
             .expect("sign")
     }
 }
@@ -438,6 +576,8 @@ impl TestHub {
 /// Decodes a JWT payload without verifying (to inspect what a test got).
 pub fn jwt_payload(jwt: &str) -> Value {
     let part = jwt.split('.').nth(1).expect("payload");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).expect("b64");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("b64");
     serde_json::from_slice(&bytes).expect("json")
 }

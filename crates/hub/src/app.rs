@@ -65,14 +65,24 @@ impl Hub {
             .timeout(Duration::from_secs(settings.journey.idp_timeout_secs))
             .build()?;
         Ok(Self {
-            issuer: settings.server.public_url.as_str().trim_end_matches('/').to_owned(),
+            issuer: settings
+                .server
+                .public_url
+                .as_str()
+                .trim_end_matches('/')
+                .to_owned(),
             levels: Levels::new(settings.levels.order.clone()),
             relying_parties: settings
                 .relying_parties
                 .iter()
                 .map(|rp| (rp.client_id.clone(), RelyingParty::new(rp.clone())))
                 .collect(),
-            identity_providers: settings.identity_providers.iter().cloned().map(IdentityProvider::new).collect(),
+            identity_providers: settings
+                .identity_providers
+                .iter()
+                .cloned()
+                .map(IdentityProvider::new)
+                .collect(),
             signing_key,
             pairwise,
             db,
@@ -89,7 +99,8 @@ impl Hub {
 
     /// Where identity providers send the citizen back.
     pub fn idp_callback_url(&self) -> Url {
-        Url::parse(&self.url("/idp/callback")).unwrap_or_else(|_| self.settings.server.public_url.clone())
+        Url::parse(&self.url("/idp/callback"))
+            .unwrap_or_else(|_| self.settings.server.public_url.clone())
     }
 
     pub fn identity_provider(&self, id: &str) -> Option<&IdentityProvider> {
@@ -111,7 +122,9 @@ pub struct Application {
 
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application").field("port", &self.port).finish_non_exhaustive()
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
     }
 }
 
@@ -122,7 +135,11 @@ impl Application {
         let port = listener.local_addr()?.port();
         let database_url = hub.settings.database.url.clone();
         let server = serve(hub, listener)?;
-        Ok(Self { port, database_url, server })
+        Ok(Self {
+            port,
+            database_url,
+            server,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -151,7 +168,11 @@ fn serve(hub: web::Data<Hub>, listener: TcpListener) -> std::io::Result<Server> 
         App::new()
             .wrap(TracingLogger::default())
             .app_data(hub.clone())
-            .app_data(web::FormConfig::default().limit(body_limit).error_handler(crate::web_edge::form_error))
+            .app_data(
+                web::FormConfig::default()
+                    .limit(body_limit)
+                    .error_handler(crate::web_edge::form_error),
+            )
             .app_data(web::QueryConfig::default().error_handler(crate::web_edge::query_error))
             .app_data(web::PayloadConfig::default().limit(body_limit))
             .configure(crate::web_edge::routes)

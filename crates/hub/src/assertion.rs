@@ -59,19 +59,36 @@ pub(crate) async fn issue_code(
         redirect_uri: request.redirect_uri.clone(),
         code_challenge: request.code_challenge.clone(),
         nonce: request.nonce.clone(),
-        sub: hub.pairwise.pairwise_id(rp.sector(), &identity.idp_id, &identity.idp_subject),
+        sub: hub
+            .pairwise
+            .pairwise_id(rp.sector(), &identity.idp_id, &identity.idp_subject),
         acr: identity.level.to_string(),
-        vot: request.vectors.as_deref().and_then(|v| hub.levels.vector_of_trust(v, &identity.level)),
+        vot: request
+            .vectors
+            .as_deref()
+            .and_then(|v| hub.levels.vector_of_trust(v, &identity.level)),
         auth_time: identity.auth_time,
         match_claim: outcome.clone(),
         scope: request.scope.clone(),
-        userinfo: released_claims(&identity.dataset, &request.scope, &rp.settings.userinfo_claims),
+        userinfo: released_claims(
+            &identity.dataset,
+            &request.scope,
+            &rp.settings.userinfo_claims,
+        ),
         journey_id: journey.id.clone(),
     };
     let code = token::random_opaque(32);
     let json = serde_json::to_string(&grant).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    hub.sessions.put(CODES, &code, json, Duration::from_secs(hub.settings.journey.code_ttl_secs)).await?;
-    let mut url = Url::parse(&request.redirect_uri).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    hub.sessions
+        .put(
+            CODES,
+            &code,
+            json,
+            Duration::from_secs(hub.settings.journey.code_ttl_secs),
+        )
+        .await?;
+    let mut url =
+        Url::parse(&request.redirect_uri).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     {
         let mut q = url.query_pairs_mut();
         q.append_pair("code", &code);
@@ -117,7 +134,11 @@ pub(crate) struct Tokens {
 }
 
 /// Signs the ID token and stores the access token.
-pub(crate) async fn issue_tokens(hub: &Hub, code: &str, grant: &CodeGrant) -> Result<Tokens, IssueError> {
+pub(crate) async fn issue_tokens(
+    hub: &Hub,
+    code: &str,
+    grant: &CodeGrant,
+) -> Result<Tokens, IssueError> {
     let now = crate::web_edge::now();
     let mut claims = json!({
         "iss": hub.issuer,
@@ -139,21 +160,41 @@ pub(crate) async fn issue_tokens(hub: &Hub, code: &str, grant: &CodeGrant) -> Re
     let id_token = hub.signing_key.sign(&claims)?;
     let access_token = token::random_opaque(32);
     let ttl = hub.settings.journey.access_token_ttl_secs;
-    let access = AccessGrant { client_id: grant.client_id.clone(), sub: grant.sub.clone(), userinfo: grant.userinfo.clone() };
+    let access = AccessGrant {
+        client_id: grant.client_id.clone(),
+        sub: grant.sub.clone(),
+        userinfo: grant.userinfo.clone(),
+    };
     let json = serde_json::to_string(&access).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    hub.sessions.put(ACCESS_TOKENS, &access_token, json, Duration::from_secs(ttl)).await?;
     hub.sessions
-        .put(REDEEMED_CODES, code, access_token.clone(), Duration::from_secs(ttl))
+        .put(ACCESS_TOKENS, &access_token, json, Duration::from_secs(ttl))
         .await?;
-    Ok(Tokens { access_token, id_token, expires_in: ttl })
+    hub.sessions
+        .put(
+            REDEEMED_CODES,
+            code,
+            access_token.clone(),
+            Duration::from_secs(ttl),
+        )
+        .await?;
+    Ok(Tokens {
+        access_token,
+        id_token,
+        expires_in: ttl,
+    })
 }
 
 /// Looks up a bearer access token.
-pub(crate) async fn access_grant(hub: &Hub, access_token: &str) -> Result<Option<AccessGrant>, StoreError> {
+pub(crate) async fn access_grant(
+    hub: &Hub,
+    access_token: &str,
+) -> Result<Option<AccessGrant>, StoreError> {
     let Some(json) = hub.sessions.get(ACCESS_TOKENS, access_token).await? else {
         return Ok(None);
     };
-    serde_json::from_str(&json).map(Some).map_err(|e| StoreError::Corrupt(e.to_string()))
+    serde_json::from_str(&json)
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// Why tokens could not be issued.
@@ -167,7 +208,11 @@ pub(crate) enum IssueError {
 
 /// Verified attributes as OIDC standard claims, limited to what the RP may receive and
 /// the scopes it asked for (`profile` for names, birthdate, gender; `address`).
-fn released_claims(dataset: &matching::MatchingDataset, scope: &[String], allowed: &[String]) -> Map<String, Value> {
+fn released_claims(
+    dataset: &matching::MatchingDataset,
+    scope: &[String],
+    allowed: &[String],
+) -> Map<String, Value> {
     let has = |s: &str| scope.iter().any(|x| x == s);
     let mut all = Map::new();
     if has("profile") {
@@ -188,7 +233,12 @@ fn released_claims(dataset: &matching::MatchingDataset, scope: &[String], allowe
         }
     }
     if has("address") {
-        if let Some(a) = dataset.addresses.iter().find(|a| a.current).or(dataset.addresses.first()) {
+        if let Some(a) = dataset
+            .addresses
+            .iter()
+            .find(|a| a.current)
+            .or(dataset.addresses.first())
+        {
             let mut address = Map::new();
             address.insert("street_address".into(), json!(a.lines.join("\n")));
             if let Some(p) = &a.postcode {
@@ -197,7 +247,9 @@ fn released_claims(dataset: &matching::MatchingDataset, scope: &[String], allowe
             all.insert("address".into(), Value::Object(address));
         }
     }
-    all.into_iter().filter(|(k, _)| allowed.iter().any(|a| a == k)).collect()
+    all.into_iter()
+        .filter(|(k, _)| allowed.iter().any(|a| a == k))
+        .collect()
 }
 
 #[cfg(test)]
@@ -210,7 +262,11 @@ mod tests {
             first_name: Some("Alice".into()),
             surnames: vec!["Smith".into()],
             date_of_birth: Some("1980-04-10".into()),
-            addresses: vec![matching::Address { lines: vec!["1 A St".into()], postcode: Some("LS1 4AB".into()), current: true }],
+            addresses: vec![matching::Address {
+                lines: vec!["1 A St".into()],
+                postcode: Some("LS1 4AB".into()),
+                current: true,
+            }],
             ..Default::default()
         };
         let scope = vec!["openid".to_owned(), "profile".to_owned()];

@@ -129,10 +129,17 @@ pub struct RelyingPartySettings {
 }
 
 fn default_userinfo_claims() -> Vec<String> {
-    ["given_name", "middle_name", "family_name", "birthdate", "gender", "address"]
-        .iter()
-        .map(|c| (*c).to_owned())
-        .collect()
+    [
+        "given_name",
+        "middle_name",
+        "family_name",
+        "birthdate",
+        "gender",
+        "address",
+    ]
+    .iter()
+    .map(|c| (*c).to_owned())
+    .collect()
 }
 
 /// How the hub authenticates itself at an identity provider's token endpoint.
@@ -168,7 +175,11 @@ pub struct DemoSettings {
 
 impl Default for DemoSettings {
     fn default() -> Self {
-        Self { idp_bind: "127.0.0.1:8081".into(), rp_bind: "127.0.0.1:8082".into(), records_csv: None }
+        Self {
+            idp_bind: "127.0.0.1:8081".into(),
+            rp_bind: "127.0.0.1:8082".into(),
+            records_csv: None,
+        }
     }
 }
 
@@ -192,8 +203,10 @@ impl Settings {
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
         }
-        let settings: Settings =
-            figment.merge(Env::prefixed("HUB_").split("__")).extract().map_err(Box::new)?;
+        let settings: Settings = figment
+            .merge(Env::prefixed("HUB_").split("__"))
+            .extract()
+            .map_err(Box::new)?;
         settings.validate()?;
         Ok(settings)
     }
@@ -217,14 +230,23 @@ impl Settings {
         let known = |l: &str| self.levels.order.iter().any(|o| o == l);
         for rp in &self.relying_parties {
             if !known(&rp.default_level) {
-                return bad(format!("relying party {}: unknown default_level", rp.client_id));
+                return bad(format!(
+                    "relying party {}: unknown default_level",
+                    rp.client_id
+                ));
             }
             match rp.token_endpoint_auth_method {
                 RpAuthMethod::ClientSecretBasic if rp.client_secret.is_none() => {
-                    return bad(format!("relying party {}: client_secret missing", rp.client_id))
+                    return bad(format!(
+                        "relying party {}: client_secret missing",
+                        rp.client_id
+                    ))
                 }
                 RpAuthMethod::PrivateKeyJwt if rp.jwks.is_none() && rp.jwks_uri.is_none() => {
-                    return bad(format!("relying party {}: jwks or jwks_uri missing", rp.client_id))
+                    return bad(format!(
+                        "relying party {}: jwks or jwks_uri missing",
+                        rp.client_id
+                    ))
                 }
                 _ => {}
             }
@@ -242,7 +264,10 @@ impl Settings {
             if idp.token_endpoint_auth_method == IdpAuthMethod::ClientSecretBasic
                 && idp.client_secret.is_none()
             {
-                return bad(format!("identity provider {}: client_secret missing", idp.id));
+                return bad(format!(
+                    "identity provider {}: client_secret missing",
+                    idp.id
+                ));
             }
         }
         Ok(())

@@ -22,7 +22,9 @@ pub struct Demo {
 
 impl std::fmt::Debug for Demo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Demo").field("rp_url", &self.rp_url.as_str()).finish_non_exhaustive()
+        f.debug_struct("Demo")
+            .field("rp_url", &self.rp_url.as_str())
+            .finish_non_exhaustive()
     }
 }
 
@@ -32,7 +34,10 @@ pub enum DemoError {
     #[error(transparent)]
     Start(#[from] StartError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("demo configuration: {0}")]
     Config(String),
     #[error("demo records: {0}")]
@@ -40,11 +45,17 @@ pub enum DemoError {
 }
 
 fn bind(addr: &str) -> Result<TcpListener, DemoError> {
-    TcpListener::bind(addr).map_err(|source| DemoError::Bind { addr: addr.to_owned(), source })
+    TcpListener::bind(addr).map_err(|source| DemoError::Bind {
+        addr: addr.to_owned(),
+        source,
+    })
 }
 
 fn base_url(listener: &TcpListener) -> Result<Url, DemoError> {
-    let addr = listener.local_addr().map_err(|source| DemoError::Bind { addr: "?".into(), source })?;
+    let addr = listener.local_addr().map_err(|source| DemoError::Bind {
+        addr: "?".into(),
+        source,
+    })?;
     Url::parse(&format!("http://{addr}")).map_err(|e| DemoError::Config(e.to_string()))
 }
 
@@ -68,9 +79,13 @@ pub async fn start(settings: Settings) -> Result<Demo, DemoError> {
     let rp_url = base_url(&rp_listener)?;
     let callback = format!("{}/idp/callback", hub_url.as_str().trim_end_matches('/'));
     let auth = match idp_settings.token_endpoint_auth_method {
-        IdpAuthMethod::ClientSecretBasic => ClientAuth::Secret(idp_settings.client_secret.clone().unwrap_or_default()),
+        IdpAuthMethod::ClientSecretBasic => {
+            ClientAuth::Secret(idp_settings.client_secret.clone().unwrap_or_default())
+        }
         IdpAuthMethod::PrivateKeyJwt => ClientAuth::PrivateKeyJwt {
-            jwks_uri: hub_url.join("jwks").map_err(|e| DemoError::Config(e.to_string()))?,
+            jwks_uri: hub_url
+                .join("jwks")
+                .map_err(|e| DemoError::Config(e.to_string()))?,
         },
     };
     let (_idp, idp_server) = DemoIdp::start(
@@ -80,11 +95,18 @@ pub async fn start(settings: Settings) -> Result<Demo, DemoError> {
             name: idp_settings.name.clone(),
             max_level: idp_settings.max_level.clone(),
             levels: settings.levels.order.clone(),
-            clients: vec![IdpClient { client_id: idp_settings.client_id.clone(), redirect_uris: vec![callback], auth }],
+            clients: vec![IdpClient {
+                client_id: idp_settings.client_id.clone(),
+                redirect_uris: vec![callback],
+                auth,
+            }],
             people: devkit::test_people(),
         },
     )
-    .map_err(|source| DemoError::Bind { addr: settings.demo.idp_bind.clone(), source })?;
+    .map_err(|source| DemoError::Bind {
+        addr: settings.demo.idp_bind.clone(),
+        source,
+    })?;
     let (_rp, rp_server) = DemoRp::start(
         rp_listener,
         RpConfig {
@@ -95,15 +117,29 @@ pub async fn start(settings: Settings) -> Result<Demo, DemoError> {
             acr_values: rp_settings.default_level.clone(),
         },
     )
-    .map_err(|source| DemoError::Bind { addr: settings.demo.rp_bind.clone(), source })?;
+    .map_err(|source| DemoError::Bind {
+        addr: settings.demo.rp_bind.clone(),
+        source,
+    })?;
     let records_csv = settings.demo.records_csv.clone();
     let hub = Application::build(settings, hub_listener).await?;
     if let Some(path) = records_csv {
-        let db = store::Database::open(&hub_db_url(&hub)).await.map_err(StartError::from)?;
+        let db = store::Database::open(&hub_db_url(&hub))
+            .await
+            .map_err(StartError::from)?;
         let report = records::import_file(&db, &rp_settings.client_id, &path).await?;
-        tracing::info!(imported = report.imported, rejected = report.rejected.len(), "demo records loaded");
+        tracing::info!(
+            imported = report.imported,
+            rejected = report.rejected.len(),
+            "demo records loaded"
+        );
     }
-    Ok(Demo { hub_url, idp_url, rp_url, servers: vec![hub.into_server(), idp_server, rp_server] })
+    Ok(Demo {
+        hub_url,
+        idp_url,
+        rp_url,
+        servers: vec![hub.into_server(), idp_server, rp_server],
+    })
 }
 
 fn hub_db_url(hub: &Application) -> String {

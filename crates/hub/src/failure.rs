@@ -103,7 +103,12 @@ impl Reason {
 }
 
 /// Builds the RP redirect carrying `reason` (RFC 6749 §4.1.2.1 plus RFC 9207 `iss`).
-pub(crate) fn rp_error_url(redirect_uri: &str, state: Option<&str>, issuer: &str, reason: Reason) -> Option<Url> {
+pub(crate) fn rp_error_url(
+    redirect_uri: &str,
+    state: Option<&str>,
+    issuer: &str,
+    reason: Reason,
+) -> Option<Url> {
     let mut url = Url::parse(redirect_uri).ok()?;
     {
         let mut q = url.query_pairs_mut();
@@ -169,7 +174,14 @@ impl actix_web::ResponseError for PageError {
 
     fn error_response(&self) -> HttpResponse {
         let (status, heading, message, code) = self.parts();
-        html(status, &ErrorPage { heading, message, code })
+        html(
+            status,
+            &ErrorPage {
+                heading,
+                message,
+                code,
+            },
+        )
     }
 }
 
@@ -179,7 +191,13 @@ mod tests {
 
     #[test]
     fn error_redirect_carries_state_reason_and_issuer() {
-        let url = rp_error_url("https://rp.example/cb?x=1", Some("s 1"), "https://hub", Reason::UserCancelled).unwrap();
+        let url = rp_error_url(
+            "https://rp.example/cb?x=1",
+            Some("s 1"),
+            "https://hub",
+            Reason::UserCancelled,
+        )
+        .unwrap();
         let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
         assert_eq!(q["x"], "1");
         assert_eq!(q["error"], "access_denied");

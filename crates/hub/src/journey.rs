@@ -28,7 +28,10 @@ pub struct RpRequest {
 
 impl RpRequest {
     pub fn level_request(&self) -> LevelRequest {
-        LevelRequest { minimum: self.minimum_level.clone(), vectors: self.vectors.clone() }
+        LevelRequest {
+            minimum: self.minimum_level.clone(),
+            vectors: self.vectors.clone(),
+        }
     }
 }
 
@@ -52,7 +55,9 @@ pub struct UpstreamRequest {
 
 impl std::fmt::Debug for UpstreamRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UpstreamRequest").field("idp_id", &self.idp_id).finish_non_exhaustive()
+        f.debug_struct("UpstreamRequest")
+            .field("idp_id", &self.idp_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -95,12 +100,25 @@ pub enum MatchStatus {
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum JourneyState {
     Started,
-    IdpSelected { upstream: UpstreamRequest },
-    IdpReturned { identity: VerifiedIdentity },
-    Matching { identity: VerifiedIdentity },
-    Cycle3Asked { identity: VerifiedIdentity, attribute: String },
-    Completed { outcome: MatchClaim },
-    Failed { reason: String },
+    IdpSelected {
+        upstream: UpstreamRequest,
+    },
+    IdpReturned {
+        identity: VerifiedIdentity,
+    },
+    Matching {
+        identity: VerifiedIdentity,
+    },
+    Cycle3Asked {
+        identity: VerifiedIdentity,
+        attribute: String,
+    },
+    Completed {
+        outcome: MatchClaim,
+    },
+    Failed {
+        reason: String,
+    },
 }
 
 impl JourneyState {
@@ -145,8 +163,23 @@ pub struct Journey {
 }
 
 impl Journey {
-    pub fn new(id: String, browser: String, csrf: String, request: RpRequest, now: i64, ttl: i64) -> Self {
-        Self { id, browser, csrf, request, created_at: now, expires_at: now + ttl, state: JourneyState::Started }
+    pub fn new(
+        id: String,
+        browser: String,
+        csrf: String,
+        request: RpRequest,
+        now: i64,
+        ttl: i64,
+    ) -> Self {
+        Self {
+            id,
+            browser,
+            csrf,
+            request,
+            created_at: now,
+            expires_at: now + ttl,
+            state: JourneyState::Started,
+        }
     }
 
     pub fn is_expired(&self, now: i64) -> bool {
@@ -154,7 +187,10 @@ impl Journey {
     }
 
     fn invalid(&self, attempted: &'static str) -> InvalidTransition {
-        InvalidTransition { current: self.state.name(), attempted }
+        InvalidTransition {
+            current: self.state.name(),
+            attempted,
+        }
     }
 
     /// started -> idp_selected. Choosing again from a not-yet-returned journey (the
@@ -211,7 +247,10 @@ impl Journey {
         let state = std::mem::replace(&mut self.state, JourneyState::Started);
         match state {
             JourneyState::Matching { identity } => {
-                self.state = JourneyState::Cycle3Asked { identity, attribute };
+                self.state = JourneyState::Cycle3Asked {
+                    identity,
+                    attribute,
+                };
                 Ok(())
             }
             other => {
@@ -262,7 +301,9 @@ impl Journey {
         if self.state.is_finished() {
             return Err(self.invalid("fail"));
         }
-        self.state = JourneyState::Failed { reason: reason.to_owned() };
+        self.state = JourneyState::Failed {
+            reason: reason.to_owned(),
+        };
         Ok(())
     }
 }
@@ -288,7 +329,12 @@ mod tests {
     }
 
     fn upstream() -> UpstreamRequest {
-        UpstreamRequest { idp_id: "idp".into(), state: "s".into(), nonce: "n".into(), pkce_verifier: "v".into() }
+        UpstreamRequest {
+            idp_id: "idp".into(),
+            state: "s".into(),
+            nonce: "n".into(),
+            pkce_verifier: "v".into(),
+        }
     }
 
     fn identity() -> VerifiedIdentity {
@@ -310,7 +356,11 @@ mod tests {
         j.ask_cycle3("nino".into()).unwrap();
         assert_eq!(j.state.name(), "cycle3_asked");
         j.cycle3_answered().unwrap();
-        j.complete(MatchClaim { status: MatchStatus::Matched, record_id: Some("1".into()) }).unwrap();
+        j.complete(MatchClaim {
+            status: MatchStatus::Matched,
+            record_id: Some("1".into()),
+        })
+        .unwrap();
         assert!(j.state.is_finished());
     }
 
@@ -320,7 +370,11 @@ mod tests {
         j.select_idp(upstream()).unwrap();
         j.idp_returned(identity()).unwrap();
         j.start_matching().unwrap();
-        j.complete(MatchClaim { status: MatchStatus::Created, record_id: None }).unwrap();
+        j.complete(MatchClaim {
+            status: MatchStatus::Created,
+            record_id: None,
+        })
+        .unwrap();
         let err = j.select_idp(upstream()).unwrap_err();
         assert_eq!(err.current, "completed");
         assert!(j.fail("x").is_err(), "a finished journey cannot fail again");
@@ -343,7 +397,12 @@ mod tests {
         assert!(j.start_matching().is_err());
         assert!(j.ask_cycle3("nino".into()).is_err());
         assert!(j.cycle3_answered().is_err());
-        assert!(j.complete(MatchClaim { status: MatchStatus::Matched, record_id: None }).is_err());
+        assert!(j
+            .complete(MatchClaim {
+                status: MatchStatus::Matched,
+                record_id: None
+            })
+            .is_err());
         assert_eq!(j.state.name(), "started");
         j.fail("user_cancelled").unwrap();
         assert_eq!(j.state.name(), "failed");

@@ -37,13 +37,22 @@ pub(crate) async fn save(hub: &Hub, journey: &Journey) -> Result<(), StoreError>
 }
 
 /// Remembers which journey an upstream `state` belongs to.
-pub(crate) async fn index_upstream_state(hub: &Hub, state: &str, journey_id: &str) -> Result<(), StoreError> {
+pub(crate) async fn index_upstream_state(
+    hub: &Hub,
+    state: &str,
+    journey_id: &str,
+) -> Result<(), StoreError> {
     let ttl = Duration::from_secs(hub.settings.journey.ttl_secs);
-    hub.sessions.put(UPSTREAM_STATES, state, journey_id.to_owned(), ttl).await
+    hub.sessions
+        .put(UPSTREAM_STATES, state, journey_id.to_owned(), ttl)
+        .await
 }
 
 /// Consumes an upstream `state` (single use) and returns its journey id.
-pub(crate) async fn take_upstream_state(hub: &Hub, state: &str) -> Result<Option<String>, StoreError> {
+pub(crate) async fn take_upstream_state(
+    hub: &Hub,
+    state: &str,
+) -> Result<Option<String>, StoreError> {
     hub.sessions.take(UPSTREAM_STATES, state).await
 }
 
@@ -57,7 +66,12 @@ pub(crate) async fn fail(hub: &Hub, journey: &mut Journey, reason: Reason) -> Ht
         }
     }
     let request = &journey.request;
-    match rp_error_url(&request.redirect_uri, request.state.as_deref(), &hub.issuer, reason) {
+    match rp_error_url(
+        &request.redirect_uri,
+        request.state.as_deref(),
+        &hub.issuer,
+        reason,
+    ) {
         Some(url) => see_other(url.as_str()),
         None => actix_web::ResponseError::error_response(&PageError::BadRedirectUri),
     }
@@ -65,7 +79,11 @@ pub(crate) async fn fail(hub: &Hub, journey: &mut Journey, reason: Reason) -> Ht
 
 /// Completes the journey: stores the single-use code and sends the browser to the RP.
 /// Fails closed: if the code or the journey cannot be stored, nothing is issued.
-pub(crate) async fn complete(hub: &Hub, journey: &mut Journey, outcome: MatchClaim) -> HttpResponse {
+pub(crate) async fn complete(
+    hub: &Hub,
+    journey: &mut Journey,
+    outcome: MatchClaim,
+) -> HttpResponse {
     let Some(identity) = journey.identity().cloned() else {
         return fail(hub, journey, Reason::JourneyFinished).await;
     };
@@ -85,7 +103,12 @@ pub(crate) async fn complete(hub: &Hub, journey: &mut Journey, outcome: MatchCla
         Err(e) => {
             tracing::error!(error = %e, journey = %journey.id, "could not issue code");
             let request = &journey.request;
-            match rp_error_url(&request.redirect_uri, request.state.as_deref(), &hub.issuer, Reason::HubUnavailable) {
+            match rp_error_url(
+                &request.redirect_uri,
+                request.state.as_deref(),
+                &hub.issuer,
+                Reason::HubUnavailable,
+            ) {
                 Some(url) => see_other(url.as_str()),
                 None => actix_web::ResponseError::error_response(&PageError::Unavailable),
             }

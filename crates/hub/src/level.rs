@@ -40,7 +40,10 @@ impl Levels {
 
     /// The level called `name`, if configured.
     pub fn parse(&self, name: &str) -> Option<Level> {
-        self.order.iter().find(|l| *l == name).map(|l| Level(l.clone()))
+        self.order
+            .iter()
+            .find(|l| *l == name)
+            .map(|l| Level(l.clone()))
     }
 
     fn rank(&self, level: &Level) -> usize {
@@ -67,14 +70,17 @@ impl Levels {
         vtr: Option<&str>,
     ) -> Result<Option<LevelRequest>, String> {
         if let Some(vtr) = vtr {
-            let vectors: Vec<String> =
-                serde_json::from_str(vtr).map_err(|_| "vtr is not a JSON array of strings".to_owned())?;
+            let vectors: Vec<String> = serde_json::from_str(vtr)
+                .map_err(|_| "vtr is not a JSON array of strings".to_owned())?;
             let minimum = vectors
                 .iter()
                 .filter_map(|v| v.split('.').find_map(|c| self.parse(c)))
                 .min_by_key(|l| self.rank(l))
                 .ok_or_else(|| "vtr names no supported level".to_owned())?;
-            return Ok(Some(LevelRequest { minimum, vectors: Some(vectors) }));
+            return Ok(Some(LevelRequest {
+                minimum,
+                vectors: Some(vectors),
+            }));
         }
         let Some(acr) = acr_values.filter(|a| !a.trim().is_empty()) else {
             return Ok(None);
@@ -84,7 +90,10 @@ impl Levels {
             .filter_map(|a| self.parse(a))
             .min_by_key(|l| self.rank(l))
             .ok_or_else(|| "acr_values names no supported level".to_owned())?;
-        Ok(Some(LevelRequest { minimum, vectors: None }))
+        Ok(Some(LevelRequest {
+            minimum,
+            vectors: None,
+        }))
     }
 
     /// The `vot` to return: the requested vector met by `achieved` with the highest level.
@@ -117,10 +126,17 @@ mod tests {
     #[test]
     fn vtr_components_name_the_level() {
         let l = levels();
-        let r = l.requested(None, Some(r#"["Cl.Cm.P2","Cl.P1"]"#)).unwrap().unwrap();
+        let r = l
+            .requested(None, Some(r#"["Cl.Cm.P2","Cl.P1"]"#))
+            .unwrap()
+            .unwrap();
         assert_eq!(r.minimum.as_str(), "P1");
         let achieved = l.parse("P2").unwrap();
-        assert_eq!(l.vector_of_trust(r.vectors.as_deref().unwrap(), &achieved).unwrap(), "Cl.Cm.P2");
+        assert_eq!(
+            l.vector_of_trust(r.vectors.as_deref().unwrap(), &achieved)
+                .unwrap(),
+            "Cl.Cm.P2"
+        );
         assert!(l.requested(None, Some("P2")).is_err());
     }
 

@@ -64,7 +64,9 @@ async fn main() -> anyhow::Result<()> {
             println!("database at {} is migrated", settings.database.url);
             Ok(())
         }
-        Command::Records { command: RecordsCommand::Import { rp, file } } => import(settings, &rp, &file).await,
+        Command::Records {
+            command: RecordsCommand::Import { rp, file },
+        } => import(settings, &rp, &file).await,
     }
 }
 
@@ -83,7 +85,10 @@ async fn demo(settings: Settings) -> anyhow::Result<()> {
     println!();
     println!("  Identity hub demo is running.");
     println!("  Open {} and press \"Prove your identity\".", demo.rp_url);
-    println!("  (hub {}, demo identity provider {})", demo.hub_url, demo.idp_url);
+    println!(
+        "  (hub {}, demo identity provider {})",
+        demo.hub_url, demo.idp_url
+    );
     println!("  Press Ctrl+C to stop.");
     println!();
     let results = futures_join_all(demo.servers).await;
@@ -112,6 +117,10 @@ async fn import(settings: Settings, rp: &str, file: &std::path::Path) -> anyhow:
     for e in &report.rejected {
         eprintln!("line {}: {}", e.line, e.message);
     }
-    println!("imported {} records for {rp}; rejected {} rows", report.imported, report.rejected.len());
+    println!(
+        "imported {} records for {rp}; rejected {} rows",
+        report.imported,
+        report.rejected.len()
+    );
     Ok(())
 }

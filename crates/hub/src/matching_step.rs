@@ -20,9 +20,17 @@ pub(crate) enum Next {
     Fail(Reason),
 }
 
-async fn candidates(hub: &Hub, rp: &RelyingParty, dataset: &MatchingDataset) -> Result<Vec<matching::DepartmentRecord>, StoreError> {
+async fn candidates(
+    hub: &Hub,
+    rp: &RelyingParty,
+    dataset: &MatchingDataset,
+) -> Result<Vec<matching::DepartmentRecord>, StoreError> {
     match matching::blocking_date_of_birth(dataset) {
-        Some(dob) => hub.db.candidates_by_date_of_birth(&rp.settings.client_id, &dob).await,
+        Some(dob) => {
+            hub.db
+                .candidates_by_date_of_birth(&rp.settings.client_id, &dob)
+                .await
+        }
         None => Ok(Vec::new()),
     }
 }
@@ -38,37 +46,73 @@ fn log_decision(journey_id: &str, cycle: u8, decision: &Decision) {
     );
 }
 
-async fn matched(hub: &Hub, rp: &RelyingParty, identity: &VerifiedIdentity, decision: Decision) -> Result<Next, StoreError> {
+async fn matched(
+    hub: &Hub,
+    rp: &RelyingParty,
+    identity: &VerifiedIdentity,
+    decision: Decision,
+) -> Result<Next, StoreError> {
     let Some(record) = decision.record_id else {
         return Ok(Next::Fail(Reason::NoMatch));
     };
     hub.db
-        .save_record_link(&rp.settings.client_id, &identity.idp_id, &identity.idp_subject, &record)
+        .save_record_link(
+            &rp.settings.client_id,
+            &identity.idp_id,
+            &identity.idp_subject,
+            &record,
+        )
         .await?;
-    Ok(Next::Complete(MatchClaim { status: MatchStatus::Matched, record_id: Some(record.to_string()) }))
+    Ok(Next::Complete(MatchClaim {
+        status: MatchStatus::Matched,
+        record_id: Some(record.to_string()),
+    }))
 }
 
 /// No record: account creation, a `no_match` assertion, or a failure, as the RP chose.
 pub(crate) fn no_match(rp: &RelyingParty) -> Next {
     if rp.settings.account_creation {
-        Next::Complete(MatchClaim { status: MatchStatus::Created, record_id: None })
+        Next::Complete(MatchClaim {
+            status: MatchStatus::Created,
+            record_id: None,
+        })
     } else if rp.settings.no_match_response == NoMatchResponse::Assertion {
-        Next::Complete(MatchClaim { status: MatchStatus::NoMatch, record_id: None })
+        Next::Complete(MatchClaim {
+            status: MatchStatus::NoMatch,
+            record_id: None,
+        })
     } else {
         Next::Fail(Reason::NoMatch)
     }
 }
 
 /// Cycles 0 and 1.
-pub(crate) async fn first_attempt(hub: &Hub, rp: &RelyingParty, journey_id: &str, identity: &VerifiedIdentity) -> Next {
+pub(crate) async fn first_attempt(
+    hub: &Hub,
+    rp: &RelyingParty,
+    journey_id: &str,
+    identity: &VerifiedIdentity,
+) -> Next {
     let attempt = async {
         if let Some(record) = hub
             .db
-            .record_link(&rp.settings.client_id, &identity.idp_id, &identity.idp_subject)
+            .record_link(
+                &rp.settings.client_id,
+                &identity.idp_id,
+                &identity.idp_subject,
+            )
             .await?
         {
-            tracing::info!(journey = journey_id, cycle = 0, outcome = "match", "matching decision");
-            return Ok(Next::Complete(MatchClaim { status: MatchStatus::Matched, record_id: Some(record.to_string()) }));
+            tracing::info!(
+                journey = journey_id,
+                cycle = 0,
+                outcome = "match",
+                "matching decision"
+            );
+            return Ok(Next::Complete(MatchClaim {
+                status: MatchStatus::Matched,
+                record_id: Some(record.to_string()),
+            }));
         }
         let candidates = candidates(hub, rp, &identity.dataset).await?;
         let decision = matching::match_cycle1(&identity.dataset, &candidates);

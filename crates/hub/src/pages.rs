@@ -56,8 +56,17 @@ pub(crate) fn html<T: Template>(status: StatusCode, page: &T) -> HttpResponse {
 /// Label and hint for the cycle-3 question about `attribute`.
 pub(crate) fn cycle3_wording(attribute: &str) -> (&'static str, &'static str) {
     match attribute {
-        "nino" => ("National Insurance number", "It's on your National Insurance card, payslip or P60. For example, QQ 12 34 56 C."),
-        "driving_licence" => ("Driving licence number", "It's the long number in section 5 of your photocard driving licence."),
-        _ => ("Reference number", "The reference number the service gave you."),
+        "nino" => (
+            "National Insurance number",
+            "It's on your National Insurance card, payslip or P60. For example, QQ 12 34 56 C.",
+        ),
+        "driving_licence" => (
+            "Driving licence number",
+            "It's the long number in section 5 of your photocard driving licence.",
+        ),
+        _ => (
+            "Reference number",
+            "The reference number the service gave you.",
+        ),
     }
 }

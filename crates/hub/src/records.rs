@@ -21,17 +21,30 @@ pub struct ImportReport {
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("database: {0}")]
     Store(#[from] store::StoreError),
 }
 
 /// Streams `path` (CSV, or JSON lines when it ends in `.jsonl`/`.ndjson`) into the
 /// records of relying party `rp_id`. Good rows are kept; bad rows are reported.
-pub async fn import_file(db: &Database, rp_id: &str, path: &Path) -> Result<ImportReport, ImportError> {
-    let file = File::open(path).map_err(|source| ImportError::Read { path: path.display().to_string(), source })?;
-    let json_lines = path.extension().is_some_and(|e| e == "jsonl" || e == "ndjson");
-    let rows: Box<dyn Iterator<Item = Result<matching::DepartmentRecord, RowError>>> = if json_lines {
+pub async fn import_file(
+    db: &Database,
+    rp_id: &str,
+    path: &Path,
+) -> Result<ImportReport, ImportError> {
+    let file = File::open(path).map_err(|source| ImportError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let json_lines = path
+        .extension()
+        .is_some_and(|e| e == "jsonl" || e == "ndjson");
+    let rows: Box<dyn Iterator<Item = Result<matching::DepartmentRecord, RowError>>> = if json_lines
+    {
         Box::new(read_json_lines(BufReader::new(file)))
     } else {
         Box::new(read_csv(file))

@@ -24,7 +24,10 @@ pub enum KeysError {
 
 impl RelyingParty {
     pub fn new(settings: RelyingPartySettings) -> Self {
-        Self { settings, keys: OnceCell::new() }
+        Self {
+            settings,
+            keys: OnceCell::new(),
+        }
     }
 
     /// True only for an exact, registered redirect URI (no prefix or pattern matching).
@@ -34,11 +37,17 @@ impl RelyingParty {
 
     /// The sector for pairwise identifiers.
     pub fn sector(&self) -> &str {
-        self.settings.sector.as_deref().unwrap_or(&self.settings.client_id)
+        self.settings
+            .sector
+            .as_deref()
+            .unwrap_or(&self.settings.client_id)
     }
 
     /// Keys for `private_key_jwt`: inline JWKS, or fetched once from `jwks_uri`.
-    pub async fn keys(&self, http: &reqwest::Client) -> Result<&token::VerificationKeys, KeysError> {
+    pub async fn keys(
+        &self,
+        http: &reqwest::Client,
+    ) -> Result<&token::VerificationKeys, KeysError> {
         self.keys
             .get_or_try_init(|| async {
                 if let Some(jwks) = &self.settings.jwks {
@@ -47,7 +56,13 @@ impl RelyingParty {
                 let Some(uri) = &self.settings.jwks_uri else {
                     return Err(KeysError::NotConfigured);
                 };
-                let body = http.get(uri.clone()).send().await?.error_for_status()?.text().await?;
+                let body = http
+                    .get(uri.clone())
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .text()
+                    .await?;
                 Ok(token::VerificationKeys::from_jwks_json(&body)?)
             })
             .await

@@ -6,12 +6,13 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJwsSigningAlgorithm,
+    CoreProviderMetadata,
 };
 use openidconnect::{
-    AccessToken, AdditionalClaims, AuthenticationContextClass, AuthorizationCode, ClientId, ClientSecret,
-    CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
-    RequestTokenError, Scope, TokenResponse, UserInfoClaims,
+    AccessToken, AdditionalClaims, AuthenticationContextClass, AuthorizationCode, ClientId,
+    ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse, UserInfoClaims,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
@@ -60,7 +61,9 @@ pub struct IdpAssertion {
 
 impl std::fmt::Debug for IdpAssertion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IdpAssertion").field("acr", &self.acr).finish_non_exhaustive()
+        f.debug_struct("IdpAssertion")
+            .field("acr", &self.acr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -92,7 +95,10 @@ struct PostalAddressClaim {
 }
 
 fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 fn request_error<RE: std::error::Error + 'static, T: openidconnect::ErrorResponse + 'static>(
@@ -108,10 +114,16 @@ fn request_error<RE: std::error::Error + 'static, T: openidconnect::ErrorRespons
 
 impl IdentityProvider {
     pub fn new(settings: IdentityProviderSettings) -> Self {
-        Self { settings, metadata: OnceCell::new() }
+        Self {
+            settings,
+            metadata: OnceCell::new(),
+        }
     }
 
-    async fn metadata(&self, http: &reqwest::Client) -> Result<&CoreProviderMetadata, UpstreamError> {
+    async fn metadata(
+        &self,
+        http: &reqwest::Client,
+    ) -> Result<&CoreProviderMetadata, UpstreamError> {
         self.metadata
             .get_or_try_init(|| async {
                 let issuer = IssuerUrl::new(self.settings.issuer.clone())
@@ -125,7 +137,9 @@ impl IdentityProvider {
 
     fn client_secret(&self) -> Option<ClientSecret> {
         match self.settings.token_endpoint_auth_method {
-            IdpAuthMethod::ClientSecretBasic => self.settings.client_secret.clone().map(ClientSecret::new),
+            IdpAuthMethod::ClientSecretBasic => {
+                self.settings.client_secret.clone().map(ClientSecret::new)
+            }
             IdpAuthMethod::PrivateKeyJwt => None,
         }
     }
@@ -146,7 +160,11 @@ impl IdentityProvider {
         .set_redirect_uri(RedirectUrl::from_url(redirect_uri.clone()));
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, state, nonce) = client
-            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
             .add_scope(Scope::new("profile".into()))
             .add_scope(Scope::new("address".into()))
             .add_auth_context_value(AuthenticationContextClass::new(level.to_owned()))
@@ -189,14 +207,19 @@ impl IdentityProvider {
         if self.settings.token_endpoint_auth_method == IdpAuthMethod::PrivateKeyJwt {
             let assertion = self.client_assertion(signer, token_endpoint.as_str())?;
             request = request
-                .add_extra_param("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+                .add_extra_param(
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                )
                 .add_extra_param("client_assertion", assertion);
         }
         let response = request.request_async(http).await.map_err(request_error)?;
         let id_token = response
             .id_token()
             .ok_or_else(|| UpstreamError::Invalid("no id_token in token response".into()))?;
-        let verifier = client.id_token_verifier().set_allowed_algs(ID_TOKEN_ALGORITHMS);
+        let verifier = client
+            .id_token_verifier()
+            .set_allowed_algs(ID_TOKEN_ALGORITHMS);
         let claims = id_token
             .claims(&verifier, &Nonce::new(upstream.nonce.clone()))
             .map_err(|e| UpstreamError::Invalid(format!("id_token: {e}")))?;
@@ -204,12 +227,17 @@ impl IdentityProvider {
         let acr = claims.auth_context_ref().map(|a| a.as_str().to_owned());
         let auth_time = claims.auth_time().map(|t| t.timestamp());
         let userinfo: UserInfoClaims<HistoryClaims, CoreGenderClaim> = client
-            .user_info(AccessToken::new(response.access_token().secret().clone()), Some(subject.clone()))
+            .user_info(
+                AccessToken::new(response.access_token().secret().clone()),
+                Some(subject.clone()),
+            )
             .map_err(|e| UpstreamError::Invalid(e.to_string()))?
             .request_async(http)
             .await
             .map_err(|e| match e {
-                openidconnect::UserInfoError::Request(e) => UpstreamError::Unavailable(e.to_string()),
+                openidconnect::UserInfoError::Request(e) => {
+                    UpstreamError::Unavailable(e.to_string())
+                }
                 other => UpstreamError::Invalid(format!("userinfo: {other}")),
             })?;
         Ok(IdpAssertion {
@@ -221,7 +249,11 @@ impl IdentityProvider {
     }
 
     /// RFC 7523 client assertion for `private_key_jwt`, signed by the hub's key.
-    fn client_assertion(&self, signer: &token::SigningKey, audience: &str) -> Result<String, UpstreamError> {
+    fn client_assertion(
+        &self,
+        signer: &token::SigningKey,
+        audience: &str,
+    ) -> Result<String, UpstreamError> {
         let now = now();
         let claims = serde_json::json!({
             "iss": self.settings.client_id,
@@ -246,10 +278,16 @@ fn address_lines(street: Option<&str>, locality: Option<&str>) -> Vec<String> {
 }
 
 /// Maps OIDC standard claims (plus the history extension) to the matching dataset.
-fn dataset_from(userinfo: &UserInfoClaims<HistoryClaims, CoreGenderClaim>) -> matching::MatchingDataset {
+fn dataset_from(
+    userinfo: &UserInfoClaims<HistoryClaims, CoreGenderClaim>,
+) -> matching::MatchingDataset {
     let std = userinfo.standard_claims();
-    let mut surnames: Vec<String> =
-        std.family_name().and_then(|n| n.get(None)).map(|n| n.as_str().to_owned()).into_iter().collect();
+    let mut surnames: Vec<String> = std
+        .family_name()
+        .and_then(|n| n.get(None))
+        .map(|n| n.as_str().to_owned())
+        .into_iter()
+        .collect();
     let extra = userinfo.additional_claims();
     surnames.extend(extra.previous_family_names.iter().cloned());
     let mut addresses = Vec::new();
@@ -272,7 +310,10 @@ fn dataset_from(userinfo: &UserInfoClaims<HistoryClaims, CoreGenderClaim>) -> ma
     }
     matching::MatchingDataset {
         id: None,
-        first_name: std.given_name().and_then(|n| n.get(None)).map(|n| n.as_str().to_owned()),
+        first_name: std
+            .given_name()
+            .and_then(|n| n.get(None))
+            .map(|n| n.as_str().to_owned()),
         middle_names: std
             .middle_name()
             .and_then(|n| n.get(None))

@@ -779,7 +779,9 @@ mod tests {
 pub fn unverified_issuer(jwt: &str) -> Option<String> {
     use base64::Engine as _;
     let payload = jwt.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
     let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     claims.get("iss")?.as_str().map(str::to_owned)
 }
@@ -789,7 +791,9 @@ mod unverified_issuer_tests {
     #[test]
     fn reads_iss_or_nothing() {
         let key = crate::SigningKey::generate().unwrap();
-        let jwt = key.sign(&serde_json::json!({"iss": "rp-1", "exp": 1})).unwrap();
+        let jwt = key
+            .sign(&serde_json::json!({"iss": "rp-1", "exp": 1}))
+            .unwrap();
         assert_eq!(super::unverified_issuer(&jwt).as_deref(), Some("rp-1"));
         assert_eq!(super::unverified_issuer("not.a.jwt"), None);
     }

@@ -48,7 +48,10 @@ pub(crate) async fn authorize_post(
 }
 
 /// Checks that identify the RP; failures here are shown on a hub page, never redirected.
-fn registered_client<'h>(hub: &'h Hub, p: &AuthorizeParams) -> Result<(&'h RelyingParty, String), PageError> {
+fn registered_client<'h>(
+    hub: &'h Hub,
+    p: &AuthorizeParams,
+) -> Result<(&'h RelyingParty, String), PageError> {
     let rp = p
         .client_id
         .as_deref()
@@ -62,22 +65,37 @@ fn registered_client<'h>(hub: &'h Hub, p: &AuthorizeParams) -> Result<(&'h Relyi
 }
 
 /// The remaining checks, whose failures go back to the RP.
-fn validate(hub: &Hub, rp: &RelyingParty, redirect_uri: String, p: AuthorizeParams) -> Result<RpRequest, Reason> {
+fn validate(
+    hub: &Hub,
+    rp: &RelyingParty,
+    redirect_uri: String,
+    p: AuthorizeParams,
+) -> Result<RpRequest, Reason> {
     if p.request.is_some() || p.request_uri.is_some() {
         return Err(Reason::RequestNotSupported);
     }
     if p.response_type.as_deref() != Some("code") {
         return Err(Reason::UnsupportedResponseType);
     }
-    let scope: Vec<String> = p.scope.as_deref().unwrap_or("").split_whitespace().map(str::to_owned).collect();
+    let scope: Vec<String> = p
+        .scope
+        .as_deref()
+        .unwrap_or("")
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
     if !scope.iter().any(|s| s == "openid") {
         return Err(Reason::InvalidScope);
     }
     let challenge = p.code_challenge.filter(|c| (43..=128).contains(&c.len()));
-    let (Some(code_challenge), Some("S256")) = (challenge, p.code_challenge_method.as_deref()) else {
+    let (Some(code_challenge), Some("S256")) = (challenge, p.code_challenge_method.as_deref())
+    else {
         return Err(Reason::PkceRequired);
     };
-    if p.prompt.as_deref().is_some_and(|pr| pr.split_whitespace().any(|v| v == "none")) {
+    if p.prompt
+        .as_deref()
+        .is_some_and(|pr| pr.split_whitespace().any(|v| v == "none"))
+    {
         return Err(Reason::LoginRequired);
     }
     let requested = hub
@@ -86,7 +104,12 @@ fn validate(hub: &Hub, rp: &RelyingParty, redirect_uri: String, p: AuthorizePara
         .map_err(|_| Reason::UnknownLevel)?;
     let (minimum_level, vectors) = match requested {
         Some(r) => (r.minimum, r.vectors),
-        None => (hub.levels.parse(&rp.settings.default_level).ok_or(Reason::UnknownLevel)?, None),
+        None => (
+            hub.levels
+                .parse(&rp.settings.default_level)
+                .ok_or(Reason::UnknownLevel)?,
+            None,
+        ),
     };
     Ok(RpRequest {
         client_id: rp.settings.client_id.clone(),
@@ -101,7 +124,10 @@ fn validate(hub: &Hub, rp: &RelyingParty, redirect_uri: String, p: AuthorizePara
 }
 
 /// IdPs certified for the journey's level, in configured order.
-pub(crate) fn eligible_idps<'h>(hub: &'h Hub, request: &RpRequest) -> Vec<&'h crate::upstream::IdentityProvider> {
+pub(crate) fn eligible_idps<'h>(
+    hub: &'h Hub,
+    request: &RpRequest,
+) -> Vec<&'h crate::upstream::IdentityProvider> {
     hub.identity_providers
         .iter()
         .filter(|idp| {
@@ -112,12 +138,17 @@ pub(crate) fn eligible_idps<'h>(hub: &'h Hub, request: &RpRequest) -> Vec<&'h cr
         .collect()
 }
 
-async fn authorize(hub: web::Data<Hub>, req: HttpRequest, p: AuthorizeParams) -> Result<HttpResponse, PageError> {
+async fn authorize(
+    hub: web::Data<Hub>,
+    req: HttpRequest,
+    p: AuthorizeParams,
+) -> Result<HttpResponse, PageError> {
     let (rp, redirect_uri) = registered_client(&hub, &p)?;
     let state = p.state.clone();
     let idp_hint = p.idp_hint.clone();
     let deny = |reason: Reason| -> Result<HttpResponse, PageError> {
-        let url = rp_error_url(&redirect_uri, state.as_deref(), &hub.issuer, reason).ok_or(PageError::BadRedirectUri)?;
+        let url = rp_error_url(&redirect_uri, state.as_deref(), &hub.issuer, reason)
+            .ok_or(PageError::BadRedirectUri)?;
         tracing::info!(client_id = %rp.settings.client_id, reason = reason.code(), "authorization request refused");
         Ok(see_other(url.as_str()))
     };
@@ -139,7 +170,12 @@ async fn authorize(hub: web::Data<Hub>, req: HttpRequest, p: AuthorizeParams) ->
         hub.settings.journey.ttl_secs as i64,
     );
     tracing::info!(journey = %journey.id, client_id = %rp.settings.client_id, level = %journey.request.minimum_level, "journey started");
-    let hinted = idp_hint.and_then(|h| eligible.iter().find(|i| i.settings.id == h).map(|i| i.settings.id.clone()));
+    let hinted = idp_hint.and_then(|h| {
+        eligible
+            .iter()
+            .find(|i| i.settings.id == h)
+            .map(|i| i.settings.id.clone())
+    });
     let mut response = match hinted {
         Some(idp_id) => journey_steps::send_to_idp(&hub, &mut journey, &idp_id).await,
         None => {
@@ -155,7 +191,10 @@ async fn authorize(hub: web::Data<Hub>, req: HttpRequest, p: AuthorizeParams) ->
                     csrf: &journey.csrf,
                     idps: eligible
                         .iter()
-                        .map(|i| PickerEntry { id: i.settings.id.clone(), name: i.settings.name.clone() })
+                        .map(|i| PickerEntry {
+                            id: i.settings.id.clone(),
+                            name: i.settings.name.clone(),
+                        })
                         .collect(),
                 },
             )

@@ -16,7 +16,8 @@ pub(crate) async fn readyz(hub: web::Data<Hub>) -> HttpResponse {
         Ok(()) => HttpResponse::Ok().json(json!({"status": "ready", "database": "ok"})),
         Err(e) => {
             tracing::warn!(error = %e, "database not ready");
-            HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable", "database": "unreachable"}))
+            HttpResponse::ServiceUnavailable()
+                .json(json!({"status": "unavailable", "database": "unreachable"}))
         }
     }
 }

@@ -30,7 +30,11 @@ pub(crate) struct JourneyForm {
 }
 
 /// Loads the journey a form refers to and checks the browser and the CSRF token.
-async fn journey_for_form(hub: &Hub, req: &HttpRequest, form: &JourneyForm) -> Result<Journey, PageError> {
+async fn journey_for_form(
+    hub: &Hub,
+    req: &HttpRequest,
+    form: &JourneyForm,
+) -> Result<Journey, PageError> {
     let browser = browser_session(req).ok_or(PageError::NoJourney)?;
     let journey = journeys::load(hub, &form.journey)
         .await
@@ -50,7 +54,10 @@ pub(crate) async fn send_to_idp(hub: &Hub, journey: &mut Journey, idp_id: &str) 
         return actix_web::ResponseError::error_response(&PageError::BadRequest);
     };
     let level = journey.request.minimum_level.to_string();
-    let (url, upstream) = match idp.authorization_url(&hub.http, &hub.idp_callback_url(), &level).await {
+    let (url, upstream) = match idp
+        .authorization_url(&hub.http, &hub.idp_callback_url(), &level)
+        .await
+    {
         Ok(v) => v,
         Err(e) => {
             tracing::warn!(error = %e, idp = idp_id, "identity provider unavailable");
@@ -74,7 +81,11 @@ pub(crate) async fn send_to_idp(hub: &Hub, journey: &mut Journey, idp_id: &str) 
 }
 
 /// POST /journey/idp: the picker's choice.
-pub(crate) async fn choose_idp(hub: web::Data<Hub>, req: HttpRequest, form: web::Form<JourneyForm>) -> Result<HttpResponse, PageError> {
+pub(crate) async fn choose_idp(
+    hub: web::Data<Hub>,
+    req: HttpRequest,
+    form: web::Form<JourneyForm>,
+) -> Result<HttpResponse, PageError> {
     let mut journey = journey_for_form(&hub, &req, &form).await?;
     if journey.is_expired(now()) {
         return Ok(journeys::fail(&hub, &mut journey, Reason::JourneyExpired).await);
@@ -89,9 +100,17 @@ pub(crate) async fn choose_idp(hub: web::Data<Hub>, req: HttpRequest, form: web:
 }
 
 /// POST /journey/cancel: back to the RP with `access_denied` / `user_cancelled`.
-pub(crate) async fn cancel(hub: web::Data<Hub>, req: HttpRequest, form: web::Form<JourneyForm>) -> Result<HttpResponse, PageError> {
+pub(crate) async fn cancel(
+    hub: web::Data<Hub>,
+    req: HttpRequest,
+    form: web::Form<JourneyForm>,
+) -> Result<HttpResponse, PageError> {
     let mut journey = journey_for_form(&hub, &req, &form).await?;
-    let reason = if journey.state.is_finished() { Reason::JourneyFinished } else { Reason::UserCancelled };
+    let reason = if journey.state.is_finished() {
+        Reason::JourneyFinished
+    } else {
+        Reason::UserCancelled
+    };
     Ok(journeys::fail(&hub, &mut journey, reason).await)
 }
 
@@ -109,7 +128,11 @@ pub(crate) struct CallbackParams {
 /// cancellation as `access_denied` with a description mentioning "cancel".
 fn idp_error_reason(error: &str, description: Option<&str>) -> Reason {
     match error {
-        "access_denied" if description.is_some_and(|d| d.to_ascii_lowercase().contains("cancel")) => Reason::UserCancelled,
+        "access_denied"
+            if description.is_some_and(|d| d.to_ascii_lowercase().contains("cancel")) =>
+        {
+            Reason::UserCancelled
+        }
         "access_denied" | "login_required" | "interaction_required" => Reason::IdpAccessDenied,
         "temporarily_unavailable" => Reason::IdpUnavailable,
         "unmet_authentication_requirements" => Reason::LevelTooLow,
@@ -118,7 +141,11 @@ fn idp_error_reason(error: &str, description: Option<&str>) -> Reason {
 }
 
 /// GET /idp/callback.
-pub(crate) async fn idp_callback(hub: web::Data<Hub>, req: HttpRequest, params: web::Query<CallbackParams>) -> Result<HttpResponse, PageError> {
+pub(crate) async fn idp_callback(
+    hub: web::Data<Hub>,
+    req: HttpRequest,
+    params: web::Query<CallbackParams>,
+) -> Result<HttpResponse, PageError> {
     let p = params.into_inner();
     let state = p.state.as_deref().ok_or(PageError::UnknownState)?;
     let journey_id = journeys::take_upstream_state(&hub, state)
@@ -142,7 +169,10 @@ pub(crate) async fn idp_callback(hub: web::Data<Hub>, req: HttpRequest, params: 
     let Some(idp) = hub.identity_provider(&upstream.idp_id) else {
         return Ok(journeys::fail(&hub, &mut journey, Reason::IdpError).await);
     };
-    if p.iss.as_deref().is_some_and(|iss| iss != idp.settings.issuer) {
+    if p.iss
+        .as_deref()
+        .is_some_and(|iss| iss != idp.settings.issuer)
+    {
         tracing::warn!(journey = %journey.id, "identity provider response with a foreign iss (mix-up?)");
         return Ok(journeys::fail(&hub, &mut journey, Reason::IdpError).await);
     }
@@ -153,11 +183,24 @@ pub(crate) async fn idp_callback(hub: web::Data<Hub>, req: HttpRequest, params: 
     let Some(code) = p.code.as_deref() else {
         return Ok(journeys::fail(&hub, &mut journey, Reason::IdpError).await);
     };
-    let assertion = match idp.redeem(&hub.http, &hub.idp_callback_url(), code, &upstream, &hub.signing_key).await {
+    let assertion = match idp
+        .redeem(
+            &hub.http,
+            &hub.idp_callback_url(),
+            code,
+            &upstream,
+            &hub.signing_key,
+        )
+        .await
+    {
         Ok(a) => a,
         Err(e) => {
             tracing::warn!(error = %e, journey = %journey.id, idp = %idp.settings.id, "identity provider response rejected");
-            let reason = if matches!(e, UpstreamError::Unavailable(_)) { Reason::IdpUnavailable } else { Reason::IdpError };
+            let reason = if matches!(e, UpstreamError::Unavailable(_)) {
+                Reason::IdpUnavailable
+            } else {
+                Reason::IdpError
+            };
             return Ok(journeys::fail(&hub, &mut journey, reason).await);
         }
     };
@@ -168,7 +211,8 @@ pub(crate) async fn idp_callback(hub: web::Data<Hub>, req: HttpRequest, params: 
         (Some(a), Some(c)) => Some(if hub.levels.satisfies(&c, &a) { a } else { c }),
         _ => None,
     };
-    let Some(level) = achieved.filter(|l| hub.levels.satisfies(l, &journey.request.minimum_level)) else {
+    let Some(level) = achieved.filter(|l| hub.levels.satisfies(l, &journey.request.minimum_level))
+    else {
         return Ok(journeys::fail(&hub, &mut journey, Reason::LevelTooLow).await);
     };
     let identity = VerifiedIdentity {
@@ -214,18 +258,40 @@ async fn proceed(hub: &Hub, journey: &mut Journey, next: Next) -> HttpResponse {
     }
 }
 
-fn cycle3_page(journey: &Journey, attribute: &str, error: Option<&str>, status: StatusCode) -> HttpResponse {
+fn cycle3_page(
+    journey: &Journey,
+    attribute: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> HttpResponse {
     let (label, hint) = cycle3_wording(attribute);
-    html(status, &Cycle3 { journey: &journey.id, csrf: &journey.csrf, label, hint, error })
+    html(
+        status,
+        &Cycle3 {
+            journey: &journey.id,
+            csrf: &journey.csrf,
+            label,
+            hint,
+            error,
+        },
+    )
 }
 
 /// POST /journey/cycle3: the citizen's answer, or "I don't have this".
-pub(crate) async fn answer_cycle3(hub: web::Data<Hub>, req: HttpRequest, form: web::Form<JourneyForm>) -> Result<HttpResponse, PageError> {
+pub(crate) async fn answer_cycle3(
+    hub: web::Data<Hub>,
+    req: HttpRequest,
+    form: web::Form<JourneyForm>,
+) -> Result<HttpResponse, PageError> {
     let mut journey = journey_for_form(&hub, &req, &form).await?;
     if journey.is_expired(now()) {
         return Ok(journeys::fail(&hub, &mut journey, Reason::JourneyExpired).await);
     }
-    let JourneyState::Cycle3Asked { attribute, identity } = &journey.state else {
+    let JourneyState::Cycle3Asked {
+        attribute,
+        identity,
+    } = &journey.state
+    else {
         return Ok(journeys::fail(&hub, &mut journey, Reason::JourneyFinished).await);
     };
     let (attribute, identity) = (attribute.clone(), identity.clone());
@@ -237,7 +303,12 @@ pub(crate) async fn answer_cycle3(hub: web::Data<Hub>, req: HttpRequest, form: w
     if !skip && matching::normalise_attribute(&attribute, value).is_err() {
         let (label, _) = cycle3_wording(&attribute);
         let message = format!("Enter a valid {}", label.to_lowercase());
-        return Ok(cycle3_page(&journey, &attribute, Some(&message), StatusCode::UNPROCESSABLE_ENTITY));
+        return Ok(cycle3_page(
+            &journey,
+            &attribute,
+            Some(&message),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ));
     }
     if journey.cycle3_answered().is_err() {
         return Ok(journeys::fail(&hub, &mut journey, Reason::JourneyFinished).await);
@@ -257,9 +328,18 @@ mod tests {
 
     #[test]
     fn idp_errors_map_to_reasons() {
-        assert_eq!(idp_error_reason("access_denied", Some("user cancelled")), Reason::UserCancelled);
-        assert_eq!(idp_error_reason("access_denied", None), Reason::IdpAccessDenied);
-        assert_eq!(idp_error_reason("temporarily_unavailable", None), Reason::IdpUnavailable);
+        assert_eq!(
+            idp_error_reason("access_denied", Some("user cancelled")),
+            Reason::UserCancelled
+        );
+        assert_eq!(
+            idp_error_reason("access_denied", None),
+            Reason::IdpAccessDenied
+        );
+        assert_eq!(
+            idp_error_reason("temporarily_unavailable", None),
+            Reason::IdpUnavailable
+        );
         assert_eq!(idp_error_reason("server_error", None), Reason::IdpError);
     }
 }

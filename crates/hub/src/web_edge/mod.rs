@@ -18,20 +18,26 @@ use crate::failure::PageError;
 pub(crate) const SESSION_COOKIE: &str = "hub_session";
 
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/.well-known/openid-configuration", web::get().to(discovery::configuration))
-        .route("/jwks", web::get().to(discovery::jwks))
-        .route("/authorize", web::get().to(authorize::authorize_get))
-        .route("/authorize", web::post().to(authorize::authorize_post))
-        .route("/journey/idp", web::post().to(journey_steps::choose_idp))
-        .route("/journey/cancel", web::post().to(journey_steps::cancel))
-        .route("/journey/cycle3", web::post().to(journey_steps::answer_cycle3))
-        .route("/idp/callback", web::get().to(journey_steps::idp_callback))
-        .route("/token", web::post().to(token_endpoint::token))
-        .route("/userinfo", web::get().to(userinfo::userinfo))
-        .route("/userinfo", web::post().to(userinfo::userinfo))
-        .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .default_service(web::to(not_found));
+    cfg.route(
+        "/.well-known/openid-configuration",
+        web::get().to(discovery::configuration),
+    )
+    .route("/jwks", web::get().to(discovery::jwks))
+    .route("/authorize", web::get().to(authorize::authorize_get))
+    .route("/authorize", web::post().to(authorize::authorize_post))
+    .route("/journey/idp", web::post().to(journey_steps::choose_idp))
+    .route("/journey/cancel", web::post().to(journey_steps::cancel))
+    .route(
+        "/journey/cycle3",
+        web::post().to(journey_steps::answer_cycle3),
+    )
+    .route("/idp/callback", web::get().to(journey_steps::idp_callback))
+    .route("/token", web::post().to(token_endpoint::token))
+    .route("/userinfo", web::get().to(userinfo::userinfo))
+    .route("/userinfo", web::post().to(userinfo::userinfo))
+    .route("/healthz", web::get().to(health::healthz))
+    .route("/readyz", web::get().to(health::readyz))
+    .default_service(web::to(not_found));
 }
 
 async fn not_found() -> Result<HttpResponse, PageError> {
@@ -59,7 +65,9 @@ pub(crate) fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_w
 
 /// The browser session id from the cookie, if any.
 pub(crate) fn browser_session(req: &HttpRequest) -> Option<String> {
-    req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()).filter(|v| !v.is_empty())
+    req.cookie(SESSION_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 /// The session cookie: HttpOnly, SameSite=Lax (it must survive the top-level return

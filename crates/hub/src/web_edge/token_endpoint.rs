@@ -43,7 +43,11 @@ pub(crate) struct OAuthError {
 
 impl OAuthError {
     fn new(status: StatusCode, error: &'static str, description: &'static str) -> Self {
-        Self { status, error, description }
+        Self {
+            status,
+            error,
+            description,
+        }
     }
     fn invalid_client(description: &'static str) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "invalid_client", description)
@@ -55,7 +59,11 @@ impl OAuthError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
     }
     fn unavailable() -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "Try again later")
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "Try again later",
+        )
     }
 
     pub(crate) fn response(&self) -> HttpResponse {
@@ -71,10 +79,16 @@ impl OAuthError {
 /// Parses `Authorization: Basic` (client id and secret are form-urlencoded, RFC 6749 §2.3.1).
 fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
     let header = req.headers().get("authorization")?.to_str().ok()?;
-    let encoded = header.strip_prefix("Basic ").or_else(|| header.strip_prefix("basic "))?;
+    let encoded = header
+        .strip_prefix("Basic ")
+        .or_else(|| header.strip_prefix("basic "))?;
     let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
     let (id, secret) = decoded.split_once(':')?;
-    let decode = |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+    let decode = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
     Some((decode(id)?, decode(secret)?))
 }
 
@@ -90,12 +104,21 @@ struct AssertionClaims {
 }
 
 /// Authenticates the client with the one method it registered.
-async fn authenticate<'h>(hub: &'h Hub, req: &HttpRequest, form: &TokenForm) -> Result<&'h RelyingParty, OAuthError> {
+async fn authenticate<'h>(
+    hub: &'h Hub,
+    req: &HttpRequest,
+    form: &TokenForm,
+) -> Result<&'h RelyingParty, OAuthError> {
     if form.client_secret.is_some() {
-        return Err(OAuthError::invalid_client("client_secret_post is not allowed"));
+        return Err(OAuthError::invalid_client(
+            "client_secret_post is not allowed",
+        ));
     }
     if let Some((id, secret)) = basic_credentials(req) {
-        let rp = hub.relying_parties.get(&id).ok_or_else(|| OAuthError::invalid_client("Client authentication failed"))?;
+        let rp = hub
+            .relying_parties
+            .get(&id)
+            .ok_or_else(|| OAuthError::invalid_client("Client authentication failed"))?;
         let expected = rp.settings.client_secret.as_deref().unwrap_or("");
         if rp.settings.token_endpoint_auth_method != RpAuthMethod::ClientSecretBasic
             || !token::secrets_equal(expected.as_bytes(), secret.as_bytes())
@@ -104,16 +127,23 @@ async fn authenticate<'h>(hub: &'h Hub, req: &HttpRequest, form: &TokenForm) -> 
         }
         return Ok(rp);
     }
-    let (Some(kind), Some(assertion)) = (&form.client_assertion_type, &form.client_assertion) else {
+    let (Some(kind), Some(assertion)) = (&form.client_assertion_type, &form.client_assertion)
+    else {
         return Err(OAuthError::invalid_client("Client authentication required"));
     };
     if kind != JWT_BEARER {
-        return Err(OAuthError::invalid_client("Unsupported client_assertion_type"));
+        return Err(OAuthError::invalid_client(
+            "Unsupported client_assertion_type",
+        ));
     }
     private_key_jwt(hub, form.client_id.as_deref(), assertion).await
 }
 
-async fn private_key_jwt<'h>(hub: &'h Hub, client_id: Option<&str>, assertion: &str) -> Result<&'h RelyingParty, OAuthError> {
+async fn private_key_jwt<'h>(
+    hub: &'h Hub,
+    client_id: Option<&str>,
+    assertion: &str,
+) -> Result<&'h RelyingParty, OAuthError> {
     let failed = || OAuthError::invalid_client("Client authentication failed");
     // Read the unverified issuer only to choose whose keys to verify with.
     let claimed = token::unverified_issuer(assertion).ok_or_else(failed)?;
@@ -139,13 +169,21 @@ async fn private_key_jwt<'h>(hub: &'h Hub, client_id: Option<&str>, assertion: &
     })?;
     let now = now();
     let lifetime = claims.exp - claims.iat.unwrap_or(now);
-    if claims.sub != claims.iss || claims.exp - now > MAX_ASSERTION_LIFETIME || lifetime > MAX_ASSERTION_LIFETIME {
+    if claims.sub != claims.iss
+        || claims.exp - now > MAX_ASSERTION_LIFETIME
+        || lifetime > MAX_ASSERTION_LIFETIME
+    {
         return Err(failed());
     }
     let ttl = Duration::from_secs((claims.exp - now).max(1) as u64 + 10);
     let fresh = hub
         .sessions
-        .put_if_absent(CLIENT_ASSERTION_JTIS, &format!("{claimed}:{}", claims.jti), "1".into(), ttl)
+        .put_if_absent(
+            CLIENT_ASSERTION_JTIS,
+            &format!("{claimed}:{}", claims.jti),
+            "1".into(),
+            ttl,
+        )
         .await
         .map_err(|_| OAuthError::unavailable())?;
     if !fresh {
@@ -155,37 +193,71 @@ async fn private_key_jwt<'h>(hub: &'h Hub, client_id: Option<&str>, assertion: &
     Ok(rp)
 }
 
-pub(crate) async fn token(hub: web::Data<Hub>, req: HttpRequest, form: web::Form<TokenForm>) -> HttpResponse {
+pub(crate) async fn token(
+    hub: web::Data<Hub>,
+    req: HttpRequest,
+    form: web::Form<TokenForm>,
+) -> HttpResponse {
     match exchange(&hub, &req, &form).await {
         Ok(r) => r,
         Err(e) => e.response(),
     }
 }
 
-async fn exchange(hub: &Hub, req: &HttpRequest, form: &TokenForm) -> Result<HttpResponse, OAuthError> {
+async fn exchange(
+    hub: &Hub,
+    req: &HttpRequest,
+    form: &TokenForm,
+) -> Result<HttpResponse, OAuthError> {
     let rp = authenticate(hub, req, form).await?;
     if form.grant_type.as_deref() != Some("authorization_code") {
-        return Err(OAuthError::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", "Only authorization_code is supported"));
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "Only authorization_code is supported",
+        ));
     }
-    let code = form.code.as_deref().ok_or_else(|| OAuthError::invalid_request("code is required"))?;
-    let grant = match assertion::redeem_code(hub, code).await.map_err(|_| OAuthError::unavailable())? {
+    let code = form
+        .code
+        .as_deref()
+        .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+    let grant = match assertion::redeem_code(hub, code)
+        .await
+        .map_err(|_| OAuthError::unavailable())?
+    {
         Redemption::Granted(g) => g,
-        Redemption::Invalid => return Err(OAuthError::invalid_grant("The code is invalid, expired or already used")),
+        Redemption::Invalid => {
+            return Err(OAuthError::invalid_grant(
+                "The code is invalid, expired or already used",
+            ))
+        }
     };
     if grant.client_id != rp.settings.client_id {
-        return Err(OAuthError::invalid_grant("The code was issued to another client"));
+        return Err(OAuthError::invalid_grant(
+            "The code was issued to another client",
+        ));
     }
     if form.redirect_uri.as_deref() != Some(grant.redirect_uri.as_str()) {
-        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
     }
-    let verifier = form.code_verifier.as_deref().ok_or_else(|| OAuthError::invalid_grant("code_verifier is required"))?;
-    if !token::secrets_equal(token::pkce_s256(verifier).as_bytes(), grant.code_challenge.as_bytes()) {
+    let verifier = form
+        .code_verifier
+        .as_deref()
+        .ok_or_else(|| OAuthError::invalid_grant("code_verifier is required"))?;
+    if !token::secrets_equal(
+        token::pkce_s256(verifier).as_bytes(),
+        grant.code_challenge.as_bytes(),
+    ) {
         return Err(OAuthError::invalid_grant("PKCE verification failed"));
     }
-    let tokens = assertion::issue_tokens(hub, code, &grant).await.map_err(|e| {
-        tracing::error!(error = %e, "token issuance failed");
-        OAuthError::unavailable()
-    })?;
+    let tokens = assertion::issue_tokens(hub, code, &grant)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "token issuance failed");
+            OAuthError::unavailable()
+        })?;
     tracing::info!(journey = %grant.journey_id, client_id = %grant.client_id, "tokens issued");
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
@@ -206,7 +278,12 @@ mod tests {
     #[test]
     fn basic_credentials_are_form_decoded() {
         let value = format!("Basic {}", STANDARD.encode("my%20rp:s%3Acret"));
-        let req = actix_web::test::TestRequest::default().insert_header(("authorization", value)).to_http_request();
-        assert_eq!(basic_credentials(&req), Some(("my rp".to_owned(), "s:cret".to_owned())));
+        let req = actix_web::test::TestRequest::default()
+            .insert_header(("authorization", value))
+            .to_http_request();
+        assert_eq!(
+            basic_credentials(&req),
+            Some(("my rp".to_owned(), "s:cret".to_owned()))
+        );
     }
 }

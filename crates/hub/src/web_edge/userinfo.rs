@@ -8,7 +8,10 @@ use crate::assertion;
 
 fn bearer(req: &HttpRequest) -> Option<&str> {
     let header = req.headers().get("authorization")?.to_str().ok()?;
-    header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer ")).map(str::trim)
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
 }
 
 fn unauthorized(error: &str) -> HttpResponse {
@@ -27,10 +30,13 @@ pub(crate) async fn userinfo(hub: web::Data<Hub>, req: HttpRequest) -> HttpRespo
         Ok(None) => return unauthorized("invalid_token"),
         Err(e) => {
             tracing::error!(error = %e, "session store unavailable");
-            return HttpResponse::ServiceUnavailable().json(json!({"error": "temporarily_unavailable"}));
+            return HttpResponse::ServiceUnavailable()
+                .json(json!({"error": "temporarily_unavailable"}));
         }
     };
     let mut body = grant.userinfo;
     body.insert("sub".into(), Value::String(grant.sub));
-    HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(Value::Object(body))
+    HttpResponse::Ok()
+        .insert_header(("cache-control", "no-store"))
+        .json(Value::Object(body))
 }
