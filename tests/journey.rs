@@ -98,17 +98,8 @@ async fn cycle3_resolves_an_ambiguous_match() {
         )
         .await
         .rp();
-    let (status, body) = hub
-        .redeem(
-            RP_CYCLE3,
-            &secret_of(RP_CYCLE3),
-            &params["code"],
-            &request.verifier,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
     let claims = hub
-        .verify_id_token(body["id_token"].as_str().unwrap(), RP_CYCLE3)
+        .claims_for(RP_CYCLE3, &params["code"], &request.verifier)
         .await;
     assert_eq!(
         claims["match"],
@@ -221,17 +212,8 @@ async fn a_p1_journey_through_a_secret_authenticated_idp_completes() {
         )
         .await
         .rp();
-    let (status, body) = hub
-        .redeem(
-            RP_MATCH,
-            &secret_of(RP_MATCH),
-            &params["code"],
-            &request.verifier,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
     let claims = hub
-        .verify_id_token(body["id_token"].as_str().unwrap(), RP_MATCH)
+        .claims_for(RP_MATCH, &params["code"], &request.verifier)
         .await;
     assert_eq!(claims["acr"], "P1");
 }
@@ -383,12 +365,7 @@ async fn vtr_requests_get_a_vot() {
         .set("acr_values", None)
         .set("vtr", Some(r#"["Cl.Cm.P2"]"#));
     let code = hub.code_for(&request, "alice").await;
-    let (_, body) = hub
-        .redeem(RP_MATCH, &secret_of(RP_MATCH), &code, &request.verifier)
-        .await;
-    let claims = hub
-        .verify_id_token(body["id_token"].as_str().unwrap(), RP_MATCH)
-        .await;
+    let claims = hub.claims_for(RP_MATCH, &code, &request.verifier).await;
     assert_eq!(claims["vot"], "Cl.Cm.P2");
     assert_eq!(claims["acr"], "P2");
 }

@@ -8,4 +8,5 @@
 mod util;
 
 mod journey;
+mod logs;
 mod protocol;

@@ -531,6 +531,16 @@ impl TestHub {
             .expect("ID token verifies against the hub's JWKS")
     }
 
+    /// Redeems `code` with the client's secret and returns the verified ID token claims.
+    pub async fn claims_for(&self, client_id: &str, code: &str, verifier: &str) -> Value {
+        let (status, body) = self
+            .redeem(client_id, &secret_of(client_id), code, verifier)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        self.verify_id_token(body["id_token"].as_str().expect("id_token"), client_id)
+            .await
+    }
+
     /// Full journey for `person` at `client_id` (secret auth) and the verified ID token claims.
     pub async fn id_token_for(&self, client_id: &str, person: &str) -> Value {
         let request = AuthRequest::new(client_id);
