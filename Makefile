@@ -5,11 +5,13 @@ CARGO ?= cargo
 
 ## Build and start the demo: hub :8080, demo IdP :8081, demo RP :8082 (SQLite under ./data).
 run:
-	$(CARGO) run -p hub --bin hub -- demo
+	$(CARGO) run --bin hub -- demo
 
-## Every test: unit tests of each crate and the end-to-end journeys over loopback HTTP.
+## Every test: unit tests of each crate and the end-to-end journeys over loopback HTTP, then
+## the journeys again against PostgreSQL and Redis (found, or started and stopped, by
+## scripts/test-services.sh; set DATABASE_URL / REDIS_URL to use your own).
 test:
-	$(CARGO) test --workspace --all-targets --locked
+	CARGO="$(CARGO)" scripts/test.sh
 
 ## Lints as CI enforces them.
 lint:

@@ -330,3 +330,16 @@ async fn health_and_readiness() {
         .unwrap();
     assert_eq!(r["database"], "ok");
 }
+
+#[tokio::test]
+async fn the_hub_refuses_to_start_on_an_unmigrated_database() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut storage = storage_settings(Backend::of_this_run(), data_dir.path()).await;
+    storage["data"] = serde_json::json!({"dir": data_dir.path()});
+    let settings = hub::Settings::load(None).unwrap().with(storage).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let err = hub::Application::build(settings, listener)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("hub migrate"), "{err}");
+}

@@ -10,3 +10,5 @@ mod util;
 mod journey;
 mod logs;
 mod protocol;
+mod proxy;
+mod scale;

@@ -30,11 +30,67 @@ pub const IDP_MAIN: &str = "idp-main"; // certified to P2; the hub uses private_
 pub const IDP_BASIC: &str = "idp-basic"; // certified to P1; the hub uses client_secret_basic
 pub const IDP_DOWN: &str = "idp-down"; // certified to P2; nothing listens at its issuer
 
+/// Where a hub keeps its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file + in-process session store (the embedded default).
+    Embedded,
+    /// PostgreSQL (a scratch database per hub) + Redis (a scratch key prefix per hub).
+    Production,
+}
+
+impl Backend {
+    /// The backend of this test run: `HUB_TEST_BACKEND=postgres` selects production, so one
+    /// suite runs on both (`scripts/test.sh` runs it twice).
+    pub fn of_this_run() -> Self {
+        match std::env::var("HUB_TEST_BACKEND").as_deref() {
+            Ok("postgres") => Backend::Production,
+            _ => Backend::Embedded,
+        }
+    }
+}
+
+/// PostgreSQL to create scratch databases in (`DATABASE_URL`).
+pub fn postgres_admin_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// Redis for session stores (`REDIS_URL`).
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Database and session settings for a fresh hub on `backend`.
+pub async fn storage_settings(backend: Backend, data_dir: &Path) -> Value {
+    match backend {
+        Backend::Embedded => json!({
+            "database": {"url": format!("sqlite://{}", data_dir.join("hub.db").display())},
+            "sessions": {"url": "memory"},
+        }),
+        Backend::Production => {
+            let admin = postgres_admin_url();
+            let db = store::test_support::scratch_postgres_database(&admin)
+                .await
+                .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is needed for this test: {e}"));
+            json!({
+                "database": {"url": db},
+                "sessions": {"url": redis_url(), "key_prefix": store::test_support::scratch_redis_prefix()},
+            })
+        }
+    }
+}
+
 /// Knobs a test may turn.
 #[derive(Default)]
 pub struct Options {
     pub journey_ttl_secs: Option<u64>,
     pub include_down_idp: bool,
+    /// Defaults to [`Backend::of_this_run`].
+    pub backend: Option<Backend>,
+    /// Replaces the `database` / `sessions` settings the backend would get (e.g. to go
+    /// through a fault-injecting proxy).
+    pub storage: Option<Value>,
 }
 
 /// A running hub with its peers.
@@ -81,16 +137,47 @@ pub async fn spawn_hub() -> TestHub {
 }
 
 pub async fn spawn_hub_with(options: Options) -> TestHub {
-    let data_dir = tempfile::tempdir().expect("tempdir");
-    let (hub_l, main_l, basic_l, rp_l) = (listener(), listener(), listener(), listener());
+    let hub_l = listener();
     let issuer = origin(&hub_l);
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let peers = start_peers(&issuer, options.include_down_idp).await;
+    let backend = options.backend.unwrap_or_else(Backend::of_this_run);
+    let storage = match options.storage {
+        Some(storage) => storage,
+        None => storage_settings(backend, data_dir.path()).await,
+    };
+    let settings = hub_settings(
+        &peers,
+        &issuer,
+        data_dir.path(),
+        storage,
+        options.journey_ttl_secs,
+    );
+    prepare_database(&settings).await;
+    let app = Application::build(settings, hub_l)
+        .await
+        .expect("build hub");
+    tokio::spawn(app.into_server());
+    peers.into_test_hub(issuer, data_dir)
+}
+
+/// The hub's peers: two demo IdPs and the demo RP, started for a hub at `issuer`.
+pub struct Peers {
+    pub idp_main: DemoIdp,
+    pub idp_basic: DemoIdp,
+    pub demo_rp_url: String,
+    pub rp_jwt_key: token::SigningKey,
+    idps: Vec<Value>,
+}
+
+pub async fn start_peers(issuer: &str, include_down_idp: bool) -> Peers {
+    let (main_l, basic_l, rp_l) = (listener(), listener(), listener());
     let callback = format!("{issuer}/idp/callback");
     let levels: Vec<String> = ["P0", "P1", "P2", "P3"]
         .iter()
         .map(|s| s.to_string())
         .collect();
     let (main_url, basic_url, rp_url) = (origin(&main_l), origin(&basic_l), origin(&rp_l));
-
     let idp = |url: &str, name: &str, max: &str, client_id: &str, auth: ClientAuth| IdpConfig {
         issuer: Url::parse(url).expect("url"),
         name: name.into(),
@@ -130,7 +217,7 @@ pub async fn spawn_hub_with(options: Options) -> TestHub {
         rp_l,
         RpConfig {
             base_url: Url::parse(&rp_url).expect("url"),
-            hub_issuer: Url::parse(&issuer).expect("url"),
+            hub_issuer: Url::parse(issuer).expect("url"),
             client_id: DEMO_RP.into(),
             client_secret: secret_of(DEMO_RP),
             acr_values: "P2".into(),
@@ -140,67 +227,88 @@ pub async fn spawn_hub_with(options: Options) -> TestHub {
     for server in [main_server, basic_server, rp_server] {
         tokio::spawn(server);
     }
-
-    let rp_jwt_key = token::SigningKey::generate().expect("key");
     let mut idps = vec![
         json!({"id": IDP_MAIN, "name": "Main IdP", "issuer": main_url, "client_id": "hub-at-main",
                "token_endpoint_auth_method": "private_key_jwt", "max_level": "P2"}),
         json!({"id": IDP_BASIC, "name": "Basic IdP", "issuer": basic_url, "client_id": "hub-at-basic",
                "token_endpoint_auth_method": "client_secret_basic", "client_secret": "basic-secret", "max_level": "P1"}),
     ];
-    if options.include_down_idp {
+    if include_down_idp {
         let closed = listener();
         let down = origin(&closed);
         drop(closed);
         idps.insert(0, json!({"id": IDP_DOWN, "name": "Down IdP", "issuer": down, "client_id": "hub",
                "token_endpoint_auth_method": "client_secret_basic", "client_secret": "x", "max_level": "P2"}));
     }
-    let db_path = data_dir.path().join("hub.db");
+    Peers {
+        idp_main,
+        idp_basic,
+        demo_rp_url: rp_url,
+        rp_jwt_key: token::SigningKey::generate().expect("key"),
+        idps,
+    }
+}
+
+impl Peers {
+    pub fn into_test_hub(self, url: String, data_dir: tempfile::TempDir) -> TestHub {
+        TestHub {
+            url,
+            idp_main: self.idp_main,
+            idp_basic: self.idp_basic,
+            demo_rp_url: self.demo_rp_url,
+            rp_jwt_key: self.rp_jwt_key,
+            data_dir,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+        }
+    }
+}
+
+/// Complete settings for a hub at `issuer` with these peers and storage.
+pub fn hub_settings(
+    peers: &Peers,
+    issuer: &str,
+    data_dir: &Path,
+    storage: Value,
+    journey_ttl_secs: Option<u64>,
+) -> Settings {
+    let demo_rp_callback = format!("{}/callback", peers.demo_rp_url);
     let patch = json!({
         "server": {"bind": "127.0.0.1:0", "public_url": issuer},
-        "data": {"dir": data_dir.path()},
-        "database": {"url": format!("sqlite://{}", db_path.display())},
-        "journey": {"ttl_secs": options.journey_ttl_secs.unwrap_or(5400)},
+        "data": {"dir": data_dir},
+        "journey": {"ttl_secs": journey_ttl_secs.unwrap_or(5400)},
         "relying_parties": [
             rp(RP_MATCH, TEST_RP_CALLBACK, json!({})),
             rp(RP_CREATE, TEST_RP_CALLBACK, json!({"account_creation": true})),
             rp(RP_CYCLE3, TEST_RP_CALLBACK, json!({"cycle3_attribute": "nino"})),
             rp(RP_JWT, TEST_RP_CALLBACK, json!({"token_endpoint_auth_method": "private_key_jwt",
-                "client_secret": null, "jwks": rp_jwt_key.jwks()})),
-            rp(DEMO_RP, &format!("{rp_url}/callback"), json!({"account_creation": true, "cycle3_attribute": "nino"})),
+                "client_secret": null, "jwks": peers.rp_jwt_key.jwks()})),
+            rp(DEMO_RP, &demo_rp_callback, json!({"account_creation": true, "cycle3_attribute": "nino"})),
         ],
-        "identity_providers": idps,
+        "identity_providers": peers.idps,
     });
-    let settings = Settings::load(None)
+    Settings::load(None)
         .expect("defaults")
+        .with(storage)
+        .expect("storage settings")
         .with(patch)
-        .expect("test settings");
-    let app = Application::build(settings, hub_l)
-        .await
-        .expect("build hub");
-    tokio::spawn(app.into_server());
+        .expect("test settings")
+}
 
-    let db = store::Database::open(&format!("sqlite://{}", db_path.display()))
+/// Migrates the hub's database and loads the demo department records for every test RP.
+pub async fn prepare_database(settings: &Settings) {
+    let db = store::Database::open(&settings.database.url)
         .await
         .expect("db");
+    db.migrate().await.expect("migrate");
     let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo-records.csv");
     for rp in [RP_MATCH, RP_CREATE, RP_CYCLE3, RP_JWT, DEMO_RP] {
         let report = hub::records::import_file(&db, rp, &csv)
             .await
             .expect("import records");
         assert!(report.rejected.is_empty());
-    }
-    TestHub {
-        url: issuer,
-        idp_main,
-        idp_basic,
-        demo_rp_url: rp_url,
-        rp_jwt_key,
-        data_dir,
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client"),
     }
 }
 
@@ -248,7 +356,17 @@ impl Default for Browser {
 
 impl Browser {
     pub fn new() -> Self {
-        let client = reqwest::Client::builder()
+        Self::with(reqwest::Client::builder())
+    }
+
+    /// A new connection per request, so a round-robin load balancer spreads the steps of
+    /// one journey over every instance.
+    pub fn without_keep_alive() -> Self {
+        Self::with(reqwest::Client::builder().pool_max_idle_per_host(0))
+    }
+
+    fn with(builder: reqwest::ClientBuilder) -> Self {
+        let client = builder
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .build()

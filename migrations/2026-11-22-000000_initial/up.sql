@@ -1,3 +1,7 @@
+-- Portable SQL: this one migrations directory serves SQLite and PostgreSQL
+-- alike (TEXT, BIGINT, composite primary keys, plain indexes; no
+-- backend-specific types, defaults or syntax). Keep later migrations so.
+
 -- Department records: one row per (relying party, department record id).
 -- `dataset` holds the record's matching dataset as JSON (the matching crate's
 -- MatchingDataset); `date_of_birth` is its normalised blocking key (YYYY-MM-DD)

@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
-use store::{Database, MemorySessionStore, SessionStore};
+use store::{Database, MemorySessionStore, RedisSessionStore, SessionStore};
 use tracing_actix_web::TracingLogger;
 use url::Url;
 
 use crate::config::Settings;
 use crate::level::Levels;
+use crate::metrics::Metrics;
 use crate::relying_party::RelyingParty;
 use crate::upstream::IdentityProvider;
 
@@ -23,7 +24,7 @@ pub enum StartError {
     Keys(#[from] token::TokenError),
     #[error("database: {0}")]
     Store(#[from] store::StoreError),
-    #[error("sessions.url {0:?} is not supported (use \"memory\")")]
+    #[error("sessions.url {0:?} is not supported (use \"memory\" or \"redis://...\")")]
     Sessions(String),
     #[error("http client: {0}")]
     Http(#[from] reqwest::Error),
@@ -46,18 +47,21 @@ pub struct Hub {
     pub sessions: Arc<dyn SessionStore>,
     /// For IdPs and RP JWKS: no redirects followed, bounded time.
     pub http: reqwest::Client,
+    pub metrics: Metrics,
 }
 
 impl Hub {
-    /// Opens storage, runs migrations, loads (or creates) the keys.
+    /// Opens storage (refusing an unmigrated or newer schema), connects the session
+    /// store, loads (or creates) the keys.
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
-        let keys_dir = settings.data.dir.join("keys");
-        let signing_key = token::SigningKey::load_or_generate(&keys_dir.join("signing-key.p8"))?;
-        let pairwise = token::PairwiseSecret::load_or_generate(&keys_dir.join("pairwise.secret"))?;
         let db = Database::open(&settings.database.url).await?;
-        db.migrate().await?;
+        db.require_current_schema().await?;
+        let (signing_key, pairwise) = load_or_create_keys(&settings)?;
         let sessions: Arc<dyn SessionStore> = match settings.sessions.url.as_str() {
             "memory" => Arc::new(MemorySessionStore::new()),
+            url if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                Arc::new(RedisSessionStore::connect(url, &settings.sessions.key_prefix).await?)
+            }
             other => return Err(StartError::Sessions(other.to_owned())),
         };
         let http = reqwest::Client::builder()
@@ -88,6 +92,7 @@ impl Hub {
             db,
             sessions,
             http,
+            metrics: Metrics::new(),
             settings,
         })
     }
@@ -113,10 +118,21 @@ impl Hub {
     }
 }
 
+/// The signing key and pairwise secret under `data.dir/keys/`, created on first use.
+/// Every instance of a deployment must see the same files (a shared volume, or files
+/// provisioned with `hub keys init` and distributed as secrets) so that all sign alike.
+pub fn load_or_create_keys(
+    settings: &Settings,
+) -> Result<(token::SigningKey, token::PairwiseSecret), StartError> {
+    let keys_dir = settings.data.dir.join("keys");
+    let signing_key = token::SigningKey::load_or_generate(&keys_dir.join("signing-key.p8"))?;
+    let pairwise = token::PairwiseSecret::load_or_generate(&keys_dir.join("pairwise.secret"))?;
+    Ok((signing_key, pairwise))
+}
+
 /// A running hub bound to a port, as `zero2prod`'s `Application`.
 pub struct Application {
     port: u16,
-    database_url: String,
     server: Server,
 }
 
@@ -133,22 +149,12 @@ impl Application {
     pub async fn build(settings: Settings, listener: TcpListener) -> Result<Self, StartError> {
         let hub = web::Data::new(Hub::build(settings).await?);
         let port = listener.local_addr()?.port();
-        let database_url = hub.settings.database.url.clone();
         let server = serve(hub, listener)?;
-        Ok(Self {
-            port,
-            database_url,
-            server,
-        })
+        Ok(Self { port, server })
     }
 
     pub fn port(&self) -> u16 {
         self.port
-    }
-
-    /// The database this hub uses (for tools such as the demo's record import).
-    pub fn database_url(&self) -> &str {
-        &self.database_url
     }
 
     /// Runs until stopped (graceful shutdown on SIGTERM/SIGINT).
@@ -166,6 +172,7 @@ fn serve(hub: web::Data<Hub>, listener: TcpListener) -> std::io::Result<Server> 
     let body_limit = hub.settings.server.max_body_bytes;
     let server = HttpServer::new(move || {
         App::new()
+            .wrap_fn(crate::web_edge::measure)
             .wrap(TracingLogger::default())
             .app_data(hub.clone())
             .app_data(

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Env, Format, Json, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -49,14 +49,21 @@ pub struct DataSettings {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DatabaseSettings {
-    /// `sqlite://path/to/hub.db`.
+    /// `sqlite://path/to/hub.db` or `postgres://user@host:port/db`.
     pub url: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionSettings {
-    /// `memory` (in-process).
+    /// `memory` (in-process, one instance) or `redis://host:port[/db]` (shared by instances).
     pub url: String,
+    /// Prefix of every Redis key, so several deployments can share one Redis.
+    #[serde(default = "default_key_prefix")]
+    pub key_prefix: String,
+}
+
+fn default_key_prefix() -> String {
+    "hub".into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -197,11 +204,15 @@ impl Settings {
     /// even without the file.
     pub const DEFAULTS: &'static str = include_str!("../../../config/default.toml");
 
-    /// Defaults, then `file` if given, then `HUB_*` environment variables.
+    /// Defaults, then `file` if given (TOML, or JSON when it ends in `.json`), then `HUB_*`
+    /// environment variables.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let mut figment = Figment::new().merge(Toml::string(Self::DEFAULTS));
         if let Some(file) = file {
-            figment = figment.merge(Toml::file_exact(file));
+            figment = match file.extension().and_then(|e| e.to_str()) {
+                Some("json") => figment.merge(Json::file_exact(file)),
+                _ => figment.merge(Toml::file_exact(file)),
+            };
         }
         let settings: Settings = figment
             .merge(Env::prefixed("HUB_").split("__"))

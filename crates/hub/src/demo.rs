@@ -121,27 +121,24 @@ pub async fn start(settings: Settings) -> Result<Demo, DemoError> {
         addr: settings.demo.rp_bind.clone(),
         source,
     })?;
-    let records_csv = settings.demo.records_csv.clone();
-    let hub = Application::build(settings, hub_listener).await?;
-    if let Some(path) = records_csv {
-        let db = store::Database::open(&hub_db_url(&hub))
-            .await
-            .map_err(StartError::from)?;
-        let report = records::import_file(&db, &rp_settings.client_id, &path).await?;
+    // The demo is the embedded default: it migrates its own database and loads records.
+    let db = store::Database::open(&settings.database.url)
+        .await
+        .map_err(StartError::from)?;
+    db.migrate().await.map_err(StartError::from)?;
+    if let Some(path) = &settings.demo.records_csv {
+        let report = records::import_file(&db, &rp_settings.client_id, path).await?;
         tracing::info!(
             imported = report.imported,
             rejected = report.rejected.len(),
             "demo records loaded"
         );
     }
+    let hub = Application::build(settings, hub_listener).await?;
     Ok(Demo {
         hub_url,
         idp_url,
         rp_url,
         servers: vec![hub.into_server(), idp_server, rp_server],
     })
-}
-
-fn hub_db_url(hub: &Application) -> String {
-    hub.database_url().to_owned()
 }

@@ -95,6 +95,16 @@ pub enum MatchStatus {
     NoMatch,
 }
 
+impl MatchStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Matched => "matched",
+            Self::Created => "created",
+            Self::NoMatch => "no_match",
+        }
+    }
+}
+
 /// Where a journey is. Each variant carries exactly what the next step needs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]

@@ -61,6 +61,7 @@ pub(crate) async fn take_upstream_state(
 pub(crate) async fn fail(hub: &Hub, journey: &mut Journey, reason: Reason) -> HttpResponse {
     tracing::info!(journey = %journey.id, reason = reason.code(), step = journey.state.name(), "journey failed");
     if journey.fail(reason.code()).is_ok() {
+        hub.metrics.journey_ended(reason.code());
         if let Err(e) = save(hub, journey).await {
             tracing::warn!(error = %e, journey = %journey.id, "could not record failed journey");
         }
@@ -98,6 +99,7 @@ pub(crate) async fn complete(
     match issued {
         Ok(url) => {
             tracing::info!(journey = %journey.id, status = ?outcome.status, "assertion issued");
+            hub.metrics.journey_ended(outcome.status.as_str());
             see_other(url.as_str())
         }
         Err(e) => {

@@ -12,6 +12,7 @@ pub mod journey;
 mod journeys;
 pub mod level;
 mod matching_step;
+pub mod metrics;
 mod pages;
 pub mod records;
 mod relying_party;

@@ -42,6 +42,17 @@ pub enum UpstreamError {
     Signing(#[from] token::TokenError),
 }
 
+impl UpstreamError {
+    /// A short label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Unavailable(_) => "unavailable",
+            Self::Invalid(_) => "invalid",
+            Self::Signing(_) => "signing",
+        }
+    }
+}
+
 /// A configured identity provider and its discovered metadata (fetched once, lazily, so
 /// an IdP that is down at start-up does not stop the hub).
 #[derive(Debug)]

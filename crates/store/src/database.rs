@@ -1,13 +1,16 @@
-//! The relational store: department records and record links, on SQLite through
-//! a bb8 pool of diesel-async connections.
+//! The relational store: department records and record links, on SQLite (the
+//! embedded default) or PostgreSQL (several hub instances), each through a bb8
+//! pool of diesel-async connections.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use diesel::migration::MigrationSource;
 use diesel::ConnectionError;
-use diesel_async::pooled_connection::bb8::{Pool, PooledConnection, RunError};
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::pooled_connection::bb8::{Pool, RunError};
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, PoolError, RecyclingMethod,
 };
@@ -15,15 +18,21 @@ use diesel_async::{AsyncConnection, SimpleAsyncConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use matching::{DepartmentRecord, MatchingDataset, RecordId};
 
-use crate::error::StoreError;
-use crate::queries::{self, Conn, LinkRow, RecordRow};
+use crate::error::{redact_url, StoreError};
+use crate::queries::{self, LinkRow, RecordRow};
 
-/// The schema, compiled into the binary so an operator never needs the SQL files.
+type SqliteConn = queries::sqlite::Conn;
+type PgConn = queries::pg::Conn;
+
+/// The schema, compiled into the binary so an operator never needs the SQL
+/// files. The same set serves SQLite and PostgreSQL: the SQL in `/migrations`
+/// sticks to what both accept (TEXT, BIGINT, composite primary keys, plain
+/// indexes).
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
 
-/// Run on every new connection. `busy_timeout` first so that switching to WAL
-/// waits for other connections instead of failing; WAL lets readers proceed
-/// while an import writes; foreign keys are off by default in SQLite.
+/// Run on every new SQLite connection. `busy_timeout` first so that switching
+/// to WAL waits for other connections instead of failing; WAL lets readers
+/// proceed while an import writes; foreign keys are off by default in SQLite.
 const CONNECTION_PRAGMAS: &str =
     "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;";
 
@@ -32,7 +41,8 @@ const CONNECTION_PRAGMAS: &str =
 pub struct DatabaseOptions {
     /// Most connections open at once (SQLite still allows one writer at a time).
     pub max_connections: u32,
-    /// How long a request waits for a free connection before failing with
+    /// How long a request waits for a free connection (and how long opening or
+    /// migrating waits to connect to PostgreSQL) before failing with
     /// [`StoreError::Unavailable`], which the web layer turns into a 503.
     pub acquire_timeout: Duration,
 }
@@ -46,11 +56,45 @@ impl Default for DatabaseOptions {
     }
 }
 
+/// Connections in the pool right now, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolState {
+    /// Connections open (in use or idle).
+    pub connections: u32,
+    /// Open connections not checked out.
+    pub idle: u32,
+}
+
+/// How the database's schema compares with the migrations built into this hub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchemaStatus {
+    /// Every known migration is applied and nothing else is.
+    UpToDate,
+    /// Versions this build knows that the database has not applied yet
+    /// (all of them for a fresh database), oldest first.
+    Pending(Vec<String>),
+    /// Versions applied to the database that this build does not know: a newer
+    /// hub migrated it. Takes precedence over pending ones.
+    Newer(Vec<String>),
+}
+
 /// Handle to the hub's database; cheap to clone (clones share one pool).
 #[derive(Clone)]
 pub struct Database {
-    pool: Pool<Conn>,
+    pools: Pools,
     location: Location,
+    acquire_timeout: Duration,
+}
+
+/// One pool per backend; every query is written for both (`store::queries`).
+#[derive(Clone)]
+enum Pools {
+    Sqlite(Pool<SqliteConn>),
+    /// `url` opens the dedicated migration connection.
+    Postgres {
+        pool: Pool<PgConn>,
+        url: PgUrl,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,27 +103,66 @@ enum Location {
     /// A private in-memory database (tests): the pool holds exactly one
     /// connection and never recycles it, since the data lives in it.
     Memory,
+    Postgres(PgUrl),
+}
+
+/// A PostgreSQL URL. `Debug` hides the password.
+#[derive(Clone, PartialEq, Eq)]
+struct PgUrl(String);
+
+impl fmt::Debug for PgUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
 }
 
 impl fmt::Debug for Database {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.pool.state();
+        let state = self.pool_state();
+        let backend = match self.pools {
+            Pools::Sqlite(_) => "sqlite",
+            Pools::Postgres { .. } => "postgres",
+        };
         f.debug_struct("Database")
-            .field("backend", &"sqlite")
+            .field("backend", &backend)
             .field("location", &self.location)
             .field("connections", &state.connections)
-            .field("idle_connections", &state.idle_connections)
+            .field("idle_connections", &state.idle)
             .finish()
     }
 }
 
+/// Runs `$body` with `$conn` a pooled connection and `$q` the backend's
+/// `queries` module, whichever backend this database is.
+macro_rules! with_conn {
+    ($db:expr, |$conn:ident, $q:ident| $body:expr) => {
+        match &$db.pools {
+            Pools::Sqlite(pool) => {
+                let mut $conn = pool.get().await.map_err(pool_error)?;
+                use queries::sqlite as $q;
+                $body
+            }
+            Pools::Postgres { pool, .. } => {
+                let mut $conn = pool.get().await.map_err(pool_error)?;
+                use queries::pg as $q;
+                $body
+            }
+        }
+    };
+}
+
 impl Database {
-    /// Opens (creating if needed) the database at `url` with default pool options.
+    /// Opens the database at `url` with default pool options.
     ///
-    /// Accepts `sqlite://path/to/hub.db`, `sqlite:path`, a bare path, or
-    /// `sqlite::memory:` for a throwaway in-memory database. The parent
-    /// directory is created. Fails fast if the file cannot be opened, so a
-    /// misconfigured hub does not start. Does not migrate: call [`Database::migrate`].
+    /// Accepts `postgres://…` or `postgresql://…` (PostgreSQL, through the
+    /// pure-Rust tokio-postgres driver: no libpq needed), or for SQLite
+    /// `sqlite://path/to/hub.db`, `sqlite:path`, a bare path, or
+    /// `sqlite::memory:` for a throwaway in-memory database (a SQLite file and
+    /// its parent directory are created). Fails fast, with
+    /// [`StoreError::Unavailable`], if the first connection cannot be made, so
+    /// a misconfigured hub does not start. Does not migrate: call
+    /// [`Database::migrate`], or [`Database::require_current_schema`] to refuse
+    /// to run on the wrong schema.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         Self::open_with(url, DatabaseOptions::default()).await
     }
@@ -87,19 +170,6 @@ impl Database {
     /// [`Database::open`] with explicit pool options.
     pub async fn open_with(url: &str, options: DatabaseOptions) -> Result<Self, StoreError> {
         let location = parse_url(url)?;
-        let conn_str = match &location {
-            Location::File(path) => {
-                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    tokio::fs::create_dir_all(parent).await?;
-                }
-                path.to_str()
-                    .ok_or_else(|| {
-                        StoreError::InvalidUrl("database path is not valid UTF-8".into())
-                    })?
-                    .to_owned()
-            }
-            Location::Memory => ":memory:".to_owned(),
-        };
         if options.max_connections == 0 {
             return Err(StoreError::InvalidInput(
                 "max_connections must be at least 1".into(),
@@ -110,54 +180,48 @@ impl Database {
                 "acquire_timeout must be non-zero".into(),
             ));
         }
-
-        // Open the first connection ourselves: the pool only reports connection
-        // failures to its error sink and makes callers wait out the timeout, but a
-        // misconfigured hub should stop at start-up with SQLite's own message.
-        let first = establish(&conn_str)
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("cannot open the database: {e}")))?;
-
-        let mut config = ManagerConfig::<Conn>::default();
-        config.custom_setup = Box::new(|url| Box::pin(establish(url)));
-        // SQLite is a local file: a checkout needs no round trip to prove it is alive.
-        config.recycling_method = RecyclingMethod::Fast;
-        let manager = AsyncDieselConnectionManager::<Conn>::new_with_config(conn_str, config);
-
-        let builder = Pool::builder()
-            .connection_timeout(options.acquire_timeout)
-            .error_sink(Box::new(TracingErrorSink));
-        let builder = match location {
-            Location::File(_) => builder.max_size(options.max_connections),
-            // The data lives in the one connection: never close it.
-            Location::Memory => builder.max_size(1).idle_timeout(None).max_lifetime(None),
+        let pools = match &location {
+            Location::Postgres(url) => Pools::Postgres {
+                pool: open_postgres(url, &options).await?,
+                url: url.clone(),
+            },
+            Location::File(path) => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    tokio::fs::create_dir_all(parent).await?;
+                }
+                let path = path.to_str().ok_or_else(|| {
+                    StoreError::InvalidUrl("database path is not valid UTF-8".into())
+                })?;
+                Pools::Sqlite(open_sqlite(path, false, &options).await?)
+            }
+            Location::Memory => Pools::Sqlite(open_sqlite(":memory:", true, &options).await?),
         };
-        let pool = builder
-            .build(manager)
-            .await
-            .map_err(|e| pool_error(RunError::User(e)))?;
-        // Only fails when the pool is already full (it starts empty): then the
-        // connection is simply closed.
-        let _ = pool.add(first);
-        let db = Database { pool, location };
+        let db = Database {
+            pools,
+            location,
+            acquire_timeout: options.acquire_timeout,
+        };
         db.ping().await?;
         Ok(db)
     }
 
     /// Applies any pending embedded migrations; a no-op when the schema is current.
     ///
-    /// Runs on one pooled connection inside a blocking task (diesel's migration
-    /// harness is synchronous). Safe to call at every start-up.
+    /// Diesel's migration harness is synchronous, so it runs inside a blocking
+    /// task: on SQLite on one pooled connection; on PostgreSQL on a dedicated
+    /// connection wrapped in `AsyncConnectionWrapper`, holding an advisory lock
+    /// so that hub instances migrating at the same moment apply each migration
+    /// once. Safe to call at every start-up and from several instances.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
-        let outcome = conn
-            .spawn_blocking(|c| {
-                Ok(c.run_pending_migrations(MIGRATIONS)
-                    .map(|applied| applied.iter().map(ToString::to_string).collect::<Vec<_>>())
-                    .map_err(|e| e.to_string()))
-            })
-            .await
-            .map_err(StoreError::from)?;
+        let outcome = match &self.pools {
+            Pools::Sqlite(pool) => {
+                let mut conn = pool.get().await.map_err(pool_error)?;
+                conn.spawn_blocking(|c| Ok(run_migrations(c)))
+                    .await
+                    .map_err(StoreError::from)?
+            }
+            Pools::Postgres { url, .. } => migrate_postgres(url, self.acquire_timeout).await?,
+        };
         match outcome {
             Ok(applied) if applied.is_empty() => {
                 tracing::debug!("database schema is up to date");
@@ -174,10 +238,52 @@ impl Database {
         }
     }
 
+    /// Compares the migrations applied to the database with those built into
+    /// this hub. Read-only: it does not create diesel's migration table.
+    pub async fn schema_status(&self) -> Result<SchemaStatus, StoreError> {
+        let applied = with_conn!(self, |conn, q| {
+            if q::migrations_table_exists(&mut conn).await? {
+                q::applied_migrations(&mut conn).await?
+            } else {
+                Vec::new()
+            }
+        });
+        Ok(compare_schema(&known_migrations()?, &applied))
+    }
+
+    /// Fails with [`StoreError::Schema`] unless [`Database::schema_status`] is
+    /// [`SchemaStatus::UpToDate`]: `hub serve` calls it so that it never runs
+    /// against a database it was not built for (missing tables, or columns a
+    /// newer hub relies on).
+    pub async fn require_current_schema(&self) -> Result<(), StoreError> {
+        match self.schema_status().await? {
+            SchemaStatus::UpToDate => Ok(()),
+            SchemaStatus::Pending(pending) => Err(StoreError::Schema(format!(
+                "database is not migrated: run `hub migrate` (pending migrations: {})",
+                pending.join(", ")
+            ))),
+            SchemaStatus::Newer(unknown) => Err(StoreError::Schema(format!(
+                "database schema is newer than this hub (unknown migrations {}): upgrade the hub",
+                unknown.join(", ")
+            ))),
+        }
+    }
+
     /// Checks a connection can be obtained and answers a trivial query (health checks).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
-        Ok(queries::ping(&mut conn).await?)
+        with_conn!(self, |conn, q| Ok(q::ping(&mut conn).await?))
+    }
+
+    /// Connections open and idle in the pool right now (metrics).
+    pub fn pool_state(&self) -> PoolState {
+        let state = match &self.pools {
+            Pools::Sqlite(pool) => pool.state(),
+            Pools::Postgres { pool, .. } => pool.state(),
+        };
+        PoolState {
+            connections: state.connections,
+            idle: state.idle_connections,
+        }
     }
 
     /// Inserts or replaces the RP's department records, all in one transaction
@@ -188,8 +294,9 @@ impl Database {
     /// distinct records written. The birth-date blocking key is computed with
     /// [`matching::blocking_date_of_birth`]; records without a usable date are
     /// stored but never returned as candidates. A huge batch holds SQLite's
-    /// write lock for its whole duration: callers importing millions of rows
-    /// should split them into batches of some thousands.
+    /// write lock (or one PostgreSQL transaction) for its whole duration:
+    /// callers importing millions of rows should split them into batches of
+    /// some thousands.
     pub async fn import_records(
         &self,
         rp_id: &str,
@@ -220,9 +327,8 @@ impl Database {
             });
         }
         rows.reverse();
-        let mut conn = self.conn().await?;
         let undated = rows.iter().filter(|r| r.date_of_birth.is_none()).count();
-        let written = queries::upsert_records(&mut conn, rows).await?;
+        let written = with_conn!(self, |conn, q| q::upsert_records(&mut conn, rows).await?);
         tracing::info!(rp_id, records = written, "imported department records");
         if undated > 0 {
             tracing::warn!(
@@ -254,9 +360,9 @@ impl Database {
         let Some(dob) = matching::blocking_date_of_birth(&probe) else {
             return Ok(Vec::new());
         };
-        let mut conn = self.conn().await?;
-        let rows = queries::records_by_date_of_birth(&mut conn, rp_id, &dob).await?;
-        drop(conn);
+        let rows = with_conn!(self, |conn, q| {
+            q::records_by_date_of_birth(&mut conn, rp_id, &dob).await?
+        });
         rows.into_iter()
             .map(|(record_id, json)| {
                 let dataset = serde_json::from_str::<MatchingDataset>(&json).map_err(|e| {
@@ -282,8 +388,9 @@ impl Database {
         idp_id: &str,
         idp_subject: &str,
     ) -> Result<Option<RecordId>, StoreError> {
-        let mut conn = self.conn().await?;
-        let found = queries::record_link(&mut conn, rp_id, idp_id, idp_subject).await?;
+        let found = with_conn!(self, |conn, q| {
+            q::record_link(&mut conn, rp_id, idp_id, idp_subject).await?
+        });
         Ok(found.map(RecordId))
     }
 
@@ -307,28 +414,160 @@ impl Database {
             record_id: &record.0,
             created_at: unix_now(),
         };
-        let mut conn = self.conn().await?;
-        Ok(queries::upsert_record_link(&mut conn, &row).await?)
+        with_conn!(self, |conn, q| Ok(
+            q::upsert_record_link(&mut conn, &row).await?
+        ))
     }
 
     /// How many department records the RP has (import reports, health pages).
     pub async fn count_records(&self, rp_id: &str) -> Result<i64, StoreError> {
-        let mut conn = self.conn().await?;
-        Ok(queries::count_records(&mut conn, rp_id).await?)
-    }
-
-    async fn conn(&self) -> Result<PooledConnection<'_, Conn>, StoreError> {
-        self.pool.get().await.map_err(pool_error)
+        with_conn!(
+            self,
+            |conn, q| Ok(q::count_records(&mut conn, rp_id).await?)
+        )
     }
 }
 
-/// Opens one connection and applies the per-connection pragmas.
-async fn establish(url: &str) -> Result<Conn, ConnectionError> {
-    let mut conn = Conn::establish(url).await?;
+/// A pool of SQLite connections to `conn_str` (a path or `:memory:`).
+async fn open_sqlite(
+    conn_str: &str,
+    memory: bool,
+    options: &DatabaseOptions,
+) -> Result<Pool<SqliteConn>, StoreError> {
+    // Open the first connection ourselves: the pool only reports connection
+    // failures to its error sink and makes callers wait out the timeout, but a
+    // misconfigured hub should stop at start-up with SQLite's own message.
+    let first = establish_sqlite(conn_str)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("cannot open the database: {e}")))?;
+
+    let mut config = ManagerConfig::<SqliteConn>::default();
+    config.custom_setup = Box::new(|url| Box::pin(establish_sqlite(url)));
+    // SQLite is a local file: a checkout needs no round trip to prove it is alive.
+    config.recycling_method = RecyclingMethod::Fast;
+    let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(conn_str, config);
+
+    let builder = Pool::builder()
+        .connection_timeout(options.acquire_timeout)
+        .error_sink(Box::new(TracingErrorSink));
+    let builder = if memory {
+        // The data lives in the one connection: never close it.
+        builder.max_size(1).idle_timeout(None).max_lifetime(None)
+    } else {
+        builder.max_size(options.max_connections)
+    };
+    let pool = builder
+        .build(manager)
+        .await
+        .map_err(|e| pool_error(RunError::User(e)))?;
+    // Only fails when the pool is already full (it starts empty): then the
+    // connection is simply closed.
+    let _ = pool.add(first);
+    Ok(pool)
+}
+
+async fn open_postgres(url: &PgUrl, options: &DatabaseOptions) -> Result<Pool<PgConn>, StoreError> {
+    // As for SQLite: connect once ourselves so a wrong URL or a down server
+    // stops start-up at once with the driver's message.
+    let first = connect_postgres(url, options.acquire_timeout).await?;
+    // The default recycling (`Verified`: a trivial query at checkout) costs
+    // one loopback round trip and hands out no connection that died while
+    // idle, e.g. when PostgreSQL restarted: the pool reconnects instead.
+    let manager = AsyncDieselConnectionManager::<PgConn>::new(url.0.clone());
+    let pool = Pool::builder()
+        .max_size(options.max_connections)
+        .connection_timeout(options.acquire_timeout)
+        .error_sink(Box::new(TracingErrorSink))
+        .build(manager)
+        .await
+        .map_err(|e| pool_error(RunError::User(e)))?;
+    let _ = pool.add(first);
+    Ok(pool)
+}
+
+/// One PostgreSQL connection, within `timeout` (tokio-postgres itself would
+/// wait for the operating system's TCP timeout on an unresponsive host).
+async fn connect_postgres(url: &PgUrl, timeout: Duration) -> Result<PgConn, StoreError> {
+    match tokio::time::timeout(timeout, PgConn::establish(&url.0)).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(StoreError::Unavailable(format!(
+            "cannot connect to PostgreSQL at {url:?}: {e}"
+        ))),
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "timed out after {timeout:?} connecting to PostgreSQL at {url:?}"
+        ))),
+    }
+}
+
+/// Opens one SQLite connection and applies the per-connection pragmas.
+async fn establish_sqlite(url: &str) -> Result<SqliteConn, ConnectionError> {
+    let mut conn = SqliteConn::establish(url).await?;
     conn.batch_execute(CONNECTION_PRAGMAS)
         .await
         .map_err(ConnectionError::CouldntSetupConfiguration)?;
     Ok(conn)
+}
+
+/// Applied migration versions, or the harness's error message.
+type MigrationOutcome = Result<Vec<String>, String>;
+
+/// Runs the embedded migrations on a synchronous connection (any backend).
+fn run_migrations<C>(conn: &mut C) -> MigrationOutcome
+where
+    C: MigrationHarness<C::Backend> + diesel::Connection,
+{
+    conn.run_pending_migrations(MIGRATIONS)
+        .map(|applied| applied.iter().map(ToString::to_string).collect())
+        .map_err(|e| e.to_string())
+}
+
+/// Migrates PostgreSQL on a dedicated connection: its session-level advisory
+/// lock is released when the connection closes, whatever happens, so it is
+/// never handed back to the pool still locked.
+async fn migrate_postgres(url: &PgUrl, timeout: Duration) -> Result<MigrationOutcome, StoreError> {
+    let mut conn = connect_postgres(url, timeout).await?;
+    queries::pg::lock_migrations(&mut conn).await?;
+    tokio::task::spawn_blocking(move || {
+        // Inside `spawn_blocking` the wrapper drives the async connection with
+        // the runtime's handle; outside it, it would block a runtime thread.
+        let mut conn = AsyncConnectionWrapper::<PgConn>::from(conn);
+        run_migrations(&mut conn)
+    })
+    .await
+    .map_err(|e| StoreError::Migration(format!("migration task failed: {e}")))
+}
+
+/// The versions of the migrations built into this hub, oldest first.
+fn known_migrations() -> Result<Vec<String>, StoreError> {
+    let migrations = MigrationSource::<diesel::sqlite::Sqlite>::migrations(&MIGRATIONS)
+        .map_err(|e| StoreError::Migration(e.to_string()))?;
+    let mut versions: Vec<String> = migrations
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .collect();
+    versions.sort();
+    Ok(versions)
+}
+
+fn compare_schema(known: &[String], applied: &[String]) -> SchemaStatus {
+    let known_set: BTreeSet<&String> = known.iter().collect();
+    let applied_set: BTreeSet<&String> = applied.iter().collect();
+    let newer: Vec<String> = applied_set
+        .difference(&known_set)
+        .map(|v| (*v).clone())
+        .collect();
+    if !newer.is_empty() {
+        return SchemaStatus::Newer(newer);
+    }
+    let pending: Vec<String> = known_set
+        .difference(&applied_set)
+        .map(|v| (*v).clone())
+        .collect();
+    if pending.is_empty() {
+        SchemaStatus::UpToDate
+    } else {
+        SchemaStatus::Pending(pending)
+    }
 }
 
 /// Every pool failure means "no connection right now".
@@ -344,13 +583,19 @@ fn pool_error(e: RunError) -> StoreError {
 
 fn parse_url(url: &str) -> Result<Location, StoreError> {
     let url = url.trim();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        // Checked here so a typo is a configuration error, not "unavailable".
+        url::Url::parse(url)
+            .map_err(|e| StoreError::InvalidUrl(format!("not a valid PostgreSQL url ({e})")))?;
+        return Ok(Location::Postgres(PgUrl(url.to_owned())));
+    }
     let path = if let Some(rest) = url.strip_prefix("sqlite://") {
         rest
     } else if let Some(rest) = url.strip_prefix("sqlite:") {
         rest
     } else if let Some((scheme, _)) = url.split_once("://") {
         return Err(StoreError::InvalidUrl(format!(
-            "unsupported scheme {scheme:?}: this build stores data in SQLite (sqlite://path)"
+            "unsupported scheme {scheme:?}: use sqlite://path or postgres://user@host/database"
         )));
     } else {
         url
@@ -398,6 +643,16 @@ impl bb8::ErrorSink<PoolError> for TracingErrorSink {
 mod tests {
     use super::*;
 
+    impl Database {
+        /// The SQLite pool, for tests that hold connections directly.
+        fn sqlite_pool(&self) -> &Pool<SqliteConn> {
+            match &self.pools {
+                Pools::Sqlite(pool) => pool,
+                Pools::Postgres { .. } => panic!("not a SQLite database"),
+            }
+        }
+    }
+
     #[test]
     fn parses_urls() {
         assert_eq!(
@@ -413,14 +668,60 @@ mod tests {
             Location::File(PathBuf::from("hub.db"))
         );
         assert_eq!(parse_url("sqlite::memory:").unwrap(), Location::Memory);
-        assert!(matches!(
-            parse_url("postgres://x/y"),
-            Err(StoreError::InvalidUrl(_))
-        ));
-        assert!(matches!(
-            parse_url("sqlite://"),
-            Err(StoreError::InvalidUrl(_))
-        ));
+        assert_eq!(
+            parse_url("postgres://x/y").unwrap(),
+            Location::Postgres(PgUrl("postgres://x/y".into()))
+        );
+        assert_eq!(
+            parse_url(" postgresql://u:p@h:5433/db ").unwrap(),
+            Location::Postgres(PgUrl("postgresql://u:p@h:5433/db".into()))
+        );
+        for bad in ["sqlite://", "mysql://x/y", "postgres://[bad/db"] {
+            assert!(
+                matches!(parse_url(bad), Err(StoreError::InvalidUrl(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn postgres_url_debug_hides_the_password() {
+        let shown = format!(
+            "{:?}",
+            parse_url("postgres://hub:s3cret@db:5432/hub").unwrap()
+        );
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("db:5432/hub"), "{shown}");
+    }
+
+    #[test]
+    fn schema_comparison() {
+        let v = |s: &[&str]| s.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let known = v(&["1", "2"]);
+        assert_eq!(
+            compare_schema(&known, &v(&["1", "2"])),
+            SchemaStatus::UpToDate
+        );
+        assert_eq!(
+            compare_schema(&known, &[]),
+            SchemaStatus::Pending(v(&["1", "2"]))
+        );
+        assert_eq!(
+            compare_schema(&known, &v(&["1"])),
+            SchemaStatus::Pending(v(&["2"]))
+        );
+        assert_eq!(
+            compare_schema(&known, &v(&["1", "3"])),
+            SchemaStatus::Newer(v(&["3"])),
+            "unknown versions win over pending ones"
+        );
+    }
+
+    #[test]
+    fn known_migrations_are_embedded() {
+        let known = known_migrations().unwrap();
+        assert!(!known.is_empty());
+        assert!(known.windows(2).all(|w| w[0] < w[1]), "{known:?}");
     }
 
     #[tokio::test]
@@ -433,11 +734,19 @@ mod tests {
         };
         let db = Database::open_with(&url, options).await.unwrap();
         db.migrate().await.unwrap();
-        let held = db.pool.get_owned().await.unwrap();
+        let held = db.sqlite_pool().get_owned().await.unwrap();
+        assert_eq!(
+            db.pool_state(),
+            PoolState {
+                connections: 1,
+                idle: 0
+            }
+        );
         let err = db.count_records("rp").await.unwrap_err();
         assert!(err.is_unavailable(), "{err:?}");
         drop(held);
         assert_eq!(db.count_records("rp").await.unwrap(), 0);
+        assert_eq!(db.pool_state().idle, 1);
     }
 
     #[tokio::test]
@@ -452,7 +761,7 @@ mod tests {
         // Hold several connections at once so more than one gets set up.
         let mut conns = Vec::new();
         for _ in 0..3 {
-            conns.push(db.pool.get_owned().await.unwrap());
+            conns.push(db.sqlite_pool().get_owned().await.unwrap());
         }
         for conn in &mut conns {
             let conn = &mut **conn;

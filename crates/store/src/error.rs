@@ -33,6 +33,10 @@ pub enum StoreError {
     /// A filesystem operation around the database failed (creating its directory).
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// The database schema is not the one this build expects (not migrated
+    /// yet, or migrated by a newer hub); the message says what to do.
+    #[error("{0}")]
+    Schema(String),
 }
 
 impl StoreError {
@@ -45,7 +49,9 @@ impl StoreError {
 
 impl From<diesel::result::Error> for StoreError {
     /// Classifies diesel errors: lost connections, failed background tasks and
-    /// SQLite lock timeouts are unavailability; everything else is a database error.
+    /// SQLite lock timeouts and PostgreSQL refusing or dropping sessions
+    /// (shutdown, restart, too many clients) are unavailability; everything
+    /// else is a database error.
     fn from(e: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
         match &e {
@@ -53,7 +59,9 @@ impl From<diesel::result::Error> for StoreError {
                 DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection,
                 info,
             ) => StoreError::Unavailable(info.message().to_owned()),
-            Error::DatabaseError(_, info) if is_lock_timeout(info.message()) => {
+            Error::DatabaseError(_, info)
+                if is_lock_timeout(info.message()) || is_postgres_unavailable(info.message()) =>
+            {
                 StoreError::Unavailable(info.message().to_owned())
             }
             Error::BrokenTransactionManager => StoreError::Unavailable(e.to_string()),
@@ -69,4 +77,51 @@ pub(crate) fn is_lock_timeout(message: &str) -> bool {
     m.contains("database is locked")
         || m.contains("database table is locked")
         || m.contains("database is busy")
+}
+
+/// PostgreSQL's messages for SQLSTATE 57P01-57P03 (shutdown, crash recovery,
+/// start-up) and 53300 (too many connections). diesel-async exposes the
+/// server's message but not its SQLSTATE, and these are stable English texts
+/// (with the default `lc_messages`).
+fn is_postgres_unavailable(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("terminating connection due to administrator command")
+        || m.contains("the database system is shutting down")
+        || m.contains("the database system is starting up")
+        || m.contains("the database system is in recovery mode")
+        || m.contains("sorry, too many clients already")
+        || m.contains("remaining connection slots are reserved")
+}
+
+/// `url` for messages and `Debug`: any password replaced by `***`, so that
+/// logging an error or a handle never leaks a credential.
+pub(crate) fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() && parsed.set_password(Some("***")).is_err() {
+                return "<url hidden>".to_owned();
+            }
+            parsed.to_string()
+        }
+        Err(_) => "<unparseable url>".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_url("postgres://hub:s3cret@db:5432/hub?sslmode=disable"),
+            "postgres://hub:***@db:5432/hub?sslmode=disable"
+        );
+        assert_eq!(redact_url("redis://:pw@r:6379/0"), "redis://:***@r:6379/0");
+        assert_eq!(
+            redact_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
+        assert_eq!(redact_url("not a url"), "<unparseable url>");
+    }
 }

@@ -1,12 +1,16 @@
 //! Persistence for the hub.
 //!
 //! * [`Database`]: department records (the candidates for matching) and record
-//!   links (matching cycle 0), in SQLite through diesel-async and a bb8 pool,
-//!   with the schema embedded from `/migrations`.
+//!   links (matching cycle 0), in SQLite (embedded default) or PostgreSQL
+//!   (several hub instances) through diesel-async and a bb8 pool, with one
+//!   schema embedded from `/migrations` for both.
 //! * [`records_file`]: streaming readers for the department record files an
 //!   operator imports (`hub records import`).
 //! * [`SessionStore`]: short-lived expiring state (journeys, codes, replay
-//!   caches), with the in-process [`MemorySessionStore`].
+//!   caches), in process ([`MemorySessionStore`]) or shared by every instance
+//!   ([`RedisSessionStore`]).
+//! * `test_support` (feature `test-support`): scratch databases and key
+//!   prefixes for tests and tooling.
 //!
 //! Errors are one [`StoreError`], whose [`StoreError::is_unavailable`] tells the
 //! web layer when to answer 503 instead of 500.
@@ -17,10 +21,14 @@ mod database;
 mod error;
 mod queries;
 pub mod records_file;
+mod redis_session;
 mod schema;
 mod session;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 
-pub use database::{Database, DatabaseOptions};
+pub use database::{Database, DatabaseOptions, PoolState, SchemaStatus};
 pub use error::StoreError;
 pub use records_file::RowError;
+pub use redis_session::RedisSessionStore;
 pub use session::{MemorySessionStore, SessionStore};

@@ -20,3 +20,11 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(department_records, record_links);
+
+// Diesel's own bookkeeping table (created by the migration harness): only the
+// column [`crate::Database::schema_status`] reads.
+diesel::table! {
+    __diesel_schema_migrations (version) {
+        version -> VarChar,
+    }
+}

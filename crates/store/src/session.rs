@@ -13,9 +13,10 @@ use crate::error::StoreError;
 /// Expiring key/value storage, partitioned by namespace (`"journey"`,
 /// `"code"`, `"jti"`...).
 ///
-/// A trait so the embedded in-process store and a shared one (Redis, for
-/// several hub instances) are interchangeable. Values are opaque strings
-/// (callers serialise); an expired entry behaves exactly like a missing one.
+/// A trait so the embedded in-process store and the shared one
+/// ([`crate::RedisSessionStore`], for several hub instances) are
+/// interchangeable. Values are opaque strings (callers serialise); an expired
+/// entry behaves exactly like a missing one.
 #[async_trait]
 pub trait SessionStore: Send + Sync + fmt::Debug {
     /// Stores `value` under `(namespace, key)` for `ttl`, replacing any previous value.
@@ -44,6 +45,9 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
         value: String,
         ttl: Duration,
     ) -> Result<bool, StoreError>;
+    /// Checks the store can serve requests right now (readiness checks);
+    /// [`StoreError::Unavailable`] when it cannot.
+    async fn ping(&self) -> Result<(), StoreError>;
 }
 
 /// How often (at most) a write also sweeps out every expired entry, so memory
@@ -222,6 +226,11 @@ impl SessionStore for MemorySessionStore {
         }
         state.insert(namespace, key, Entry::new(value, ttl, now));
         Ok(true)
+    }
+
+    /// Always ready: the store is this process's memory.
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 }
 

@@ -1,8 +1,14 @@
-//! Database behaviour against real SQLite files.
+//! Database behaviour against real SQLite files and a real PostgreSQL: each
+//! backend-neutral test runs its one body on both.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{fresh_databases, migrated_databases, Backend, TestDb};
 use matching::{Address, DepartmentRecord, MatchingDataset, RecordId};
-use store::{Database, StoreError};
+use store::{Database, DatabaseOptions, PoolState, SchemaStatus, StoreError};
 
 fn record(id: &str, surname: &str, dob: Option<&str>) -> DepartmentRecord {
     DepartmentRecord {
@@ -21,34 +27,473 @@ fn record(id: &str, surname: &str, dob: Option<&str>) -> DepartmentRecord {
     }
 }
 
-async fn open_migrated(dir: &tempfile::TempDir) -> Database {
-    let url = format!(
-        "sqlite://{}",
-        dir.path().join("nested/dir/hub.db").display()
-    );
-    let db = Database::open(&url).await.unwrap();
-    db.migrate().await.unwrap();
-    db
-}
-
 fn ids(records: &[DepartmentRecord]) -> Vec<&str> {
     records.iter().map(|r| r.record_id.0.as_str()).collect()
 }
 
+// ---- both backends ---------------------------------------------------------
+
 #[tokio::test]
 async fn migrate_twice_is_idempotent_and_survives_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = open_migrated(&dir).await;
-    db.migrate().await.unwrap();
-    db.import_records("rp", &[record("D1", "Smith", Some("1980-04-10"))])
-        .await
-        .unwrap();
-    drop(db);
+    for t in migrated_databases().await {
+        let db = &t.db;
+        db.migrate().await.unwrap();
+        db.import_records("rp", &[record("D1", "Smith", Some("1980-04-10"))])
+            .await
+            .unwrap();
 
-    let db = open_migrated(&dir).await;
-    db.ping().await.unwrap();
-    assert_eq!(db.count_records("rp").await.unwrap(), 1);
+        let again = t.reopen().await;
+        again.migrate().await.unwrap();
+        again.ping().await.unwrap();
+        assert_eq!(again.count_records("rp").await.unwrap(), 1, "{}", t.backend);
+        assert_eq!(again.schema_status().await.unwrap(), SchemaStatus::UpToDate);
+        drop(again);
+        t.cleanup().await;
+    }
 }
+
+#[tokio::test]
+async fn candidates_are_scoped_to_rp_and_date_of_birth() {
+    for t in migrated_databases().await {
+        let db = &t.db;
+        let written = db
+            .import_records(
+                "rp-a",
+                &[
+                    record("A2", "Smith", Some("1980-04-10")),
+                    record("A1", "Jones", Some("1980-04-10")),
+                    record("A3", "Smith", Some("1975-01-01")),
+                    record("A4", "NoDate", None),
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(written, 4, "{}", t.backend);
+        db.import_records("rp-b", &[record("B1", "Smith", Some("1980-04-10"))])
+            .await
+            .unwrap();
+
+        let found = db
+            .candidates_by_date_of_birth("rp-a", "1980-04-10")
+            .await
+            .unwrap();
+        assert_eq!(ids(&found), vec!["A1", "A2"], "{}", t.backend);
+        assert_eq!(found[1].dataset.surnames, vec!["Smith"]);
+        assert_eq!(
+            found[1].dataset.addresses[0].postcode.as_deref(),
+            Some("LS1 4AB")
+        );
+
+        let found = db
+            .candidates_by_date_of_birth("rp-b", "1980-04-10")
+            .await
+            .unwrap();
+        assert_eq!(ids(&found), vec!["B1"], "{}", t.backend);
+        for (rp, dob) in [
+            ("rp-c", "1980-04-10"),
+            ("rp-a", "1999-12-31"),
+            ("rp-a", "not a date"),
+        ] {
+            assert!(
+                db.candidates_by_date_of_birth(rp, dob)
+                    .await
+                    .unwrap()
+                    .is_empty(),
+                "{}: {rp} {dob}",
+                t.backend
+            );
+        }
+
+        assert_eq!(db.count_records("rp-a").await.unwrap(), 4, "{}", t.backend);
+        assert_eq!(db.count_records("rp-b").await.unwrap(), 1);
+        assert_eq!(db.count_records("nobody").await.unwrap(), 0);
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn import_upserts() {
+    for t in migrated_databases().await {
+        let db = &t.db;
+        db.import_records("rp", &[record("D1", "Old", Some("1980-04-10"))])
+            .await
+            .unwrap();
+        // Same id again, with a new date of birth: replaced, not duplicated.
+        db.import_records("rp", &[record("D1", "New", Some("1990-01-02"))])
+            .await
+            .unwrap();
+        assert_eq!(db.count_records("rp").await.unwrap(), 1, "{}", t.backend);
+        assert!(db
+            .candidates_by_date_of_birth("rp", "1980-04-10")
+            .await
+            .unwrap()
+            .is_empty());
+        let found = db
+            .candidates_by_date_of_birth("rp", "1990-01-02")
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1, "{}", t.backend);
+        assert_eq!(found[0].dataset.surnames, vec!["New"]);
+
+        // A repeated id within one batch: the last occurrence wins (and
+        // PostgreSQL is not asked to update one row twice in a statement).
+        let written = db
+            .import_records(
+                "rp",
+                &[
+                    record("D2", "First", Some("1990-01-02")),
+                    record("D2", "Last", Some("1990-01-02")),
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(written, 1, "{}", t.backend);
+        let found = db
+            .candidates_by_date_of_birth("rp", "1990-01-02")
+            .await
+            .unwrap();
+        assert_eq!(ids(&found), vec!["D1", "D2"], "{}", t.backend);
+        assert_eq!(found[1].dataset.surnames, vec!["Last"]);
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn large_import_spans_several_statements() {
+    for t in migrated_databases().await {
+        let records: Vec<_> = (0..2345)
+            .map(|i| record(&format!("R{i:05}"), "Smith", Some("1980-04-10")))
+            .collect();
+        assert_eq!(t.db.import_records("rp", &records).await.unwrap(), 2345);
+        assert_eq!(
+            t.db.count_records("rp").await.unwrap(),
+            2345,
+            "{}",
+            t.backend
+        );
+        // Re-importing the lot updates in place.
+        assert_eq!(t.db.import_records("rp", &records).await.unwrap(), 2345);
+        assert_eq!(
+            t.db.count_records("rp").await.unwrap(),
+            2345,
+            "{}",
+            t.backend
+        );
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn empty_ids_are_rejected() {
+    for t in migrated_databases().await {
+        let db = &t.db;
+        let err = db
+            .import_records("rp", &[record("ok", "A", None), record(" ", "B", None)])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::InvalidInput(_)), "{err}");
+        assert_eq!(db.count_records("rp").await.unwrap(), 0, "nothing written");
+        assert!(matches!(
+            db.import_records("", &[record("x", "A", None)]).await,
+            Err(StoreError::InvalidInput(_))
+        ));
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn record_links_round_trip_per_rp_idp_subject() {
+    for t in migrated_databases().await {
+        let db = &t.db;
+        assert_eq!(db.record_link("rp", "idp", "sub").await.unwrap(), None);
+
+        db.save_record_link("rp", "idp", "sub", &RecordId("D1".into()))
+            .await
+            .unwrap();
+        assert_eq!(
+            db.record_link("rp", "idp", "sub").await.unwrap(),
+            Some(RecordId("D1".into())),
+            "{}",
+            t.backend
+        );
+        // Each part of the key matters.
+        assert_eq!(db.record_link("rp2", "idp", "sub").await.unwrap(), None);
+        assert_eq!(db.record_link("rp", "idp2", "sub").await.unwrap(), None);
+        assert_eq!(db.record_link("rp", "idp", "sub2").await.unwrap(), None);
+
+        db.save_record_link("rp2", "idp", "sub", &RecordId("X9".into()))
+            .await
+            .unwrap();
+        // Saving again replaces the link.
+        db.save_record_link("rp", "idp", "sub", &RecordId("D2".into()))
+            .await
+            .unwrap();
+        assert_eq!(
+            db.record_link("rp", "idp", "sub").await.unwrap(),
+            Some(RecordId("D2".into())),
+            "{}",
+            t.backend
+        );
+        assert_eq!(
+            db.record_link("rp2", "idp", "sub").await.unwrap(),
+            Some(RecordId("X9".into()))
+        );
+        assert!(matches!(
+            db.save_record_link("rp", "idp", " ", &RecordId("D3".into()))
+                .await,
+            Err(StoreError::InvalidInput(_))
+        ));
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn queries_before_migration_are_database_errors_not_unavailability() {
+    for t in fresh_databases().await {
+        let err = t.db.count_records("rp").await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::Database(_)),
+            "{}: {err:?}",
+            t.backend
+        );
+        assert!(!err.is_unavailable());
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn schema_status_pending_current_and_newer() {
+    for t in fresh_databases().await {
+        let db = &t.db;
+        // Fresh: every migration pending, and checking does not create
+        // diesel's bookkeeping table.
+        let SchemaStatus::Pending(pending) = db.schema_status().await.unwrap() else {
+            panic!(
+                "{}: a fresh database must have pending migrations",
+                t.backend
+            );
+        };
+        assert!(!pending.is_empty());
+        assert_eq!(
+            db.schema_status().await.unwrap(),
+            SchemaStatus::Pending(pending)
+        );
+        let err = db.require_current_schema().await.unwrap_err();
+        assert!(matches!(err, StoreError::Schema(_)), "{err:?}");
+        assert!(!err.is_unavailable());
+        assert!(
+            err.to_string()
+                .starts_with("database is not migrated: run `hub migrate`"),
+            "{err}"
+        );
+
+        db.migrate().await.unwrap();
+        assert_eq!(db.schema_status().await.unwrap(), SchemaStatus::UpToDate);
+        db.require_current_schema().await.unwrap();
+
+        // A newer hub migrated this database further.
+        t.execute_raw("INSERT INTO __diesel_schema_migrations (version) VALUES ('29991231235959')")
+            .await;
+        assert_eq!(
+            db.schema_status().await.unwrap(),
+            SchemaStatus::Newer(vec!["29991231235959".into()]),
+            "{}",
+            t.backend
+        );
+        let err = db.require_current_schema().await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "database schema is newer than this hub (unknown migrations 29991231235959): \
+             upgrade the hub"
+        );
+        // Migrating does not "fix" a newer schema, and does not fail on it.
+        db.migrate().await.unwrap();
+        assert!(matches!(
+            db.schema_status().await.unwrap(),
+            SchemaStatus::Newer(_)
+        ));
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn undecodable_dataset_fails_the_query() {
+    for t in migrated_databases().await {
+        t.db.import_records("rp", &[record("ok", "A", Some("1980-04-10"))])
+            .await
+            .unwrap();
+        t.execute_raw(
+            "INSERT INTO department_records (rp_id, record_id, date_of_birth, dataset) \
+             VALUES ('rp', 'bad', '1980-04-10', '{not json')",
+        )
+        .await;
+        let err =
+            t.db.candidates_by_date_of_birth("rp", "1980-04-10")
+                .await
+                .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Corrupt(_)),
+            "{}: {err:?}",
+            t.backend
+        );
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn pool_state_counts_connections() {
+    for t in migrated_databases().await {
+        let state = t.db.pool_state();
+        assert!(state.connections >= 1, "{}: {state:?}", t.backend);
+        assert_eq!(state.idle, state.connections, "{}: all idle", t.backend);
+        // Several queries at once open more connections, all idle again after.
+        let (a, b, c) = tokio::join!(
+            t.db.count_records("a"),
+            t.db.count_records("b"),
+            t.db.count_records("c")
+        );
+        assert_eq!((a.unwrap(), b.unwrap(), c.unwrap()), (0, 0, 0));
+        let state = t.db.pool_state();
+        assert!(state.connections <= DatabaseOptions::default().max_connections);
+        assert_eq!(state.idle, state.connections, "{}: {state:?}", t.backend);
+        t.cleanup().await;
+    }
+}
+
+/// The one migrations directory must also revert cleanly on both backends
+/// (`diesel migration redo` during development, rollbacks in operations).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_revert_and_reapply_on_both_backends() {
+    use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+    use diesel_async::{AsyncConnection, AsyncPgConnection};
+    use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+    const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
+
+    fn redo<C: MigrationHarness<C::Backend> + diesel::Connection>(conn: &mut C) -> usize {
+        let reverted = conn.revert_all_migrations(MIGRATIONS).unwrap().len();
+        assert_eq!(
+            conn.run_pending_migrations(MIGRATIONS).unwrap().len(),
+            reverted
+        );
+        reverted
+    }
+
+    for t in migrated_databases().await {
+        t.db.import_records("rp", &[record("D1", "Smith", Some("1980-04-10"))])
+            .await
+            .unwrap();
+        let reverted = match t.backend {
+            Backend::Sqlite => {
+                use diesel::Connection;
+                let path = t.url.trim_start_matches("sqlite://").to_owned();
+                tokio::task::spawn_blocking(move || {
+                    redo(&mut diesel::SqliteConnection::establish(&path).unwrap())
+                })
+                .await
+                .unwrap()
+            }
+            Backend::Postgres => {
+                let conn = AsyncPgConnection::establish(&t.url).await.unwrap();
+                tokio::task::spawn_blocking(move || {
+                    redo(&mut AsyncConnectionWrapper::<AsyncPgConnection>::from(conn))
+                })
+                .await
+                .unwrap()
+            }
+        };
+        assert!(reverted > 0, "{}", t.backend);
+        assert_eq!(t.db.schema_status().await.unwrap(), SchemaStatus::UpToDate);
+        assert_eq!(t.db.count_records("rp").await.unwrap(), 0, "{}", t.backend);
+        t.cleanup().await;
+    }
+}
+
+// ---- PostgreSQL ------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_migrations_apply_once() {
+    let t = TestDb::postgres().await;
+    // Several hub instances running `hub migrate` at the same moment.
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let db = t.reopen().await;
+        tasks.push(tokio::spawn(async move { db.migrate().await }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(t.db.schema_status().await.unwrap(), SchemaStatus::UpToDate);
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn postgres_accepts_both_schemes_and_hides_the_password() {
+    let t = TestDb::postgres().await;
+    // Trust authentication ignores the password; it must not be shown anyway.
+    let with_password = t
+        .url
+        .replacen("postgres://postgres@", "postgresql://postgres:s3cret@", 1);
+    assert_ne!(
+        with_password, t.url,
+        "test assumes the default user in the url"
+    );
+    let db = Database::open(&with_password).await.unwrap();
+    db.ping().await.unwrap();
+    let shown = format!("{db:?}");
+    assert!(shown.contains("postgres"), "{shown}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    drop(db);
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn unreachable_postgres_is_unavailable_quickly() {
+    let started = Instant::now();
+    let err = Database::open("postgres://postgres@127.0.0.1:1/test")
+        .await
+        .unwrap_err();
+    assert!(err.is_unavailable(), "{err:?}");
+    assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
+    // An unresponsive server: the open gives up after the acquire timeout.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("postgres://postgres@{}/test", silent.local_addr().unwrap());
+    let options = DatabaseOptions {
+        max_connections: 2,
+        acquire_timeout: Duration::from_millis(500),
+    };
+    let err = Database::open_with(&url, options).await.unwrap_err();
+    assert!(err.is_unavailable(), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn postgres_pool_reports_usage() {
+    let t = TestDb::postgres().await;
+    let db = Database::open_with(
+        &t.url,
+        DatabaseOptions {
+            max_connections: 1,
+            acquire_timeout: Duration::from_millis(200),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        db.pool_state(),
+        PoolState {
+            connections: 1,
+            idle: 1
+        }
+    );
+    drop(db);
+    t.cleanup().await;
+}
+
+// ---- SQLite ----------------------------------------------------------------
 
 #[tokio::test]
 async fn bare_path_is_accepted() {
@@ -58,181 +503,6 @@ async fn bare_path_is_accepted() {
     db.migrate().await.unwrap();
     assert!(path.exists());
     assert_eq!(db.count_records("rp").await.unwrap(), 0);
-}
-
-#[tokio::test]
-async fn candidates_are_scoped_to_rp_and_date_of_birth() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = open_migrated(&dir).await;
-    let written = db
-        .import_records(
-            "rp-a",
-            &[
-                record("A2", "Smith", Some("1980-04-10")),
-                record("A1", "Jones", Some("1980-04-10")),
-                record("A3", "Smith", Some("1975-01-01")),
-                record("A4", "NoDate", None),
-            ],
-        )
-        .await
-        .unwrap();
-    assert_eq!(written, 4);
-    db.import_records("rp-b", &[record("B1", "Smith", Some("1980-04-10"))])
-        .await
-        .unwrap();
-
-    let found = db
-        .candidates_by_date_of_birth("rp-a", "1980-04-10")
-        .await
-        .unwrap();
-    assert_eq!(ids(&found), vec!["A1", "A2"]);
-    assert_eq!(found[1].dataset.surnames, vec!["Smith"]);
-    assert_eq!(
-        found[1].dataset.addresses[0].postcode.as_deref(),
-        Some("LS1 4AB")
-    );
-
-    let found = db
-        .candidates_by_date_of_birth("rp-b", "1980-04-10")
-        .await
-        .unwrap();
-    assert_eq!(ids(&found), vec!["B1"]);
-    assert!(db
-        .candidates_by_date_of_birth("rp-c", "1980-04-10")
-        .await
-        .unwrap()
-        .is_empty());
-    assert!(db
-        .candidates_by_date_of_birth("rp-a", "1999-12-31")
-        .await
-        .unwrap()
-        .is_empty());
-    assert!(db
-        .candidates_by_date_of_birth("rp-a", "not a date")
-        .await
-        .unwrap()
-        .is_empty());
-
-    assert_eq!(db.count_records("rp-a").await.unwrap(), 4);
-    assert_eq!(db.count_records("rp-b").await.unwrap(), 1);
-    assert_eq!(db.count_records("nobody").await.unwrap(), 0);
-}
-
-#[tokio::test]
-async fn import_upserts() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = open_migrated(&dir).await;
-    db.import_records("rp", &[record("D1", "Old", Some("1980-04-10"))])
-        .await
-        .unwrap();
-    // Same id again, with a new date of birth: replaced, not duplicated.
-    db.import_records("rp", &[record("D1", "New", Some("1990-01-02"))])
-        .await
-        .unwrap();
-    assert_eq!(db.count_records("rp").await.unwrap(), 1);
-    assert!(db
-        .candidates_by_date_of_birth("rp", "1980-04-10")
-        .await
-        .unwrap()
-        .is_empty());
-    let found = db
-        .candidates_by_date_of_birth("rp", "1990-01-02")
-        .await
-        .unwrap();
-    assert_eq!(found.len(), 1);
-    assert_eq!(found[0].dataset.surnames, vec!["New"]);
-
-    // A repeated id within one batch: the last occurrence wins.
-    let written = db
-        .import_records(
-            "rp",
-            &[
-                record("D2", "First", Some("1990-01-02")),
-                record("D2", "Last", Some("1990-01-02")),
-            ],
-        )
-        .await
-        .unwrap();
-    assert_eq!(written, 1);
-    let found = db
-        .candidates_by_date_of_birth("rp", "1990-01-02")
-        .await
-        .unwrap();
-    assert_eq!(ids(&found), vec!["D1", "D2"]);
-    assert_eq!(found[1].dataset.surnames, vec!["Last"]);
-}
-
-#[tokio::test]
-async fn large_import_spans_several_statements() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = open_migrated(&dir).await;
-    let records: Vec<_> = (0..1234)
-        .map(|i| record(&format!("R{i:05}"), "Smith", Some("1980-04-10")))
-        .collect();
-    assert_eq!(db.import_records("rp", &records).await.unwrap(), 1234);
-    assert_eq!(db.count_records("rp").await.unwrap(), 1234);
-}
-
-#[tokio::test]
-async fn empty_ids_are_rejected() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = open_migrated(&dir).await;
-    let err = db
-        .import_records("rp", &[record("ok", "A", None), record(" ", "B", None)])
-        .await
-        .unwrap_err();
-    assert!(matches!(err, StoreError::InvalidInput(_)), "{err}");
-    assert_eq!(db.count_records("rp").await.unwrap(), 0, "nothing written");
-    assert!(matches!(
-        db.import_records("", &[record("x", "A", None)]).await,
-        Err(StoreError::InvalidInput(_))
-    ));
-}
-
-#[tokio::test]
-async fn record_links_round_trip_per_rp_idp_subject() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = open_migrated(&dir).await;
-    assert_eq!(db.record_link("rp", "idp", "sub").await.unwrap(), None);
-
-    db.save_record_link("rp", "idp", "sub", &RecordId("D1".into()))
-        .await
-        .unwrap();
-    assert_eq!(
-        db.record_link("rp", "idp", "sub").await.unwrap(),
-        Some(RecordId("D1".into()))
-    );
-    // Each part of the key matters.
-    assert_eq!(db.record_link("rp2", "idp", "sub").await.unwrap(), None);
-    assert_eq!(db.record_link("rp", "idp2", "sub").await.unwrap(), None);
-    assert_eq!(db.record_link("rp", "idp", "sub2").await.unwrap(), None);
-
-    db.save_record_link("rp2", "idp", "sub", &RecordId("X9".into()))
-        .await
-        .unwrap();
-    // Saving again replaces the link.
-    db.save_record_link("rp", "idp", "sub", &RecordId("D2".into()))
-        .await
-        .unwrap();
-    assert_eq!(
-        db.record_link("rp", "idp", "sub").await.unwrap(),
-        Some(RecordId("D2".into()))
-    );
-    assert_eq!(
-        db.record_link("rp2", "idp", "sub").await.unwrap(),
-        Some(RecordId("X9".into()))
-    );
-}
-
-#[tokio::test]
-async fn queries_before_migration_are_database_errors_not_unavailability() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Database::open(&format!("sqlite://{}", dir.path().join("x.db").display()))
-        .await
-        .unwrap();
-    let err = db.count_records("rp").await.unwrap_err();
-    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
-    assert!(!err.is_unavailable());
 }
 
 #[tokio::test]
@@ -246,7 +516,7 @@ async fn unopenable_database_is_unavailable() {
         .unwrap_err();
     assert!(err.is_unavailable(), "{err:?}");
     assert!(matches!(
-        Database::open("postgres://localhost/hub").await,
+        Database::open("mysql://localhost/hub").await,
         Err(StoreError::InvalidUrl(_))
     ));
 }
@@ -273,12 +543,13 @@ async fn in_memory_database_keeps_its_data() {
 
 #[tokio::test]
 async fn pragmas_are_applied() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = open_migrated(&dir).await;
-    db.ping().await.unwrap();
+    let t = TestDb::sqlite().await.migrated().await;
+    assert_eq!(t.backend, Backend::Sqlite);
+    t.db.ping().await.unwrap();
     // WAL mode leaves a -wal file next to the database once something was written.
-    db.save_record_link("rp", "idp", "s", &RecordId("D".into()))
+    t.db.save_record_link("rp", "idp", "s", &RecordId("D".into()))
         .await
         .unwrap();
-    assert!(dir.path().join("nested/dir/hub.db-wal").exists());
+    let path = t.url.trim_start_matches("sqlite://");
+    assert!(std::path::Path::new(&format!("{path}-wal")).exists());
 }

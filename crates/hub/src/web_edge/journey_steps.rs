@@ -3,6 +3,8 @@
 //! Every handler loads the journey named in its form (or by the IdP's `state`), checks it
 //! belongs to this browser, then attempts one state transition.
 
+use std::time::Instant;
+
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -54,10 +56,14 @@ pub(crate) async fn send_to_idp(hub: &Hub, journey: &mut Journey, idp_id: &str) 
         return actix_web::ResponseError::error_response(&PageError::BadRequest);
     };
     let level = journey.request.minimum_level.to_string();
-    let (url, upstream) = match idp
+    let started = Instant::now();
+    let request = idp
         .authorization_url(&hub.http, &hub.idp_callback_url(), &level)
-        .await
-    {
+        .await;
+    let failure = request.as_ref().err().map(UpstreamError::kind);
+    hub.metrics
+        .idp_call(idp_id, "authorization_request", started, failure);
+    let (url, upstream) = match request {
         Ok(v) => v,
         Err(e) => {
             tracing::warn!(error = %e, idp = idp_id, "identity provider unavailable");
@@ -183,16 +189,15 @@ pub(crate) async fn idp_callback(
     let Some(code) = p.code.as_deref() else {
         return Ok(journeys::fail(&hub, &mut journey, Reason::IdpError).await);
     };
-    let assertion = match idp
-        .redeem(
-            &hub.http,
-            &hub.idp_callback_url(),
-            code,
-            &upstream,
-            &hub.signing_key,
-        )
-        .await
-    {
+    let started = Instant::now();
+    let callback = hub.idp_callback_url();
+    let redeemed = idp
+        .redeem(&hub.http, &callback, code, &upstream, &hub.signing_key)
+        .await;
+    let failure = redeemed.as_ref().err().map(UpstreamError::kind);
+    hub.metrics
+        .idp_call(&idp.settings.id, "redeem", started, failure);
+    let assertion = match redeemed {
         Ok(a) => a,
         Err(e) => {
             tracing::warn!(error = %e, journey = %journey.id, idp = %idp.settings.id, "identity provider response rejected");

@@ -9,6 +9,9 @@ mod userinfo;
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::error::{QueryPayloadError, UrlencodedError};
+use std::time::Instant;
+
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::app::Hub;
@@ -37,6 +40,7 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     .route("/userinfo", web::post().to(userinfo::userinfo))
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
+    .route("/metrics", web::get().to(health::metrics))
     .default_service(web::to(not_found));
 }
 
@@ -61,6 +65,29 @@ pub(crate) fn form_error(err: UrlencodedError, _req: &HttpRequest) -> actix_web:
 pub(crate) fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
     tracing::info!(error = %err, "rejected query string");
     PageError::BadRequest.into()
+}
+
+/// Records each request's latency by route pattern (a journey step) in the metrics.
+pub(crate) fn measure(
+    req: ServiceRequest,
+    srv: &(impl Service<ServiceRequest, Response = ServiceResponse, Error = actix_web::Error> + 'static),
+) -> impl std::future::Future<Output = Result<ServiceResponse, actix_web::Error>> + 'static {
+    let started = Instant::now();
+    let hub = req.app_data::<web::Data<Hub>>().cloned();
+    let method = req.method().to_string();
+    let call = srv.call(req);
+    async move {
+        let res = call.await?;
+        if let Some(hub) = hub {
+            let route = res
+                .request()
+                .match_pattern()
+                .unwrap_or_else(|| "unmatched".into());
+            hub.metrics
+                .request(&route, &method, res.status().as_u16(), started);
+        }
+        Ok(res)
+    }
 }
 
 /// The browser session id from the cookie, if any.

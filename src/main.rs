@@ -29,11 +29,22 @@ enum Command {
     Demo,
     /// Apply database migrations.
     Migrate,
+    /// Signing key and pairwise secret.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Department records.
     Records {
         #[command(subcommand)]
         command: RecordsCommand,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Create the keys under data.dir/keys if missing (before starting several instances).
+    Init,
 }
 
 #[derive(Subcommand, Debug)]
@@ -72,6 +83,17 @@ async fn run() -> anyhow::Result<()> {
             let db = store::Database::open(&settings.database.url).await?;
             db.migrate().await?;
             println!("database at {} is migrated", settings.database.url);
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::Init,
+        } => {
+            let (key, _) = hub::app::load_or_create_keys(&settings)?;
+            println!(
+                "keys ready under {} (signing key kid {})",
+                settings.data.dir.join("keys").display(),
+                key.kid()
+            );
             Ok(())
         }
         Command::Records {

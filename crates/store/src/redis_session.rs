@@ -1,0 +1,242 @@
+//! [`SessionStore`] on Redis, shared by every hub instance.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, FromRedisValue, RedisError};
+
+use crate::error::{redact_url, StoreError};
+use crate::session::SessionStore;
+
+/// How long to wait for a connection to Redis, and for each reply, before
+/// answering [`StoreError::Unavailable`]: a dead or unreachable Redis makes
+/// the hub answer 503 promptly instead of holding the request open.
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Longest TTL sent to Redis (about 100 years). Redis rejects an expiry past
+/// the end of its clock; an entry this long-lived never expires in practice,
+/// which is what [`crate::MemorySessionStore`] does with `Duration::MAX`.
+const MAX_TTL_MS: u64 = 100 * 365 * 24 * 60 * 60 * 1000;
+
+/// [`SessionStore`] on Redis (6.2 or newer, for `GETDEL`), so several hub
+/// instances share journeys, codes and replay caches.
+///
+/// Keys are `{prefix}:{namespace}:{key}`; every entry carries its TTL as a
+/// Redis expiry (`PX`), so Redis removes it and nothing needs sweeping.
+/// Atomicity comes from single Redis commands: `take` is `GETDEL` (one
+/// redemption of a code across all instances) and `put_if_absent` is
+/// `SET NX PX`.
+///
+/// One multiplexed connection, managed by redis' `ConnectionManager`: it is
+/// opened lazily, so [`RedisSessionStore::connect`] succeeds while Redis is
+/// down and the hub can start; each operation then fails with
+/// [`StoreError::Unavailable`] within about two seconds, and the manager
+/// reconnects by itself once Redis is back. Every Redis error, of any kind,
+/// is `Unavailable`. Cheap to clone (clones share the connection).
+#[derive(Clone)]
+pub struct RedisSessionStore {
+    conn: ConnectionManager,
+    prefix: String,
+    /// For `Debug`: the URL without its password.
+    shown_url: String,
+}
+
+impl fmt::Debug for RedisSessionStore {
+    /// Shows where, never what: values are journeys and codes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisSessionStore")
+            .field("url", &self.shown_url)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisSessionStore {
+    /// A store on the Redis at `url` (`redis://[[user]:password@]host[:port][/db]`;
+    /// `rediss://` is refused as this build has no TLS for Redis), with every
+    /// key under `key_prefix` so several hubs (or test runs) can share one Redis.
+    ///
+    /// Does not contact Redis (see the type's documentation): only a malformed
+    /// URL fails here, with [`StoreError::InvalidUrl`]. Call
+    /// [`SessionStore::ping`] to find out whether Redis answers. Async because
+    /// the connection manager belongs to the calling Tokio runtime.
+    pub async fn connect(url: &str, key_prefix: &str) -> Result<Self, StoreError> {
+        let shown_url = redact_url(url);
+        let client = redis::Client::open(url).map_err(|e| {
+            StoreError::InvalidUrl(format!("not a usable Redis url {shown_url}: {e}"))
+        })?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(TIMEOUT))
+            .set_response_timeout(Some(TIMEOUT))
+            // No retry loop inside one call: the failed call answers at once
+            // and the next one starts a fresh connection attempt.
+            .set_number_of_retries(0);
+        let conn = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| StoreError::InvalidUrl(format!("cannot use Redis at {shown_url}: {e}")))?;
+        Ok(Self {
+            conn,
+            prefix: key_prefix.to_owned(),
+            shown_url,
+        })
+    }
+
+    /// The Redis key for `(namespace, key)`. Namespaces must not contain `:`,
+    /// so that no two `(namespace, key)` pairs share a Redis key.
+    fn key(&self, namespace: &str, key: &str) -> Result<String, StoreError> {
+        if namespace.contains(':') {
+            return Err(StoreError::InvalidInput(format!(
+                "session namespace {namespace:?} must not contain ':'"
+            )));
+        }
+        Ok(format!("{}:{namespace}:{key}", self.prefix))
+    }
+
+    /// Runs one command. After an I/O failure (the connection died because
+    /// Redis restarted, or the last connection attempt failed while it was
+    /// down) the manager has just started a fresh connection attempt: try once
+    /// more on it, so the first request after a recovery is served rather
+    /// than failed. Not after a timeout: an unresponsive Redis must not cost
+    /// two timeouts. A retried `GETDEL` or `SET NX` whose first attempt did
+    /// reach Redis answers "gone" / "present": single use still holds (it
+    /// fails closed).
+    async fn run<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
+        let mut conn = self.conn.clone();
+        match cmd.query_async::<T>(&mut conn).await {
+            Ok(value) => Ok(value),
+            Err(e) if e.is_io_error() && !e.is_timeout() => {
+                tracing::debug!(error = %e, "redis connection failed; retrying once");
+                cmd.query_async::<T>(&mut conn)
+                    .await
+                    .map_err(|e| self.unavailable(&e))
+            }
+            Err(e) => Err(self.unavailable(&e)),
+        }
+    }
+
+    fn unavailable(&self, e: &RedisError) -> StoreError {
+        StoreError::Unavailable(format!("redis at {}: {e}", self.shown_url))
+    }
+}
+
+/// The TTL in milliseconds for `PX`, or `None` for a zero TTL (already expired).
+fn ttl_millis(ttl: Duration) -> Option<u64> {
+    if ttl.is_zero() {
+        return None;
+    }
+    let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+    // A sub-millisecond TTL still lives for a moment rather than never.
+    Some(ms.clamp(1, MAX_TTL_MS))
+}
+
+#[async_trait]
+impl SessionStore for RedisSessionStore {
+    async fn put(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: String,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let key = self.key(namespace, key)?;
+        match ttl_millis(ttl) {
+            Some(ms) => {
+                let mut cmd = redis::cmd("SET");
+                cmd.arg(&key).arg(value).arg("PX").arg(ms);
+                self.run::<()>(&cmd).await
+            }
+            // Replacing with an entry that is expired at once: nothing remains.
+            None => self.run::<()>(redis::cmd("DEL").arg(&key)).await,
+        }
+    }
+
+    async fn get(&self, namespace: &str, key: &str) -> Result<Option<String>, StoreError> {
+        let key = self.key(namespace, key)?;
+        self.run(redis::cmd("GET").arg(&key)).await
+    }
+
+    async fn take(&self, namespace: &str, key: &str) -> Result<Option<String>, StoreError> {
+        let key = self.key(namespace, key)?;
+        self.run(redis::cmd("GETDEL").arg(&key)).await
+    }
+
+    async fn delete(&self, namespace: &str, key: &str) -> Result<(), StoreError> {
+        let key = self.key(namespace, key)?;
+        self.run::<()>(redis::cmd("DEL").arg(&key)).await
+    }
+
+    async fn put_if_absent(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: String,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let key = self.key(namespace, key)?;
+        match ttl_millis(ttl) {
+            Some(ms) => {
+                let mut cmd = redis::cmd("SET");
+                cmd.arg(&key).arg(value).arg("NX").arg("PX").arg(ms);
+                // "OK" when set, nil when the key already existed.
+                let reply: Option<String> = self.run(&cmd).await?;
+                Ok(reply.is_some())
+            }
+            // An entry expired at once is never stored; it is "newly
+            // inserted" exactly when nothing live is there (as in memory).
+            None => {
+                let exists: bool = self.run(redis::cmd("EXISTS").arg(&key)).await?;
+                Ok(!exists)
+            }
+        }
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let reply: String = self.run(&redis::cmd("PING")).await?;
+        if reply == "PONG" {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable(format!(
+                "redis at {} answered PING with {reply:?}",
+                self.shown_url
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls() {
+        assert_eq!(ttl_millis(Duration::ZERO), None);
+        assert_eq!(ttl_millis(Duration::from_micros(10)), Some(1));
+        assert_eq!(ttl_millis(Duration::from_secs(60)), Some(60_000));
+        assert_eq!(ttl_millis(Duration::MAX), Some(MAX_TTL_MS));
+    }
+
+    #[tokio::test]
+    async fn connect_is_lazy_and_validates_the_url() {
+        // Nothing listens on port 1: connecting still succeeds (lazily).
+        let store = RedisSessionStore::connect("redis://:pw@127.0.0.1:1", "p")
+            .await
+            .unwrap();
+        let shown = format!("{store:?}");
+        assert!(!shown.contains("pw"), "{shown}");
+        assert_eq!(store.key("code", "a:b").unwrap(), "p:code:a:b");
+        assert!(matches!(
+            store.key("co:de", "x"),
+            Err(StoreError::InvalidInput(_))
+        ));
+        for bad in ["http://127.0.0.1", "rediss://127.0.0.1:6380"] {
+            assert!(
+                matches!(
+                    RedisSessionStore::connect(bad, "p").await,
+                    Err(StoreError::InvalidUrl(_))
+                ),
+                "{bad}"
+            );
+        }
+    }
+}

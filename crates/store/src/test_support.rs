@@ -1,0 +1,88 @@
+//! Throwaway storage for tests and tooling (cargo feature `test-support`).
+//!
+//! Each test gets its own PostgreSQL database and its own Redis key prefix,
+//! so tests run in parallel against one shared server without seeing each
+//! other's data. Nothing here is used by the hub itself.
+
+use std::time::Duration;
+
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+
+use crate::error::{redact_url, StoreError};
+use crate::queries;
+
+/// Prefix of every scratch database name (and the only names
+/// [`drop_scratch_postgres_database`] will drop).
+const SCRATCH_PREFIX: &str = "hub_test_";
+
+/// How long to wait for the admin connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Creates an empty database named `hub_test_<random>` on the server of
+/// `admin_url` (a URL to any database there that a role allowed to
+/// `CREATE DATABASE` can connect to, e.g. `postgres://postgres@127.0.0.1/postgres`)
+/// and returns the URL of the new database: `admin_url` with its path replaced.
+///
+/// Not migrated. [`StoreError::Unavailable`] when the server cannot be
+/// reached, [`StoreError::InvalidUrl`] for a URL that is not `postgres://`.
+pub async fn scratch_postgres_database(admin_url: &str) -> Result<String, StoreError> {
+    let mut url = postgres_url(admin_url)?;
+    let name = format!("{SCRATCH_PREFIX}{}", uuid::Uuid::new_v4().simple());
+    let mut conn = admin_connection(admin_url).await?;
+    queries::pg::create_database(&mut conn, &name).await?;
+    url.set_path(&format!("/{name}"));
+    Ok(url.to_string())
+}
+
+/// Drops a database made by [`scratch_postgres_database`], closing any
+/// connection still open to it (`WITH (FORCE)`: PostgreSQL 13 or newer).
+/// Refuses a `database_url` whose database is not named `hub_test_…`, so a
+/// mix-up cannot drop a real database. Dropping a missing one is not an error.
+pub async fn drop_scratch_postgres_database(
+    admin_url: &str,
+    database_url: &str,
+) -> Result<(), StoreError> {
+    let url = postgres_url(database_url)?;
+    let name = url.path().trim_start_matches('/');
+    let generated = name
+        .strip_prefix(SCRATCH_PREFIX)
+        .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric()));
+    if !generated {
+        return Err(StoreError::InvalidInput(format!(
+            "refusing to drop {name:?}: not a scratch database ({SCRATCH_PREFIX}…)"
+        )));
+    }
+    let mut conn = admin_connection(admin_url).await?;
+    Ok(queries::pg::drop_database(&mut conn, name).await?)
+}
+
+/// A key prefix no other caller has (`hub_test_<random>`), for a
+/// [`crate::RedisSessionStore`] that must not see other tests' keys.
+pub fn scratch_redis_prefix() -> String {
+    format!("{SCRATCH_PREFIX}{}", uuid::Uuid::new_v4().simple())
+}
+
+fn postgres_url(raw: &str) -> Result<url::Url, StoreError> {
+    let url = url::Url::parse(raw.trim())
+        .map_err(|e| StoreError::InvalidUrl(format!("not a PostgreSQL url ({e})")))?;
+    if !matches!(url.scheme(), "postgres" | "postgresql") {
+        return Err(StoreError::InvalidUrl(format!(
+            "not a PostgreSQL url: scheme {:?}",
+            url.scheme()
+        )));
+    }
+    Ok(url)
+}
+
+async fn admin_connection(admin_url: &str) -> Result<AsyncPgConnection, StoreError> {
+    let shown = redact_url(admin_url);
+    match tokio::time::timeout(CONNECT_TIMEOUT, AsyncPgConnection::establish(admin_url)).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(StoreError::Unavailable(format!(
+            "cannot connect to PostgreSQL at {shown}: {e}"
+        ))),
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "timed out connecting to PostgreSQL at {shown}"
+        ))),
+    }
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Every test (what `make test` runs):
+#   1. find or start PostgreSQL and Redis (scripts/test-services.sh);
+#   2. cargo test --workspace --all-targets --locked "$@"
+#      (unit tests of each crate, end-to-end journeys on the default in-process backends);
+#   3. HUB_TEST_BACKEND=postgres cargo test --locked --test tests "$@"
+#      (the end-to-end suite again, against PostgreSQL and Redis; without arguments the
+#      scale and proxy tests, which always use PostgreSQL and Redis, are skipped here).
+# Arguments are passed to both cargo runs, e.g. `scripts/test.sh journey -- --nocapture`.
+# Both runs happen even if the first fails; the exit code is the first failure's.
+# Throwaway servers started here are stopped on exit; servers that were already running
+# (including ones left up by a manual `scripts/test-services.sh start`) are left alone.
+
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+CARGO=${CARGO:-cargo}
+
+services=$(scripts/test-services.sh start) || {
+    rc=$?
+    echo "test.sh: PostgreSQL and Redis are needed for the tests (see above)" >&2
+    exit "$rc"
+}
+eval "$services"
+
+# Tests create one scratch database per hub (hub_test_*); drop them when done.
+drop_scratch_databases() {
+    command -v psql >/dev/null 2>&1 || return 0
+    psql "$DATABASE_URL" -Atc "select datname from pg_database where datname like 'hub\_test\_%'" 2>/dev/null |
+        while read -r db; do
+            psql "$DATABASE_URL" -qc "drop database if exists \"$db\" with (force)" >/dev/null 2>&1 || true
+        done
+}
+
+stop_services() {
+    drop_scratch_databases
+    if [[ -n ${HUB_TEST_SERVICES_STARTED:-} ]]; then
+        scripts/test-services.sh stop "$HUB_TEST_SERVICES_STARTED" || true
+    fi
+}
+trap stop_services EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+echo "test.sh: DATABASE_URL=$DATABASE_URL REDIS_URL=$REDIS_URL" >&2
+
+status=0
+echo "test.sh: cargo test --workspace --all-targets --locked $*" >&2
+"$CARGO" test --workspace --all-targets --locked "$@" || status=$?
+
+# The second run repeats the journey suite on PostgreSQL + Redis; the scale and proxy
+# tests always use those already, so they are not run twice.
+second=("$@")
+if ((${#second[@]} == 0)); then second=(-- --skip scale:: --skip proxy::); fi
+echo "test.sh: HUB_TEST_BACKEND=postgres cargo test --locked --test tests ${second[*]}" >&2
+rc=0
+HUB_TEST_BACKEND=postgres "$CARGO" test --locked --test tests "${second[@]}" || rc=$?
+if ((status == 0)); then status=$rc; fi
+
+exit "$status"

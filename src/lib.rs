@@ -1,1 +1,0 @@
-//! The hub is built from the crates under `crates/`; this package holds the end-to-end tests.
