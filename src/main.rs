@@ -29,6 +29,11 @@ enum Command {
     Demo,
     /// Apply database migrations.
     Migrate,
+    /// The verification log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Signing key and pairwise secret.
     Keys {
         #[command(subcommand)]
@@ -39,6 +44,25 @@ enum Command {
         #[command(subcommand)]
         command: RecordsCommand,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Verify an export offline: signatures, proofs, nothing missing or altered. Needs no
+    /// database: only the exported events, a checkpoint and the hub's public keys.
+    Verify {
+        /// JSON lines from /audit/v1/export.jsonl.
+        #[arg(long)]
+        export: PathBuf,
+        /// The checkpoint (JSON from /audit/v1/checkpoint) the export was made against.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// The hub's JWKS (from /jwks).
+        #[arg(long)]
+        jwks: PathBuf,
+    },
+    /// Re-verify the whole stored log against its nodes and signed checkpoints.
+    Check,
 }
 
 #[derive(Subcommand, Debug)]
@@ -83,6 +107,25 @@ async fn run() -> anyhow::Result<()> {
             let db = store::Database::open(&settings.database.url).await?;
             db.migrate().await?;
             println!("database at {} is migrated", settings.database.url);
+            Ok(())
+        }
+        Command::Audit {
+            command:
+                AuditCommand::Verify {
+                    export,
+                    checkpoint,
+                    jwks,
+                },
+        } => verify_export(&export, &checkpoint, &jwks),
+        Command::Audit {
+            command: AuditCommand::Check,
+        } => {
+            let db = store::Database::open(&settings.database.url).await?;
+            let report = db.audit_self_check().await?;
+            if !report.is_clean() {
+                bail!("the verification log does not verify: {report:?}");
+            }
+            println!("verification log verified: {report:?}");
             Ok(())
         }
         Command::Keys {
@@ -137,6 +180,33 @@ async fn futures_join_all(servers: Vec<actix_web::dev::Server>) -> Vec<std::io::
         out.push(h.await.unwrap_or_else(|e| Err(std::io::Error::other(e))));
     }
     out
+}
+
+fn verify_export(
+    export: &std::path::Path,
+    checkpoint: &std::path::Path,
+    jwks: &std::path::Path,
+) -> anyhow::Result<()> {
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
+    };
+    let checkpoint: audit::Checkpoint =
+        serde_json::from_str(&read(checkpoint)?).context("parsing the checkpoint")?;
+    let keys = token::VerificationKeys::from_jwks_json(&read(jwks)?).context("parsing the JWKS")?;
+    let file =
+        std::fs::File::open(export).with_context(|| format!("opening {}", export.display()))?;
+    let report = audit::verify_export(std::io::BufReader::new(file), &checkpoint, &keys)?;
+    println!(
+        "verified {} events against checkpoint of size {} ({})",
+        report.events,
+        checkpoint.tree_size,
+        if report.complete {
+            "complete log"
+        } else {
+            "each event proved included"
+        }
+    );
+    Ok(())
 }
 
 async fn import(settings: Settings, rp: &str, file: &std::path::Path) -> anyhow::Result<()> {

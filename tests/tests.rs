@@ -12,3 +12,4 @@ mod logs;
 mod protocol;
 mod proxy;
 mod scale;
+mod verification_log;

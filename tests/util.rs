@@ -26,6 +26,11 @@ pub const RP_CYCLE3: &str = "rp-cycle3"; // asks for a NINO, no account creation
 pub const RP_JWT: &str = "rp-jwt"; // authenticates with private_key_jwt
 pub const DEMO_RP: &str = "demo-rp";
 
+/// Auditor clients: one sees everything, one only [`RP_MATCH`], one may also get other scopes.
+pub const AUDITOR_ALL: &str = "auditor-all";
+pub const AUDITOR_RP_MATCH: &str = "auditor-rp-match";
+pub const AUDITOR_REPORTS: &str = "auditor-reports";
+
 pub const IDP_MAIN: &str = "idp-main"; // certified to P2; the hub uses private_key_jwt
 pub const IDP_BASIC: &str = "idp-basic"; // certified to P1; the hub uses client_secret_basic
 pub const IDP_DOWN: &str = "idp-down"; // certified to P2; nothing listens at its issuer
@@ -103,6 +108,8 @@ pub struct TestHub {
     pub rp_jwt_key: token::SigningKey,
     pub data_dir: tempfile::TempDir,
     pub http: reqwest::Client,
+    /// The hub's database (to inspect or tamper with it).
+    pub database_url: String,
 }
 
 fn listener() -> TcpListener {
@@ -154,11 +161,12 @@ pub async fn spawn_hub_with(options: Options) -> TestHub {
         options.journey_ttl_secs,
     );
     prepare_database(&settings).await;
+    let database_url = settings.database.url.clone();
     let app = Application::build(settings, hub_l)
         .await
         .expect("build hub");
     tokio::spawn(app.into_server());
-    peers.into_test_hub(issuer, data_dir)
+    peers.into_test_hub(issuer, data_dir, database_url)
 }
 
 /// The hub's peers: two demo IdPs and the demo RP, started for a hub at `issuer`.
@@ -250,7 +258,12 @@ pub async fn start_peers(issuer: &str, include_down_idp: bool) -> Peers {
 }
 
 impl Peers {
-    pub fn into_test_hub(self, url: String, data_dir: tempfile::TempDir) -> TestHub {
+    pub fn into_test_hub(
+        self,
+        url: String,
+        data_dir: tempfile::TempDir,
+        database_url: String,
+    ) -> TestHub {
         TestHub {
             url,
             idp_main: self.idp_main,
@@ -258,6 +271,7 @@ impl Peers {
             demo_rp_url: self.demo_rp_url,
             rp_jwt_key: self.rp_jwt_key,
             data_dir,
+            database_url,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -288,6 +302,11 @@ pub fn hub_settings(
             rp(DEMO_RP, &demo_rp_callback, json!({"account_creation": true, "cycle3_attribute": "nino"})),
         ],
         "identity_providers": peers.idps,
+        "auditors": [
+            {"client_id": AUDITOR_ALL, "client_secret": secret_of(AUDITOR_ALL)},
+            {"client_id": AUDITOR_RP_MATCH, "client_secret": secret_of(AUDITOR_RP_MATCH), "rps": [RP_MATCH]},
+            {"client_id": AUDITOR_REPORTS, "client_secret": secret_of(AUDITOR_REPORTS), "scopes": ["audit:read", "reports"]},
+        ],
     });
     Settings::load(None)
         .expect("defaults")
@@ -684,6 +703,41 @@ impl TestHub {
             .expect("userinfo");
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// An auditor's access token (client credentials), for `scope` or the client's default.
+    pub async fn auditor_token(&self, client_id: &str, scope: Option<&str>) -> String {
+        let mut form = vec![("grant_type", "client_credentials")];
+        if let Some(scope) = scope {
+            form.push(("scope", scope));
+        }
+        let response = self
+            .http
+            .post(format!("{}/token", self.url))
+            .basic_auth(client_id, Some(secret_of(client_id)))
+            .form(&form)
+            .send()
+            .await
+            .expect("token request");
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.expect("json");
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+
+    /// GET an auditor API path with `token`.
+    pub async fn audit_get(&self, token: &str, path_and_query: &str) -> (StatusCode, String) {
+        let response = self
+            .http
+            .get(format!("{}/audit/v1{path_and_query}", self.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("audit request");
+        let status = response.status();
+        (status, response.text().await.expect("body"))
     }
 
     /// A `private_key_jwt` client assertion for [`RP_JWT`].

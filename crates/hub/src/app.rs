@@ -11,6 +11,7 @@ use store::{Database, MemorySessionStore, RedisSessionStore, SessionStore};
 use tracing_actix_web::TracingLogger;
 use url::Url;
 
+use crate::audit_trail::AuditTrail;
 use crate::config::Settings;
 use crate::level::Levels;
 use crate::metrics::Metrics;
@@ -48,6 +49,8 @@ pub struct Hub {
     /// For IdPs and RP JWKS: no redirects followed, bounded time.
     pub http: reqwest::Client,
     pub metrics: Metrics,
+    /// The verification log writer of this instance.
+    pub audit: AuditTrail,
 }
 
 impl Hub {
@@ -57,6 +60,11 @@ impl Hub {
         let db = Database::open(&settings.database.url).await?;
         db.require_current_schema().await?;
         let (signing_key, pairwise) = load_or_create_keys(&settings)?;
+        let instance =
+            settings.audit.instance.clone().unwrap_or_else(|| {
+                format!("hub-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+            });
+        let audit = AuditTrail::start(db.clone(), instance, settings.audit.max_batch);
         let sessions: Arc<dyn SessionStore> = match settings.sessions.url.as_str() {
             "memory" => Arc::new(MemorySessionStore::new()),
             url if url.starts_with("redis://") || url.starts_with("rediss://") => {
@@ -93,6 +101,7 @@ impl Hub {
             sessions,
             http,
             metrics: Metrics::new(),
+            audit,
             settings,
         })
     }
@@ -149,6 +158,7 @@ impl Application {
     pub async fn build(settings: Settings, listener: TcpListener) -> Result<Self, StartError> {
         let hub = web::Data::new(Hub::build(settings).await?);
         let port = listener.local_addr()?.port();
+        tokio::spawn(crate::audit_checkpoints::run(hub.clone()));
         let server = serve(hub, listener)?;
         Ok(Self { port, server })
     }

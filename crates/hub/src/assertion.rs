@@ -40,6 +40,8 @@ pub(crate) struct AccessGrant {
     pub client_id: String,
     pub sub: String,
     pub userinfo: Map<String, Value>,
+    #[serde(default)]
+    pub journey_id: Option<String>,
 }
 
 /// Stores a code for the completed journey and returns the RP redirect (RFC 9207 `iss`).
@@ -48,7 +50,7 @@ pub(crate) async fn issue_code(
     journey: &Journey,
     identity: &VerifiedIdentity,
     outcome: &MatchClaim,
-) -> Result<Url, StoreError> {
+) -> Result<IssuedCode, StoreError> {
     let request = &journey.request;
     let rp = hub
         .relying_parties
@@ -97,7 +99,27 @@ pub(crate) async fn issue_code(
         }
         q.append_pair("iss", &hub.issuer);
     }
-    Ok(url)
+    Ok(IssuedCode {
+        url,
+        code,
+        sub: grant.sub,
+    })
+}
+
+/// A stored code and where to send the browser with it.
+#[derive(Debug)]
+pub(crate) struct IssuedCode {
+    pub url: Url,
+    pub code: String,
+    /// The pairwise subject the code's ID token will carry (for the log).
+    pub sub: String,
+}
+
+/// Withdraws a code that was stored but never handed out.
+pub(crate) async fn discard_code(hub: &Hub, code: &str) {
+    if let Err(e) = hub.sessions.delete(CODES, code).await {
+        tracing::warn!(error = %e, "could not discard an unissued code");
+    }
 }
 
 /// Outcome of presenting a code at `/token`.
@@ -164,6 +186,7 @@ pub(crate) async fn issue_tokens(
         client_id: grant.client_id.clone(),
         sub: grant.sub.clone(),
         userinfo: grant.userinfo.clone(),
+        journey_id: Some(grant.journey_id.clone()),
     };
     let json = serde_json::to_string(&access).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     hub.sessions
@@ -182,6 +205,13 @@ pub(crate) async fn issue_tokens(
         id_token,
         expires_in: ttl,
     })
+}
+
+/// Withdraws an access token that was stored but never handed out.
+pub(crate) async fn revoke_access_token(hub: &Hub, access_token: &str) {
+    if let Err(e) = hub.sessions.delete(ACCESS_TOKENS, access_token).await {
+        tracing::warn!(error = %e, "could not revoke an unissued access token");
+    }
 }
 
 /// Looks up a bearer access token.

@@ -24,6 +24,64 @@ pub struct Settings {
     pub identity_providers: Vec<IdentityProviderSettings>,
     #[serde(default)]
     pub demo: DemoSettings,
+    #[serde(default)]
+    pub audit: AuditSettings,
+    /// OAuth clients of auditors (client credentials, scope `audit:read`).
+    #[serde(default)]
+    pub auditors: Vec<AuditorSettings>,
+}
+
+/// The verification log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditSettings {
+    /// Names this instance in every event it appends (default: a random id per start).
+    #[serde(default)]
+    pub instance: Option<String>,
+    /// How often a signed checkpoint is made when the log has grown.
+    #[serde(default = "default_checkpoint_interval")]
+    pub checkpoint_interval_secs: u64,
+    /// How often the hub re-verifies the whole stored log (0 = only at `hub audit check`).
+    #[serde(default)]
+    pub self_check_interval_secs: u64,
+    /// Largest number of events written in one transaction.
+    #[serde(default = "default_audit_batch")]
+    pub max_batch: usize,
+}
+
+fn default_checkpoint_interval() -> u64 {
+    60
+}
+
+fn default_audit_batch() -> usize {
+    256
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            instance: None,
+            checkpoint_interval_secs: default_checkpoint_interval(),
+            self_check_interval_secs: 0,
+            max_batch: default_audit_batch(),
+        }
+    }
+}
+
+/// An auditor's OAuth client.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditorSettings {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Scopes this client may be granted (default `["audit:read"]`).
+    #[serde(default = "default_auditor_scopes")]
+    pub scopes: Vec<String>,
+    /// Relying parties whose events this auditor may see (absent: all).
+    #[serde(default)]
+    pub rps: Option<Vec<String>>,
+}
+
+fn default_auditor_scopes() -> Vec<String> {
+    vec!["audit:read".into()]
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

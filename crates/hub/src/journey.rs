@@ -170,6 +170,12 @@ pub struct Journey {
     pub created_at: i64,
     pub expires_at: i64,
     pub state: JourneyState,
+    /// The identity provider chosen last (kept after the journey ends, for the log).
+    #[serde(default)]
+    pub idp: Option<String>,
+    /// The level the identity provider proved (kept after the journey ends).
+    #[serde(default)]
+    pub level_achieved: Option<Level>,
 }
 
 impl Journey {
@@ -189,6 +195,8 @@ impl Journey {
             created_at: now,
             expires_at: now + ttl,
             state: JourneyState::Started,
+            idp: None,
+            level_achieved: None,
         }
     }
 
@@ -208,6 +216,7 @@ impl Journey {
     pub fn select_idp(&mut self, upstream: UpstreamRequest) -> Result<(), InvalidTransition> {
         match self.state {
             JourneyState::Started | JourneyState::IdpSelected { .. } => {
+                self.idp = Some(upstream.idp_id.clone());
                 self.state = JourneyState::IdpSelected { upstream };
                 Ok(())
             }
@@ -227,6 +236,7 @@ impl Journey {
     pub fn idp_returned(&mut self, identity: VerifiedIdentity) -> Result<(), InvalidTransition> {
         match self.state {
             JourneyState::IdpSelected { .. } => {
+                self.level_achieved = Some(identity.level.clone());
                 self.state = JourneyState::IdpReturned { identity };
                 Ok(())
             }

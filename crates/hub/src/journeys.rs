@@ -9,7 +9,8 @@ use store::StoreError;
 use crate::app::Hub;
 use crate::assertion;
 use crate::failure::{rp_error_url, see_other, PageError, Reason};
-use crate::journey::{Journey, MatchClaim};
+use crate::journey::{Journey, MatchClaim, MatchStatus};
+use audit::EventType;
 
 const JOURNEYS: &str = "journey";
 const UPSTREAM_STATES: &str = "upstream_state";
@@ -56,16 +57,8 @@ pub(crate) async fn take_upstream_state(
     hub.sessions.take(UPSTREAM_STATES, state).await
 }
 
-/// Sends the browser back to the RP with `reason`, marking the journey failed when it
-/// was still under way. A finished journey keeps its state (Back button, replays).
-pub(crate) async fn fail(hub: &Hub, journey: &mut Journey, reason: Reason) -> HttpResponse {
-    tracing::info!(journey = %journey.id, reason = reason.code(), step = journey.state.name(), "journey failed");
-    if journey.fail(reason.code()).is_ok() {
-        hub.metrics.journey_ended(reason.code());
-        if let Err(e) = save(hub, journey).await {
-            tracing::warn!(error = %e, journey = %journey.id, "could not record failed journey");
-        }
-    }
+/// The RP redirect for `reason`, leaving the journey as it is.
+fn back_to_rp(hub: &Hub, journey: &Journey, reason: Reason) -> HttpResponse {
     let request = &journey.request;
     match rp_error_url(
         &request.redirect_uri,
@@ -78,8 +71,26 @@ pub(crate) async fn fail(hub: &Hub, journey: &mut Journey, reason: Reason) -> Ht
     }
 }
 
-/// Completes the journey: stores the single-use code and sends the browser to the RP.
-/// Fails closed: if the code or the journey cannot be stored, nothing is issued.
+/// Sends the browser back to the RP with `reason`, marking the journey failed when it
+/// was still under way. A finished journey keeps its state (Back button, replays).
+pub(crate) async fn fail(hub: &Hub, journey: &mut Journey, reason: Reason) -> HttpResponse {
+    tracing::info!(journey = %journey.id, reason = reason.code(), step = journey.state.name(), "journey failed");
+    let mut event = hub.audit.journey_event(EventType::JourneyFailed, journey);
+    event.outcome = Some(reason.code().to_owned());
+    if journey.fail(reason.code()).is_ok() {
+        hub.metrics.journey_ended(reason.code());
+        if let Err(e) = save(hub, journey).await {
+            tracing::warn!(error = %e, journey = %journey.id, "could not record failed journey");
+        }
+    }
+    // A failure issues nothing, so it still goes back to the RP if the log is down.
+    let _ = hub.audit.record(event).await;
+    back_to_rp(hub, journey, reason)
+}
+
+/// Completes the journey: stores the single-use code, logs the assertion, and sends the
+/// browser to the RP. Fails closed: if the code, the journey or the log entry cannot be
+/// stored, no code leaves the hub.
 pub(crate) async fn complete(
     hub: &Hub,
     journey: &mut Journey,
@@ -96,24 +107,28 @@ pub(crate) async fn complete(
         assertion::issue_code(hub, journey, &identity, &outcome).await
     }
     .await;
-    match issued {
-        Ok(url) => {
-            tracing::info!(journey = %journey.id, status = ?outcome.status, "assertion issued");
-            hub.metrics.journey_ended(outcome.status.as_str());
-            see_other(url.as_str())
-        }
+    let issued = match issued {
+        Ok(issued) => issued,
         Err(e) => {
             tracing::error!(error = %e, journey = %journey.id, "could not issue code");
-            let request = &journey.request;
-            match rp_error_url(
-                &request.redirect_uri,
-                request.state.as_deref(),
-                &hub.issuer,
-                Reason::HubUnavailable,
-            ) {
-                Some(url) => see_other(url.as_str()),
-                None => actix_web::ResponseError::error_response(&PageError::Unavailable),
-            }
+            return back_to_rp(hub, journey, Reason::HubUnavailable);
+        }
+    };
+    let mut events = Vec::new();
+    if outcome.status == MatchStatus::Created {
+        events.push(hub.audit.journey_event(EventType::AccountCreated, journey));
+    }
+    let mut assertion = hub.audit.journey_event(EventType::AssertionIssued, journey);
+    assertion.outcome = Some(outcome.status.as_str().to_owned());
+    assertion.subject = Some(issued.sub.clone());
+    events.push(assertion);
+    for event in events {
+        if hub.audit.record(event).await.is_err() {
+            assertion::discard_code(hub, &issued.code).await;
+            return back_to_rp(hub, journey, Reason::HubUnavailable);
         }
     }
+    tracing::info!(journey = %journey.id, status = ?outcome.status, "assertion issued");
+    hub.metrics.journey_ended(outcome.status.as_str());
+    see_other(issued.url.as_str())
 }

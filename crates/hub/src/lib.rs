@@ -5,6 +5,8 @@
 
 pub mod app;
 mod assertion;
+pub mod audit_checkpoints;
+pub mod audit_trail;
 pub mod config;
 pub mod demo;
 mod failure;

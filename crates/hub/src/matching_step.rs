@@ -9,8 +9,9 @@ use store::StoreError;
 use crate::app::Hub;
 use crate::config::NoMatchResponse;
 use crate::failure::Reason;
-use crate::journey::{MatchClaim, MatchStatus, VerifiedIdentity};
+use crate::journey::{Journey, MatchClaim, MatchStatus, VerifiedIdentity};
 use crate::relying_party::RelyingParty;
+use audit::EventType;
 
 /// What the journey does next after a matching attempt.
 #[derive(Debug)]
@@ -33,6 +34,21 @@ async fn candidates(
         }
         None => Ok(Vec::new()),
     }
+}
+
+/// Appends the matching event; false when the log cannot be written (fail closed).
+async fn record_matching(
+    hub: &Hub,
+    journey: &Journey,
+    cycle: u8,
+    outcome: &str,
+    reasons: &[String],
+) -> bool {
+    let mut event = hub.audit.journey_event(EventType::Matching, journey);
+    event.match_cycle = Some(cycle);
+    event.outcome = Some(outcome.to_owned());
+    event.reasons = reasons.to_vec();
+    hub.audit.record(event).await.is_ok()
 }
 
 fn log_decision(journey_id: &str, cycle: u8, decision: &Decision) {
@@ -90,7 +106,7 @@ pub(crate) fn no_match(rp: &RelyingParty) -> Next {
 pub(crate) async fn first_attempt(
     hub: &Hub,
     rp: &RelyingParty,
-    journey_id: &str,
+    journey: &Journey,
     identity: &VerifiedIdentity,
 ) -> Next {
     let attempt = async {
@@ -104,11 +120,15 @@ pub(crate) async fn first_attempt(
             .await?
         {
             tracing::info!(
-                journey = journey_id,
+                journey = %journey.id,
                 cycle = 0,
                 outcome = "match",
                 "matching decision"
             );
+            if !record_matching(hub, journey, 0, "match", &["cycle0:stored_link".to_owned()]).await
+            {
+                return Ok(Next::Fail(Reason::HubUnavailable));
+            }
             return Ok(Next::Complete(MatchClaim {
                 status: MatchStatus::Matched,
                 record_id: Some(record.to_string()),
@@ -116,7 +136,18 @@ pub(crate) async fn first_attempt(
         }
         let candidates = candidates(hub, rp, &identity.dataset).await?;
         let decision = matching::match_cycle1(&identity.dataset, &candidates);
-        log_decision(journey_id, 1, &decision);
+        log_decision(&journey.id, 1, &decision);
+        if !record_matching(
+            hub,
+            journey,
+            1,
+            decision.outcome.as_str(),
+            &decision.reasons,
+        )
+        .await
+        {
+            return Ok(Next::Fail(Reason::HubUnavailable));
+        }
         if decision.outcome == Outcome::Match {
             return matched(hub, rp, identity, decision).await;
         }
@@ -126,7 +157,7 @@ pub(crate) async fn first_attempt(
         })
     };
     attempt.await.unwrap_or_else(|e: StoreError| {
-        tracing::error!(error = %e, journey = journey_id, "matching unavailable");
+        tracing::error!(error = %e, journey = %journey.id, "matching unavailable");
         Next::Fail(Reason::MatchingUnavailable)
     })
 }
@@ -135,7 +166,7 @@ pub(crate) async fn first_attempt(
 pub(crate) async fn cycle3(
     hub: &Hub,
     rp: &RelyingParty,
-    journey_id: &str,
+    journey: &Journey,
     identity: &VerifiedIdentity,
     attribute: &str,
     value: &str,
@@ -143,14 +174,25 @@ pub(crate) async fn cycle3(
     let attempt = async {
         let candidates = candidates(hub, rp, &identity.dataset).await?;
         let decision = matching::match_cycle3(&identity.dataset, attribute, value, &candidates);
-        log_decision(journey_id, 3, &decision);
+        log_decision(&journey.id, 3, &decision);
+        if !record_matching(
+            hub,
+            journey,
+            3,
+            decision.outcome.as_str(),
+            &decision.reasons,
+        )
+        .await
+        {
+            return Ok(Next::Fail(Reason::HubUnavailable));
+        }
         if decision.outcome == Outcome::Match {
             return matched(hub, rp, identity, decision).await;
         }
         Ok(no_match(rp))
     };
     attempt.await.unwrap_or_else(|e: StoreError| {
-        tracing::error!(error = %e, journey = journey_id, "matching unavailable");
+        tracing::error!(error = %e, journey = %journey.id, "matching unavailable");
         Next::Fail(Reason::MatchingUnavailable)
     })
 }

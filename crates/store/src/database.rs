@@ -151,6 +151,8 @@ macro_rules! with_conn {
     };
 }
 
+mod audit_store;
+
 impl Database {
     /// Opens the database at `url` with default pool options.
     ///
@@ -417,6 +419,14 @@ impl Database {
         with_conn!(self, |conn, q| Ok(
             q::upsert_record_link(&mut conn, &row).await?
         ))
+    }
+
+    /// Runs one SQL statement as given, on a pooled connection, and returns
+    /// the rows it affected: for tests that tamper with the database behind
+    /// the store's back (feature `test-support`; never used by the hub).
+    #[cfg(feature = "test-support")]
+    pub async fn execute_raw(&self, sql: &str) -> Result<usize, StoreError> {
+        with_conn!(self, |conn, q| Ok(q::execute_raw(&mut conn, sql).await?))
     }
 
     /// How many department records the RP has (import reports, health pages).

@@ -4,6 +4,10 @@
 //!   links (matching cycle 0), in SQLite (embedded default) or PostgreSQL
 //!   (several hub instances) through diesel-async and a bb8 pool, with one
 //!   schema embedded from `/migrations` for both.
+//! * The audit log (same [`Database`]): events appended in one gapless order
+//!   by every instance, an RFC 9162 Merkle tree over them for roots, proofs and
+//!   signed checkpoints, filtered queries for auditors, and a self-check that
+//!   recomputes everything (storage format: the `audit_log` migration).
 //! * [`records_file`]: streaming readers for the department record files an
 //!   operator imports (`hub records import`).
 //! * [`SessionStore`]: short-lived expiring state (journeys, codes, replay
@@ -17,6 +21,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod audit_log;
 mod database;
 mod error;
 mod queries;
@@ -27,6 +32,9 @@ mod session;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 
+pub use audit_log::{
+    AppendedRange, AuditCheckReport, AuditFilter, AuditProblem, AuditProblemKind, MAX_AUDIT_PAGE,
+};
 pub use database::{Database, DatabaseOptions, PoolState, SchemaStatus};
 pub use error::StoreError;
 pub use records_file::RowError;

@@ -19,7 +19,58 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(department_records, record_links);
+diesel::table! {
+    audit_events (seq) {
+        seq -> BigInt,
+        id -> Text,
+        time -> Text,
+        max_time -> Text,
+        journey_id -> Nullable<Text>,
+        event_type -> Text,
+        rp_id -> Nullable<Text>,
+        idp_id -> Nullable<Text>,
+        outcome -> Nullable<Text>,
+        body -> Text,
+        leaf_hash -> Text,
+        pruned -> Integer,
+    }
+}
+
+diesel::table! {
+    audit_nodes (level, idx) {
+        level -> Integer,
+        idx -> BigInt,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    audit_checkpoints (tree_size) {
+        tree_size -> BigInt,
+        root_hash -> Text,
+        time -> Text,
+        signature -> Text,
+    }
+}
+
+diesel::table! {
+    audit_head (id) {
+        id -> Integer,
+        size -> BigInt,
+        max_time -> Nullable<Text>,
+        max_lag_ms -> BigInt,
+        pruned_below -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    department_records,
+    record_links,
+    audit_events,
+    audit_nodes,
+    audit_checkpoints,
+    audit_head,
+);
 
 // Diesel's own bookkeeping table (created by the migration harness): only the
 // column [`crate::Database::schema_status`] reads.

@@ -11,6 +11,7 @@ use crate::journey::{Journey, RpRequest};
 use crate::pages::{html, Picker, PickerEntry};
 use crate::relying_party::RelyingParty;
 use crate::{journeys, web_edge::journey_steps};
+use audit::EventType;
 
 /// The authorization request parameters (OIDC Core §3.1.2.1).
 #[derive(Debug, Deserialize)]
@@ -170,6 +171,10 @@ async fn authorize(
         hub.settings.journey.ttl_secs as i64,
     );
     tracing::info!(journey = %journey.id, client_id = %rp.settings.client_id, level = %journey.request.minimum_level, "journey started");
+    let started = hub.audit.journey_event(EventType::JourneyStarted, &journey);
+    if hub.audit.record(started).await.is_err() {
+        return deny(Reason::HubUnavailable);
+    }
     let hinted = idp_hint.and_then(|h| {
         eligible
             .iter()

@@ -17,6 +17,7 @@ use crate::journeys;
 use crate::matching_step::{self, Next};
 use crate::pages::{cycle3_wording, html, Cycle3};
 use crate::upstream::UpstreamError;
+use audit::EventType;
 
 /// Fields common to the hub's journey forms.
 #[derive(Debug, Deserialize)]
@@ -80,6 +81,14 @@ pub(crate) async fn send_to_idp(hub: &Hub, journey: &mut Journey, idp_id: &str) 
     };
     if let Err(e) = saved.await {
         tracing::error!(error = %e, "session store unavailable");
+        return journeys::fail(hub, journey, Reason::HubUnavailable).await;
+    }
+    if hub
+        .audit
+        .record(hub.audit.journey_event(EventType::IdpSelected, journey))
+        .await
+        .is_err()
+    {
         return journeys::fail(hub, journey, Reason::HubUnavailable).await;
     }
     tracing::info!(journey = %journey.id, idp = idp_id, "sent to identity provider");
@@ -184,6 +193,9 @@ pub(crate) async fn idp_callback(
     }
     if let Some(error) = p.error.as_deref() {
         let reason = idp_error_reason(error, p.error_description.as_deref());
+        let mut returned = hub.audit.journey_event(EventType::IdpReturned, &journey);
+        returned.outcome = Some(reason.code().to_owned());
+        let _ = hub.audit.record(returned).await;
         return Ok(journeys::fail(&hub, &mut journey, reason).await);
     }
     let Some(code) = p.code.as_deref() else {
@@ -230,6 +242,11 @@ pub(crate) async fn idp_callback(
     if journey.idp_returned(identity).is_err() {
         return Ok(journeys::fail(&hub, &mut journey, Reason::JourneyFinished).await);
     }
+    let mut returned = hub.audit.journey_event(EventType::IdpReturned, &journey);
+    returned.outcome = Some("success".into());
+    if hub.audit.record(returned).await.is_err() {
+        return Ok(journeys::fail(&hub, &mut journey, Reason::HubUnavailable).await);
+    }
     tracing::info!(journey = %journey.id, idp = %idp.settings.id, "identity provider returned");
     Ok(run_matching(&hub, &mut journey).await)
 }
@@ -243,7 +260,7 @@ async fn run_matching(hub: &Hub, journey: &mut Journey) -> HttpResponse {
         Ok(i) => i.clone(),
         Err(_) => return journeys::fail(hub, journey, Reason::JourneyFinished).await,
     };
-    let next = matching_step::first_attempt(hub, rp, &journey.id, &identity).await;
+    let next = matching_step::first_attempt(hub, rp, journey, &identity).await;
     proceed(hub, journey, next).await
 }
 
@@ -256,6 +273,12 @@ async fn proceed(hub: &Hub, journey: &mut Journey, next: Next) -> HttpResponse {
                 return journeys::fail(hub, journey, Reason::JourneyFinished).await;
             }
             if journeys::save(hub, journey).await.is_err() {
+                return journeys::fail(hub, journey, Reason::HubUnavailable).await;
+            }
+            let mut asked = hub.audit.journey_event(EventType::Cycle3Asked, journey);
+            asked.match_cycle = Some(3);
+            asked.outcome = Some(attribute.clone());
+            if hub.audit.record(asked).await.is_err() {
                 return journeys::fail(hub, journey, Reason::HubUnavailable).await;
             }
             cycle3_page(journey, &attribute, None, StatusCode::OK)
@@ -318,11 +341,17 @@ pub(crate) async fn answer_cycle3(
     if journey.cycle3_answered().is_err() {
         return Ok(journeys::fail(&hub, &mut journey, Reason::JourneyFinished).await);
     }
+    let mut answered = hub.audit.journey_event(EventType::Cycle3Answered, &journey);
+    answered.match_cycle = Some(3);
+    answered.outcome = Some(if skip { "declined" } else { "answered" }.into());
+    if hub.audit.record(answered).await.is_err() {
+        return Ok(journeys::fail(&hub, &mut journey, Reason::HubUnavailable).await);
+    }
     let next = if skip {
         tracing::info!(journey = %journey.id, cycle = 3, "cycle-3 question declined");
         matching_step::no_match(rp)
     } else {
-        matching_step::cycle3(&hub, rp, &journey.id, &identity, &attribute, value).await
+        matching_step::cycle3(&hub, rp, &journey, &identity, &attribute, value).await
     };
     Ok(proceed(&hub, &mut journey, next).await)
 }

@@ -1,5 +1,6 @@
 //! The HTTP edge: routes, and the single place where errors become responses.
 
+mod audit_api;
 mod authorize;
 mod discovery;
 mod health;
@@ -41,6 +42,16 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
     .route("/metrics", web::get().to(health::metrics))
+    .service(
+        web::scope("/audit/v1")
+            .route("/events", web::get().to(audit_api::events))
+            .route("/export.jsonl", web::get().to(audit_api::export_jsonl))
+            .route("/export.csv", web::get().to(audit_api::export_csv))
+            .route("/checkpoint", web::get().to(audit_api::checkpoint))
+            .route("/proof/inclusion", web::get().to(audit_api::inclusion))
+            .route("/proof/consistency", web::get().to(audit_api::consistency))
+            .route("/openapi.json", web::get().to(audit_api::openapi)),
+    )
     .default_service(web::to(not_found));
 }
 

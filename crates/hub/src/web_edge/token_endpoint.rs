@@ -15,6 +15,7 @@ use crate::app::Hub;
 use crate::assertion::{self, Redemption};
 use crate::config::RpAuthMethod;
 use crate::relying_party::RelyingParty;
+use audit::EventType;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const CLIENT_ASSERTION_JTIS: &str = "client_assertion_jti";
@@ -31,6 +32,7 @@ pub(crate) struct TokenForm {
     client_assertion_type: Option<String>,
     client_assertion: Option<String>,
     client_secret: Option<String>,
+    scope: Option<String>,
 }
 
 /// An OAuth error response (RFC 6749 §5.2).
@@ -42,14 +44,14 @@ pub(crate) struct OAuthError {
 }
 
 impl OAuthError {
-    fn new(status: StatusCode, error: &'static str, description: &'static str) -> Self {
+    pub(crate) fn new(status: StatusCode, error: &'static str, description: &'static str) -> Self {
         Self {
             status,
             error,
             description,
         }
     }
-    fn invalid_client(description: &'static str) -> Self {
+    pub(crate) fn invalid_client(description: &'static str) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "invalid_client", description)
     }
     fn invalid_grant(description: &'static str) -> Self {
@@ -58,7 +60,7 @@ impl OAuthError {
     fn invalid_request(description: &'static str) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
     }
-    fn unavailable() -> Self {
+    pub(crate) fn unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "temporarily_unavailable",
@@ -77,7 +79,7 @@ impl OAuthError {
 }
 
 /// Parses `Authorization: Basic` (client id and secret are form-urlencoded, RFC 6749 §2.3.1).
-fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
+pub(crate) fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
     let header = req.headers().get("authorization")?.to_str().ok()?;
     let encoded = header
         .strip_prefix("Basic ")
@@ -198,10 +200,13 @@ pub(crate) async fn token(
     req: HttpRequest,
     form: web::Form<TokenForm>,
 ) -> HttpResponse {
-    match exchange(&hub, &req, &form).await {
-        Ok(r) => r,
-        Err(e) => e.response(),
-    }
+    let result = match form.grant_type.as_deref() {
+        Some("client_credentials") => {
+            super::audit_api::auditor_token(&hub, &req, form.scope.as_deref()).await
+        }
+        _ => exchange(&hub, &req, &form).await,
+    };
+    result.unwrap_or_else(|e| e.response())
 }
 
 async fn exchange(
@@ -210,6 +215,28 @@ async fn exchange(
     form: &TokenForm,
 ) -> Result<HttpResponse, OAuthError> {
     let rp = authenticate(hub, req, form).await?;
+    let result = redeem(hub, rp, form).await;
+    if let Err(e) = &result {
+        if e.error == "invalid_grant" {
+            // Replays and stolen codes are what auditors look for.
+            let mut event = hub.audit.event(EventType::TokenRejected);
+            event.rp = Some(rp.settings.client_id.clone());
+            event.outcome = Some(e.error.to_owned());
+            hub.audit
+                .record(event)
+                .await
+                .map_err(|_| OAuthError::unavailable())?;
+        }
+    }
+    result
+}
+
+/// The authorization code grant for an authenticated relying party.
+async fn redeem(
+    hub: &Hub,
+    rp: &RelyingParty,
+    form: &TokenForm,
+) -> Result<HttpResponse, OAuthError> {
     if form.grant_type.as_deref() != Some("authorization_code") {
         return Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
@@ -258,6 +285,16 @@ async fn exchange(
             tracing::error!(error = %e, "token issuance failed");
             OAuthError::unavailable()
         })?;
+    let mut event = hub.audit.event(EventType::TokensIssued);
+    event.journey_id = Some(grant.journey_id.clone());
+    event.rp = Some(grant.client_id.clone());
+    event.level_achieved = Some(grant.acr.clone());
+    event.subject = Some(grant.sub.clone());
+    event.outcome = Some(grant.match_claim.status.as_str().to_owned());
+    if hub.audit.record(event).await.is_err() {
+        assertion::revoke_access_token(hub, &tokens.access_token).await;
+        return Err(OAuthError::unavailable());
+    }
     tracing::info!(journey = %grant.journey_id, client_id = %grant.client_id, "tokens issued");
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))

@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 
 use crate::app::Hub;
 use crate::assertion;
+use audit::EventType;
 
 fn bearer(req: &HttpRequest) -> Option<&str> {
     let header = req.headers().get("authorization")?.to_str().ok()?;
@@ -34,6 +35,14 @@ pub(crate) async fn userinfo(hub: web::Data<Hub>, req: HttpRequest) -> HttpRespo
                 .json(json!({"error": "temporarily_unavailable"}));
         }
     };
+    let mut event = hub.audit.event(EventType::UserinfoServed);
+    event.journey_id = grant.journey_id.clone();
+    event.rp = Some(grant.client_id.clone());
+    event.subject = Some(grant.sub.clone());
+    if hub.audit.record(event).await.is_err() {
+        return HttpResponse::ServiceUnavailable()
+            .json(json!({"error": "temporarily_unavailable"}));
+    }
     let mut body = grant.userinfo;
     body.insert("sub".into(), Value::String(grant.sub));
     HttpResponse::Ok()

@@ -1,0 +1,120 @@
+//! The verification log as the hub writes it: every journey step appends an event and
+//! waits until it is durable before it answers. If the log cannot be written, the step
+//! fails closed: nothing is issued that could not be audited.
+//!
+//! Appends from concurrent requests are gathered by one writer task per instance into
+//! batches, each written in one transaction (the store gives the total order across
+//! instances).
+
+use audit::{Event, EventType};
+use store::Database;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::journey::Journey;
+
+/// The log could not be written; the step must not complete.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("verification log unavailable: {0}")]
+pub struct AuditUnavailable(String);
+
+struct Pending {
+    event: Event,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// Appends events for this hub instance.
+#[derive(Debug, Clone)]
+pub struct AuditTrail {
+    tx: mpsc::Sender<Pending>,
+    instance: String,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("event", &self.event.id)
+            .finish()
+    }
+}
+
+impl AuditTrail {
+    /// Starts the writer task on the current Tokio runtime.
+    pub fn start(db: Database, instance: String, max_batch: usize) -> Self {
+        let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
+        tokio::spawn(write_batches(db, rx, max_batch.max(1)));
+        Self { tx, instance }
+    }
+
+    /// The id this instance writes into its events.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// A new event of `event_type`, stamped with id, time and instance.
+    pub fn event(&self, event_type: EventType) -> Event {
+        Event {
+            id: uuid::Uuid::new_v4().to_string(),
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            journey_id: None,
+            event_type,
+            rp: None,
+            idp: None,
+            level_requested: None,
+            level_achieved: None,
+            outcome: None,
+            subject: None,
+            match_cycle: None,
+            reasons: Vec::new(),
+            instance: self.instance.clone(),
+        }
+    }
+
+    /// An event about `journey`: journey id, RP, requested level and IdP filled in.
+    pub fn journey_event(&self, event_type: EventType, journey: &Journey) -> Event {
+        let mut event = self.event(event_type);
+        event.journey_id = Some(journey.id.clone());
+        event.rp = Some(journey.request.client_id.clone());
+        event.level_requested = Some(journey.request.minimum_level.to_string());
+        event.idp = journey.idp.clone();
+        event.level_achieved = journey.level_achieved.as_ref().map(|l| l.to_string());
+        event
+    }
+
+    /// Appends `event` and waits until it is durable.
+    pub async fn record(&self, event: Event) -> Result<(), AuditUnavailable> {
+        let (done, wait) = oneshot::channel();
+        let kind = event.event_type;
+        self.tx
+            .send(Pending { event, done })
+            .await
+            .map_err(|_| AuditUnavailable("writer stopped".into()))?;
+        let result = wait
+            .await
+            .map_err(|_| AuditUnavailable("writer stopped".into()))?;
+        result.map_err(|e| {
+            tracing::error!(error = %e, event = ?kind, "could not append to the verification log");
+            AuditUnavailable(e)
+        })
+    }
+}
+
+async fn write_batches(db: Database, mut rx: mpsc::Receiver<Pending>, max_batch: usize) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let events: Vec<Event> = batch.iter().map(|p| p.event.clone()).collect();
+        let result = db
+            .append_audit_events(&events)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        for pending in batch {
+            let _ = pending.done.send(result.clone());
+        }
+    }
+}

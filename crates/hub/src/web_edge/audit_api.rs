@@ -1,0 +1,528 @@
+//! The auditor API (`/audit/v1/...`), described by the OpenAPI document it serves.
+//!
+//! Auditors authenticate with OAuth client credentials at the hub's own `/token` (scope
+//! `audit:read`). An auditor limited to some relying parties sees only their events: in
+//! queries, exports and inclusion proofs alike.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use audit::EventType;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use futures::stream::{self, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use store::AuditFilter;
+
+use super::token_endpoint::{basic_credentials, OAuthError};
+use crate::app::Hub;
+use crate::audit_checkpoints;
+
+const AUDITOR_TOKENS: &str = "auditor_token";
+const READ_SCOPE: &str = "audit:read";
+const PAGE: u32 = 500;
+
+/// What an auditor's access token stands for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct AuditorGrant {
+    client_id: String,
+    scopes: Vec<String>,
+    /// `None`: every relying party.
+    rps: Option<Vec<String>>,
+}
+
+/// `grant_type=client_credentials` at `/token` for auditor clients.
+pub(crate) async fn auditor_token(
+    hub: &Hub,
+    req: &HttpRequest,
+    scope: Option<&str>,
+) -> Result<HttpResponse, OAuthError> {
+    let failed = || OAuthError::invalid_client("Client authentication failed");
+    let (id, secret) = basic_credentials(req).ok_or_else(failed)?;
+    let auditor = hub
+        .settings
+        .auditors
+        .iter()
+        .find(|a| {
+            a.client_id == id && token::secrets_equal(a.client_secret.as_bytes(), secret.as_bytes())
+        })
+        .ok_or_else(failed)?;
+    let scopes: Vec<String> = match scope {
+        Some(s) => s.split_whitespace().map(str::to_owned).collect(),
+        None => auditor.scopes.clone(),
+    };
+    if scopes.iter().any(|s| !auditor.scopes.contains(s)) {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            "Scope not allowed for this client",
+        ));
+    }
+    let grant = AuditorGrant {
+        client_id: auditor.client_id.clone(),
+        scopes: scopes.clone(),
+        rps: auditor.rps.clone(),
+    };
+    let access_token = token::random_opaque(32);
+    let ttl = hub.settings.journey.access_token_ttl_secs;
+    let json = serde_json::to_string(&grant).map_err(|_| OAuthError::unavailable())?;
+    hub.sessions
+        .put(
+            AUDITOR_TOKENS,
+            &access_token,
+            json,
+            Duration::from_secs(ttl),
+        )
+        .await
+        .map_err(|_| OAuthError::unavailable())?;
+    let mut event = hub.audit.event(EventType::AuditorTokenIssued);
+    event.outcome = Some(auditor.client_id.clone());
+    hub.audit
+        .record(event)
+        .await
+        .map_err(|_| OAuthError::unavailable())?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "no-store"))
+        .json(json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": ttl,
+            "scope": scopes.join(" "),
+        })))
+}
+
+/// Errors of the auditor API, as JSON.
+#[derive(Debug)]
+pub(crate) struct ApiError(StatusCode, &'static str, String);
+
+impl ApiError {
+    fn unavailable(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "audit API unavailable");
+        Self(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "The verification log is unavailable".into(),
+        )
+    }
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self(StatusCode::BAD_REQUEST, "invalid_request", message.into())
+    }
+    fn not_found() -> Self {
+        Self(StatusCode::NOT_FOUND, "not_found", "No such event".into())
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.1, self.2)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl actix_web::ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.0
+    }
+    fn error_response(&self) -> HttpResponse {
+        let mut r = HttpResponse::build(self.0);
+        if self.0 == StatusCode::UNAUTHORIZED {
+            r.insert_header(("www-authenticate", "Bearer realm=\"audit\""));
+        }
+        if self.0 == StatusCode::FORBIDDEN {
+            r.insert_header((
+                "www-authenticate",
+                "Bearer error=\"insufficient_scope\", scope=\"audit:read\"",
+            ));
+        }
+        r.json(json!({"error": self.1, "error_description": self.2}))
+    }
+}
+
+/// The caller's grant: 401 without a valid token, 403 without `audit:read`.
+async fn auditor(hub: &Hub, req: &HttpRequest) -> Result<AuditorGrant, ApiError> {
+    let unauthorized = || {
+        ApiError(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "A valid bearer token is required".into(),
+        )
+    };
+    let header = req
+        .headers()
+        .get("authorization")
+        .and_then(|h| h.to_str().ok())
+        .ok_or_else(unauthorized)?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .ok_or_else(unauthorized)?
+        .trim();
+    let json = hub
+        .sessions
+        .get(AUDITOR_TOKENS, token)
+        .await
+        .map_err(ApiError::unavailable)?
+        .ok_or_else(unauthorized)?;
+    let grant: AuditorGrant = serde_json::from_str(&json).map_err(ApiError::unavailable)?;
+    if !grant.scopes.iter().any(|s| s == READ_SCOPE) {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            "The audit:read scope is required".into(),
+        ));
+    }
+    Ok(grant)
+}
+
+/// Filters of `/events` and the exports.
+#[derive(Debug, Deserialize)]
+pub(crate) struct EventQuery {
+    from: Option<String>,
+    to: Option<String>,
+    rp: Option<String>,
+    idp: Option<String>,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    outcome: Option<String>,
+    journey: Option<String>,
+    cursor: Option<u64>,
+    limit: Option<u32>,
+    tree_size: Option<u64>,
+}
+
+impl EventQuery {
+    /// True when the export is a subset of the log (filters, or a scoped auditor): each
+    /// event then carries an inclusion proof. A complete export carries none: the verifier
+    /// recomputes the root from all events, which also proves that none is missing.
+    fn is_partial(&self, grant: &AuditorGrant) -> bool {
+        grant.rps.is_some()
+            || self.from.is_some()
+            || self.to.is_some()
+            || self.rp.is_some()
+            || self.idp.is_some()
+            || self.event_type.is_some()
+            || self.outcome.is_some()
+            || self.journey.is_some()
+    }
+
+    fn filter(&self, grant: &AuditorGrant) -> AuditFilter {
+        AuditFilter {
+            from: self.from.clone(),
+            to: self.to.clone(),
+            rps: grant.rps.clone(),
+            rp: self.rp.clone(),
+            idp: self.idp.clone(),
+            event_type: self.event_type.clone(),
+            outcome: self.outcome.clone(),
+            journey_id: self.journey.clone(),
+        }
+    }
+}
+
+/// One event as exported: its index in the log, then its fields.
+fn exported(
+    index: u64,
+    event: &audit::Event,
+    proof: Option<Vec<audit::Hash>>,
+) -> audit::ExportedEvent {
+    audit::ExportedEvent {
+        index,
+        event: event.clone(),
+        inclusion_proof: proof.map(|p| p.iter().map(|h| STANDARD.encode(h)).collect()),
+    }
+}
+
+/// GET /audit/v1/events: a page of events, oldest first, and the cursor of the next page.
+pub(crate) async fn events(
+    hub: web::Data<Hub>,
+    req: HttpRequest,
+    q: web::Query<EventQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let grant = auditor(&hub, &req).await?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let page = hub
+        .db
+        .audit_events(&q.filter(&grant), q.cursor, limit)
+        .await
+        .map_err(ApiError::unavailable)?;
+    let next = if page.len() as u32 == limit {
+        page.last().map(|(seq, _)| *seq)
+    } else {
+        None
+    };
+    let events: Vec<_> = page
+        .iter()
+        .map(|(seq, e)| exported(*seq, e, None))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"events": events, "next_cursor": next})))
+}
+
+/// The checkpoint an export is proved against: `tree_size` if given, else a fresh one.
+async fn export_checkpoint(
+    hub: &Hub,
+    tree_size: Option<u64>,
+) -> Result<audit::Checkpoint, ApiError> {
+    let latest = audit_checkpoints::ensure_current(hub)
+        .await
+        .map_err(ApiError::unavailable)?;
+    match tree_size {
+        None => Ok(latest),
+        Some(size) => {
+            let all = hub.db.checkpoints().await.map_err(ApiError::unavailable)?;
+            all.into_iter()
+                .find(|c| c.tree_size == size)
+                .ok_or_else(|| {
+                    ApiError::bad_request("tree_size must be the size of a published checkpoint")
+                })
+        }
+    }
+}
+
+/// Pages through the filtered events below `tree_size`, in log order.
+fn pages(
+    hub: web::Data<Hub>,
+    filter: AuditFilter,
+    tree_size: u64,
+) -> impl futures::Stream<Item = Result<Vec<(u64, audit::Event)>, ApiError>> {
+    stream::unfold(Some(None::<u64>), move |cursor| {
+        let (hub, filter) = (hub.clone(), filter.clone());
+        async move {
+            let cursor = cursor?;
+            match hub.db.audit_events(&filter, cursor, PAGE).await {
+                Err(e) => Some((Err(ApiError::unavailable(e)), None)),
+                Ok(page) => {
+                    let full = page.len() as u32 == PAGE;
+                    let page: Vec<_> = page
+                        .into_iter()
+                        .filter(|(seq, _)| *seq < tree_size)
+                        .collect();
+                    let next = match page.last() {
+                        Some((seq, _)) if full => Some(Some(*seq)),
+                        _ => None,
+                    };
+                    if page.is_empty() && next.is_none() {
+                        return None;
+                    }
+                    Some((Ok(page), next))
+                }
+            }
+        }
+    })
+}
+
+async fn record_export(hub: &Hub, grant: &AuditorGrant, format: &str) -> Result<(), ApiError> {
+    let mut event = hub.audit.event(EventType::AuditExported);
+    event.outcome = Some(format!("{}:{format}", grant.client_id));
+    hub.audit.record(event).await.map_err(ApiError::unavailable)
+}
+
+/// GET /audit/v1/export.jsonl: streamed JSON lines of the events below the checkpoint named
+/// in the `audit-checkpoint-tree-size` header; in a partial export each with its inclusion
+/// proof against that checkpoint.
+pub(crate) async fn export_jsonl(
+    hub: web::Data<Hub>,
+    req: HttpRequest,
+    q: web::Query<EventQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let grant = auditor(&hub, &req).await?;
+    let checkpoint = export_checkpoint(&hub, q.tree_size).await?;
+    record_export(&hub, &grant, "jsonl").await?;
+    let size = checkpoint.tree_size;
+    let partial = q.is_partial(&grant);
+    let proving = hub.clone();
+    let body = pages(hub.clone(), q.filter(&grant), size).then(move |page| {
+        let hub = proving.clone();
+        async move {
+            let mut out = Vec::new();
+            for (seq, event) in page? {
+                let proof = match partial {
+                    true => Some(
+                        hub.db
+                            .audit_inclusion_proof(seq, size)
+                            .await
+                            .map_err(ApiError::unavailable)?,
+                    ),
+                    false => None,
+                };
+                let line = serde_json::to_vec(&exported(seq, &event, proof))
+                    .map_err(ApiError::unavailable)?;
+                out.extend_from_slice(&line);
+                out.push(b'\n');
+            }
+            Ok::<_, ApiError>(web::Bytes::from(out))
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-ndjson")
+        .insert_header(("audit-checkpoint-tree-size", size.to_string()))
+        .streaming(body))
+}
+
+const CSV_HEADER: &str =
+    "index,id,time,journey_id,type,rp,idp,level_requested,level_achieved,outcome,subject,match_cycle,reasons,instance\n";
+
+fn csv_row(seq: u64, e: &audit::Event) -> Result<Vec<u8>, ApiError> {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    let kind = serde_json::to_value(e.event_type).map_err(ApiError::unavailable)?;
+    let cycle = e.match_cycle.map(|c| c.to_string());
+    w.write_record([
+        seq.to_string().as_str(),
+        &e.id,
+        &e.time,
+        e.journey_id.as_deref().unwrap_or(""),
+        kind.as_str().unwrap_or(""),
+        e.rp.as_deref().unwrap_or(""),
+        e.idp.as_deref().unwrap_or(""),
+        e.level_requested.as_deref().unwrap_or(""),
+        e.level_achieved.as_deref().unwrap_or(""),
+        e.outcome.as_deref().unwrap_or(""),
+        e.subject.as_deref().unwrap_or(""),
+        cycle.as_deref().unwrap_or(""),
+        &e.reasons.join("|"),
+        &e.instance,
+    ])
+    .map_err(ApiError::unavailable)?;
+    w.into_inner().map_err(ApiError::unavailable)
+}
+
+/// GET /audit/v1/export.csv: the same events as CSV (no proofs), streamed.
+pub(crate) async fn export_csv(
+    hub: web::Data<Hub>,
+    req: HttpRequest,
+    q: web::Query<EventQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let grant = auditor(&hub, &req).await?;
+    let checkpoint = export_checkpoint(&hub, q.tree_size).await?;
+    record_export(&hub, &grant, "csv").await?;
+    let header =
+        stream::once(async { Ok::<_, ApiError>(web::Bytes::from_static(CSV_HEADER.as_bytes())) });
+    let rows = pages(hub.clone(), q.filter(&grant), checkpoint.tree_size).map(|page| {
+        let mut out = Vec::new();
+        for (seq, event) in page? {
+            out.extend(csv_row(seq, &event)?);
+        }
+        Ok(web::Bytes::from(out))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "audit-checkpoint-tree-size",
+            checkpoint.tree_size.to_string(),
+        ))
+        .streaming(header.chain(rows)))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct CheckpointQuery {
+    tree_size: Option<u64>,
+}
+
+/// GET /audit/v1/checkpoint: the latest signed checkpoint (made now if the log grew), or
+/// the one published for `tree_size` (e.g. the one an export names).
+pub(crate) async fn checkpoint(
+    hub: web::Data<Hub>,
+    req: HttpRequest,
+    q: web::Query<CheckpointQuery>,
+) -> Result<HttpResponse, ApiError> {
+    auditor(&hub, &req).await?;
+    Ok(HttpResponse::Ok().json(export_checkpoint(&hub, q.tree_size).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct InclusionQuery {
+    index: u64,
+    tree_size: Option<u64>,
+}
+
+/// GET /audit/v1/proof/inclusion: proof that event `index` is in the tree of `tree_size`.
+/// Only for events the auditor may see.
+pub(crate) async fn inclusion(
+    hub: web::Data<Hub>,
+    req: HttpRequest,
+    q: web::Query<InclusionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let grant = auditor(&hub, &req).await?;
+    let size = match q.tree_size {
+        Some(s) => s,
+        None => {
+            audit_checkpoints::ensure_current(&hub)
+                .await
+                .map_err(ApiError::unavailable)?
+                .tree_size
+        }
+    };
+    if q.index >= size {
+        return Err(ApiError::bad_request("index must be below tree_size"));
+    }
+    let event = hub
+        .db
+        .audit_event(q.index)
+        .await
+        .map_err(ApiError::unavailable)?
+        .ok_or_else(ApiError::not_found)?;
+    if let Some(rps) = &grant.rps {
+        if !event.rp.as_ref().is_some_and(|rp| rps.contains(rp)) {
+            return Err(ApiError::not_found());
+        }
+    }
+    let proof = hub
+        .db
+        .audit_inclusion_proof(q.index, size)
+        .await
+        .map_err(ApiError::unavailable)?;
+    let root = hub
+        .db
+        .audit_root(size)
+        .await
+        .map_err(ApiError::unavailable)?;
+    Ok(HttpResponse::Ok().json(json!({
+        "index": q.index,
+        "tree_size": size,
+        "leaf_hash": STANDARD.encode(audit::leaf_hash(&event.canonical_bytes())),
+        "proof": proof.iter().map(|h| STANDARD.encode(h)).collect::<Vec<_>>(),
+        "root_hash": STANDARD.encode(root),
+        "event": event,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ConsistencyQuery {
+    first: u64,
+    second: u64,
+}
+
+/// GET /audit/v1/proof/consistency: proof that the tree of `second` extends that of `first`.
+pub(crate) async fn consistency(
+    hub: web::Data<Hub>,
+    req: HttpRequest,
+    q: web::Query<ConsistencyQuery>,
+) -> Result<HttpResponse, ApiError> {
+    auditor(&hub, &req).await?;
+    let size = hub.db.audit_size().await.map_err(ApiError::unavailable)?;
+    if q.first > q.second || q.second > size {
+        return Err(ApiError::bad_request(
+            "need first <= second <= the log's size",
+        ));
+    }
+    let proof = hub
+        .db
+        .audit_consistency_proof(q.first, q.second)
+        .await
+        .map_err(ApiError::unavailable)?;
+    Ok(HttpResponse::Ok().json(json!({
+        "first": q.first,
+        "second": q.second,
+        "proof": proof.iter().map(|h| STANDARD.encode(h)).collect::<Vec<_>>(),
+    })))
+}
+
+/// GET /audit/v1/openapi.json.
+pub(crate) async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(include_str!("../../openapi/audit-v1.json"))
+}

@@ -1,0 +1,991 @@
+//! The audit log against real SQLite files and a real PostgreSQL: appends,
+//! proofs checked with the `audit` crate's verifiers, concurrency across
+//! instances, auditor queries, checkpoints and the self-check's detection of
+//! tampering done behind the store's back.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use audit::{Checkpoint, Event, EventType, Hash, MemoryTree};
+use common::{migrated_databases, Backend, TestDb};
+use store::{
+    AppendedRange, AuditCheckReport, AuditFilter, AuditProblemKind, Database, DatabaseOptions,
+    StoreError,
+};
+
+/// A distinct event: `n` makes its id and time unique (time = base + n seconds).
+fn event(n: u64, rp: Option<&str>, event_type: EventType, journey: &str) -> Event {
+    Event {
+        id: format!("00000000-0000-4000-8000-{n:012x}"),
+        time: time_of(n),
+        journey_id: Some(journey.to_owned()),
+        event_type,
+        rp: rp.map(str::to_owned),
+        idp: Some(
+            if n.is_multiple_of(2) {
+                "idp-even"
+            } else {
+                "idp-odd"
+            }
+            .to_owned(),
+        ),
+        level_requested: Some("LEVEL_2".to_owned()),
+        level_achieved: None,
+        outcome: Some(
+            if n.is_multiple_of(3) {
+                "matched"
+            } else {
+                "success"
+            }
+            .to_owned(),
+        ),
+        subject: None,
+        match_cycle: None,
+        reasons: vec![],
+        instance: "hub-test".to_owned(),
+    }
+}
+
+fn time_of(n: u64) -> String {
+    let (h, m, s) = (n / 3600, (n / 60) % 60, n % 60);
+    format!("2026-11-22T{:02}:{m:02}:{s:02}.000Z", 8 + h)
+}
+
+fn events(range: std::ops::Range<u64>) -> Vec<Event> {
+    range
+        .map(|n| {
+            let rp = ["rp-a", "rp-b", "rp-c"][(n % 3) as usize];
+            event(
+                n,
+                Some(rp),
+                EventType::JourneyStarted,
+                &format!("j{}", n / 4),
+            )
+        })
+        .collect()
+}
+
+fn tree_of(events: &[Event]) -> MemoryTree {
+    let mut tree = MemoryTree::new();
+    for e in events {
+        tree.push(audit::leaf_hash(&e.canonical_bytes()));
+    }
+    tree
+}
+
+fn b64(hash: &Hash) -> String {
+    audit::encode_hash(hash)
+}
+
+fn checkpoint(size: u64, root: &Hash) -> Checkpoint {
+    Checkpoint {
+        tree_size: size,
+        root_hash: b64(root),
+        time: time_of(size),
+        signature: format!("not-checked-by-the-store.{size}"),
+    }
+}
+
+/// Every event in the log, read through the paged query.
+async fn all_events(db: &Database, filter: &AuditFilter, page: u32) -> Vec<(u64, Event)> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let batch = db.audit_events(filter, after, page).await.unwrap();
+        assert!(batch.len() <= page as usize);
+        let Some(last) = batch.last() else {
+            return out;
+        };
+        after = Some(last.0);
+        out.extend(batch);
+    }
+}
+
+// ---- appends, roots and proofs --------------------------------------------
+
+#[tokio::test]
+async fn batches_append_in_order_and_every_proof_verifies() {
+    for t in migrated_databases().await {
+        let db = &t.db;
+        let b = t.backend;
+        assert_eq!(db.audit_size().await.unwrap(), 0);
+        assert_eq!(db.audit_root(0).await.unwrap(), audit::empty_root(), "{b}");
+        assert_eq!(
+            db.append_audit_events(&[]).await.unwrap(),
+            AppendedRange {
+                first_seq: 0,
+                size: 0
+            }
+        );
+
+        let all = events(0..45);
+        let mut start = 0;
+        for len in [1, 2, 3, 7, 1, 16, 10, 5] {
+            let range = db
+                .append_audit_events(&all[start..start + len])
+                .await
+                .unwrap();
+            assert_eq!(range.seqs(), start as u64..(start + len) as u64, "{b}");
+            start += len;
+            assert_eq!(db.audit_size().await.unwrap(), start as u64);
+        }
+        assert_eq!(start, all.len());
+        assert_eq!(db.audit_event(17).await.unwrap().as_ref(), Some(&all[17]));
+        assert_eq!(db.audit_event(45).await.unwrap(), None);
+
+        let sizes = [1u64, 2, 3, 4, 5, 7, 8, 9, 13, 16, 17, 31, 32, 33, 44, 45];
+        let mut roots = Vec::new();
+        for &size in &sizes {
+            let expected = audit::root(size, &tree_of(&all[..size as usize])).unwrap();
+            let root = db.audit_root(size).await.unwrap();
+            assert_eq!(root, expected, "{b}: root at {size}");
+            for (index, e) in all[..size as usize].iter().enumerate() {
+                let index = index as u64;
+                let proof = db.audit_inclusion_proof(index, size).await.unwrap();
+                let leaf = audit::leaf_hash(&e.canonical_bytes());
+                audit::verify_inclusion(&leaf, index, size, &proof, &root)
+                    .unwrap_or_else(|err| panic!("{b}: inclusion {index} in {size}: {err}"));
+            }
+            roots.push((size, root));
+        }
+        for &(first, first_root) in &roots {
+            for &(second, second_root) in roots.iter().filter(|r| r.0 >= first) {
+                let proof = db.audit_consistency_proof(first, second).await.unwrap();
+                audit::verify_consistency(first, second, &first_root, &second_root, &proof)
+                    .unwrap_or_else(|err| panic!("{b}: consistency {first} -> {second}: {err}"));
+            }
+        }
+
+        // A proof never verifies against the wrong leaf or root.
+        let proof = db.audit_inclusion_proof(3, 45).await.unwrap();
+        let wrong = audit::leaf_hash(&all[4].canonical_bytes());
+        assert!(audit::verify_inclusion(&wrong, 3, 45, &proof, &roots[15].1).is_err());
+
+        for err in [
+            db.audit_root(46).await.unwrap_err(),
+            db.audit_inclusion_proof(45, 45).await.unwrap_err(),
+            db.audit_inclusion_proof(0, 46).await.unwrap_err(),
+            db.audit_consistency_proof(9, 8).await.unwrap_err(),
+            db.audit_consistency_proof(8, 46).await.unwrap_err(),
+        ] {
+            assert!(matches!(err, StoreError::InvalidInput(_)), "{b}: {err:?}");
+        }
+        assert!(db.audit_self_check().await.unwrap().is_clean(), "{b}");
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn large_batch_spans_several_statements_and_pages_cap_at_1000() {
+    for t in migrated_databases().await {
+        let db = &t.db;
+        let all = events(0..2300);
+        db.append_audit_events(&all[..1]).await.unwrap();
+        // More rows than one INSERT takes (events and nodes).
+        let range = db.append_audit_events(&all[1..]).await.unwrap();
+        assert_eq!(range.seqs(), 1..2300);
+
+        let page = db
+            .audit_events(&AuditFilter::default(), None, 5000)
+            .await
+            .unwrap();
+        assert_eq!(page.len(), 1000, "{}", t.backend);
+        assert_eq!(page[999].0, 999);
+        let read = all_events(db, &AuditFilter::default(), 1000).await;
+        assert_eq!(read.len(), 2300);
+        assert!(read
+            .iter()
+            .enumerate()
+            .all(|(i, (seq, e))| *seq == i as u64 && *e == all[i]));
+        assert!(db
+            .audit_events(&AuditFilter::default(), None, 0)
+            .await
+            .unwrap()
+            .is_empty());
+
+        let root = db.audit_root(2300).await.unwrap();
+        assert_eq!(root, audit::root(2300, &tree_of(&all)).unwrap());
+        let report = db.audit_self_check().await.unwrap();
+        assert!(report.is_clean(), "{}: {report:?}", t.backend);
+        assert_eq!(report.events_checked, 2300);
+        assert_eq!(report.nodes_checked, 2300 - u64::from(2300u64.count_ones()));
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn invalid_events_are_refused_whole() {
+    for t in migrated_databases().await {
+        let db = &t.db;
+        let mut batch = events(0..3);
+        batch[2].time = "yesterday".to_owned();
+        let err = db.append_audit_events(&batch).await.unwrap_err();
+        assert!(matches!(err, StoreError::InvalidInput(_)), "{err:?}");
+
+        db.append_audit_events(&events(0..3)).await.unwrap();
+        // A duplicate id rolls back the whole batch, head included.
+        let err = db.append_audit_events(&events(2..5)).await.unwrap_err();
+        assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+        assert_eq!(db.audit_size().await.unwrap(), 3, "{}", t.backend);
+        assert_eq!(
+            db.append_audit_events(&events(3..5)).await.unwrap().seqs(),
+            3..5
+        );
+        assert!(db.audit_self_check().await.unwrap().is_clean());
+        t.cleanup().await;
+    }
+}
+
+// ---- concurrency -----------------------------------------------------------
+
+/// 8 tasks x 50 events, on two `Database` handles (two hub instances), in
+/// batches of 1 to 4: one gapless order, each task's events in its order.
+async fn concurrent_appends(t: &TestDb) {
+    let instances = [t.db.clone(), t.reopen().await];
+    let mut tasks = Vec::new();
+    for task in 0..8u64 {
+        let db = instances[(task % 2) as usize].clone();
+        tasks.push(tokio::spawn(async move {
+            let mine: Vec<Event> = (0..50)
+                .map(|i| {
+                    event(
+                        task * 1000 + i,
+                        Some("rp-a"),
+                        EventType::Matching,
+                        &format!("task{task}"),
+                    )
+                })
+                .collect();
+            let mut seqs = Vec::new();
+            let mut start = 0;
+            while start < mine.len() {
+                let len = (1 + (start + task as usize) % 4).min(mine.len() - start);
+                let range = db
+                    .append_audit_events(&mine[start..start + len])
+                    .await
+                    .unwrap();
+                assert_eq!(range.size - range.first_seq, len as u64);
+                seqs.extend(range.seqs());
+                start += len;
+            }
+            seqs
+        }));
+    }
+    let mut claimed = Vec::new();
+    for task in tasks {
+        let seqs = task.await.unwrap();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+        claimed.extend(seqs);
+    }
+    claimed.sort_unstable();
+    assert_eq!(claimed, (0..400).collect::<Vec<_>>(), "{}", t.backend);
+
+    let db = &t.db;
+    assert_eq!(db.audit_size().await.unwrap(), 400);
+    let read = all_events(db, &AuditFilter::default(), 1000).await;
+    assert_eq!(
+        read.iter().map(|r| r.0).collect::<Vec<_>>(),
+        (0..400).collect::<Vec<_>>()
+    );
+    let ids: HashSet<&str> = read.iter().map(|r| r.1.id.as_str()).collect();
+    assert_eq!(ids.len(), 400, "{}: duplicates", t.backend);
+    for task in 0..8 {
+        let journey: Vec<&Event> = read
+            .iter()
+            .map(|r| &r.1)
+            .filter(|e| e.journey_id.as_deref() == Some(&format!("task{task}")))
+            .collect();
+        assert_eq!(journey.len(), 50);
+        assert!(journey.windows(2).all(|w| w[0].id < w[1].id), "task order");
+    }
+    let in_order: Vec<Event> = read.into_iter().map(|r| r.1).collect();
+    let expected = audit::root(400, &tree_of(&in_order)).unwrap();
+    assert_eq!(db.audit_root(400).await.unwrap(), expected, "{}", t.backend);
+    let report = db.audit_self_check().await.unwrap();
+    assert!(report.is_clean(), "{}: {report:?}", t.backend);
+    assert_eq!(report.events_checked, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_from_two_instances_are_gapless_on_postgres() {
+    let t = TestDb::postgres().await.migrated().await;
+    concurrent_appends(&t).await;
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_from_two_instances_are_gapless_on_sqlite() {
+    let t = TestDb::sqlite().await.migrated().await;
+    concurrent_appends(&t).await;
+    t.cleanup().await;
+}
+
+// ---- auditor queries -------------------------------------------------------
+
+#[tokio::test]
+async fn filters_restrict_and_pages_follow_the_cursor() {
+    for t in migrated_databases().await {
+        let db = &t.db;
+        let b = t.backend;
+        let mut all = events(0..60);
+        all[7].event_type = EventType::TokensIssued;
+        all[40].event_type = EventType::TokensIssued;
+        all[50].rp = None;
+        all[50].event_type = EventType::AuditorTokenIssued;
+        for chunk in all.chunks(9) {
+            db.append_audit_events(chunk).await.unwrap();
+        }
+        let expect = |pred: &dyn Fn(&Event) -> bool| -> Vec<u64> {
+            (0..60u64).filter(|&i| pred(&all[i as usize])).collect()
+        };
+        let run = |filter: AuditFilter, page: u32| async move {
+            all_events(db, &filter, page)
+                .await
+                .into_iter()
+                .map(|r| r.0)
+                .collect::<Vec<u64>>()
+        };
+        let rp_is = |e: &Event, rps: &[&str]| e.rp.as_deref().is_some_and(|r| rps.contains(&r));
+
+        // RP restriction (an auditor scoped to some RPs), combined with `rp`.
+        let scoped = |rps: &[&str]| AuditFilter {
+            rps: Some(rps.iter().map(|s| (*s).to_owned()).collect()),
+            ..AuditFilter::default()
+        };
+        assert_eq!(
+            run(scoped(&["rp-a", "rp-c"]), 7).await,
+            expect(&|e| rp_is(e, &["rp-a", "rp-c"])),
+            "{b}"
+        );
+        assert_eq!(
+            run(scoped(&["rp-b"]), 1000).await,
+            expect(&|e| rp_is(e, &["rp-b"]))
+        );
+        assert!(run(scoped(&[]), 1000).await.is_empty(), "{b}: empty list");
+        assert!(run(scoped(&["nobody"]), 1000).await.is_empty());
+        let inside = AuditFilter {
+            rp: Some("rp-c".into()),
+            ..scoped(&["rp-a", "rp-c"])
+        };
+        assert_eq!(run(inside, 4).await, expect(&|e| rp_is(e, &["rp-c"])));
+        let outside = AuditFilter {
+            rp: Some("rp-b".into()),
+            ..scoped(&["rp-a"])
+        };
+        assert!(run(outside, 1000).await.is_empty(), "{b}: rp outside rps");
+
+        // Time range [from, to), bounds in any offset.
+        let range = AuditFilter {
+            from: Some("2026-11-22T09:00:10+01:00".into()),
+            to: Some(time_of(25).replace(".000Z", "Z")),
+            ..AuditFilter::default()
+        };
+        assert_eq!(run(range, 6).await, (10..25).collect::<Vec<_>>(), "{b}");
+        let bad = AuditFilter {
+            from: Some("last tuesday".into()),
+            ..AuditFilter::default()
+        };
+        let err = db.audit_events(&bad, None, 10).await.unwrap_err();
+        assert!(matches!(err, StoreError::InvalidInput(_)), "{err:?}");
+
+        // Type, journey, IdP, outcome, and a conjunction.
+        let of_type = |t: &str| AuditFilter {
+            event_type: Some(t.into()),
+            ..AuditFilter::default()
+        };
+        assert_eq!(run(of_type("tokens_issued"), 1).await, vec![7, 40], "{b}");
+        assert_eq!(run(of_type("auditor_token_issued"), 5).await, vec![50]);
+        let journey = AuditFilter {
+            journey_id: Some("j3".into()),
+            ..AuditFilter::default()
+        };
+        assert_eq!(run(journey, 3).await, vec![12, 13, 14, 15]);
+        let combined = AuditFilter {
+            idp: Some("idp-even".into()),
+            outcome: Some("matched".into()),
+            rps: Some(vec!["rp-a".into()]),
+            ..AuditFilter::default()
+        };
+        assert_eq!(
+            run(combined, 2).await,
+            expect(&|e| e.idp.as_deref() == Some("idp-even")
+                && e.outcome.as_deref() == Some("matched")
+                && rp_is(e, &["rp-a"]))
+        );
+
+        // The cursor is exclusive; a page is in seq order.
+        let page = db
+            .audit_events(&scoped(&["rp-b", "rp-a"]), Some(4), 3)
+            .await
+            .unwrap();
+        assert_eq!(page.iter().map(|r| r.0).collect::<Vec<_>>(), vec![6, 7, 9]);
+        assert_eq!(page[0].1, all[6]);
+        t.cleanup().await;
+    }
+}
+
+/// Instances stamp events before appending them, so along seq the times go
+/// back and forth: a time range must still return exactly its events, even
+/// though it is answered from a seq window.
+#[tokio::test]
+async fn time_ranges_are_exact_when_times_are_out_of_order() {
+    for t in migrated_databases().await {
+        let db = &t.db;
+        let b = t.backend;
+        // Nominally 10 s apart, each up to 35 s early or late (deterministic).
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut jitter = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % 71) as i64 - 35
+        };
+        let base = 1_795_000_000_i64; // 2026-11-18
+        let all: Vec<Event> = (0..90u64)
+            .map(|n| {
+                let secs = base + 10 * n as i64 + jitter();
+                let time = chrono::DateTime::from_timestamp(secs, 0)
+                    .unwrap()
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                Event {
+                    time,
+                    ..event(
+                        n,
+                        Some(["rp-a", "rp-b"][(n % 2) as usize]),
+                        EventType::Matching,
+                        "j",
+                    )
+                }
+            })
+            .collect();
+        for chunk in all.chunks(7) {
+            db.append_audit_events(chunk).await.unwrap();
+        }
+        let instant = |offset: i64| {
+            chrono::DateTime::from_timestamp(base + offset, 0)
+                .unwrap()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        };
+        let mut bounds: Vec<Option<String>> = vec![None];
+        bounds.extend(
+            [-100, -36, 0, 1, 95, 300, 301, 455, 880, 899, 925, 2000].map(|o| Some(instant(o))),
+        );
+        for from in &bounds {
+            for to in &bounds {
+                for rps in [None, Some(vec!["rp-b".to_owned()])] {
+                    let filter = AuditFilter {
+                        from: from.clone(),
+                        to: to.clone(),
+                        rps: rps.clone(),
+                        ..AuditFilter::default()
+                    };
+                    let got: Vec<u64> = all_events(db, &filter, 4)
+                        .await
+                        .into_iter()
+                        .map(|r| r.0)
+                        .collect();
+                    let expected: Vec<u64> = (0..90u64)
+                        .filter(|&n| {
+                            let e = &all[n as usize];
+                            from.as_ref()
+                                .is_none_or(|f| e.time.as_str() >= f.replace('Z', ".000Z").as_str())
+                                && to.as_ref().is_none_or(|t| {
+                                    e.time.as_str() < t.replace('Z', ".000Z").as_str()
+                                })
+                                && rps
+                                    .as_ref()
+                                    .is_none_or(|r| r.contains(e.rp.as_ref().unwrap()))
+                        })
+                        .collect();
+                    assert_eq!(got, expected, "{b}: {from:?}..{to:?} {rps:?}");
+                }
+            }
+        }
+        assert!(db.audit_self_check().await.unwrap().is_clean(), "{b}");
+        t.cleanup().await;
+    }
+}
+
+// ---- checkpoints -------------------------------------------------------------
+
+#[tokio::test]
+async fn checkpoints_are_kept_and_must_match_the_log() {
+    for t in migrated_databases().await {
+        let db = &t.db;
+        assert_eq!(db.latest_checkpoint().await.unwrap(), None);
+        let all = events(0..20);
+        db.append_audit_events(&all[..12]).await.unwrap();
+        let cp12 = checkpoint(12, &db.audit_root(12).await.unwrap());
+        db.save_checkpoint(&cp12).await.unwrap();
+        db.save_checkpoint(&cp12).await.unwrap();
+        db.append_audit_events(&all[12..]).await.unwrap();
+        let cp20 = checkpoint(20, &db.audit_root(20).await.unwrap());
+        db.save_checkpoint(&cp20).await.unwrap();
+        let cp5 = checkpoint(5, &db.audit_root(5).await.unwrap());
+        db.save_checkpoint(&cp5).await.unwrap();
+
+        assert_eq!(db.latest_checkpoint().await.unwrap(), Some(cp20.clone()));
+        assert_eq!(db.checkpoints().await.unwrap(), vec![cp5, cp12, cp20]);
+
+        for bad in [
+            checkpoint(7, &[7; 32]),
+            checkpoint(21, &audit::empty_root()),
+            Checkpoint {
+                root_hash: "not base64!".into(),
+                ..checkpoint(3, &[0; 32])
+            },
+        ] {
+            let err = db.save_checkpoint(&bad).await.unwrap_err();
+            assert!(
+                matches!(err, StoreError::InvalidInput(_)),
+                "{}: {err:?}",
+                t.backend
+            );
+        }
+        assert_eq!(db.checkpoints().await.unwrap().len(), 3);
+        let report = db.audit_self_check().await.unwrap();
+        assert!(report.is_clean(), "{report:?}");
+        assert_eq!(report.checkpoints_checked, 3);
+        t.cleanup().await;
+    }
+}
+
+// ---- self-check ------------------------------------------------------------
+
+/// 37 events in a few batches with checkpoints at 20 and 37, checked clean;
+/// then `tamper` behind the store's back; returns the new report per backend.
+async fn tampered(tamper: impl Fn(&TestDb) -> Vec<String>) -> Vec<(Backend, AuditCheckReport)> {
+    let mut out = Vec::new();
+    for t in migrated_databases().await {
+        let db = &t.db;
+        let all = events(0..37);
+        for chunk in all.chunks(6) {
+            db.append_audit_events(chunk).await.unwrap();
+            let size = db.audit_size().await.unwrap();
+            if size == 18 || size == 37 {
+                let root = db.audit_root(size).await.unwrap();
+                db.save_checkpoint(&checkpoint(size, &root)).await.unwrap();
+            }
+        }
+        let clean = db.audit_self_check().await.unwrap();
+        assert!(clean.is_clean(), "{}: {clean:?}", t.backend);
+        assert_eq!(
+            (
+                clean.head_size,
+                clean.events_checked,
+                clean.nodes_checked,
+                clean.checkpoints_checked
+            ),
+            (37, 37, 34, 2)
+        );
+        for statement in tamper(&t) {
+            t.execute_raw(&statement).await;
+        }
+        let report = db.audit_self_check().await.unwrap();
+        out.push((t.backend, report));
+        t.cleanup().await;
+    }
+    out
+}
+
+fn kinds(report: &AuditCheckReport) -> Vec<(AuditProblemKind, u64)> {
+    report.problems.iter().map(|p| (p.kind, p.seq)).collect()
+}
+
+fn body_of(n: u64) -> String {
+    String::from_utf8(events(0..37)[n as usize].canonical_bytes()).unwrap()
+}
+
+fn leaf_hex(body: &str) -> String {
+    audit::leaf_hash(body.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn self_check_detects_an_altered_body() {
+    for (b, report) in tampered(|_| {
+        vec![
+            "UPDATE audit_events SET body = replace(body, 'LEVEL_2', 'LEVEL_1') WHERE seq = 5"
+                .into(),
+        ]
+    })
+    .await
+    {
+        // The tree is recomputed from the bodies: the altered content is also
+        // not what the nodes and checkpoints committed to.
+        let found = kinds(&report);
+        assert_eq!(
+            found[..2],
+            [
+                (AuditProblemKind::LeafHashMismatch, 5),
+                (AuditProblemKind::NodeMismatch, 5)
+            ],
+            "{b}: {report:?}"
+        );
+        assert!(
+            found.contains(&(AuditProblemKind::CheckpointMismatch, 18)),
+            "{b}"
+        );
+        assert!(
+            found.contains(&(AuditProblemKind::CheckpointMismatch, 37)),
+            "{b}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn self_check_detects_an_altered_body_with_its_leaf_hash() {
+    // Rewritten consistently at the row level: the tree catches it.
+    let forged = body_of(5).replace("LEVEL_2", "LEVEL_1");
+    for (b, report) in tampered(|_| {
+        vec![format!(
+            "UPDATE audit_events SET body = '{forged}', leaf_hash = '{}' WHERE seq = 5",
+            leaf_hex(&forged)
+        )]
+    })
+    .await
+    {
+        let found = kinds(&report);
+        assert_eq!(
+            found[0],
+            (AuditProblemKind::NodeMismatch, 5),
+            "{b}: {report:?}"
+        );
+        assert!(
+            found.contains(&(AuditProblemKind::CheckpointMismatch, 18)),
+            "{b}"
+        );
+        assert!(
+            found.contains(&(AuditProblemKind::CheckpointMismatch, 37)),
+            "{b}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn self_check_detects_a_deleted_row() {
+    for (b, report) in tampered(|_| vec!["DELETE FROM audit_events WHERE seq = 12".into()]).await {
+        let found = kinds(&report);
+        assert_eq!(found[0], (AuditProblemKind::Gap, 12), "{b}: {report:?}");
+        assert!(
+            found.contains(&(AuditProblemKind::CountMismatch, 37)),
+            "{b}"
+        );
+    }
+    // The last rows deleted and the head moved back: the checkpoint remembers.
+    for (b, report) in tampered(|_| {
+        vec![
+            "DELETE FROM audit_events WHERE seq >= 30".into(),
+            "DELETE FROM audit_nodes WHERE (idx + 1) * (1 << level) > 30".into(),
+            "UPDATE audit_head SET size = 30, \
+             max_time = (SELECT max_time FROM audit_events WHERE seq = 29)"
+                .into(),
+        ]
+    })
+    .await
+    {
+        assert_eq!(
+            kinds(&report),
+            vec![(AuditProblemKind::CheckpointBeyondHead, 37)],
+            "{b}: {report:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn self_check_detects_swapped_bodies() {
+    let (b3, b4) = (body_of(3), body_of(4));
+    for (b, report) in tampered(|_| {
+        vec![
+            format!("UPDATE audit_events SET body = '{b4}' WHERE seq = 3"),
+            format!("UPDATE audit_events SET body = '{b3}' WHERE seq = 4"),
+        ]
+    })
+    .await
+    {
+        let found = kinds(&report);
+        assert!(
+            found.contains(&(AuditProblemKind::LeafHashMismatch, 3)),
+            "{b}: {report:?}"
+        );
+        assert!(
+            found.contains(&(AuditProblemKind::LeafHashMismatch, 4)),
+            "{b}"
+        );
+    }
+    // Whole rows swapped (body, hash and columns): the order is in the tree.
+    let all = events(0..37);
+    let row = |n: usize, id: &str| {
+        let e = &all[n];
+        let body = body_of(n as u64);
+        format!(
+            "UPDATE audit_events SET id = '{id}', body = '{body}', leaf_hash = '{}', \
+             rp_id = '{}', journey_id = '{}', outcome = '{}', idp_id = '{}', time = '{}'",
+            leaf_hex(&body),
+            e.rp.as_deref().unwrap(),
+            e.journey_id.as_deref().unwrap(),
+            e.outcome.as_deref().unwrap(),
+            e.idp.as_deref().unwrap(),
+            e.time
+        )
+    };
+    for (b, report) in tampered(|_| {
+        vec![
+            format!("{} WHERE seq = 3", row(4, "temporary")),
+            format!("{} WHERE seq = 4", row(3, &all[3].id)),
+            format!("UPDATE audit_events SET id = '{}' WHERE seq = 3", all[4].id),
+        ]
+    })
+    .await
+    {
+        let found = kinds(&report);
+        assert!(
+            found.contains(&(AuditProblemKind::NodeMismatch, 3)),
+            "{b}: {report:?}"
+        );
+        assert!(!found
+            .iter()
+            .any(|k| k.0 == AuditProblemKind::LeafHashMismatch));
+        assert!(
+            found.contains(&(AuditProblemKind::CheckpointMismatch, 37)),
+            "{b}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn execute_raw_reports_affected_rows() {
+    for t in migrated_databases().await {
+        t.db.append_audit_events(&events(0..3)).await.unwrap();
+        let n =
+            t.db.execute_raw("UPDATE audit_events SET outcome = 'x' WHERE seq < 2")
+                .await
+                .unwrap();
+        assert_eq!(n, 2, "{}", t.backend);
+        let report = t.db.audit_self_check().await.unwrap();
+        assert_eq!(
+            kinds(&report),
+            vec![
+                (AuditProblemKind::ColumnMismatch, 0),
+                (AuditProblemKind::ColumnMismatch, 1)
+            ]
+        );
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn self_check_detects_an_altered_leaf_hash() {
+    for (b, report) in tampered(|_| {
+        vec![format!(
+            "UPDATE audit_events SET leaf_hash = '{}' WHERE seq = 7",
+            "0".repeat(64)
+        )]
+    })
+    .await
+    {
+        assert_eq!(
+            kinds(&report),
+            vec![(AuditProblemKind::LeafHashMismatch, 7)],
+            "{b}: {report:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn self_check_detects_an_altered_node() {
+    // Node (2, 1) covers leaves 4..8, written when leaf 7 was appended.
+    for (b, report) in tampered(|_| {
+        vec![format!(
+            "UPDATE audit_nodes SET hash = '{}' WHERE level = 2 AND idx = 1",
+            "ab".repeat(32)
+        )]
+    })
+    .await
+    {
+        assert_eq!(
+            kinds(&report),
+            vec![(AuditProblemKind::NodeMismatch, 7)],
+            "{b}: {report:?}"
+        );
+        assert!(report.problems[0].detail.contains("(2, 1)"));
+    }
+    for (b, report) in
+        tampered(|_| vec!["DELETE FROM audit_nodes WHERE level = 1 AND idx = 9".into()]).await
+    {
+        assert_eq!(
+            kinds(&report),
+            vec![
+                (AuditProblemKind::NodeMissing, 19),
+                (AuditProblemKind::CountMismatch, 37)
+            ],
+            "{b}: {report:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn self_check_detects_altered_columns_and_checkpoints() {
+    for (b, report) in tampered(|_| {
+        vec![
+            // Hide an event from an auditor scoped to rp-a.
+            "UPDATE audit_events SET rp_id = 'rp-z' WHERE seq = 9".into(),
+            format!(
+                "UPDATE audit_checkpoints SET root_hash = '{}' WHERE tree_size = 18",
+                b64(&[1; 32])
+            ),
+            // Time range queries rely on the head's bookkeeping.
+            "UPDATE audit_head SET max_lag_ms = 5".into(),
+        ]
+    })
+    .await
+    {
+        let found = kinds(&report);
+        assert_eq!(
+            found,
+            vec![
+                (AuditProblemKind::ColumnMismatch, 9),
+                (AuditProblemKind::CheckpointMismatch, 18),
+                (AuditProblemKind::HeadMismatch, 37)
+            ],
+            "{b}: {report:?}"
+        );
+        assert!(report.problems[0].detail.contains("rp_id"));
+        assert!(
+            !report.problems[0].detail.contains("rp-z"),
+            "no stored values"
+        );
+    }
+}
+
+// ---- availability ----------------------------------------------------------
+
+#[tokio::test]
+async fn lost_postgres_is_unavailable() {
+    let t = TestDb::postgres().await.migrated().await;
+    let db = Database::open_with(
+        &t.url,
+        DatabaseOptions {
+            max_connections: 2,
+            acquire_timeout: Duration::from_millis(500),
+        },
+    )
+    .await
+    .unwrap();
+    db.append_audit_events(&events(0..2)).await.unwrap();
+    // The database goes away under the pool (connections closed by the server).
+    store::test_support::drop_scratch_postgres_database(&common::postgres_admin_url(), &t.url)
+        .await
+        .unwrap();
+    let err = db.append_audit_events(&events(2..4)).await.unwrap_err();
+    assert!(err.is_unavailable(), "{err:?}");
+    let err = db.audit_root(1).await.unwrap_err();
+    assert!(err.is_unavailable(), "{err:?}");
+    let err = db.audit_self_check().await.unwrap_err();
+    assert!(err.is_unavailable(), "{err:?}");
+    drop(db);
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locked_sqlite_is_unavailable() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let t = TestDb::sqlite().await.migrated().await;
+    let path = t.url.trim_start_matches("sqlite://").to_owned();
+    // Another process holds the write lock past the busy timeout (5 s).
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let mut conn = diesel::SqliteConnection::establish(&path).unwrap();
+        conn.batch_execute("BEGIN IMMEDIATE").unwrap();
+        locked_tx.send(()).unwrap();
+        release_rx.recv().unwrap();
+        conn.batch_execute("ROLLBACK").unwrap();
+    });
+    locked_rx.recv().unwrap();
+    let started = Instant::now();
+    let err = t.db.append_audit_events(&events(0..1)).await.unwrap_err();
+    assert!(err.is_unavailable(), "{err:?}");
+    assert!(started.elapsed() >= Duration::from_secs(4));
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    assert_eq!(
+        t.db.append_audit_events(&events(0..1)).await.unwrap().size,
+        1
+    );
+    t.cleanup().await;
+}
+
+// ---- throughput (cargo test -p store --features test-support --release -- --ignored --nocapture) ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "benchmark: prints appends per second on PostgreSQL"]
+async fn append_throughput_on_postgres() {
+    let t = TestDb::postgres().await.migrated().await;
+    let mut next = 0u64;
+    for (batch, calls) in [(1u64, 2000u64), (10, 500), (100, 100)] {
+        let started = Instant::now();
+        for _ in 0..calls {
+            db_append(&t.db, next..next + batch).await;
+            next += batch;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "postgres, 1 task, batch {batch:>3}: {:>8.0} appends/s, {:>8.0} events/s",
+            calls as f64 / secs,
+            (calls * batch) as f64 / secs
+        );
+    }
+    // Several instances contending for the head lock.
+    for batch in [1u64, 10, 100] {
+        let calls_per_task = 2000 / batch / 4;
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for task in 0..8u64 {
+            let db = if task % 2 == 0 {
+                t.db.clone()
+            } else {
+                t.reopen().await
+            };
+            let base = next + task * calls_per_task * batch;
+            tasks.push(tokio::spawn(async move {
+                for call in 0..calls_per_task {
+                    let from = base + call * batch;
+                    db_append(&db, from..from + batch).await;
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        next += 8 * calls_per_task * batch;
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "postgres, 8 tasks on 2 handles, batch {batch:>3}: {:>8.0} appends/s, {:>8.0} events/s",
+            (8 * calls_per_task) as f64 / secs,
+            (8 * calls_per_task * batch) as f64 / secs
+        );
+    }
+    let started = Instant::now();
+    let report = t.db.audit_self_check().await.unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    println!(
+        "self-check of {} events: {:.2} s",
+        report.events_checked,
+        started.elapsed().as_secs_f64()
+    );
+    t.cleanup().await;
+}
+
+async fn db_append(db: &Database, range: std::ops::Range<u64>) {
+    let batch: Vec<Event> = range
+        .map(|n| event(n, Some("rp-a"), EventType::IdpReturned, "bench"))
+        .collect();
+    db.append_audit_events(&batch).await.unwrap();
+}

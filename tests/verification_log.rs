@@ -1,0 +1,479 @@
+//! The verification log: every step leaves its event, auditors query and export it,
+//! proofs verify offline, tampering in the database is detected.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::util::*;
+
+/// The events of one journey, as an unrestricted auditor sees them.
+async fn journey_events(hub: &TestHub, journey_id: &str) -> Vec<Value> {
+    let token = hub.auditor_token(AUDITOR_ALL, None).await;
+    let (status, body) = hub
+        .audit_get(&token, &format!("/events?journey={journey_id}&limit=100"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    body["events"].as_array().unwrap().clone()
+}
+
+fn types(events: &[Value]) -> Vec<&str> {
+    events.iter().map(|e| e["type"].as_str().unwrap()).collect()
+}
+
+/// The journey id of the last journey started at the hub (from the log itself).
+async fn last_journey(hub: &TestHub) -> String {
+    let token = hub.auditor_token(AUDITOR_ALL, None).await;
+    let (_, body) = hub
+        .audit_get(&token, "/events?type=journey_started&limit=1000")
+        .await;
+    let body: Value = serde_json::from_str(&body).unwrap();
+    body["events"].as_array().unwrap().last().unwrap()["journey_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_matched_journey_leaves_every_step_in_the_log() {
+    let hub = spawn_hub().await;
+    let request = AuthRequest::new(RP_MATCH);
+    let code = hub.code_for(&request, "alice").await;
+    let (_, tokens) = hub
+        .redeem(RP_MATCH, &secret_of(RP_MATCH), &code, &request.verifier)
+        .await;
+    let claims = hub
+        .verify_id_token(tokens["id_token"].as_str().unwrap(), RP_MATCH)
+        .await;
+    hub.userinfo(tokens["access_token"].as_str().unwrap()).await;
+    let events = journey_events(&hub, &last_journey(&hub).await).await;
+    assert_eq!(
+        types(&events),
+        [
+            "journey_started",
+            "idp_selected",
+            "idp_returned",
+            "matching",
+            "assertion_issued",
+            "tokens_issued",
+            "userinfo_served"
+        ]
+    );
+    let matching = &events[3];
+    assert_eq!(
+        (
+            matching["match_cycle"].as_u64(),
+            matching["outcome"].as_str()
+        ),
+        (Some(1), Some("match"))
+    );
+    let issued = &events[4];
+    assert_eq!(
+        issued["subject"], claims["sub"],
+        "the pairwise id, as the RP got it"
+    );
+    assert_eq!(issued["rp"], RP_MATCH);
+    assert_eq!(issued["idp"], IDP_MAIN);
+    assert_eq!(
+        (
+            issued["level_requested"].as_str(),
+            issued["level_achieved"].as_str()
+        ),
+        (Some("P2"), Some("P2"))
+    );
+    let indices: Vec<u64> = events
+        .iter()
+        .map(|e| e["index"].as_u64().unwrap())
+        .collect();
+    assert!(indices.windows(2).all(|w| w[0] < w[1]), "log order");
+}
+
+#[tokio::test]
+async fn cycle3_created_and_failed_journeys_leave_their_events() {
+    let hub = spawn_hub().await;
+    let browser = Browser::new();
+    let (_, url, page) = hub
+        .journey(
+            &browser,
+            &AuthRequest::new(RP_CYCLE3),
+            AtIdp::person("chris"),
+        )
+        .await
+        .page();
+    browser
+        .submit(
+            &url,
+            &page,
+            "/journey/cycle3",
+            &[("value", "QQ445566C"), ("action", "answer")],
+        )
+        .await
+        .rp();
+    let events = journey_events(&hub, &last_journey(&hub).await).await;
+    assert_eq!(
+        types(&events),
+        [
+            "journey_started",
+            "idp_selected",
+            "idp_returned",
+            "matching",
+            "cycle3_asked",
+            "cycle3_answered",
+            "matching",
+            "assertion_issued"
+        ]
+    );
+    assert_eq!(
+        (
+            events[3]["outcome"].as_str(),
+            events[6]["match_cycle"].as_u64()
+        ),
+        (Some("ambiguous"), Some(3))
+    );
+
+    hub.id_token_for(RP_CREATE, "bob").await;
+    let created = journey_events(&hub, &last_journey(&hub).await).await;
+    assert!(
+        types(&created).contains(&"account_created"),
+        "{:?}",
+        types(&created)
+    );
+
+    hub.journey(
+        &Browser::new(),
+        &AuthRequest::new(RP_MATCH),
+        AtIdp::person("alice").simulate("cancel"),
+    )
+    .await
+    .rp();
+    let cancelled = journey_events(&hub, &last_journey(&hub).await).await;
+    assert_eq!(
+        types(&cancelled),
+        [
+            "journey_started",
+            "idp_selected",
+            "idp_returned",
+            "journey_failed"
+        ]
+    );
+    assert_eq!(cancelled[3]["outcome"], "user_cancelled");
+}
+
+#[tokio::test]
+async fn the_auditor_api_needs_a_token_with_audit_read() {
+    let hub = spawn_hub().await;
+    let response = hub
+        .http
+        .get(format!("{}/audit/v1/events", hub.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let (status, _) = hub.audit_get("not-a-token", "/events").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let reports_only = hub.auditor_token(AUDITOR_REPORTS, Some("reports")).await;
+    for path in [
+        "/events",
+        "/export.jsonl",
+        "/export.csv",
+        "/checkpoint",
+        "/proof/inclusion?index=0",
+        "/proof/consistency?first=0&second=0",
+    ] {
+        let (status, _) = hub.audit_get(&reports_only, path).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+    }
+    let response = hub
+        .http
+        .post(format!("{}/token", hub.url))
+        .basic_auth(AUDITOR_RP_MATCH, Some(secret_of(AUDITOR_RP_MATCH)))
+        .form(&[("grant_type", "client_credentials"), ("scope", "reports")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::BAD_REQUEST,
+        "a scope the client may not have"
+    );
+    let (status, spec) = hub.audit_get("", "/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(serde_json::from_str::<Value>(&spec).unwrap()["paths"]["/events"].is_object());
+}
+
+#[tokio::test]
+async fn an_auditor_limited_to_one_rp_sees_nothing_of_another() {
+    let hub = spawn_hub().await;
+    hub.id_token_for(RP_MATCH, "alice").await;
+    hub.id_token_for(RP_CREATE, "bob").await;
+    let all = hub.auditor_token(AUDITOR_ALL, None).await;
+    let limited = hub.auditor_token(AUDITOR_RP_MATCH, None).await;
+
+    let (_, body) = hub.audit_get(&limited, "/events?limit=1000").await;
+    let events: Value = serde_json::from_str(&body).unwrap();
+    let events = events["events"].as_array().unwrap();
+    assert!(!events.is_empty());
+    assert!(events.iter().all(|e| e["rp"] == RP_MATCH), "{events:?}");
+    let (_, body) = hub
+        .audit_get(&limited, &format!("/events?rp={RP_CREATE}"))
+        .await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["events"],
+        serde_json::json!([])
+    );
+    for path in ["/export.jsonl", "/export.csv"] {
+        let (status, body) = hub.audit_get(&limited, path).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            body.contains(RP_MATCH) && !body.contains(RP_CREATE),
+            "{path}: {body}"
+        );
+    }
+    let (_, body) = hub
+        .audit_get(
+            &all,
+            &format!("/events?rp={RP_CREATE}&type=assertion_issued"),
+        )
+        .await;
+    let other = serde_json::from_str::<Value>(&body).unwrap()["events"][0]["index"]
+        .as_u64()
+        .unwrap();
+    let (status, _) = hub
+        .audit_get(&limited, &format!("/proof/inclusion?index={other}"))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "no proof revealing another RP's event"
+    );
+    let (status, _) = hub
+        .audit_get(&all, &format!("/proof/inclusion?index={other}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// Writes an export, the checkpoint and the JWKS to files and runs `hub audit verify`.
+async fn verify_offline(
+    hub: &TestHub,
+    token: &str,
+    tamper: impl Fn(String) -> String,
+) -> (bool, String) {
+    let response = hub
+        .http
+        .get(format!("{}/audit/v1/export.jsonl", hub.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let size = response.headers()["audit-checkpoint-tree-size"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let export = response.text().await.unwrap();
+    let (status, checkpoint) = hub
+        .audit_get(token, &format!("/checkpoint?tree_size={size}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{checkpoint}");
+    let jwks = hub
+        .http
+        .get(format!("{}/jwks", hub.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    std::fs::write(path("export.jsonl"), tamper(export)).unwrap();
+    std::fs::write(path("checkpoint.json"), checkpoint).unwrap();
+    std::fs::write(path("jwks.json"), jwks).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hub"))
+        .args(["audit", "verify", "--export"])
+        .arg(path("export.jsonl"))
+        .arg("--checkpoint")
+        .arg(path("checkpoint.json"))
+        .arg("--jwks")
+        .arg(path("jwks.json"))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[tokio::test]
+async fn exports_verify_offline_and_tampering_is_detected() {
+    let hub = spawn_hub().await;
+    hub.id_token_for(RP_MATCH, "alice").await;
+    hub.id_token_for(RP_CREATE, "bob").await;
+    let all = hub.auditor_token(AUDITOR_ALL, None).await;
+    let limited = hub.auditor_token(AUDITOR_RP_MATCH, None).await;
+
+    let (ok, text) = verify_offline(&hub, &all, |e| e).await;
+    assert!(ok && text.contains("complete log"), "{text}");
+    let (ok, text) = verify_offline(&hub, &limited, |e| e).await;
+    assert!(ok && text.contains("proved included"), "{text}");
+
+    let altered = |e: String| e.replacen("\"matched\"", "\"no_match\"", 1);
+    assert!(
+        !verify_offline(&hub, &all, altered).await.0,
+        "altered event"
+    );
+    let deleted = |e: String| {
+        e.lines()
+            .enumerate()
+            .filter(|(i, _)| *i != 2)
+            .map(|(_, l)| format!("{l}\n"))
+            .collect()
+    };
+    assert!(
+        !verify_offline(&hub, &all, deleted).await.0,
+        "deleted event"
+    );
+    let swapped = |e: String| {
+        let mut lines: Vec<&str> = e.lines().collect();
+        lines.swap(1, 2);
+        lines.join("\n") + "\n"
+    };
+    assert!(
+        !verify_offline(&hub, &all, swapped).await.0,
+        "reordered events"
+    );
+    assert!(
+        !verify_offline(&hub, &limited, altered).await.0,
+        "altered event in a partial export"
+    );
+}
+
+#[tokio::test]
+async fn consistency_between_checkpoints_verifies() {
+    let hub = spawn_hub().await;
+    let token = hub.auditor_token(AUDITOR_ALL, None).await;
+    hub.id_token_for(RP_MATCH, "alice").await;
+    let (_, first) = hub.audit_get(&token, "/checkpoint").await;
+    hub.id_token_for(RP_MATCH, "dana").await;
+    let (_, second) = hub.audit_get(&token, "/checkpoint").await;
+    let jwks = hub
+        .http
+        .get(format!("{}/jwks", hub.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let keys = token::VerificationKeys::from_jwks_json(&jwks).unwrap();
+    let first: audit::Checkpoint = serde_json::from_str(&first).unwrap();
+    let second: audit::Checkpoint = serde_json::from_str(&second).unwrap();
+    let (r1, r2) = (first.verify(&keys).unwrap(), second.verify(&keys).unwrap());
+    assert!(first.tree_size < second.tree_size);
+    let (_, proof) = hub
+        .audit_get(
+            &token,
+            &format!(
+                "/proof/consistency?first={}&second={}",
+                first.tree_size, second.tree_size
+            ),
+        )
+        .await;
+    let proof: Value = serde_json::from_str(&proof).unwrap();
+    let proof: Vec<audit::Hash> = proof["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(h.as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap()
+        })
+        .collect();
+    audit::verify_consistency(first.tree_size, second.tree_size, &r1, &r2, &proof).unwrap();
+    let mut forged = r1;
+    forged[0] ^= 1;
+    assert!(
+        audit::verify_consistency(first.tree_size, second.tree_size, &forged, &r2, &proof).is_err()
+    );
+}
+
+#[tokio::test]
+async fn tampering_in_the_database_is_detected_by_the_hubs_own_check() {
+    let hub = spawn_hub().await;
+    hub.id_token_for(RP_MATCH, "alice").await;
+    let token = hub.auditor_token(AUDITOR_ALL, None).await;
+    hub.audit_get(&token, "/checkpoint").await;
+    let db = store::Database::open(&hub.database_url).await.unwrap();
+    assert!(db.audit_self_check().await.unwrap().is_clean());
+    db.execute_raw("UPDATE audit_events SET body = REPLACE(body, 'P2', 'P3') WHERE seq = 3")
+        .await
+        .unwrap();
+    assert!(
+        !db.audit_self_check().await.unwrap().is_clean(),
+        "altered event"
+    );
+}
+
+#[tokio::test]
+async fn no_personal_data_in_any_event() {
+    let hub = spawn_hub().await;
+    for (rp, person) in [
+        (RP_MATCH, "alice"),
+        (RP_CREATE, "bob"),
+        (RP_MATCH, "dana"),
+        (RP_MATCH, "erik"),
+    ] {
+        hub.id_token_for(rp, person).await;
+    }
+    let browser = Browser::new();
+    let (_, url, page) = hub
+        .journey(
+            &browser,
+            &AuthRequest::new(RP_CYCLE3),
+            AtIdp::person("chris"),
+        )
+        .await
+        .page();
+    browser
+        .submit(
+            &url,
+            &page,
+            "/journey/cycle3",
+            &[("value", "QQ445566C"), ("action", "answer")],
+        )
+        .await
+        .rp();
+    let token = hub.auditor_token(AUDITOR_ALL, None).await;
+    let (_, export) = hub.audit_get(&token, "/export.jsonl").await;
+    let export = export.to_lowercase();
+    assert!(export.contains("assertion_issued"));
+    for person in devkit::test_people() {
+        let mut personal = vec![person.full_name(), person.family_name.clone()];
+        personal.extend(person.birthdate.clone());
+        for address in person.address.iter().chain(&person.previous_addresses) {
+            personal.push(address.postcode.clone());
+            personal.extend(address.lines.iter().cloned());
+        }
+        for value in personal {
+            assert!(
+                !export.contains(&format!("\"{}\"", value.to_lowercase())),
+                "{value} in the log"
+            );
+            assert!(
+                !export.contains(&format!(" {}", value.to_lowercase())),
+                "{value} in the log"
+            );
+        }
+        assert!(
+            !export.contains(&format!("\"{}\"", person.subject)),
+            "IdP subject in the log"
+        );
+    }
+    assert!(!export.contains("qq445566c"));
+}
