@@ -3,7 +3,7 @@
 #   1. find or start PostgreSQL and Redis (scripts/test-services.sh);
 #   2. cargo test --workspace --all-targets --locked "$@"
 #      (unit tests of each crate, end-to-end journeys on the default in-process backends);
-#   3. HUB_TEST_BACKEND=postgres cargo test --locked --test tests "$@"
+#   3. HUB_TEST_BACKEND=postgres cargo test --workspace --locked --test tests "$@"
 #      (the end-to-end suite again, against PostgreSQL and Redis; without arguments the
 #      scale and proxy tests, which always use PostgreSQL and Redis, are skipped here).
 # Arguments are passed to both cargo runs, e.g. `scripts/test.sh journey -- --nocapture`.
@@ -52,9 +52,9 @@ echo "test.sh: cargo test --workspace --all-targets --locked $*" >&2
 # tests always use those already, so they are not run twice.
 second=("$@")
 if ((${#second[@]} == 0)); then second=(-- --skip scale:: --skip proxy::); fi
-echo "test.sh: HUB_TEST_BACKEND=postgres cargo test --locked --test tests ${second[*]}" >&2
+echo "test.sh: HUB_TEST_BACKEND=postgres cargo test --workspace --locked --test tests ${second[*]}" >&2
 rc=0
-HUB_TEST_BACKEND=postgres "$CARGO" test --locked --test tests "${second[@]}" || rc=$?
+HUB_TEST_BACKEND=postgres "$CARGO" test --workspace --locked --test tests "${second[@]}" || rc=$?
 if ((status == 0)); then status=$rc; fi
 
 exit "$status"

@@ -63,6 +63,16 @@ enum AuditCommand {
     },
     /// Re-verify the whole stored log against its nodes and signed checkpoints.
     Check,
+    /// Archive events older than the retention period (or --before) as a signed,
+    /// verifiable export, then prune them; the tree stays verifiable.
+    Prune {
+        /// RFC 3339 time; default: now minus audit.retention_days.
+        #[arg(long)]
+        before: Option<String>,
+        /// Directory to write the archive to (events.jsonl, checkpoint.json, jwks.json).
+        #[arg(long)]
+        archive: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -117,6 +127,26 @@ async fn run() -> anyhow::Result<()> {
                     jwks,
                 },
         } => verify_export(&export, &checkpoint, &jwks),
+        Command::Audit {
+            command: AuditCommand::Prune { before, archive },
+        } => {
+            let before = before.unwrap_or_else(|| {
+                let days = settings.audit.retention_days.min(365 * 1000) as i64;
+                (chrono::Utc::now() - chrono::Duration::days(days))
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            });
+            let db = store::Database::open(&settings.database.url).await?;
+            db.require_current_schema().await?;
+            let (key, _) = hub::app::load_or_create_keys(&settings)?;
+            let report = hub::retention::prune(&db, &key, &before, &archive).await?;
+            println!(
+                "archived and pruned {} events older than {before} into {} (proved against checkpoint {})",
+                report.archived,
+                archive.display(),
+                report.checkpoint_size
+            );
+            Ok(())
+        }
         Command::Audit {
             command: AuditCommand::Check,
         } => {

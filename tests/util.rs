@@ -622,6 +622,24 @@ impl TestHub {
             .clone()
     }
 
+    /// Chris's journey at [`RP_CYCLE3`]: ambiguous at cycle 1, resolved by his NINO at cycle 3.
+    pub async fn cycle3_journey(&self, request: &AuthRequest) -> HashMap<String, String> {
+        let browser = Browser::new();
+        let (_, url, page) = self
+            .journey(&browser, request, AtIdp::person("chris"))
+            .await
+            .page();
+        browser
+            .submit(
+                &url,
+                &page,
+                "/journey/cycle3",
+                &[("value", "QQ445566C"), ("action", "answer")],
+            )
+            .await
+            .rp()
+    }
+
     /// POST /token with client_secret_basic.
     pub async fn redeem(
         &self,

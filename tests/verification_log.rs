@@ -91,24 +91,7 @@ async fn a_matched_journey_leaves_every_step_in_the_log() {
 #[tokio::test]
 async fn cycle3_created_and_failed_journeys_leave_their_events() {
     let hub = spawn_hub().await;
-    let browser = Browser::new();
-    let (_, url, page) = hub
-        .journey(
-            &browser,
-            &AuthRequest::new(RP_CYCLE3),
-            AtIdp::person("chris"),
-        )
-        .await
-        .page();
-    browser
-        .submit(
-            &url,
-            &page,
-            "/journey/cycle3",
-            &[("value", "QQ445566C"), ("action", "answer")],
-        )
-        .await
-        .rp();
+    hub.cycle3_journey(&AuthRequest::new(RP_CYCLE3)).await;
     let events = journey_events(&hub, &last_journey(&hub).await).await;
     assert_eq!(
         types(&events),
@@ -286,16 +269,21 @@ async fn verify_offline(
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name);
-    std::fs::write(path("export.jsonl"), tamper(export)).unwrap();
+    std::fs::write(path("events.jsonl"), tamper(export)).unwrap();
     std::fs::write(path("checkpoint.json"), checkpoint).unwrap();
     std::fs::write(path("jwks.json"), jwks).unwrap();
+    hub_audit_verify(dir.path())
+}
+
+/// Runs `hub audit verify` on `events.jsonl`, `checkpoint.json` and `jwks.json` in `dir`.
+fn hub_audit_verify(dir: &std::path::Path) -> (bool, String) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_hub"))
         .args(["audit", "verify", "--export"])
-        .arg(path("export.jsonl"))
+        .arg(dir.join("events.jsonl"))
         .arg("--checkpoint")
-        .arg(path("checkpoint.json"))
+        .arg(dir.join("checkpoint.json"))
         .arg("--jwks")
-        .arg(path("jwks.json"))
+        .arg(dir.join("jwks.json"))
         .output()
         .unwrap();
     let text = format!(
@@ -404,20 +392,42 @@ async fn consistency_between_checkpoints_verifies() {
 }
 
 #[tokio::test]
-async fn tampering_in_the_database_is_detected_by_the_hubs_own_check() {
-    let hub = spawn_hub().await;
-    hub.id_token_for(RP_MATCH, "alice").await;
-    let token = hub.auditor_token(AUDITOR_ALL, None).await;
-    hub.audit_get(&token, "/checkpoint").await;
-    let db = store::Database::open(&hub.database_url).await.unwrap();
-    assert!(db.audit_self_check().await.unwrap().is_clean());
-    db.execute_raw("UPDATE audit_events SET body = REPLACE(body, 'P2', 'P3') WHERE seq = 3")
-        .await
-        .unwrap();
-    assert!(
-        !db.audit_self_check().await.unwrap().is_clean(),
-        "altered event"
-    );
+async fn tampering_in_the_database_is_detected_offline_and_by_the_hubs_own_check() {
+    let tamperings = [
+        (
+            "altered",
+            vec!["UPDATE audit_events SET body = REPLACE(body, 'P2', 'P3') WHERE seq = 3"],
+        ),
+        ("deleted", vec!["DELETE FROM audit_events WHERE seq = 2"]),
+        (
+            "reordered",
+            vec![
+                "UPDATE audit_events SET seq = -1 WHERE seq = 1",
+                "UPDATE audit_events SET seq = 1 WHERE seq = 2",
+                "UPDATE audit_events SET seq = 2 WHERE seq = -1",
+            ],
+        ),
+    ];
+    for (kind, statements) in tamperings {
+        let hub = spawn_hub().await;
+        hub.id_token_for(RP_MATCH, "alice").await;
+        let token = hub.auditor_token(AUDITOR_ALL, None).await;
+        assert!(
+            verify_offline(&hub, &token, |e| e).await.0,
+            "{kind}: clean before"
+        );
+        let db = store::Database::open(&hub.database_url).await.unwrap();
+        assert!(db.audit_self_check().await.unwrap().is_clean());
+        for sql in statements {
+            db.execute_raw(sql).await.unwrap();
+        }
+        let (ok, text) = verify_offline(&hub, &token, |e| e).await;
+        assert!(!ok, "{kind}: hub audit verify must fail: {text}");
+        assert!(
+            !db.audit_self_check().await.unwrap().is_clean(),
+            "{kind}: self-check must fail"
+        );
+    }
 }
 
 #[tokio::test]
@@ -431,24 +441,7 @@ async fn no_personal_data_in_any_event() {
     ] {
         hub.id_token_for(rp, person).await;
     }
-    let browser = Browser::new();
-    let (_, url, page) = hub
-        .journey(
-            &browser,
-            &AuthRequest::new(RP_CYCLE3),
-            AtIdp::person("chris"),
-        )
-        .await
-        .page();
-    browser
-        .submit(
-            &url,
-            &page,
-            "/journey/cycle3",
-            &[("value", "QQ445566C"), ("action", "answer")],
-        )
-        .await
-        .rp();
+    hub.cycle3_journey(&AuthRequest::new(RP_CYCLE3)).await;
     let token = hub.auditor_token(AUDITOR_ALL, None).await;
     let (_, export) = hub.audit_get(&token, "/export.jsonl").await;
     let export = export.to_lowercase();
@@ -476,4 +469,68 @@ async fn no_personal_data_in_any_event() {
         );
     }
     assert!(!export.contains("qq445566c"));
+}
+
+#[tokio::test]
+async fn pruning_archives_first_and_the_tree_stays_verifiable() {
+    let hub = spawn_hub().await;
+    hub.id_token_for(RP_MATCH, "alice").await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let cutoff_time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    hub.id_token_for(RP_MATCH, "dana").await;
+    let all = hub.auditor_token(AUDITOR_ALL, None).await;
+    let (_, before) = hub.audit_get(&all, "/events?limit=1000").await;
+    let before: Value = serde_json::from_str(&before).unwrap();
+    let old: Vec<u64> = before["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["time"].as_str().unwrap() < cutoff_time.as_str())
+        .map(|e| e["index"].as_u64().unwrap())
+        .collect();
+    assert!(!old.is_empty());
+
+    let settings = hub::Settings::load(None)
+        .unwrap()
+        .with(serde_json::json!({"data": {"dir": hub.data_dir.path()}, "database": {"url": hub.database_url}}))
+        .unwrap();
+    let (key, _) = hub::app::load_or_create_keys(&settings).unwrap();
+    let db = store::Database::open(&hub.database_url).await.unwrap();
+    let archive = tempfile::tempdir().unwrap();
+    let report = hub::retention::prune(&db, &key, &cutoff_time, archive.path())
+        .await
+        .unwrap();
+    assert_eq!(report.archived, old.len() as u64);
+
+    // The archive verifies offline, on its own.
+    let (ok, text) = hub_audit_verify(archive.path());
+    assert!(ok, "{text}");
+    let archived = std::fs::read_to_string(archive.path().join("events.jsonl")).unwrap();
+    assert_eq!(archived.lines().count(), old.len());
+
+    // Pruned events are gone from the API; later ones still prove against new checkpoints.
+    let (_, after) = hub.audit_get(&all, "/events?limit=1000").await;
+    let after: Value = serde_json::from_str(&after).unwrap();
+    let indices: Vec<u64> = after["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["index"].as_u64().unwrap())
+        .collect();
+    assert!(indices.iter().all(|i| !old.contains(i)));
+    let latest = *indices.last().unwrap();
+    let (status, _) = hub
+        .audit_get(&all, &format!("/proof/inclusion?index={latest}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = hub
+        .audit_get(&all, &format!("/proof/inclusion?index={}", old[0]))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a pruned event has no content to prove"
+    );
+    assert!(db.audit_self_check().await.unwrap().is_clean());
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use actix_web::web;
-use store::StoreError;
+use store::{Database, StoreError};
 
 use crate::app::Hub;
 
@@ -19,18 +19,26 @@ pub enum CheckpointError {
 
 /// The latest checkpoint, after signing a new one if the log has grown since.
 pub async fn ensure_current(hub: &Hub) -> Result<audit::Checkpoint, CheckpointError> {
-    let size = hub.db.audit_size().await?;
-    if let Some(latest) = hub.db.latest_checkpoint().await? {
+    ensure_checkpoint(&hub.db, &hub.signing_key).await
+}
+
+/// [`ensure_current`] for tools that have a database and the key but no running hub.
+pub async fn ensure_checkpoint(
+    db: &Database,
+    key: &token::SigningKey,
+) -> Result<audit::Checkpoint, CheckpointError> {
+    let size = db.audit_size().await?;
+    if let Some(latest) = db.latest_checkpoint().await? {
         if latest.tree_size >= size {
             return Ok(latest);
         }
     }
-    let root = hub.db.audit_root(size).await?;
+    let root = db.audit_root(size).await?;
     let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let checkpoint = audit::Checkpoint::sign(size, &root, time, &hub.signing_key)?;
-    hub.db.save_checkpoint(&checkpoint).await?;
+    let checkpoint = audit::Checkpoint::sign(size, &root, time, key)?;
+    db.save_checkpoint(&checkpoint).await?;
     // Another instance may have saved one for this size first: serve what is stored.
-    Ok(hub.db.latest_checkpoint().await?.unwrap_or(checkpoint))
+    Ok(db.latest_checkpoint().await?.unwrap_or(checkpoint))
 }
 
 /// Runs forever: a checkpoint every `checkpoint_interval_secs`, and the self-check every

@@ -46,6 +46,13 @@ pub struct AuditSettings {
     /// Largest number of events written in one transaction.
     #[serde(default = "default_audit_batch")]
     pub max_batch: usize,
+    /// Events older than this may be pruned by `hub audit prune` (after archiving).
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u64,
+}
+
+fn default_retention_days() -> u64 {
+    7 * 365
 }
 
 fn default_checkpoint_interval() -> u64 {
@@ -63,6 +70,7 @@ impl Default for AuditSettings {
             checkpoint_interval_secs: default_checkpoint_interval(),
             self_check_interval_secs: 0,
             max_batch: default_audit_batch(),
+            retention_days: default_retention_days(),
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod metrics;
 mod pages;
 pub mod records;
 mod relying_party;
+pub mod retention;
 pub mod telemetry;
 mod upstream;
 mod web_edge;

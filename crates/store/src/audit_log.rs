@@ -12,6 +12,11 @@
 //! time range into a seq range, so a time-filtered page reads only the rows
 //! of its range even though instances append events slightly out of time
 //! order.
+//!
+//! Retention (migration `2026-12-01-000000_audit_retention`): pruning blanks
+//! the oldest events' bodies and searchable columns but keeps their rows and
+//! leaf hashes, so the tree, its checkpoints and every proof stay as they
+//! were; `audit_head.pruned_below` marks where the pruned prefix ends.
 
 use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
@@ -73,8 +78,11 @@ pub struct AuditCheckReport {
     /// The log's size (`audit_head`) when the check started; events appended
     /// while it ran are not checked.
     pub head_size: u64,
-    /// Events read and rehashed.
+    /// Events read: rehashed from their body, or for pruned events (which
+    /// have none) taken into the recomputed tree with their stored leaf hash.
     pub events_checked: u64,
+    /// Pruned events among [`AuditCheckReport::events_checked`].
+    pub pruned: u64,
     /// Stored tree nodes (level >= 1) recomputed and compared.
     pub nodes_checked: u64,
     /// Stored checkpoints whose root was recomputed and compared.
@@ -136,6 +144,12 @@ pub enum AuditProblemKind {
     /// `audit_head`'s time bookkeeping disagrees with the events, so time
     /// range queries could miss events.
     HeadMismatch,
+    /// The retention bookkeeping is inconsistent: a pruned event still holds
+    /// its body or searchable columns, an event with an empty body is not
+    /// marked pruned, or the pruned events are not exactly the oldest ones
+    /// (`audit_head.pruned_below`). Pruning only ever removes a prefix of the
+    /// log, so an event blanked further on is hidden evidence, not retention.
+    PruneMismatch,
 }
 
 /// The columns of `audit_events` that copy an event's fields.
@@ -539,10 +553,19 @@ pub(crate) struct Checker {
     checkpoints: VecDeque<(u64, String)>,
     /// `max_time` and lag recomputed so far.
     mark: TimeMark,
+    /// `audit_head.pruned_below` when the check started: every event below it
+    /// must be pruned (pruning is never undone).
+    pruned_below: u64,
+    /// Runs of pruned seqs at or above `pruned_below`, at most
+    /// [`MAX_PROBLEMS`] (the last then absorbs the rest). A prune committed
+    /// while the check ran explains those below the bound read at the end;
+    /// [`Checker::finish`] reports the others.
+    pruned_beyond: Vec<Range<u64>>,
 }
 
 impl Checker {
-    pub(crate) fn new(head: u64, mut checkpoints: Vec<(u64, String)>) -> Self {
+    /// `pruned_below` is `audit_head.pruned_below`, read before the first page.
+    pub(crate) fn new(head: u64, pruned_below: u64, mut checkpoints: Vec<(u64, String)>) -> Self {
         checkpoints.sort_by_key(|c| c.0);
         let mut checker = Self {
             report: AuditCheckReport {
@@ -554,6 +577,8 @@ impl Checker {
             frontier: Frontier::default(),
             checkpoints: checkpoints.into(),
             mark: TimeMark::default(),
+            pruned_below,
+            pruned_beyond: Vec::new(),
         };
         checker.check_checkpoints_at(0, &audit::empty_root());
         checker
@@ -605,38 +630,18 @@ impl Checker {
         self.next = seq + 1;
         self.report.events_checked += 1;
 
-        let leaf = audit::leaf_hash(row.body.as_bytes());
-        if from_hex(&row.leaf_hash) != Some(leaf) {
-            self.problem(
-                AuditProblemKind::LeafHashMismatch,
-                seq,
-                "stored leaf_hash is not the hash of the stored body".into(),
-            );
-        }
-        match serde_json::from_str::<audit::Event>(&row.body) {
-            Ok(event) => match EventColumns::of(&event) {
-                Ok(columns) => {
-                    let differ = columns.differences(&row);
-                    if !differ.is_empty() {
-                        self.problem(
-                            AuditProblemKind::ColumnMismatch,
-                            seq,
-                            format!("columns disagree with the body: {}", differ.join(", ")),
-                        );
-                    }
-                }
-                Err(e) => self.problem(AuditProblemKind::BodyUndecodable, seq, e),
-            },
-            Err(e) => self.problem(
-                AuditProblemKind::BodyUndecodable,
-                seq,
-                format!(
-                    "body is not an audit event: {:?} error at column {}",
-                    e.classify(),
-                    e.column()
-                ),
-            ),
-        }
+        let leaf = if row.pruned == 0 {
+            if seq < self.pruned_below {
+                self.problem(
+                    AuditProblemKind::PruneMismatch,
+                    seq,
+                    "event below audit_head.pruned_below is not pruned".into(),
+                );
+            }
+            self.full_row(&row, seq)
+        } else {
+            self.pruned_row(&row, seq)
+        };
 
         match stored_millis(&row.time) {
             Some(millis) => {
@@ -660,6 +665,8 @@ impl Checker {
         }
         // The tree is rebuilt from the bodies (not the stored leaf hashes): the
         // nodes and checkpoints then vouch for what auditors actually read.
+        // A pruned event has no body left: its stored leaf hash goes in, so
+        // the nodes and checkpoints still vouch for it.
         let completed = match audit::nodes_completed_by(seq, leaf, &self.frontier) {
             Ok(c) => c,
             Err(e) => {
@@ -701,6 +708,107 @@ impl Checker {
                 ),
             }
         }
+    }
+
+    /// Checks an event that is not pruned against its body; returns its leaf
+    /// hash recomputed from the body.
+    fn full_row(&mut self, row: &AuditCheckRow, seq: u64) -> Hash {
+        if row.body.is_empty() {
+            self.problem(
+                AuditProblemKind::PruneMismatch,
+                seq,
+                "body is empty but the event is not marked pruned".into(),
+            );
+        }
+        let leaf = audit::leaf_hash(row.body.as_bytes());
+        if from_hex(&row.leaf_hash) != Some(leaf) {
+            self.problem(
+                AuditProblemKind::LeafHashMismatch,
+                seq,
+                "stored leaf_hash is not the hash of the stored body".into(),
+            );
+        }
+        match serde_json::from_str::<audit::Event>(&row.body) {
+            Ok(event) => match EventColumns::of(&event) {
+                Ok(columns) => {
+                    let differ = columns.differences(row);
+                    if !differ.is_empty() {
+                        self.problem(
+                            AuditProblemKind::ColumnMismatch,
+                            seq,
+                            format!("columns disagree with the body: {}", differ.join(", ")),
+                        );
+                    }
+                }
+                Err(e) => self.problem(AuditProblemKind::BodyUndecodable, seq, e),
+            },
+            Err(e) => self.problem(
+                AuditProblemKind::BodyUndecodable,
+                seq,
+                format!(
+                    "body is not an audit event: {:?} error at column {}",
+                    e.classify(),
+                    e.column()
+                ),
+            ),
+        }
+        leaf
+    }
+
+    /// Checks a pruned event, which has nothing left to rehash: that it holds
+    /// no personal data any more and lies in the pruned prefix. Returns its
+    /// stored leaf hash (a value matching no node if that is not a hash).
+    fn pruned_row(&mut self, row: &AuditCheckRow, seq: u64) -> Hash {
+        self.report.pruned += 1;
+        if seq >= self.pruned_below {
+            let full = self.pruned_beyond.len() >= MAX_PROBLEMS;
+            match self.pruned_beyond.last_mut() {
+                Some(run) if run.end == seq || full => run.end = seq + 1,
+                _ => self.pruned_beyond.push(seq..seq + 1),
+            }
+        }
+        if row.pruned != 1 {
+            self.problem(
+                AuditProblemKind::PruneMismatch,
+                seq,
+                "pruned is neither 0 nor 1".into(),
+            );
+        }
+        if !row.body.is_empty() {
+            self.problem(
+                AuditProblemKind::PruneMismatch,
+                seq,
+                "event is marked pruned but still has a body".into(),
+            );
+        }
+        let kept: Vec<&str> = [
+            ("journey_id", &row.journey_id),
+            ("rp_id", &row.rp_id),
+            ("idp_id", &row.idp_id),
+            ("outcome", &row.outcome),
+        ]
+        .into_iter()
+        .filter(|c| c.1.is_some())
+        .map(|c| c.0)
+        .collect();
+        if !kept.is_empty() {
+            self.problem(
+                AuditProblemKind::PruneMismatch,
+                seq,
+                format!(
+                    "event is marked pruned but still has searchable columns: {}",
+                    kept.join(", ")
+                ),
+            );
+        }
+        from_hex(&row.leaf_hash).unwrap_or_else(|| {
+            self.problem(
+                AuditProblemKind::LeafHashMismatch,
+                seq,
+                "stored leaf_hash of a pruned event is not a hash".into(),
+            );
+            [0xff; 32]
+        })
     }
 
     fn check_checkpoints_at(&mut self, size: u64, root: &Hash) {
@@ -749,7 +857,30 @@ impl Checker {
             nodes,
             max_time,
             max_lag_ms,
+            pruned_below,
         } = tail;
+        match u64::try_from(pruned_below) {
+            Ok(bound) if bound <= now => {
+                for run in std::mem::take(&mut self.pruned_beyond) {
+                    if run.end > bound {
+                        let start = run.start.max(bound);
+                        self.problem(
+                            AuditProblemKind::PruneMismatch,
+                            start,
+                            format!(
+                                "events {start}..{} are pruned but audit_head.pruned_below is {bound}",
+                                run.end
+                            ),
+                        );
+                    }
+                }
+            }
+            _ => self.problem(
+                AuditProblemKind::PruneMismatch,
+                now,
+                format!("audit_head.pruned_below is {pruned_below} but the log has {now} events"),
+            ),
+        }
         // Only comparable if nothing was appended meanwhile and nothing is missing.
         if now == head
             && self.tree_intact
@@ -798,6 +929,7 @@ pub(crate) struct TailCounts {
     pub(crate) nodes: u64,
     pub(crate) max_time: Option<String>,
     pub(crate) max_lag_ms: i64,
+    pub(crate) pruned_below: i64,
 }
 
 #[cfg(test)]
@@ -850,6 +982,105 @@ mod tests {
         assert_eq!(step("2026-01-01T00:00:11.5Z"), "2026-01-01T00:00:12.000Z");
         assert_eq!(mark.max_lag_ms, 3_000);
         assert_eq!(mark.max_time(), Some("2026-01-01T00:00:12.000Z"));
+    }
+
+    /// Self-checks `n` events, those in `pruned` pruned, with
+    /// `audit_head.pruned_below` at `start` when the check began and `end`
+    /// when it ended; returns the problems.
+    fn prune_problems(
+        n: u64,
+        pruned: &[u64],
+        start: u64,
+        end: i64,
+    ) -> Vec<(AuditProblemKind, u64)> {
+        let mut tree = audit::MemoryTree::new();
+        let mut rows = Vec::new();
+        for seq in 0..n {
+            let time = DateTime::<Utc>::from_timestamp(1_790_000_000 + seq as i64, 0)
+                .unwrap()
+                .to_rfc3339_opts(SecondsFormat::Millis, true);
+            let event = audit::Event {
+                id: format!("e{seq}"),
+                time: time.clone(),
+                journey_id: None,
+                event_type: audit::EventType::Matching,
+                rp: None,
+                idp: None,
+                level_requested: None,
+                level_achieved: None,
+                outcome: None,
+                subject: None,
+                match_cycle: None,
+                reasons: vec![],
+                instance: "test".into(),
+            };
+            let full = String::from_utf8(event.canonical_bytes()).unwrap();
+            let leaf = audit::leaf_hash(full.as_bytes());
+            tree.push(leaf);
+            let is_pruned = pruned.contains(&seq);
+            rows.push(AuditCheckRow {
+                seq: seq as i64,
+                id: event.id,
+                time: time.clone(),
+                max_time: time,
+                journey_id: None,
+                event_type: "matching".into(),
+                rp_id: None,
+                idp_id: None,
+                outcome: None,
+                body: if is_pruned { String::new() } else { full },
+                leaf_hash: to_hex(&leaf),
+                pruned: i32::from(is_pruned),
+            });
+        }
+        let mut nodes = HashMap::new();
+        for level in 1..u64::BITS {
+            for idx in 0..(n >> level) {
+                nodes.insert((level, idx), tree.node(level, idx).unwrap());
+            }
+        }
+        let max_time = rows.last().map(|r| r.max_time.clone());
+        let mut checker = Checker::new(n, start, Vec::new());
+        checker.page(rows, &NodeMap(nodes));
+        let report = checker.finish(TailCounts {
+            head: n,
+            events: n,
+            max_seq: n.checked_sub(1).map(|m| m as i64),
+            nodes: node_count(n),
+            max_time,
+            max_lag_ms: 0,
+            pruned_below: end,
+        });
+        assert_eq!(report.pruned, pruned.len() as u64);
+        report.problems.iter().map(|p| (p.kind, p.seq)).collect()
+    }
+
+    #[test]
+    fn pruned_events_must_be_the_oldest() {
+        use AuditProblemKind::PruneMismatch;
+        // A prune from 2 to 6 committed while the check read: not damage.
+        assert_eq!(prune_problems(6, &[0, 1, 2, 3, 4, 5], 2, 6), vec![]);
+        assert_eq!(prune_problems(6, &[0, 1], 2, 2), vec![]);
+        assert_eq!(prune_problems(6, &[], 0, 0), vec![]);
+        // Pruned beyond the bound read at the end.
+        assert_eq!(
+            prune_problems(6, &[0, 1, 2, 3, 4, 5], 2, 4),
+            vec![(PruneMismatch, 4)]
+        );
+        assert_eq!(
+            prune_problems(8, &[0, 1, 2, 5, 7], 3, 3),
+            vec![(PruneMismatch, 5), (PruneMismatch, 7)]
+        );
+        // Not pruned below the bound read at the start.
+        assert_eq!(prune_problems(6, &[0, 1], 3, 3), vec![(PruneMismatch, 2)]);
+        // A bound beyond the log.
+        assert_eq!(prune_problems(6, &[0, 1], 2, 9), vec![(PruneMismatch, 6)]);
+        assert_eq!(prune_problems(6, &[], 0, -1), vec![(PruneMismatch, 6)]);
+        // Scattered pruned events beyond the bound: bounded memory, still reported.
+        let scattered: Vec<u64> = (0..600).step_by(2).collect();
+        let found = prune_problems(600, &scattered, 0, 0);
+        assert_eq!(found.len(), MAX_PROBLEMS);
+        assert_eq!(found[0], (PruneMismatch, 0));
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //!   schema embedded from `/migrations` for both.
 //! * The audit log (same [`Database`]): events appended in one gapless order
 //!   by every instance, an RFC 9162 Merkle tree over them for roots, proofs and
-//!   signed checkpoints, filtered queries for auditors, and a self-check that
-//!   recomputes everything (storage format: the `audit_log` migration).
+//!   signed checkpoints, filtered queries for auditors, a self-check that
+//!   recomputes everything, and retention that blanks old events but keeps
+//!   their hashes (storage format: the `audit_log` and `audit_retention`
+//!   migrations).
 //! * [`records_file`]: streaming readers for the department record files an
 //!   operator imports (`hub records import`).
 //! * [`SessionStore`]: short-lived expiring state (journeys, codes, replay

@@ -70,6 +70,8 @@ pub(crate) struct AuditCheckRow {
     pub(crate) outcome: Option<String>,
     pub(crate) body: String,
     pub(crate) leaf_hash: String,
+    /// 1 once the event was pruned (body and searchable columns removed).
+    pub(crate) pruned: i32,
 }
 
 /// A tree node of level >= 1, hash in lowercase hex.
@@ -114,8 +116,20 @@ pub(crate) struct AuditEventQuery<'a> {
 /// `audit_head`: (size, max_time, max_lag_ms).
 pub(crate) type HeadRow = (i64, Option<String>, i64);
 
-/// Self-check counts from one snapshot: (head, event rows, highest seq, node rows).
-pub(crate) type TailRow = (Option<HeadRow>, i64, Option<i64>, i64);
+/// Self-check counts from one snapshot.
+#[derive(Debug)]
+pub(crate) struct TailRow {
+    /// `audit_head`, if its row exists.
+    pub(crate) head: Option<HeadRow>,
+    /// `audit_head.pruned_below`, if its row exists.
+    pub(crate) pruned_below: Option<i64>,
+    /// Rows in `audit_events`.
+    pub(crate) events: i64,
+    /// The highest seq in `audit_events`.
+    pub(crate) max_seq: Option<i64>,
+    /// Rows in `audit_nodes`.
+    pub(crate) nodes: i64,
+}
 
 /// Rows per multi-row INSERT of audit events: 11 bind parameters each, well
 /// under PostgreSQL's 65,535 and SQLite's 32,766 per statement.
@@ -219,6 +233,69 @@ macro_rules! portable_queries {
                 .optional()
         }
 
+        /// `audit_head.pruned_below`: every event below it is pruned, none
+        /// at or above it; `None` if the head row is missing.
+        pub(crate) async fn audit_pruned_below(conn: &mut $conn) -> QueryResult<Option<i64>> {
+            use crate::schema::audit_head::dsl as h;
+            h::audit_head
+                .filter(h::id.eq(1))
+                .select(h::pruned_below)
+                .first(conn)
+                .await
+                .optional()
+        }
+
+        /// Prunes the events with seq below `below` that are not pruned yet,
+        /// in one transaction, and returns how many it pruned: their body
+        /// becomes '' and their searchable columns NULL, while seq, id, time,
+        /// max_time, event_type and leaf_hash stay (the tree needs only the
+        /// hashes). Refuses a `below` beyond the log's size.
+        ///
+        /// The first statement writes, so that SQLite takes its write lock
+        /// (waiting out `busy_timeout`) before the transaction reads anything:
+        /// a deferred transaction that read first could not upgrade once an
+        /// append committed. On PostgreSQL the head row, which every append
+        /// locks, is written last, so appends wait only for the commit.
+        pub(crate) async fn prune_audit(conn: &mut $conn, below: i64) -> Result<usize, StoreError> {
+            use crate::schema::audit_events::dsl as ae;
+            use crate::schema::audit_head::dsl as h;
+            conn.transaction::<_, StoreError, _>(async move |c| {
+                let pruned = diesel::update(
+                    ae::audit_events
+                        .filter(ae::seq.lt(below))
+                        .filter(ae::pruned.eq(0)),
+                )
+                .set((
+                    ae::body.eq(""),
+                    ae::journey_id.eq(None::<String>),
+                    ae::rp_id.eq(None::<String>),
+                    ae::idp_id.eq(None::<String>),
+                    ae::outcome.eq(None::<String>),
+                    ae::pruned.eq(1),
+                ))
+                .execute(c)
+                .await?;
+                let size = audit_size(c)
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt("audit_head has no row".into()))?;
+                if below > size {
+                    return Err(StoreError::InvalidInput(format!(
+                        "cannot prune before event {below}: the audit log has {size} events"
+                    )));
+                }
+                diesel::update(
+                    h::audit_head
+                        .filter(h::id.eq(1))
+                        .filter(h::pruned_below.lt(below)),
+                )
+                .set(h::pruned_below.eq(below))
+                .execute(c)
+                .await?;
+                Ok(pruned)
+            })
+            .await
+        }
+
         /// The first seq whose `max_time` is at or after `time` (one index
         /// descent: `max_time` never decreases along seq).
         pub(crate) async fn audit_first_seq_reaching(
@@ -264,13 +341,14 @@ macro_rules! portable_queries {
             leaf_rows.union_all(node_rows).load(conn).await
         }
 
-        /// One page of `(seq, body)` in seq order.
+        /// One page of `(seq, body)` in seq order, pruned events left out.
         pub(crate) async fn audit_event_page(
             conn: &mut $conn,
             q: &AuditEventQuery<'_>,
         ) -> QueryResult<Vec<(i64, String)>> {
             use crate::schema::audit_events::dsl as ae;
             let mut query = ae::audit_events
+                .filter(ae::pruned.eq(0))
                 .select((ae::seq, ae::body))
                 .order(ae::seq)
                 .limit(q.limit)
@@ -308,7 +386,7 @@ macro_rules! portable_queries {
             query.load(conn).await
         }
 
-        /// The body of the event at `seq`.
+        /// The body of the event at `seq`, unless it was pruned.
         pub(crate) async fn audit_event_body(
             conn: &mut $conn,
             seq: i64,
@@ -316,6 +394,7 @@ macro_rules! portable_queries {
             use crate::schema::audit_events::dsl as ae;
             ae::audit_events
                 .find(seq)
+                .filter(ae::pruned.eq(0))
                 .select(ae::body)
                 .first(conn)
                 .await
@@ -368,12 +447,19 @@ macro_rules! portable_queries {
             use crate::schema::audit_nodes::dsl as an;
             use diesel::dsl::{count_star, max};
             let head = audit_head_row(conn).await?;
+            let pruned_below = audit_pruned_below(conn).await?;
             let (events, max_seq) = ae::audit_events
                 .select((count_star(), max(ae::seq)))
                 .first::<(i64, Option<i64>)>(conn)
                 .await?;
             let nodes = an::audit_nodes.count().get_result::<i64>(conn).await?;
-            Ok((head, events, max_seq, nodes))
+            Ok(TailRow {
+                head,
+                pruned_below,
+                events,
+                max_seq,
+                nodes,
+            })
         }
 
         /// Inserts a checkpoint unless one exists for its tree size; returns

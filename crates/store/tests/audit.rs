@@ -555,9 +555,17 @@ async fn checkpoints_are_kept_and_must_match_the_log() {
 
 // ---- self-check ------------------------------------------------------------
 
-/// 37 events in a few batches with checkpoints at 20 and 37, checked clean;
+/// 37 events in a few batches with checkpoints at 18 and 37, checked clean;
 /// then `tamper` behind the store's back; returns the new report per backend.
 async fn tampered(tamper: impl Fn(&TestDb) -> Vec<String>) -> Vec<(Backend, AuditCheckReport)> {
+    pruned_then_tampered(0, tamper).await
+}
+
+/// [`tampered`], with the events below `before` pruned (checked clean) first.
+async fn pruned_then_tampered(
+    before: u64,
+    tamper: impl Fn(&TestDb) -> Vec<String>,
+) -> Vec<(Backend, AuditCheckReport)> {
     let mut out = Vec::new();
     for t in migrated_databases().await {
         let db = &t.db;
@@ -581,6 +589,12 @@ async fn tampered(tamper: impl Fn(&TestDb) -> Vec<String>) -> Vec<(Backend, Audi
             ),
             (37, 37, 34, 2)
         );
+        if before > 0 {
+            assert_eq!(db.prune_audit_events_before(before).await.unwrap(), before);
+            let clean = db.audit_self_check().await.unwrap();
+            assert!(clean.is_clean(), "{}: {clean:?}", t.backend);
+            assert_eq!((clean.events_checked, clean.pruned), (37, before));
+        }
         for statement in tamper(&t) {
             t.execute_raw(&statement).await;
         }
@@ -861,6 +875,389 @@ async fn self_check_detects_altered_columns_and_checkpoints() {
             "no stored values"
         );
     }
+}
+
+// ---- retention -------------------------------------------------------------
+
+/// Row states counted through `execute_raw` (a no-op UPDATE reports the rows
+/// its WHERE matched), since the store has no API that reads pruned rows.
+async fn count_rows(db: &Database, condition: &str) -> usize {
+    db.execute_raw(&format!(
+        "UPDATE audit_events SET pruned = pruned WHERE {condition}"
+    ))
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn seq_at_finds_where_a_retention_period_cuts_the_log() {
+    for t in migrated_databases().await {
+        let db = &t.db;
+        let b = t.backend;
+        assert_eq!(db.audit_seq_at(&time_of(5)).await.unwrap(), 0, "{b}: empty");
+        db.append_audit_events(&events(0..40)).await.unwrap();
+        for (time, expected) in [
+            ("2026-11-22T07:00:00Z".to_owned(), 0),
+            (time_of(0), 0),
+            (time_of(10), 10),
+            ("2026-11-22T08:00:10.500Z".to_owned(), 11),
+            // Any offset; sub-milliseconds are dropped (event 10 is kept).
+            ("2026-11-22T09:00:10.0004+01:00".to_owned(), 10),
+            (time_of(39), 39),
+            ("2026-11-22T08:00:39.001Z".to_owned(), 40),
+            ("2027-01-01T00:00:00Z".to_owned(), 40),
+        ] {
+            assert_eq!(
+                db.audit_seq_at(&time).await.unwrap(),
+                expected,
+                "{b}: {time}"
+            );
+        }
+        let err = db.audit_seq_at("last year").await.unwrap_err();
+        assert!(matches!(err, StoreError::InvalidInput(_)), "{err:?}");
+
+        // Out of order: event 41 is stamped before event 40, so a cut between
+        // them must keep both (the seq bound is the first max_time reaching it).
+        let late = |n: u64, secs: u64| Event {
+            time: time_of(secs),
+            ..event(n, Some("rp-a"), EventType::Matching, "late")
+        };
+        db.append_audit_events(&[late(40, 100), late(41, 90), late(42, 110)])
+            .await
+            .unwrap();
+        assert_eq!(db.audit_seq_at(&time_of(95)).await.unwrap(), 40, "{b}");
+        assert_eq!(db.audit_seq_at(&time_of(105)).await.unwrap(), 42, "{b}");
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn pruning_hides_old_events_and_keeps_the_tree_verifiable() {
+    for t in migrated_databases().await {
+        let db = &t.db;
+        let b = t.backend;
+        let all = events(0..45);
+        for chunk in all[..40].chunks(7) {
+            db.append_audit_events(chunk).await.unwrap();
+        }
+        for size in [16, 40] {
+            let root = db.audit_root(size).await.unwrap();
+            db.save_checkpoint(&checkpoint(size, &root)).await.unwrap();
+        }
+        let mut roots = vec![audit::empty_root()];
+        for size in 1..=40 {
+            roots.push(db.audit_root(size).await.unwrap());
+        }
+
+        // Beyond the log: refused, nothing pruned.
+        let err = db.prune_audit_events_before(41).await.unwrap_err();
+        assert!(matches!(err, StoreError::InvalidInput(_)), "{b}: {err:?}");
+        assert_eq!(db.audit_pruned_below().await.unwrap(), 0);
+        assert_eq!(db.audit_event(0).await.unwrap().as_ref(), Some(&all[0]));
+
+        let cut = db.audit_seq_at(&time_of(25)).await.unwrap();
+        assert_eq!(cut, 25);
+        assert_eq!(db.prune_audit_events_before(cut).await.unwrap(), 25, "{b}");
+        assert_eq!(db.audit_pruned_below().await.unwrap(), 25);
+        // Idempotent, and an earlier bound changes nothing.
+        for again in [25, 10, 0] {
+            assert_eq!(db.prune_audit_events_before(again).await.unwrap(), 0);
+        }
+        assert_eq!(db.audit_pruned_below().await.unwrap(), 25, "{b}");
+
+        // The rows stay, blanked; the later ones are untouched.
+        assert_eq!(
+            count_rows(
+                db,
+                "seq < 25 AND pruned = 1 AND body = '' AND journey_id IS NULL \
+                 AND rp_id IS NULL AND idp_id IS NULL AND outcome IS NULL \
+                 AND id <> '' AND event_type = 'journey_started' AND time <= max_time"
+            )
+            .await,
+            25,
+            "{b}"
+        );
+        assert_eq!(
+            count_rows(
+                db,
+                "seq >= 25 AND pruned = 0 AND body <> '' AND rp_id IS NOT NULL"
+            )
+            .await,
+            15
+        );
+
+        // Reads skip pruned events.
+        assert_eq!(db.audit_event(24).await.unwrap(), None, "{b}");
+        assert_eq!(db.audit_event(25).await.unwrap().as_ref(), Some(&all[25]));
+        let read = all_events(db, &AuditFilter::default(), 7).await;
+        assert_eq!(
+            read,
+            (25..40u64)
+                .map(|i| (i, all[i as usize].clone()))
+                .collect::<Vec<_>>(),
+            "{b}"
+        );
+        let seqs = |filter: AuditFilter, after: Option<u64>| async move {
+            db.audit_events(&filter, after, 1000)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.0)
+                .collect::<Vec<u64>>()
+        };
+        assert_eq!(
+            seqs(AuditFilter::default(), Some(3)).await,
+            (25..40).collect::<Vec<_>>()
+        );
+        let journey = |j: &str| AuditFilter {
+            journey_id: Some(j.into()),
+            ..AuditFilter::default()
+        };
+        assert!(seqs(journey("j2"), None).await.is_empty(), "{b}");
+        assert_eq!(seqs(journey("j6"), None).await, vec![25, 26, 27]);
+        let rps = AuditFilter {
+            rps: Some(vec!["rp-a".into(), "rp-c".into()]),
+            ..AuditFilter::default()
+        };
+        assert_eq!(
+            seqs(rps, None).await,
+            (25..40).filter(|n| n % 3 != 1).collect::<Vec<_>>()
+        );
+        let of_type = AuditFilter {
+            event_type: Some("journey_started".into()),
+            idp: Some("idp-even".into()),
+            ..AuditFilter::default()
+        };
+        assert_eq!(
+            seqs(of_type, None).await,
+            (25..40).filter(|n| n % 2 == 0).collect::<Vec<_>>()
+        );
+        let range = AuditFilter {
+            from: Some(time_of(20)),
+            to: Some(time_of(30)),
+            ..AuditFilter::default()
+        };
+        assert_eq!(seqs(range, None).await, (25..30).collect::<Vec<_>>(), "{b}");
+
+        // Roots and proofs need only hashes: unchanged, for every index.
+        for size in 1..=40u64 {
+            assert_eq!(db.audit_root(size).await.unwrap(), roots[size as usize]);
+        }
+        for index in [0u64, 7, 24, 25, 31, 39] {
+            let proof = db.audit_inclusion_proof(index, 40).await.unwrap();
+            let leaf = audit::leaf_hash(&all[index as usize].canonical_bytes());
+            audit::verify_inclusion(&leaf, index, 40, &proof, &roots[40])
+                .unwrap_or_else(|err| panic!("{b}: inclusion {index}: {err}"));
+        }
+        for (first, second) in [(1, 40), (10, 25), (16, 30), (24, 26), (25, 40), (0, 40)] {
+            let proof = db.audit_consistency_proof(first, second).await.unwrap();
+            audit::verify_consistency(
+                first,
+                second,
+                &roots[first as usize],
+                &roots[second as usize],
+                &proof,
+            )
+            .unwrap_or_else(|err| panic!("{b}: consistency {first} -> {second}: {err}"));
+        }
+
+        // The log goes on: appends, checkpoints and the self-check.
+        db.append_audit_events(&all[40..]).await.unwrap();
+        let root = db.audit_root(45).await.unwrap();
+        assert_eq!(root, audit::root(45, &tree_of(&all)).unwrap(), "{b}");
+        db.save_checkpoint(&checkpoint(45, &root)).await.unwrap();
+        let report = db.audit_self_check().await.unwrap();
+        assert!(report.is_clean(), "{b}: {report:?}");
+        assert_eq!(
+            (
+                report.events_checked,
+                report.pruned,
+                report.checkpoints_checked
+            ),
+            (45, 25, 3)
+        );
+
+        // Everything pruned: nothing left to read, the tree intact.
+        assert_eq!(db.prune_audit_events_before(45).await.unwrap(), 20, "{b}");
+        assert!(all_events(db, &AuditFilter::default(), 10).await.is_empty());
+        assert_eq!(db.audit_event(44).await.unwrap(), None);
+        assert_eq!(db.audit_root(45).await.unwrap(), root);
+        let report = db.audit_self_check().await.unwrap();
+        assert!(report.is_clean(), "{b}: {report:?}");
+        assert_eq!(report.pruned, 45);
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn self_check_detects_an_altered_leaf_hash_of_a_pruned_event() {
+    // No body to compare with: the tree and the checkpoints catch it.
+    for (b, report) in pruned_then_tampered(10, |_| {
+        vec![format!(
+            "UPDATE audit_events SET leaf_hash = '{}' WHERE seq = 5",
+            "0".repeat(64)
+        )]
+    })
+    .await
+    {
+        let found = kinds(&report);
+        assert_eq!(
+            found[0],
+            (AuditProblemKind::NodeMismatch, 5),
+            "{b}: {report:?}"
+        );
+        assert!(
+            found.contains(&(AuditProblemKind::CheckpointMismatch, 18)),
+            "{b}"
+        );
+        assert!(
+            found.contains(&(AuditProblemKind::CheckpointMismatch, 37)),
+            "{b}"
+        );
+        assert!(!found
+            .iter()
+            .any(|k| k.0 == AuditProblemKind::LeafHashMismatch));
+        assert_eq!(report.pruned, 10);
+    }
+}
+
+#[tokio::test]
+async fn self_check_detects_pruned_rows_that_are_not_retention() {
+    // A pruned event that still holds personal data.
+    let body3 = body_of(3);
+    for (b, report) in pruned_then_tampered(10, |_| {
+        vec![
+            format!("UPDATE audit_events SET body = '{body3}' WHERE seq = 3"),
+            "UPDATE audit_events SET rp_id = 'rp-a' WHERE seq = 4".into(),
+        ]
+    })
+    .await
+    {
+        assert_eq!(
+            kinds(&report),
+            vec![
+                (AuditProblemKind::PruneMismatch, 3),
+                (AuditProblemKind::PruneMismatch, 4)
+            ],
+            "{b}: {report:?}"
+        );
+        assert!(report.problems[1].detail.contains("rp_id"));
+    }
+    // A blank body not marked pruned.
+    for (b, report) in pruned_then_tampered(10, |_| {
+        vec!["UPDATE audit_events SET body = '' WHERE seq = 20".into()]
+    })
+    .await
+    {
+        let found = kinds(&report);
+        assert_eq!(
+            found[..2],
+            [
+                (AuditProblemKind::PruneMismatch, 20),
+                (AuditProblemKind::LeafHashMismatch, 20)
+            ],
+            "{b}: {report:?}"
+        );
+    }
+    // One event "pruned" in the middle of the log, exactly as pruning does it:
+    // the tree still holds, but it is hiding an event, not retention.
+    for (b, report) in pruned_then_tampered(10, |_| {
+        vec![
+            "UPDATE audit_events SET body = '', journey_id = NULL, rp_id = NULL, \
+             idp_id = NULL, outcome = NULL, pruned = 1 WHERE seq IN (30, 31, 33)"
+                .into(),
+        ]
+    })
+    .await
+    {
+        assert_eq!(
+            kinds(&report),
+            vec![
+                (AuditProblemKind::PruneMismatch, 30),
+                (AuditProblemKind::PruneMismatch, 33)
+            ],
+            "{b}: {report:?}"
+        );
+        assert!(report.problems[0].detail.contains("30..32"), "{b}");
+    }
+    // The head's bound raised to hide events 10 and 11 from every query.
+    for (b, report) in pruned_then_tampered(10, |_| {
+        vec!["UPDATE audit_head SET pruned_below = 12".into()]
+    })
+    .await
+    {
+        assert_eq!(
+            kinds(&report),
+            vec![
+                (AuditProblemKind::PruneMismatch, 10),
+                (AuditProblemKind::PruneMismatch, 11)
+            ],
+            "{b}: {report:?}"
+        );
+    }
+}
+
+/// Prunes in steps while other tasks append and the self-check runs: no
+/// deadlock or lock timeout, and the self-check never mistakes a prune that
+/// commits while it reads for damage.
+async fn prune_while_appending(t: &TestDb) {
+    let db = &t.db;
+    db.append_audit_events(&events(0..100)).await.unwrap();
+    let mut appenders = Vec::new();
+    for task in 0..3u64 {
+        let db = t.reopen().await;
+        appenders.push(tokio::spawn(async move {
+            for batch in 0..10u64 {
+                let from = 1000 + task * 100 + batch * 5;
+                let mine: Vec<Event> = (from..from + 5)
+                    .map(|n| event(n, Some("rp-b"), EventType::Matching, "busy"))
+                    .collect();
+                db.append_audit_events(&mine).await.unwrap();
+            }
+        }));
+    }
+    let checker = {
+        let db = t.reopen().await;
+        tokio::spawn(async move {
+            for _ in 0..5 {
+                let report = db.audit_self_check().await.unwrap();
+                assert!(report.is_clean(), "{report:?}");
+            }
+        })
+    };
+    let mut total = 0;
+    for step in 1..=10u64 {
+        let cut = db.audit_seq_at(&time_of(step * 10)).await.unwrap();
+        assert_eq!(cut, step * 10);
+        total += db.prune_audit_events_before(cut).await.unwrap();
+    }
+    for task in appenders {
+        task.await.unwrap();
+    }
+    checker.await.unwrap();
+    assert_eq!(total, 100, "{}", t.backend);
+    assert_eq!(db.audit_size().await.unwrap(), 250);
+    let report = db.audit_self_check().await.unwrap();
+    assert!(report.is_clean(), "{}: {report:?}", t.backend);
+    assert_eq!((report.events_checked, report.pruned), (250, 100));
+    assert_eq!(
+        all_events(db, &AuditFilter::default(), 1000).await.len(),
+        150
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pruning_alongside_appends_on_postgres() {
+    let t = TestDb::postgres().await.migrated().await;
+    prune_while_appending(&t).await;
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pruning_alongside_appends_on_sqlite() {
+    let t = TestDb::sqlite().await.migrated().await;
+    prune_while_appending(&t).await;
+    t.cleanup().await;
 }
 
 // ---- availability ----------------------------------------------------------

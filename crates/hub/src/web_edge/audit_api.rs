@@ -330,7 +330,14 @@ pub(crate) async fn export_jsonl(
     let checkpoint = export_checkpoint(&hub, q.tree_size).await?;
     record_export(&hub, &grant, "jsonl").await?;
     let size = checkpoint.tree_size;
-    let partial = q.is_partial(&grant);
+    // After retention pruned the oldest events, even an unfiltered export is partial.
+    let pruned = hub
+        .db
+        .audit_pruned_below()
+        .await
+        .map_err(ApiError::unavailable)?
+        > 0;
+    let partial = pruned || q.is_partial(&grant);
     let proving = hub.clone();
     let body = pages(hub.clone(), q.filter(&grant), size).then(move |page| {
         let hub = proving.clone();

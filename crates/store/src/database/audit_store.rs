@@ -1,7 +1,7 @@
-//! [`Database`]'s audit log: appends, auditor queries, proofs, checkpoints and
-//! the self-check. The SQL is in [`crate::queries`]; the tree arithmetic is
-//! the `audit` crate's, fed with nodes fetched in one query per call (see
-//! `audit::required_nodes`).
+//! [`Database`]'s audit log: appends, auditor queries, proofs, checkpoints,
+//! retention and the self-check. The SQL is in [`crate::queries`]; the tree
+//! arithmetic is the `audit` crate's, fed with nodes fetched in one query per
+//! call (see `audit::required_nodes`).
 
 use std::collections::HashMap;
 
@@ -9,11 +9,11 @@ use audit::{Hash, NodeMap};
 
 use super::{pool_error, queries, Database, Pools};
 use crate::audit_log::{
-    self, bound_time, to_i64, AppendBatch, AppendedRange, AuditCheckReport, AuditFilter, Checker,
-    TailCounts, MAX_AUDIT_PAGE,
+    self, bound_time, event_time, to_i64, AppendBatch, AppendedRange, AuditCheckReport,
+    AuditFilter, Checker, TailCounts, MAX_AUDIT_PAGE,
 };
 use crate::error::StoreError;
-use crate::queries::{node_coords, AuditEventQuery, CheckpointRow};
+use crate::queries::{node_coords, AuditEventQuery, CheckpointRow, TailRow};
 
 /// Events per page while the self-check streams the log: bounded memory
 /// (a page of bodies, the tree's O(log n) frontier) whatever the log's size.
@@ -69,7 +69,8 @@ impl Database {
 
     /// Up to `limit` (at most [`MAX_AUDIT_PAGE`]) events matching `filter`
     /// with seq greater than `after_seq`, in seq order: pass the last seq
-    /// returned to get the next page.
+    /// returned to get the next page. Pruned events are never returned: the
+    /// seq range starts after them, so no page walks over them.
     ///
     /// With a list of RPs ([`AuditFilter::rps`]) each RP is one query along
     /// its `(rp_id, seq)` index, merged here, so every query reads at most
@@ -125,6 +126,9 @@ impl Database {
             limit: i64::from(limit),
         };
         let rows = with_conn!(self, |conn, q| {
+            let pruned_below = q::audit_pruned_below(&mut conn)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt("audit_head has no row".into()))?;
             // A time range becomes a seq window (see the migration): events
             // at or after `from` have max_time >= from; events before `to`
             // have max_time < to + max_lag_ms. Both ends are one index
@@ -141,6 +145,9 @@ impl Database {
                 if let Some(bound) = to.as_ref().and_then(|to| to.plus_lag(lag)) {
                     base.seq_below = q::audit_first_seq_reaching(&mut conn, &bound).await?;
                 }
+            }
+            if pruned_below > 0 {
+                base.seq_from = Some(base.seq_from.map_or(pruned_below, |s| s.max(pruned_below)));
             }
             match &rps {
                 _ if nothing => Vec::new(),
@@ -165,11 +172,72 @@ impl Database {
             .collect()
     }
 
-    /// The event at `seq`, if the log has one.
+    /// The event at `seq`, if the log has one and it was not pruned.
     pub async fn audit_event(&self, seq: u64) -> Result<Option<audit::Event>, StoreError> {
         let seq = to_i64(seq)?;
         let body = with_conn!(self, |conn, q| q::audit_event_body(&mut conn, seq).await?);
         body.map(|b| decode_event(seq, &b)).transpose()
+    }
+
+    /// Where a retention period ending at `time` (RFC 3339, any offset) cuts
+    /// the log: the first seq whose `max_time` is at or after `time`, or the
+    /// log's size if there is none. Every event below it has a time before
+    /// `time` (`max_time` never decreases along seq and is never earlier than
+    /// an event's own time), so it is the bound to pass to
+    /// [`Database::prune_audit_events_before`]. Sub-millisecond digits of
+    /// `time` are dropped (stored times have milliseconds), which errs towards
+    /// keeping events. One descent of the `(max_time, seq)` index. Fails with
+    /// [`StoreError::InvalidInput`] if `time` is not RFC 3339.
+    pub async fn audit_seq_at(&self, time: &str) -> Result<u64, StoreError> {
+        let (bound, _) = event_time(time).map_err(StoreError::InvalidInput)?;
+        let (size, first) = with_conn!(self, |conn, q| {
+            // The size first: an event appended after it may be seen by the
+            // descent but must not count as before `time`.
+            let size = q::audit_size(&mut conn).await?;
+            (size, q::audit_first_seq_reaching(&mut conn, &bound).await?)
+        });
+        let size = head_size(size)?;
+        match first {
+            Some(seq) => Ok(stored_seq(seq)?.min(size)),
+            None => Ok(size),
+        }
+    }
+
+    /// Prunes the events with seq below `seq` (retention): in one
+    /// transaction, their body becomes empty and their journey, RP, IdP and
+    /// outcome columns NULL, so no personal data is left of them; their row,
+    /// seq, id, time, event type and leaf hash stay, so the tree's nodes,
+    /// every root, checkpoint and proof (which need only hashes) are
+    /// unchanged and the self-check still covers them. Queries no longer
+    /// return them. Returns how many events it pruned: 0 when they all were
+    /// already (pruning is idempotent). Fails with
+    /// [`StoreError::InvalidInput`] (nothing pruned) for a `seq` beyond the
+    /// log's size.
+    ///
+    /// Irreversible: the caller must first have written an archived, signed
+    /// export of these events (`hub audit prune` does), and usually takes the
+    /// bound from [`Database::audit_seq_at`]. On SQLite the transaction
+    /// holds the database's write lock throughout, so appends wait for a
+    /// large prune (and time out after the busy timeout): prune in steps of
+    /// a bounded number of events on a busy SQLite hub. The old values can
+    /// linger in free database pages until they are reused or reclaimed
+    /// (`VACUUM` on either backend).
+    pub async fn prune_audit_events_before(&self, seq: u64) -> Result<u64, StoreError> {
+        let below = to_i64(seq)?;
+        let pruned = with_conn!(self, |conn, q| q::prune_audit(&mut conn, below).await?);
+        tracing::info!(before = seq, pruned, "pruned audit events");
+        Ok(pruned as u64)
+    }
+
+    /// How many of the oldest events are pruned: those with a seq below this
+    /// have lost their body, the others are intact. Where the next export
+    /// before pruning starts.
+    pub async fn audit_pruned_below(&self) -> Result<u64, StoreError> {
+        let below = with_conn!(self, |conn, q| q::audit_pruned_below(&mut conn).await?)
+            .ok_or_else(|| StoreError::Corrupt("audit_head has no row".into()))?;
+        u64::try_from(below).map_err(|_| {
+            StoreError::Corrupt(format!("audit_head pruned_below {below} is negative"))
+        })
     }
 
     /// The Merkle tree hash (RFC 9162) of the first `size` events; fails with
@@ -288,24 +356,35 @@ impl Database {
     /// every stored checkpoint's size, and finally compares the row counts
     /// with `audit_head` in one snapshot.
     ///
+    /// A pruned event has no body to rehash: its stored leaf hash goes into
+    /// the recomputed tree as it is, so altering it still shows as a node or
+    /// checkpoint mismatch. The check also requires that pruned events hold
+    /// no body or searchable columns, that no event has an empty body without
+    /// being marked pruned, and that the pruned events are exactly the
+    /// oldest ones (`audit_head.pruned_below`): blanking one event further on
+    /// is hiding it, not retention. A prune running meanwhile is allowed for.
+    ///
     /// Detects bodies or hashes altered in the database, deleted rows,
     /// rows moved or swapped, altered nodes and rewritten history under a
     /// checkpoint. Damage is reported in [`AuditCheckReport::problems`] (the
     /// first 100; the check stops there); `Err` only when the database cannot
     /// be read. Events appended while it runs are left out.
     pub async fn audit_self_check(&self) -> Result<AuditCheckReport, StoreError> {
-        let (head, checkpoints) = with_conn!(self, |conn, q| {
+        let (head, pruned_below, checkpoints) = with_conn!(self, |conn, q| {
             let head = q::audit_size(&mut conn).await?;
-            (head, q::checkpoints(&mut conn).await?)
+            let pruned_below = q::audit_pruned_below(&mut conn).await?;
+            (head, pruned_below, q::checkpoints(&mut conn).await?)
         });
         let head = head_size(head)?;
+        // A negative bound (only by tampering) is reported by `finish`.
+        let pruned_below = pruned_below.map_or(0, |b| u64::try_from(b).unwrap_or(0));
         // A negative size (only by tampering) is reported as beyond the head.
         let checkpoints = checkpoints
             .into_iter()
             .map(|c| (u64::try_from(c.tree_size).unwrap_or(u64::MAX), c.root_hash))
             .collect();
         let below = to_i64(head)?;
-        let mut checker = Checker::new(head, checkpoints);
+        let mut checker = Checker::new(head, pruned_below, checkpoints);
         let mut after: Option<i64> = None;
         while checker.wants_more() {
             let (rows, nodes) = with_conn!(self, |conn, q| {
@@ -333,7 +412,13 @@ impl Database {
             }
             after = Some(last);
         }
-        let (now, events, max_seq, nodes) = match &self.pools {
+        let TailRow {
+            head: now,
+            pruned_below,
+            events,
+            max_seq,
+            nodes,
+        } = match &self.pools {
             Pools::Sqlite(pool) => {
                 let mut conn = pool.get().await.map_err(pool_error)?;
                 queries::sqlite::audit_tail(&mut conn).await?
@@ -352,10 +437,13 @@ impl Database {
             nodes: u64::try_from(nodes).unwrap_or(0),
             max_time,
             max_lag_ms,
+            pruned_below: pruned_below
+                .ok_or_else(|| StoreError::Corrupt("audit_head has no row".into()))?,
         });
         if report.is_clean() {
             tracing::info!(
                 events = report.events_checked,
+                pruned = report.pruned,
                 nodes = report.nodes_checked,
                 checkpoints = report.checkpoints_checked,
                 "audit log self-check passed"
