@@ -34,8 +34,7 @@ pub async fn ensure_checkpoint(
         }
     }
     let root = db.audit_root(size).await?;
-    let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let checkpoint = audit::Checkpoint::sign(size, &root, time, key)?;
+    let checkpoint = audit::Checkpoint::sign(size, &root, audit::rfc3339_now(), key)?;
     db.save_checkpoint(&checkpoint).await?;
     // Another instance may have saved one for this size first: serve what is stored.
     Ok(db.latest_checkpoint().await?.unwrap_or(checkpoint))

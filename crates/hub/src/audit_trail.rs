@@ -52,21 +52,7 @@ impl AuditTrail {
 
     /// A new event of `event_type`, stamped with id, time and instance.
     pub fn event(&self, event_type: EventType) -> Event {
-        Event {
-            id: uuid::Uuid::new_v4().to_string(),
-            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            journey_id: None,
-            event_type,
-            rp: None,
-            idp: None,
-            level_requested: None,
-            level_achieved: None,
-            outcome: None,
-            subject: None,
-            match_cycle: None,
-            reasons: Vec::new(),
-            instance: self.instance.clone(),
-        }
+        Event::new(event_type, self.instance.as_str())
     }
 
     /// An event about `journey`: journey id, RP, requested level and IdP filled in.

@@ -3,8 +3,6 @@
 //! The request sent to an IdP carries only the hub's own client id, redirect URI, state,
 //! nonce, PKCE challenge and the level wanted: never anything naming the relying party.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJwsSigningAlgorithm,
     CoreProviderMetadata,
@@ -103,13 +101,6 @@ struct PostalAddressClaim {
     locality: Option<String>,
     #[serde(default)]
     postal_code: Option<String>,
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 fn request_error<RE: std::error::Error + 'static, T: openidconnect::ErrorResponse + 'static>(
@@ -265,7 +256,7 @@ impl IdentityProvider {
         signer: &token::SigningKey,
         audience: &str,
     ) -> Result<String, UpstreamError> {
-        let now = now();
+        let now = crate::web_edge::now();
         let claims = serde_json::json!({
             "iss": self.settings.client_id,
             "sub": self.settings.client_id,

@@ -9,8 +9,6 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use audit::EventType;
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -221,19 +219,6 @@ impl EventQuery {
     }
 }
 
-/// One event as exported: its index in the log, then its fields.
-fn exported(
-    index: u64,
-    event: &audit::Event,
-    proof: Option<Vec<audit::Hash>>,
-) -> audit::ExportedEvent {
-    audit::ExportedEvent {
-        index,
-        event: event.clone(),
-        inclusion_proof: proof.map(|p| p.iter().map(|h| STANDARD.encode(h)).collect()),
-    }
-}
-
 /// GET /audit/v1/events: a page of events, oldest first, and the cursor of the next page.
 pub(crate) async fn events(
     hub: web::Data<Hub>,
@@ -254,7 +239,7 @@ pub(crate) async fn events(
     };
     let events: Vec<_> = page
         .iter()
-        .map(|(seq, e)| exported(*seq, e, None))
+        .map(|(seq, e)| audit::ExportedEvent::new(*seq, e.clone()))
         .collect();
     Ok(HttpResponse::Ok().json(json!({"events": events, "next_cursor": next})))
 }
@@ -344,17 +329,16 @@ pub(crate) async fn export_jsonl(
         async move {
             let mut out = Vec::new();
             for (seq, event) in page? {
-                let proof = match partial {
-                    true => Some(
-                        hub.db
-                            .audit_inclusion_proof(seq, size)
-                            .await
-                            .map_err(ApiError::unavailable)?,
-                    ),
-                    false => None,
-                };
-                let line = serde_json::to_vec(&exported(seq, &event, proof))
-                    .map_err(ApiError::unavailable)?;
+                let mut line = audit::ExportedEvent::new(seq, event);
+                if partial {
+                    let proof = hub
+                        .db
+                        .audit_inclusion_proof(seq, size)
+                        .await
+                        .map_err(ApiError::unavailable)?;
+                    line = line.with_proof(&proof);
+                }
+                let line = serde_json::to_vec(&line).map_err(ApiError::unavailable)?;
                 out.extend_from_slice(&line);
                 out.push(b'\n');
             }
@@ -489,9 +473,9 @@ pub(crate) async fn inclusion(
     Ok(HttpResponse::Ok().json(json!({
         "index": q.index,
         "tree_size": size,
-        "leaf_hash": STANDARD.encode(audit::leaf_hash(&event.canonical_bytes())),
-        "proof": proof.iter().map(|h| STANDARD.encode(h)).collect::<Vec<_>>(),
-        "root_hash": STANDARD.encode(root),
+        "leaf_hash": audit::encode_hash(&event.leaf_hash()),
+        "proof": proof.iter().map(audit::encode_hash).collect::<Vec<_>>(),
+        "root_hash": audit::encode_hash(&root),
         "event": event,
     })))
 }
@@ -523,7 +507,7 @@ pub(crate) async fn consistency(
     Ok(HttpResponse::Ok().json(json!({
         "first": q.first,
         "second": q.second,
-        "proof": proof.iter().map(|h| STANDARD.encode(h)).collect::<Vec<_>>(),
+        "proof": proof.iter().map(audit::encode_hash).collect::<Vec<_>>(),
     })))
 }
 
