@@ -191,6 +191,9 @@ pub struct RelyingPartySettings {
     /// Cycle-3 attribute asked of the citizen (`nino`, `driving_licence`, ...).
     #[serde(default)]
     pub cycle3_attribute: Option<String>,
+    /// Thresholds of the matching decision rule (docs/matching.md); safe defaults.
+    #[serde(default)]
+    pub matching: matching::MatchPolicy,
     /// Return verified attributes with outcome `created` when nothing matches.
     #[serde(default)]
     pub account_creation: bool,
@@ -329,6 +332,9 @@ impl Settings {
             }
             if rp.redirect_uris.is_empty() {
                 return bad(format!("relying party {}: no redirect_uris", rp.client_id));
+            }
+            if let Err(e) = rp.matching.validate() {
+                return bad(format!("relying party {}: matching.{e}", rp.client_id));
             }
         }
         for idp in &self.identity_providers {

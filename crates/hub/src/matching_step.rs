@@ -26,14 +26,14 @@ async fn candidates(
     rp: &RelyingParty,
     dataset: &MatchingDataset,
 ) -> Result<Vec<matching::DepartmentRecord>, StoreError> {
-    match matching::blocking_date_of_birth(dataset) {
-        Some(dob) => {
-            hub.db
-                .candidates_by_date_of_birth(&rp.settings.client_id, &dob)
-                .await
-        }
-        None => Ok(Vec::new()),
-    }
+    let keys = matching::query_blocking_keys(dataset);
+    hub.db
+        .candidates_by_blocking_keys(
+            &rp.settings.client_id,
+            &keys,
+            rp.settings.matching.max_candidates,
+        )
+        .await
 }
 
 /// Appends the matching event; false when the log cannot be written (fail closed).
@@ -135,7 +135,8 @@ pub(crate) async fn first_attempt(
             }));
         }
         let candidates = candidates(hub, rp, &identity.dataset).await?;
-        let decision = matching::match_cycle1(&identity.dataset, &candidates);
+        let decision =
+            matching::match_cycle1(&identity.dataset, &candidates, &rp.settings.matching);
         log_decision(&journey.id, 1, &decision);
         if !record_matching(
             hub,
@@ -173,7 +174,13 @@ pub(crate) async fn cycle3(
 ) -> Next {
     let attempt = async {
         let candidates = candidates(hub, rp, &identity.dataset).await?;
-        let decision = matching::match_cycle3(&identity.dataset, attribute, value, &candidates);
+        let decision = matching::match_cycle3(
+            &identity.dataset,
+            attribute,
+            value,
+            &candidates,
+            &rp.settings.matching,
+        );
         log_decision(&journey.id, 3, &decision);
         if !record_matching(
             hub,

@@ -12,7 +12,7 @@ use crate::normalise::{
     normalise_attribute, normalise_attribute_type, normalise_date_of_birth, normalise_name,
     parse_date_of_birth, postcode_key, ATTRIBUTE_DRIVING_LICENCE, ATTRIBUTE_NINO,
 };
-use crate::{Decision, DepartmentRecord, MatchingDataset, Outcome, RecordId};
+use crate::{Decision, DepartmentRecord, MatchPolicy, MatchingDataset, Outcome, RecordId};
 
 /// The comparable view of a dataset: normalised, blanks dropped.
 struct Prepared {
@@ -122,7 +122,11 @@ fn push_count(reasons: &mut Vec<String>, label: &str, n: usize) {
 /// counts only (no personal data): `cycle1:candidates=N`, `cycle1:qualifying=N`,
 /// `cycle1:rejected_<field>=N`, `query:<field>_missing`, and `postcode:compared` /
 /// `postcode:not_available` (for the matched record, else for the query).
-pub fn match_cycle1(query: &MatchingDataset, candidates: &[DepartmentRecord]) -> Decision {
+pub fn match_cycle1(
+    query: &MatchingDataset,
+    candidates: &[DepartmentRecord],
+    _policy: &MatchPolicy,
+) -> Decision {
     let q = Prepared::new(query);
     let mut reasons = vec![format!("cycle1:candidates={}", candidates.len())];
     push_query_gaps(&q, &mut reasons, true);
@@ -211,6 +215,7 @@ pub fn match_cycle3(
     attribute: &str,
     value: &str,
     candidates: &[DepartmentRecord],
+    _policy: &MatchPolicy,
 ) -> Decision {
     let kind = normalise_attribute_type(attribute);
     let mut reasons = vec![

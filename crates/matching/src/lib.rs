@@ -7,16 +7,20 @@
 //! harder to match, never a panic or an error. Ambiguity is never resolved by guessing.
 //! See `docs/matching.md` for the contract and rules.
 
+mod blocking;
 mod dataset;
 mod engine;
 mod normalise;
+mod policy;
 
+pub use blocking::{query_blocking_keys, record_blocking_keys};
 pub use dataset::{Address, Decision, DepartmentRecord, MatchingDataset, Outcome, RecordId};
 pub use engine::{blocking_date_of_birth, match_cycle1, match_cycle3};
 pub use normalise::{
     normalise_attribute, normalise_attribute_type, normalise_date_of_birth, normalise_name,
     normalise_postcode, parse_date_of_birth, ATTRIBUTE_DRIVING_LICENCE, ATTRIBUTE_NINO,
 };
+pub use policy::{MatchPolicy, PolicyError};
 
 /// Why a value could not be normalised. Messages name the attribute type only, never the
 /// value, so they are safe to log and to show.

@@ -10,6 +10,24 @@ use unicode_normalization::UnicodeNormalization;
 
 use crate::MatchingError;
 
+/// Double Metaphone primary codes of every surname and of each part of a double-barrelled
+/// one (`Smith-Jones` gives codes for `smith jones`, `smith` and `jones`), for blocking.
+pub(crate) fn surname_codes(surnames: &[String]) -> std::collections::BTreeSet<String> {
+    let encoder = rphonetic::DoubleMetaphone::default();
+    let mut codes = std::collections::BTreeSet::new();
+    for surname in surnames {
+        let name = normalise_name(surname);
+        let parts = name.split(' ').filter(|p| !p.is_empty());
+        for part in std::iter::once(name.as_str()).chain(parts) {
+            let code = encoder.double_metaphone(&part.replace(' ', "")).primary();
+            if !code.is_empty() {
+                codes.insert(code);
+            }
+        }
+    }
+    codes
+}
+
 /// Leading honorifics removed from names: they are not part of who someone is, and IdPs
 /// and departments disagree on whether to include them.
 const TITLES: &[&str] = &[

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use matching::{
     blocking_date_of_birth, match_cycle1, match_cycle3, normalise_attribute,
     normalise_date_of_birth, normalise_name, normalise_postcode, Address, Decision,
-    DepartmentRecord, MatchingDataset, MatchingError, Outcome, RecordId,
+    DepartmentRecord, MatchPolicy, MatchingDataset, MatchingError, Outcome, RecordId,
 };
 
 fn person(first: &str, surnames: &[&str], dob: &str, postcodes: &[&str]) -> MatchingDataset {
@@ -251,7 +251,7 @@ fn cycle1_single_match() {
             person("William", &["Smith-Jones"], "1981-04-10", &["LS1 4AB"]),
         ),
     ];
-    let d = match_cycle1(&william(), &candidates);
+    let d = match_cycle1(&william(), &candidates, &MatchPolicy::default());
     assert_eq!(d.outcome, Outcome::Match);
     assert_eq!(d.record_id, Some(RecordId("D42".into())));
     assert!(d.is_match());
@@ -269,7 +269,7 @@ fn cycle1_matches_on_previous_surname_and_previous_postcode() {
         "D7",
         person("Mr William", &["Smith"], "1980-04-10", &["YO17HH"]),
     )];
-    let d = match_cycle1(&william(), &candidates);
+    let d = match_cycle1(&william(), &candidates, &MatchPolicy::default());
     assert_eq!(d.outcome, Outcome::Match);
     assert_eq!(d.record_id, Some(RecordId("D7".into())));
 }
@@ -286,7 +286,7 @@ fn cycle1_two_records_is_ambiguous_never_a_guess() {
             person("William", &["Smith-Jones"], "1980-04-10", &["LS1 4AB"]),
         ),
     ];
-    let d = match_cycle1(&william(), &candidates);
+    let d = match_cycle1(&william(), &candidates, &MatchPolicy::default());
     assert_eq!(d.outcome, Outcome::Ambiguous);
     assert_eq!(d.record_id, None);
     assert_eq!(d.score, 0.0);
@@ -300,7 +300,7 @@ fn cycle1_duplicate_rows_of_one_record_still_match() {
         "D1",
         person("William", &["Smith"], "1980-04-10", &["LS1 4AB"]),
     );
-    let d = match_cycle1(&william(), &[r.clone(), r]);
+    let d = match_cycle1(&william(), &[r.clone(), r], &MatchPolicy::default());
     assert_eq!(d.outcome, Outcome::Match);
     assert_eq!(d.record_id, Some(RecordId("D1".into())));
 }
@@ -318,7 +318,7 @@ fn cycle1_no_match() {
             person("William", &["Smith"], "1980-04-11", &["LS1 4AB"]),
         ),
     ];
-    let d = match_cycle1(&william(), &candidates);
+    let d = match_cycle1(&william(), &candidates, &MatchPolicy::default());
     assert_eq!(d.outcome, Outcome::NoMatch);
     assert_eq!(d.record_id, None);
     assert_eq!(d.score, 0.0);
@@ -326,7 +326,10 @@ fn cycle1_no_match() {
     assert!(has_reason(&d, "cycle1:rejected_first_name=1"));
     assert!(has_reason(&d, "cycle1:rejected_surname=1"));
     assert!(has_reason(&d, "cycle1:rejected_date_of_birth=1"));
-    assert_eq!(match_cycle1(&william(), &[]).outcome, Outcome::NoMatch);
+    assert_eq!(
+        match_cycle1(&william(), &[], &MatchPolicy::default()).outcome,
+        Outcome::NoMatch
+    );
 }
 
 #[test]
@@ -335,7 +338,7 @@ fn cycle1_postcode_mismatch_is_no_match() {
         "D1",
         person("William", &["Smith"], "1980-04-10", &["M1 1AE"]),
     )];
-    let d = match_cycle1(&william(), &candidates);
+    let d = match_cycle1(&william(), &candidates, &MatchPolicy::default());
     assert_eq!(d.outcome, Outcome::NoMatch);
     assert!(has_reason(&d, "cycle1:rejected_postcode=1"));
 }
@@ -347,7 +350,7 @@ fn cycle1_idp_supplies_no_address_still_matches_on_name_and_dob() {
         "D1",
         person("William", &["Smith"], "1980-04-10", &["M1 1AE"]),
     )];
-    let d = match_cycle1(&query, &candidates);
+    let d = match_cycle1(&query, &candidates, &MatchPolicy::default());
     assert_eq!(d.outcome, Outcome::Match);
     assert_eq!(d.score, 3.0);
     assert!(has_reason(&d, "postcode:not_available"));
@@ -357,7 +360,10 @@ fn cycle1_idp_supplies_no_address_still_matches_on_name_and_dob() {
     for a in &mut query.addresses {
         a.postcode = Some("  ".into());
     }
-    assert_eq!(match_cycle1(&query, &candidates).outcome, Outcome::Match);
+    assert_eq!(
+        match_cycle1(&query, &candidates, &MatchPolicy::default()).outcome,
+        Outcome::Match
+    );
 }
 
 #[test]
@@ -366,7 +372,7 @@ fn cycle1_department_without_postcode_still_matches() {
         "D1",
         person("William", &["Smith"], "1980-04-10", &[]),
     )];
-    let d = match_cycle1(&william(), &candidates);
+    let d = match_cycle1(&william(), &candidates, &MatchPolicy::default());
     assert_eq!(d.outcome, Outcome::Match);
     assert!(has_reason(&d, "postcode:not_available"));
 }
@@ -383,18 +389,22 @@ fn cycle1_malformed_input_never_matches() {
     ];
     // Impossible date on both sides: equal strings, still no match.
     let q = person("William", &["Smith"], "1980-02-30", &["LS1 4AB"]);
-    let d = match_cycle1(&q, &candidates);
+    let d = match_cycle1(&q, &candidates, &MatchPolicy::default());
     assert_eq!(d.outcome, Outcome::NoMatch);
     assert!(has_reason(&d, "query:date_of_birth_missing"));
 
     // Empty surname on both sides: blank never equals blank.
     let q = person("William", &["", "  "], "1980-04-10", &["LS1 4AB"]);
-    let d = match_cycle1(&q, &candidates);
+    let d = match_cycle1(&q, &candidates, &MatchPolicy::default());
     assert_eq!(d.outcome, Outcome::NoMatch);
     assert!(has_reason(&d, "query:surname_missing"));
 
     // Empty dataset against an empty record.
-    let d = match_cycle1(&MatchingDataset::default(), &candidates);
+    let d = match_cycle1(
+        &MatchingDataset::default(),
+        &candidates,
+        &MatchPolicy::default(),
+    );
     assert_eq!(d.outcome, Outcome::NoMatch);
     assert_eq!(d.id, None);
     assert!(has_reason(&d, "query:first_name_missing"));
@@ -402,7 +412,10 @@ fn cycle1_malformed_input_never_matches() {
     // Empty first name on both sides.
     let q = person("", &["Smith"], "1980-04-10", &[]);
     let c = vec![record("D1", person(" ", &["Smith"], "1980-04-10", &[]))];
-    assert_eq!(match_cycle1(&q, &c).outcome, Outcome::NoMatch);
+    assert_eq!(
+        match_cycle1(&q, &c, &MatchPolicy::default()).outcome,
+        Outcome::NoMatch
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -432,24 +445,48 @@ fn twins() -> Vec<DepartmentRecord> {
 #[test]
 fn cycle3_resolves_twins() {
     let query = person("Alex", &["Smith"], "1990-01-01", &["LS1 4AB"]);
-    assert_eq!(match_cycle1(&query, &twins()).outcome, Outcome::Ambiguous);
+    assert_eq!(
+        match_cycle1(&query, &twins(), &MatchPolicy::default()).outcome,
+        Outcome::Ambiguous
+    );
 
-    let d = match_cycle3(&query, "nino", "ce 12 34 57 b", &twins());
+    let d = match_cycle3(
+        &query,
+        "nino",
+        "ce 12 34 57 b",
+        &twins(),
+        &MatchPolicy::default(),
+    );
     assert_eq!(d.outcome, Outcome::Match);
     assert_eq!(d.record_id, Some(RecordId("T2".into())));
     assert_eq!(d.score, 3.0);
     assert!(has_reason(&d, "cycle3:attribute=nino"));
     assert!(has_reason(&d, "cycle3:qualifying=1"));
 
-    let d = match_cycle3(&query, " NINO ", "AB123456A", &twins());
+    let d = match_cycle3(
+        &query,
+        " NINO ",
+        "AB123456A",
+        &twins(),
+        &MatchPolicy::default(),
+    );
     assert_eq!(d.record_id, Some(RecordId("T1".into())));
 }
 
 #[test]
 fn cycle3_person_who_moved() {
     let query = person("Alex", &["Smith"], "1990-01-01", &["M1 1AE"]);
-    assert_eq!(match_cycle1(&query, &twins()).outcome, Outcome::NoMatch);
-    let d = match_cycle3(&query, "nino", "AB123456A", &twins());
+    assert_eq!(
+        match_cycle1(&query, &twins(), &MatchPolicy::default()).outcome,
+        Outcome::NoMatch
+    );
+    let d = match_cycle3(
+        &query,
+        "nino",
+        "AB123456A",
+        &twins(),
+        &MatchPolicy::default(),
+    );
     assert_eq!(d.outcome, Outcome::Match);
     assert_eq!(d.record_id, Some(RecordId("T1".into())));
 }
@@ -457,24 +494,51 @@ fn cycle3_person_who_moved() {
 #[test]
 fn cycle3_wrong_value_or_wrong_person_is_no_match() {
     let query = person("Alex", &["Smith"], "1990-01-01", &["LS1 4AB"]);
-    let d = match_cycle3(&query, "nino", "AB123456B", &twins());
+    let d = match_cycle3(
+        &query,
+        "nino",
+        "AB123456B",
+        &twins(),
+        &MatchPolicy::default(),
+    );
     assert_eq!(d.outcome, Outcome::NoMatch);
     assert!(has_reason(&d, "cycle3:rejected_attribute=2"));
 
     // Right NINO, different date of birth or surname: no match.
     let other_dob = person("Alex", &["Smith"], "1990-01-02", &[]);
     assert_eq!(
-        match_cycle3(&other_dob, "nino", "AB123456A", &twins()).outcome,
+        match_cycle3(
+            &other_dob,
+            "nino",
+            "AB123456A",
+            &twins(),
+            &MatchPolicy::default()
+        )
+        .outcome,
         Outcome::NoMatch
     );
     let other_surname = person("Alex", &["Jones"], "1990-01-01", &[]);
     assert_eq!(
-        match_cycle3(&other_surname, "nino", "AB123456A", &twins()).outcome,
+        match_cycle3(
+            &other_surname,
+            "nino",
+            "AB123456A",
+            &twins(),
+            &MatchPolicy::default()
+        )
+        .outcome,
         Outcome::NoMatch
     );
     // Attribute the records do not hold.
     assert_eq!(
-        match_cycle3(&query, "driving_licence", "MORGA753116SM9IJ", &twins()).outcome,
+        match_cycle3(
+            &query,
+            "driving_licence",
+            "MORGA753116SM9IJ",
+            &twins(),
+            &MatchPolicy::default()
+        )
+        .outcome,
         Outcome::NoMatch
     );
 }
@@ -483,7 +547,7 @@ fn cycle3_wrong_value_or_wrong_person_is_no_match() {
 fn cycle3_invalid_format_is_no_match() {
     let query = person("Alex", &["Smith"], "1990-01-01", &[]);
     for bad in ["not a nino", "", "   ", "AB123456E"] {
-        let d = match_cycle3(&query, "nino", bad, &twins());
+        let d = match_cycle3(&query, "nino", bad, &twins(), &MatchPolicy::default());
         assert_eq!(d.outcome, Outcome::NoMatch, "input {bad:?}");
         assert!(has_reason(&d, "cycle3:invalid_format"));
         assert!(d
@@ -500,7 +564,7 @@ fn cycle3_two_records_with_same_value_is_ambiguous() {
         .attributes
         .insert("NINO".into(), "AB123456A".into());
     let query = person("Alex", &["Smith"], "1990-01-01", &[]);
-    let d = match_cycle3(&query, "nino", "AB123456A", &c);
+    let d = match_cycle3(&query, "nino", "AB123456A", &c, &MatchPolicy::default());
     assert_eq!(d.outcome, Outcome::Ambiguous);
     assert_eq!(d.record_id, None);
 }
@@ -516,7 +580,13 @@ fn cycle3_department_specific_attribute() {
         ),
     )];
     let query = person("Alex", &["Smith"], "1990-01-01", &[]);
-    let d = match_cycle3(&query, "pension_ref", "pr-001", &candidates);
+    let d = match_cycle3(
+        &query,
+        "pension_ref",
+        "pr-001",
+        &candidates,
+        &MatchPolicy::default(),
+    );
     assert_eq!(d.outcome, Outcome::Match);
     assert!(has_reason(&d, "cycle3:attribute=other"));
 }
@@ -586,8 +656,14 @@ fn dataset_json_missing_and_malformed_fields_are_tolerated() {
     ] {
         let d: MatchingDataset =
             serde_json::from_str(json).unwrap_or_else(|e| panic!("{json}: {e}"));
-        let _ = match_cycle1(&d, &[record("D1", d.clone())]);
-        let _ = match_cycle3(&d, "nino", "AB123456A", &[record("D1", d.clone())]);
+        let _ = match_cycle1(&d, &[record("D1", d.clone())], &MatchPolicy::default());
+        let _ = match_cycle3(
+            &d,
+            "nino",
+            "AB123456A",
+            &[record("D1", d.clone())],
+            &MatchPolicy::default(),
+        );
     }
     let d: MatchingDataset = serde_json::from_str(
         r#"{"surnames":"Smith","addresses":[{"postcode":"ls14ab","current":"yes"}],"attributes":{"ref":12}}"#,
@@ -648,7 +724,7 @@ fn decision_json_shape_round_trip() {
         assert_eq!(serde_json::to_value(o).expect("serialises"), s);
         assert_eq!(o.to_string(), s);
     }
-    let none = match_cycle1(&MatchingDataset::default(), &[]);
+    let none = match_cycle1(&MatchingDataset::default(), &[], &MatchPolicy::default());
     let v = serde_json::to_value(&none).expect("serialises");
     assert_eq!(v["outcome"], "no_match");
     assert!(v["record_id"].is_null());
@@ -695,8 +771,8 @@ fn debug_output_contains_no_personal_data() {
     assert!(format!("{d:?}").contains("first_name: present"));
     assert!(format!("{:?}", MatchingDataset::default()).contains("first_name: absent"));
 
-    let decision = match_cycle1(&d, std::slice::from_ref(&r));
-    let decision3 = match_cycle3(&d, "nino", "QQ123456C", &[r]);
+    let decision = match_cycle1(&d, std::slice::from_ref(&r), &MatchPolicy::default());
+    let decision3 = match_cycle3(&d, "nino", "QQ123456C", &[r], &MatchPolicy::default());
     for dec in [decision, decision3] {
         let out = format!(
             "{dec:?} {}",

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use matching::{
     blocking_date_of_birth, match_cycle1, match_cycle3, normalise_attribute, normalise_name,
-    normalise_postcode, Address, DepartmentRecord, MatchingDataset, Outcome, RecordId,
+    normalise_postcode, Address, DepartmentRecord, MatchPolicy, MatchingDataset, Outcome, RecordId,
 };
 use proptest::prelude::*;
 
@@ -74,7 +74,7 @@ fn records() -> impl Strategy<Value = Vec<DepartmentRecord>> {
 proptest! {
     #[test]
     fn arbitrary_datasets_never_panic(q in dataset(), c in records(), kind in text(), value in text()) {
-        for d in [match_cycle1(&q, &c), match_cycle3(&q, &kind, &value, &c)] {
+        for d in [match_cycle1(&q, &c, &MatchPolicy::default()), match_cycle3(&q, &kind, &value, &c, &MatchPolicy::default())] {
             prop_assert_eq!(d.record_id.is_some(), d.outcome == Outcome::Match);
             prop_assert!(d.score >= 0.0);
         }
@@ -85,7 +85,7 @@ proptest! {
     #[test]
     fn a_record_matches_itself_or_nothing_is_guessed(q in dataset()) {
         let c = vec![DepartmentRecord { record_id: RecordId("R".into()), dataset: q.clone() }];
-        let d = match_cycle1(&q, &c);
+        let d = match_cycle1(&q, &c, &MatchPolicy::default());
         prop_assert_ne!(d.outcome, Outcome::Ambiguous);
     }
 

@@ -382,6 +382,30 @@ impl Database {
             .collect()
     }
 
+    /// The RP's records stored under any of these blocking keys (from
+    /// [`matching::query_blocking_keys`]): the candidate set for matching cycles 1 and 3.
+    ///
+    /// Returns at most `limit + 1` records, so a caller can tell "exactly `limit`" from
+    /// "more than `limit`" (the engine refuses to decide on a truncated set). Each record
+    /// appears once, in `record_id` order. A stored record that no longer decodes fails
+    /// the whole call ([`StoreError::Corrupt`]) rather than being skipped, because
+    /// silently dropping a candidate could turn an ambiguity into a false match.
+    pub async fn candidates_by_blocking_keys(
+        &self,
+        rp_id: &str,
+        keys: &[String],
+        limit: usize,
+    ) -> Result<Vec<DepartmentRecord>, StoreError> {
+        // Interim: only the date-of-birth keys are indexed until the key table lands.
+        let mut found = std::collections::BTreeMap::new();
+        for dob in keys.iter().filter_map(|k| k.strip_prefix("d:")) {
+            for record in self.candidates_by_date_of_birth(rp_id, dob).await? {
+                found.insert(record.record_id.clone(), record);
+            }
+        }
+        Ok(found.into_values().take(limit.saturating_add(1)).collect())
+    }
+
     /// The record this IdP subject was matched to before at this RP (matching
     /// cycle 0), if any.
     pub async fn record_link(
