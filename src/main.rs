@@ -1,4 +1,4 @@
-//! The `hub` binary: serve, demo, migrate, records import.
+//! The `hub` binary: serve, demo, migrate, records import, matching-service, match batch.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -43,6 +43,31 @@ enum Command {
     Records {
         #[command(subcommand)]
         command: RecordsCommand,
+    },
+    /// Run the standalone matching service ([matching_service] section) that a department
+    /// runs next to its own records (docs/matching-service.md).
+    MatchingService,
+    /// The matching engine, offline.
+    Match {
+        #[command(subcommand)]
+        command: MatchCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum MatchCommand {
+    /// Match one dataset per line (JSON lines) against the local database with the
+    /// relying party's policy; write one decision per line.
+    Batch {
+        /// The relying party's client id (whose records and policy).
+        #[arg(long)]
+        rp: String,
+        /// JSON lines of matching datasets.
+        #[arg(long)]
+        input: PathBuf,
+        /// Where to write the decisions (JSON lines).
+        #[arg(long)]
+        output: PathBuf,
     },
 }
 
@@ -172,7 +197,54 @@ async fn run() -> anyhow::Result<()> {
         Command::Records {
             command: RecordsCommand::Import { rp, file },
         } => import(settings, &rp, &file).await,
+        Command::MatchingService => matching_service(settings).await,
+        Command::Match {
+            command: MatchCommand::Batch { rp, input, output },
+        } => match_batch(settings, &rp, &input, &output).await,
     }
+}
+
+async fn matching_service(settings: Settings) -> anyhow::Result<()> {
+    let Some(service) = &settings.matching_service else {
+        bail!("the configuration has no [matching_service] section");
+    };
+    let bind = service.bind.clone();
+    let identifier = service.identifier();
+    let listener = TcpListener::bind(&bind).with_context(|| format!("listening on {bind}"))?;
+    let app = hub::matching_service::ServiceApp::build(&settings, listener).await?;
+    tracing::info!(%bind, service = %identifier, "matching service listening");
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn match_batch(
+    settings: Settings,
+    rp: &str,
+    input: &std::path::Path,
+    output: &std::path::Path,
+) -> anyhow::Result<()> {
+    let Some(batch_rp) = hub::match_batch::BatchRp::from_settings(&settings, rp) else {
+        bail!("relying party {rp:?} is not configured");
+    };
+    let db = store::Database::open(&settings.database.url).await?;
+    db.require_current_schema().await?;
+    let reader = std::io::BufReader::new(
+        std::fs::File::open(input).with_context(|| format!("opening {}", input.display()))?,
+    );
+    let writer = std::io::BufWriter::new(
+        std::fs::File::create(output).with_context(|| format!("creating {}", output.display()))?,
+    );
+    let summary = hub::match_batch::run(&db, &batch_rp, reader, writer).await?;
+    println!("lines: {}", summary.lines);
+    for outcome in ["match", "no_match", "ambiguous"] {
+        println!(
+            "{outcome}: {}",
+            summary.outcomes.get(outcome).copied().unwrap_or(0)
+        );
+    }
+    println!("error: {}", summary.errors);
+    println!("decided at cycle 3: {}", summary.cycle3);
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
@@ -240,19 +312,66 @@ fn verify_export(
 }
 
 async fn import(settings: Settings, rp: &str, file: &std::path::Path) -> anyhow::Result<()> {
-    if !settings.relying_parties.iter().any(|r| r.client_id == rp) {
+    if !settings.knows_relying_party(rp) {
         bail!("relying party {rp:?} is not configured");
     }
     let db = store::Database::open(&settings.database.url).await?;
     db.migrate().await?;
-    let report = hub::records::import_file(&db, rp, file).await?;
+    let started = std::time::Instant::now();
+    let bar = import_progress_bar(file);
+    let mut last = hub::records::ImportProgress::default();
+    let outcome = hub::records::import_file_with_progress(&db, rp, file, |p| {
+        if let Some(bar) = &bar {
+            bar.set_length(p.total_bytes);
+            bar.set_position(p.bytes_read);
+            bar.set_message(format!("{} records, {} rejected", p.imported, p.rejected));
+        }
+        last = *p;
+    })
+    .await;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let report = match outcome {
+        Ok(report) => report,
+        Err(e) => {
+            // Every batch before the failure is stored: say how far it got.
+            println!(
+                "imported {} records, rejected {} rows before the import stopped",
+                last.imported, last.rejected
+            );
+            return Err(e.into());
+        }
+    };
     for e in &report.rejected {
         eprintln!("line {}: {}", e.line, e.message);
     }
     println!(
-        "imported {} records for {rp}; rejected {} rows",
+        "imported {} records, rejected {} rows (relying party {rp}, {seconds:.1} s, {:.0} records/s)",
         report.imported,
-        report.rejected.len()
+        report.rejected.len(),
+        report.imported as f64 / seconds.max(1e-9)
     );
     Ok(())
+}
+
+/// A progress bar on stderr, by bytes of the file read, or `None` when
+/// stderr is not a terminal (logs and pipes get only the summary line).
+fn import_progress_bar(file: &std::path::Path) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let total = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr_with_hz(4),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{elapsed_precise} [{wide_bar}] {bytes}/{total_bytes} ({eta} left) {msg}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    Some(bar)
 }

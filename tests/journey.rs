@@ -163,18 +163,49 @@ async fn ambiguous_match_without_cycle3_is_never_a_guess() {
 }
 
 #[tokio::test]
-async fn people_who_moved_or_have_no_address_still_match() {
+async fn people_who_moved_match_on_a_previous_address() {
     let hub = spawn_hub().await;
     let dana = hub.id_token_for(RP_MATCH, "dana").await;
     assert_eq!(
         dana["match"]["record_id"], "D-301",
         "matched on a previous address"
     );
-    let erik = hub.id_token_for(RP_MATCH, "erik").await;
-    assert_eq!(
-        erik["match"]["record_id"], "E-401",
-        "cross-border identity without an address"
-    );
+}
+
+#[tokio::test]
+async fn name_and_date_of_birth_alone_need_cycle3() {
+    let hub = spawn_hub().await;
+    // Erik's IdP asserts no address: name and date of birth alone are not enough.
+    let params = hub
+        .journey(
+            &Browser::new(),
+            &AuthRequest::new(RP_MATCH),
+            AtIdp::person("erik"),
+        )
+        .await
+        .rp();
+    assert_eq!(params["reason"], "no_match");
+    // With his NINO at cycle 3 he is found.
+    let browser = Browser::new();
+    let request = AuthRequest::new(RP_CYCLE3);
+    let (_, url, page) = hub
+        .journey(&browser, &request, AtIdp::person("erik"))
+        .await
+        .page();
+    let params = browser
+        .submit(
+            &url,
+            &page,
+            "/journey/cycle3",
+            &[("value", "QQ 99 00 11 A"), ("action", "answer")],
+        )
+        .await
+        .rp();
+    let code = params
+        .get("code")
+        .unwrap_or_else(|| panic!("no code: {params:?}"));
+    let claims = hub.claims_for(RP_CYCLE3, code, &request.verifier).await;
+    assert_eq!(claims["match"]["record_id"], "E-401");
 }
 
 #[tokio::test]

@@ -7,8 +7,11 @@
 
 mod util;
 
+mod interop;
 mod journey;
 mod logs;
+mod match_batch;
+mod matching_service;
 mod protocol;
 mod proxy;
 mod scale;

@@ -781,3 +781,72 @@ pub fn jwt_payload(jwt: &str) -> Value {
         .expect("b64");
     serde_json::from_slice(&bytes).expect("json")
 }
+
+/// Relying parties and identity providers a test adds to the standard ones.
+#[derive(Default)]
+pub struct Extra {
+    /// Each given the demo department records.
+    pub relying_parties: Vec<Value>,
+    pub identity_providers: Vec<Value>,
+}
+
+/// A test RP's settings (`client_secret_basic` with [`secret_of`], level P2) with `extra`
+/// on top, for [`Extra::relying_parties`].
+pub fn rp_settings(client_id: &str, redirect: &str, extra: Value) -> Value {
+    rp(client_id, redirect, extra)
+}
+
+/// Like [`spawn_hub_with`], on a listener the test bound itself (so it knows the hub's
+/// issuer before it starts peers that need it) and with `extra` RPs and IdPs.
+pub async fn spawn_hub_on(hub_l: TcpListener, options: Options, extra: Extra) -> TestHub {
+    let issuer = origin(&hub_l);
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let peers = start_peers(&issuer, options.include_down_idp).await;
+    let backend = options.backend.unwrap_or_else(Backend::of_this_run);
+    let storage = match options.storage {
+        Some(storage) => storage,
+        None => storage_settings(backend, data_dir.path()).await,
+    };
+    let settings = hub_settings(
+        &peers,
+        &issuer,
+        data_dir.path(),
+        storage,
+        options.journey_ttl_secs,
+    );
+    let mut rps = serde_json::to_value(&settings.relying_parties).expect("rps");
+    let mut idps = serde_json::to_value(&settings.identity_providers).expect("idps");
+    let (Some(rps_list), Some(idps_list)) = (rps.as_array_mut(), idps.as_array_mut()) else {
+        panic!("settings lists");
+    };
+    rps_list.extend(extra.relying_parties.iter().cloned());
+    idps_list.extend(extra.identity_providers);
+    let settings = settings
+        .with(json!({"relying_parties": rps, "identity_providers": idps}))
+        .expect("extra settings");
+    prepare_database(&settings).await;
+    let db = store::Database::open(&settings.database.url)
+        .await
+        .expect("db");
+    let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo-records.csv");
+    for rp in &extra.relying_parties {
+        let client_id = rp["client_id"].as_str().expect("client_id");
+        let report = hub::records::import_file(&db, client_id, &csv)
+            .await
+            .expect("import records");
+        assert!(report.rejected.is_empty());
+    }
+    let database_url = settings.database.url.clone();
+    let app = Application::build(settings, hub_l)
+        .await
+        .expect("build hub");
+    tokio::spawn(app.into_server());
+    peers.into_test_hub(issuer, data_dir, database_url)
+}
+
+/// A free loopback listener (port 0) and its `http://` origin.
+pub fn free_listener() -> (TcpListener, String) {
+    let l = listener();
+    let url = origin(&l);
+    (l, url)
+}

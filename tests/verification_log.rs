@@ -437,7 +437,7 @@ async fn no_personal_data_in_any_event() {
         (RP_MATCH, "alice"),
         (RP_CREATE, "bob"),
         (RP_MATCH, "dana"),
-        (RP_MATCH, "erik"),
+        (RP_CREATE, "erik"),
     ] {
         hub.id_token_for(rp, person).await;
     }

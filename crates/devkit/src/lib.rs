@@ -9,6 +9,7 @@
 //! - [`rp::DemoRp`]: a government-service-like client of the hub built on the `openidconnect`
 //!   crate, showing the match outcome and the verified claims it received.
 
+pub mod corpus;
 mod forms;
 pub mod idp;
 mod pages;
@@ -97,7 +98,8 @@ fn person(
 /// 3. `chris`: Chris Taylor, two department records share his name, date of birth and
 ///    postcode (ambiguous, resolved by cycle 3).
 /// 4. `dana`: Dana Evans, the department only knows her previous address.
-/// 5. `erik`: Erik Larsen, no address at all (cross-border identity).
+/// 5. `erik`: Erik Larsen, no address at all (cross-border identity): name and date of
+///    birth alone do not match, his NINO at cycle 3 does.
 pub fn test_people() -> Vec<TestPerson> {
     vec![
         person(

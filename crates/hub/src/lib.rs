@@ -13,6 +13,8 @@ mod failure;
 pub mod journey;
 mod journeys;
 pub mod level;
+pub mod match_batch;
+pub mod matching_service;
 mod matching_step;
 pub mod metrics;
 mod pages;

@@ -3,12 +3,15 @@
 use tokio::sync::OnceCell;
 
 use crate::config::RelyingPartySettings;
+use crate::matching_step::RemoteMatching;
 
 /// A relying party from configuration, with its verification keys once loaded.
 #[derive(Debug)]
 pub struct RelyingParty {
     pub settings: RelyingPartySettings,
     keys: OnceCell<token::VerificationKeys>,
+    /// The client of its remote matching service, when cycles 1 and 3 run there.
+    pub(crate) remote_matching: Option<RemoteMatching>,
 }
 
 /// Why the RP's keys could not be had.
@@ -25,6 +28,10 @@ pub enum KeysError {
 impl RelyingParty {
     pub fn new(settings: RelyingPartySettings) -> Self {
         Self {
+            remote_matching: settings
+                .matching_service
+                .as_ref()
+                .map(|remote| RemoteMatching::new(remote.clone())),
             settings,
             keys: OnceCell::new(),
         }

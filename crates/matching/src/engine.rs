@@ -1,191 +1,294 @@
-//! Match rules for cycle 1 (matching dataset) and cycle 3 (one extra attribute).
+//! Scoring and the decision rule for cycle 1 (matching dataset) and cycle 3 (one extra
+//! attribute).
 //!
-//! Both are strict "qualify or not" rules over normalised fields: exactly one qualifying
-//! record is a match; two or more is ambiguous and never a guess, because linking a person
-//! to someone else's record is the worst failure the hub can have.
+//! Each candidate gets a Fellegi-Sunter score: the sum of the match weights of its field
+//! comparisons ([`crate::weights`]). A different surname, date of birth or cycle-3
+//! attribute vetoes a candidate outright. The best remaining candidate is a match only when
+//! its score reaches the policy's threshold *and* leads the second best by the policy's
+//! margin; otherwise the answer is ambiguous or no match, never a guess, because linking a
+//! person to someone else's record is the worst failure the hub can have. The outcome
+//! does not depend on the order of the candidates.
 
-use std::collections::BTreeSet;
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
-
+use crate::compare::{self, Person};
 use crate::normalise::{
-    normalise_attribute, normalise_attribute_type, normalise_date_of_birth, normalise_name,
-    parse_date_of_birth, postcode_key, ATTRIBUTE_DRIVING_LICENCE, ATTRIBUTE_NINO,
+    normalise_attribute, normalise_attribute_type, normalise_date_of_birth,
+    ATTRIBUTE_DRIVING_LICENCE, ATTRIBUTE_NINO,
 };
+use crate::weights::{self, Field, Level, SWAPPED_NAMES_PENALTY};
 use crate::{Decision, DepartmentRecord, MatchPolicy, MatchingDataset, Outcome, RecordId};
 
-/// The comparable view of a dataset: normalised, blanks dropped.
-struct Prepared {
-    first_name: Option<String>,
-    surnames: BTreeSet<String>,
-    date_of_birth: Option<NaiveDate>,
-    postcodes: BTreeSet<String>,
+/// Which cycle is deciding, with what it needs.
+enum Cycle {
+    One,
+    /// The normalised attribute type and the citizen's normalised value.
+    Three {
+        kind: String,
+        wanted: String,
+    },
 }
 
-impl Prepared {
-    fn new(d: &MatchingDataset) -> Self {
-        let first_name = d
-            .first_name
-            .as_deref()
-            .map(normalise_name)
-            .filter(|s| !s.is_empty());
-        let surnames = d
-            .surnames
-            .iter()
-            .map(|s| normalise_name(s))
-            .filter(|s| !s.is_empty())
-            .collect();
-        let date_of_birth = d.date_of_birth.as_deref().and_then(parse_date_of_birth);
-        let postcodes = d
-            .addresses
-            .iter()
-            .filter_map(|a| a.postcode.as_deref())
-            .filter_map(postcode_key)
-            .collect();
-        Prepared {
-            first_name,
-            surnames,
-            date_of_birth,
-            postcodes,
+impl Cycle {
+    fn label(&self) -> &'static str {
+        match self {
+            Cycle::One => "cycle1",
+            Cycle::Three { .. } => "cycle3",
         }
     }
 
-    fn same_date_of_birth(&self, other: &Prepared) -> bool {
-        matches!((self.date_of_birth, other.date_of_birth), (Some(a), Some(b)) if a == b)
+    fn threshold(&self, policy: &MatchPolicy) -> f64 {
+        match self {
+            Cycle::One => policy.threshold,
+            Cycle::Three { .. } => policy.cycle3_threshold,
+        }
     }
 
-    fn shares_surname(&self, other: &Prepared) -> bool {
-        !self.surnames.is_disjoint(&other.surnames)
+    /// The attribute comparison for a candidate (cycle 3 only): exact when one of its
+    /// values of that type normalises to the citizen's value.
+    fn attribute(&self, record: &MatchingDataset) -> Option<Level> {
+        let Cycle::Three { kind, wanted } = self else {
+            return None;
+        };
+        let mut values = record
+            .attributes
+            .iter()
+            .filter(|(k, _)| normalise_attribute_type(k) == *kind)
+            .peekable();
+        if values.peek().is_none() {
+            return Some(Level::Missing);
+        }
+        let agrees = values.any(|(_, v)| normalise_attribute(kind, v).is_ok_and(|v| v == *wanted));
+        Some(if agrees {
+            Level::Exact
+        } else {
+            Level::Different
+        })
     }
 }
 
-/// One qualifying candidate: its id and how many evidence fields agreed.
-struct Qualifier<'a> {
+/// One candidate's comparisons and score.
+struct Scored<'a> {
     record_id: &'a RecordId,
-    evidence: u32,
-    postcode_compared: bool,
+    score: f64,
+    comparisons: Vec<(Field, Level)>,
+    swapped_names: bool,
 }
 
-/// Decides from the qualifying candidates. Several candidates carrying the same record id
-/// are one record (a store may return duplicates), so they count once.
+impl Scored<'_> {
+    /// Ruled out by a veto, or at cycle 3 by not holding the attribute at all.
+    fn excluded(&self, cycle: &Cycle) -> bool {
+        self.comparisons.iter().any(|(field, level)| {
+            weights::vetoes(*field, *level)
+                || (matches!(cycle, Cycle::Three { .. })
+                    && *field == Field::Attribute
+                    && *level != Level::Exact)
+        })
+    }
+
+    /// Best first: higher score, then record id (only to make ties deterministic).
+    fn rank(&self, other: &Self) -> Ordering {
+        other
+            .score
+            .total_cmp(&self.score)
+            .then_with(|| self.record_id.cmp(other.record_id))
+    }
+}
+
+/// Surname, date of birth and postcode exactly the same, first name only similar: the
+/// record of a twin (or a sibling) as much as a typo. Fellegi-Sunter assumes fields are
+/// independent; inside one household they are not, so there a similar first name is
+/// no evidence for the person, and only an exact one (or cycle 3) can match.
+fn twin_signature(first: Level, surname: Level, date_of_birth: Level, address: Level) -> bool {
+    matches!(
+        first,
+        Level::Nickname | Level::OtherGivenName | Level::Fuzzy | Level::Phonetic | Level::Initial
+    ) && surname == Level::Exact
+        && date_of_birth == Level::Exact
+        && matches!(address, Level::PostcodeAndHouse | Level::Postcode)
+}
+
+/// Compares the query with one candidate, field by field.
+fn score<'a>(query: &Person, record: &'a DepartmentRecord, cycle: &Cycle) -> Scored<'a> {
+    let early = compare::date_of_birth_of(query, &record.dataset);
+    if weights::vetoes(Field::DateOfBirth, early) {
+        return Scored {
+            record_id: &record.record_id,
+            score: weights::weight(Field::DateOfBirth, early),
+            comparisons: vec![(Field::DateOfBirth, early)],
+            swapped_names: false,
+        };
+    }
+    let candidate = Person::new(&record.dataset);
+    let mut first = compare::first_name(query, &candidate);
+    let mut surname = compare::surname(query, &candidate);
+    let mut swapped_names = false;
+    let straight =
+        weights::weight(Field::FirstName, first) + weights::weight(Field::Surname, surname);
+    // Names in the wrong order show as two disagreeing names; only then look crosswise.
+    let disagree =
+        |level: Level| matches!(level, Level::Different | Level::Phonetic | Level::Initial);
+    let crossed = if disagree(first) || disagree(surname) {
+        compare::swapped_names(query, &candidate)
+    } else {
+        None
+    };
+    if let Some((f, s)) = crossed {
+        let crossed = weights::weight(Field::FirstName, f) + weights::weight(Field::Surname, s)
+            - SWAPPED_NAMES_PENALTY;
+        if crossed > straight {
+            (first, surname, swapped_names) = (f, s, true);
+        }
+    }
+    let date_of_birth = compare::date_of_birth(query, &candidate);
+    let address = compare::address(query, &candidate);
+    if twin_signature(first, surname, date_of_birth, address) {
+        first = Level::SimilarInHousehold;
+    }
+    let mut comparisons = vec![
+        (Field::FirstName, first),
+        (Field::Surname, surname),
+        (Field::DateOfBirth, date_of_birth),
+        (Field::Address, address),
+        (Field::Gender, compare::gender_level(query, &candidate)),
+    ];
+    comparisons.extend(
+        cycle
+            .attribute(&record.dataset)
+            .map(|l| (Field::Attribute, l)),
+    );
+    let penalty = if swapped_names {
+        SWAPPED_NAMES_PENALTY
+    } else {
+        0.0
+    };
+    let score = comparisons
+        .iter()
+        .map(|(field, level)| weights::weight(*field, *level))
+        .sum::<f64>()
+        - penalty;
+    Scored {
+        record_id: &record.record_id,
+        score,
+        comparisons,
+        swapped_names,
+    }
+}
+
+/// Rounds a score for reasons and decisions, so they read and compare well.
+fn rounded(score: f64) -> f64 {
+    (score * 100.0).round() / 100.0
+}
+
+fn explain(best: &Scored<'_>, reasons: &mut Vec<String>) {
+    for (field, level) in &best.comparisons {
+        reasons.push(format!(
+            "{}={}({:+.2})",
+            field.code(),
+            level.code(),
+            weights::weight(*field, *level)
+        ));
+    }
+    if best.swapped_names {
+        reasons.push(format!(
+            "names=swapped_order({:+.2})",
+            -SWAPPED_NAMES_PENALTY
+        ));
+    }
+}
+
+fn decision(
+    query: &MatchingDataset,
+    outcome: Outcome,
+    best: Option<(&RecordId, f64)>,
+    reasons: Vec<String>,
+) -> Decision {
+    Decision {
+        id: query.id.clone(),
+        outcome,
+        record_id: best
+            .filter(|_| outcome == Outcome::Match)
+            .map(|(id, _)| id.clone()),
+        score: best.map_or(0.0, |(_, s)| rounded(s)),
+        reasons,
+    }
+}
+
+/// Scores every candidate and applies the decision rule.
 fn decide(
     query: &MatchingDataset,
-    qualifying: &[Qualifier<'_>],
+    candidates: &[DepartmentRecord],
+    policy: &MatchPolicy,
+    cycle: &Cycle,
     mut reasons: Vec<String>,
-    cycle: &str,
-) -> (Decision, Option<bool>) {
-    let distinct: BTreeSet<&RecordId> = qualifying.iter().map(|q| q.record_id).collect();
-    reasons.push(format!("{cycle}:qualifying={}", distinct.len()));
-    let chosen = match (distinct.len(), qualifying.first()) {
-        (1, Some(first)) => Some(first),
-        _ => None,
-    };
-    let (outcome, record_id, score, postcode_compared) = match chosen {
-        Some(q) => (
-            Outcome::Match,
-            Some(q.record_id.clone()),
-            f64::from(q.evidence),
-            Some(q.postcode_compared),
-        ),
-        None if distinct.len() > 1 => (Outcome::Ambiguous, None, 0.0, None),
-        None => (Outcome::NoMatch, None, 0.0, None),
-    };
-    (
-        Decision {
-            id: query.id.clone(),
-            outcome,
-            record_id,
-            score,
-            reasons,
-        },
-        postcode_compared,
-    )
-}
-
-fn push_count(reasons: &mut Vec<String>, label: &str, n: usize) {
-    if n > 0 {
-        reasons.push(format!("{label}={n}"));
+) -> Decision {
+    let label = cycle.label();
+    reasons.push(format!("{label}:candidates={}", candidates.len()));
+    let q = Person::new(query);
+    reasons.extend(q.gaps().map(|field| format!("query:{field}_missing")));
+    if candidates.len() > policy.max_candidates {
+        reasons.push("decision:too_many_candidates".to_owned());
+        return decision(query, Outcome::NoMatch, None, reasons);
     }
+    // One entry per record id: a store may return a record twice; it is still one record.
+    let mut by_record: BTreeMap<&RecordId, Scored<'_>> = BTreeMap::new();
+    let mut excluded = 0;
+    for candidate in candidates {
+        let scored = score(&q, candidate, cycle);
+        if scored.excluded(cycle) {
+            excluded += 1;
+            continue;
+        }
+        match by_record.get(scored.record_id) {
+            Some(kept) if kept.score >= scored.score => {}
+            _ => {
+                by_record.insert(scored.record_id, scored);
+            }
+        }
+    }
+    if excluded > 0 {
+        reasons.push(format!("{label}:excluded={excluded}"));
+    }
+    let mut ranked: Vec<Scored<'_>> = by_record.into_values().collect();
+    ranked.sort_by(Scored::rank);
+    let Some(best) = ranked.first() else {
+        reasons.push("decision:no_candidate".to_owned());
+        return decision(query, Outcome::NoMatch, None, reasons);
+    };
+    reasons.push(format!("{label}:best={:.2}", best.score));
+    explain(best, &mut reasons);
+    let second = ranked.get(1).map(|s| s.score);
+    if let Some(second) = second {
+        reasons.push(format!("{label}:second={second:.2}"));
+    }
+    let threshold = cycle.threshold(policy);
+    let outcome = if best.score < threshold {
+        reasons.push(format!("decision:below_threshold({threshold:.2})"));
+        Outcome::NoMatch
+    } else if second.is_some_and(|s| best.score - s < policy.margin) {
+        reasons.push(format!("decision:margin_below({:.2})", policy.margin));
+        Outcome::Ambiguous
+    } else {
+        reasons.push("decision:match".to_owned());
+        Outcome::Match
+    };
+    decision(query, outcome, Some((best.record_id, best.score)), reasons)
 }
 
 /// Cycle 1: matches the dataset asserted by the IdP against a department's candidates.
 ///
-/// A candidate qualifies iff its normalised first name equals the query's, both dates of
-/// birth parse and are equal, at least one normalised surname is shared, and, only when
-/// both sides have at least one postcode, at least one postcode (current or previous) is
-/// shared. An IdP that supplies no address can therefore still match on name and date of
-/// birth, while a department record at a different address cannot.
-///
-/// Exactly one qualifying record -> `Match`; more -> `Ambiguous` with no record id; none ->
-/// `NoMatch`. `score` counts the agreeing evidence fields of the matched record (first
-/// name, surname, date of birth, postcode when compared), else 0. `reasons` are codes and
-/// counts only (no personal data): `cycle1:candidates=N`, `cycle1:qualifying=N`,
-/// `cycle1:rejected_<field>=N`, `query:<field>_missing`, and `postcode:compared` /
-/// `postcode:not_available` (for the matched record, else for the query).
+/// `Match` carries the record id; `Ambiguous` and `NoMatch` carry none. `score` is the best
+/// candidate's total weight in bits (0 without candidates). `reasons` are codes and
+/// numbers only, never personal data: `cycle1:candidates=N`, `query:<field>_missing`,
+/// `cycle1:excluded=N` (vetoed), `cycle1:best=S`, the best candidate's comparisons as
+/// `<field>=<level>(<weight>)`, `cycle1:second=S`, and one `decision:...` code.
 pub fn match_cycle1(
     query: &MatchingDataset,
     candidates: &[DepartmentRecord],
-    _policy: &MatchPolicy,
+    policy: &MatchPolicy,
 ) -> Decision {
-    let q = Prepared::new(query);
-    let mut reasons = vec![format!("cycle1:candidates={}", candidates.len())];
-    push_query_gaps(&q, &mut reasons, true);
-
-    let (mut rej_first, mut rej_dob, mut rej_surname, mut rej_postcode) = (0, 0, 0, 0);
-    let mut qualifying = Vec::new();
-    for candidate in candidates {
-        let c = Prepared::new(&candidate.dataset);
-        if q.first_name.is_none() || q.first_name != c.first_name {
-            rej_first += 1;
-            continue;
-        }
-        if !q.same_date_of_birth(&c) {
-            rej_dob += 1;
-            continue;
-        }
-        if !q.shares_surname(&c) {
-            rej_surname += 1;
-            continue;
-        }
-        let postcode_compared = !q.postcodes.is_empty() && !c.postcodes.is_empty();
-        if postcode_compared && q.postcodes.is_disjoint(&c.postcodes) {
-            rej_postcode += 1;
-            continue;
-        }
-        qualifying.push(Qualifier {
-            record_id: &candidate.record_id,
-            evidence: if postcode_compared { 4 } else { 3 },
-            postcode_compared,
-        });
-    }
-    push_count(&mut reasons, "cycle1:rejected_first_name", rej_first);
-    push_count(&mut reasons, "cycle1:rejected_date_of_birth", rej_dob);
-    push_count(&mut reasons, "cycle1:rejected_surname", rej_surname);
-    push_count(&mut reasons, "cycle1:rejected_postcode", rej_postcode);
-
-    let (mut decision, postcode_compared) = decide(query, &qualifying, reasons, "cycle1");
-    let compared = postcode_compared.unwrap_or(!q.postcodes.is_empty());
-    decision.reasons.push(
-        if compared {
-            "postcode:compared"
-        } else {
-            "postcode:not_available"
-        }
-        .to_owned(),
-    );
-    decision
-}
-
-fn push_query_gaps(q: &Prepared, reasons: &mut Vec<String>, with_first_name: bool) {
-    if with_first_name && q.first_name.is_none() {
-        reasons.push("query:first_name_missing".to_owned());
-    }
-    if q.surnames.is_empty() {
-        reasons.push("query:surname_missing".to_owned());
-    }
-    if q.date_of_birth.is_none() {
-        reasons.push("query:date_of_birth_missing".to_owned());
-    }
+    decide(query, candidates, policy, &Cycle::One, Vec::new())
 }
 
 /// Reason label for the attribute type: known types by name, others as `other` (a
@@ -199,76 +302,39 @@ fn attribute_label(kind: &str) -> &'static str {
     }
 }
 
-/// Cycle 3: matches again using one extra attribute the user supplied on a hub page.
+/// Cycle 3: matches again with one extra attribute the citizen typed on a hub page.
 ///
 /// `value` is normalised for `attribute`'s type; an invalid format gives `NoMatch` with
-/// reason `cycle3:invalid_format` (the user typed something unusable; not an error). A
-/// candidate qualifies iff its `attributes[attribute]` (type name compared after trimming
-/// and case folding) normalises to the same value, the dates of birth are equal and at
-/// least one surname is shared. Postcodes are deliberately not compared, so people who
-/// moved match, and twins sharing name, date of birth and address are told apart.
-///
-/// Exactly one qualifying record -> `Match` (score 3: attribute, date of birth, surname);
-/// more -> `Ambiguous`; none -> `NoMatch`.
+/// reason `cycle3:invalid_format` (the citizen typed something unusable; not an error).
+/// Only candidates holding exactly that value can match; the other fields are scored as
+/// at cycle 1 (postcodes count but are not required, so people who moved match) and the
+/// total must reach the policy's `cycle3_threshold` with the usual margin.
 pub fn match_cycle3(
     query: &MatchingDataset,
     attribute: &str,
     value: &str,
     candidates: &[DepartmentRecord],
-    _policy: &MatchPolicy,
+    policy: &MatchPolicy,
 ) -> Decision {
     let kind = normalise_attribute_type(attribute);
-    let mut reasons = vec![
-        format!("cycle3:candidates={}", candidates.len()),
-        format!("cycle3:attribute={}", attribute_label(&kind)),
-    ];
-    let wanted = match normalise_attribute(&kind, value) {
-        Ok(v) => v,
+    let mut reasons = vec![format!("cycle3:attribute={}", attribute_label(&kind))];
+    match normalise_attribute(&kind, value) {
+        Ok(wanted) => decide(
+            query,
+            candidates,
+            policy,
+            &Cycle::Three { kind, wanted },
+            reasons,
+        ),
         Err(_) => {
             reasons.push("cycle3:invalid_format".to_owned());
-            return decide(query, &[], reasons, "cycle3").0;
+            decision(query, Outcome::NoMatch, None, reasons)
         }
-    };
-    let q = Prepared::new(query);
-    push_query_gaps(&q, &mut reasons, false);
-
-    let (mut rej_attr, mut rej_dob, mut rej_surname) = (0, 0, 0);
-    let mut qualifying = Vec::new();
-    for candidate in candidates {
-        let has_value = candidate
-            .dataset
-            .attributes
-            .iter()
-            .filter(|(k, _)| normalise_attribute_type(k) == kind)
-            .any(|(_, v)| normalise_attribute(&kind, v).is_ok_and(|v| v == wanted));
-        if !has_value {
-            rej_attr += 1;
-            continue;
-        }
-        let c = Prepared::new(&candidate.dataset);
-        if !q.same_date_of_birth(&c) {
-            rej_dob += 1;
-            continue;
-        }
-        if !q.shares_surname(&c) {
-            rej_surname += 1;
-            continue;
-        }
-        qualifying.push(Qualifier {
-            record_id: &candidate.record_id,
-            evidence: 3,
-            postcode_compared: false,
-        });
     }
-    push_count(&mut reasons, "cycle3:rejected_attribute", rej_attr);
-    push_count(&mut reasons, "cycle3:rejected_date_of_birth", rej_dob);
-    push_count(&mut reasons, "cycle3:rejected_surname", rej_surname);
-    decide(query, &qualifying, reasons, "cycle3").0
 }
 
-/// The blocking key a store uses to fetch candidates: the query's date of birth as
-/// normalised `YYYY-MM-DD`, or `None` when missing or invalid (then nothing can match, so
-/// there is nothing to fetch).
+/// The query's date of birth as normalised `YYYY-MM-DD`, or `None` when missing or
+/// invalid. (Candidate retrieval uses [`crate::query_blocking_keys`].)
 pub fn blocking_date_of_birth(d: &MatchingDataset) -> Option<String> {
     d.date_of_birth.as_deref().and_then(normalise_date_of_birth)
 }

@@ -8,10 +8,13 @@
 //! See `docs/matching.md` for the contract and rules.
 
 mod blocking;
+mod compare;
 mod dataset;
 mod engine;
+mod nicknames;
 mod normalise;
 mod policy;
+mod weights;
 
 pub use blocking::{query_blocking_keys, record_blocking_keys};
 pub use dataset::{Address, Decision, DepartmentRecord, MatchingDataset, Outcome, RecordId};

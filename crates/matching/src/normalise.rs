@@ -10,17 +10,32 @@ use unicode_normalization::UnicodeNormalization;
 
 use crate::MatchingError;
 
+/// Double Metaphone codes (primary, alternate) of a normalised name, or `None` when the
+/// name is not plain ASCII letters and spaces: the algorithm is defined for Latin script
+/// only (and the crate panics on other text), so other scripts simply get no phonetic
+/// evidence.
+pub(crate) fn phonetic_codes(name: &str) -> Option<(String, String)> {
+    let letters: String = name.chars().filter(|c| *c != ' ').collect();
+    if letters.is_empty() || !letters.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    let result = rphonetic::DoubleMetaphone::default().double_metaphone(&letters);
+    let primary = result.primary();
+    (!primary.is_empty()).then(|| (primary, result.alternate()))
+}
+
 /// Double Metaphone primary codes of every surname and of each part of a double-barrelled
 /// one (`Smith-Jones` gives codes for `smith jones`, `smith` and `jones`), for blocking.
 pub(crate) fn surname_codes(surnames: &[String]) -> std::collections::BTreeSet<String> {
-    let encoder = rphonetic::DoubleMetaphone::default();
     let mut codes = std::collections::BTreeSet::new();
     for surname in surnames {
         let name = normalise_name(surname);
         let parts = name.split(' ').filter(|p| !p.is_empty());
         for part in std::iter::once(name.as_str()).chain(parts) {
-            let code = encoder.double_metaphone(&part.replace(' ', "")).primary();
-            if !code.is_empty() {
+            // Names outside Latin script are keyed by their normalised spelling instead.
+            let code = phonetic_codes(part)
+                .map_or_else(|| format!("={}", part.replace(' ', "")), |(p, _)| p);
+            if code != "=" {
                 codes.insert(code);
             }
         }

@@ -27,7 +27,7 @@ impl Default for MatchPolicy {
     fn default() -> Self {
         Self {
             threshold: 28.0,
-            cycle3_threshold: 26.0,
+            cycle3_threshold: 35.0,
             margin: 6.0,
             max_candidates: 1000,
         }
@@ -59,7 +59,7 @@ impl MatchPolicy {
             ("margin", 3.0, self.margin),
         ];
         for (name, floor, value) in floors {
-            if !(value >= floor) {
+            if value.is_nan() || value < floor {
                 return Err(PolicyError::TooLow { name, floor, value });
             }
         }

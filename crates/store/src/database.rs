@@ -19,7 +19,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use matching::{DepartmentRecord, MatchingDataset, RecordId};
 
 use crate::error::{redact_url, StoreError};
-use crate::queries::{self, LinkRow, RecordRow};
+use crate::queries::{self, KeyedRecord, LinkRow, UnkeyedRow};
 
 type SqliteConn = queries::sqlite::Conn;
 type PgConn = queries::pg::Conn;
@@ -227,17 +227,39 @@ impl Database {
         match outcome {
             Ok(applied) if applied.is_empty() => {
                 tracing::debug!("database schema is up to date");
-                Ok(())
             }
             Ok(applied) => {
                 tracing::info!(migrations = ?applied, "applied database migrations");
-                Ok(())
             }
             Err(message) if crate::error::is_lock_timeout(&message) => {
-                Err(StoreError::Unavailable(message))
+                return Err(StoreError::Unavailable(message));
             }
-            Err(message) => Err(StoreError::Migration(message)),
+            Err(message) => return Err(StoreError::Migration(message)),
         }
+        self.backfill_blocking_keys().await
+    }
+
+    /// Derives the blocking keys of records stored before the keys table
+    /// existed (migration `matching_blocking_keys` marks them `keyed = 0`), a
+    /// batch per transaction, so that they become candidates like imported
+    /// ones. Part of [`Database::migrate`]: a no-op (one probe of an empty
+    /// partial index) once done, and resumed where it stopped if interrupted.
+    /// A stored record that does not decode stops it with
+    /// [`StoreError::Corrupt`]: keying it with nothing would silently drop a
+    /// candidate.
+    async fn backfill_blocking_keys(&self) -> Result<(), StoreError> {
+        let mut keyed = 0_usize;
+        loop {
+            let done = with_conn!(self, |conn, q| {
+                q::backfill_keys(&mut conn, BACKFILL_BATCH, derive_stored_keys).await?
+            });
+            if done == 0 {
+                break;
+            }
+            keyed += done;
+            tracing::info!(records = keyed, "derived blocking keys of stored records");
+        }
+        Ok(())
     }
 
     /// Compares the migrations applied to the database with those built into
@@ -254,12 +276,24 @@ impl Database {
     }
 
     /// Fails with [`StoreError::Schema`] unless [`Database::schema_status`] is
-    /// [`SchemaStatus::UpToDate`]: `hub serve` calls it so that it never runs
-    /// against a database it was not built for (missing tables, or columns a
-    /// newer hub relies on).
+    /// [`SchemaStatus::UpToDate`] and every record has its blocking keys (the
+    /// backfill in [`Database::migrate`] ran to the end): `hub serve` calls it
+    /// so that it never runs against a database it was not built for (missing
+    /// tables, columns a newer hub relies on, records matching cannot find).
     pub async fn require_current_schema(&self) -> Result<(), StoreError> {
         match self.schema_status().await? {
-            SchemaStatus::UpToDate => Ok(()),
+            SchemaStatus::UpToDate => {
+                let unkeyed =
+                    with_conn!(self, |conn, q| q::unkeyed_record_exists(&mut conn).await?);
+                if unkeyed {
+                    return Err(StoreError::Schema(
+                        "department records imported before blocking keys have no keys yet: \
+                         run `hub migrate`"
+                            .into(),
+                    ));
+                }
+                Ok(())
+            }
             SchemaStatus::Pending(pending) => Err(StoreError::Schema(format!(
                 "database is not migrated: run `hub migrate` (pending migrations: {})",
                 pending.join(", ")
@@ -288,122 +322,85 @@ impl Database {
         }
     }
 
-    /// Inserts or replaces the RP's department records, all in one transaction
-    /// (an import either lands entirely or not at all).
+    /// Inserts or replaces the RP's department records with their blocking
+    /// keys, all in one transaction (an import either lands entirely or not at
+    /// all).
     ///
-    /// A record with an existing `(rp_id, record_id)` is replaced. When a batch
+    /// Each record is stored under [`matching::record_blocking_keys`] of its
+    /// dataset; a record with an existing `(rp_id, record_id)` is replaced,
+    /// and so are all its keys (old keys no longer find it). When a batch
     /// repeats a `record_id` the last occurrence wins. Returns the number of
-    /// distinct records written. The birth-date blocking key is computed with
-    /// [`matching::blocking_date_of_birth`]; records without a usable date are
-    /// stored but never returned as candidates. A huge batch holds SQLite's
-    /// write lock (or one PostgreSQL transaction) for its whole duration:
-    /// callers importing millions of rows should split them into batches of
-    /// some thousands.
+    /// distinct records written. Records without any key (no usable date of
+    /// birth, surname or postcode) are stored but can never be candidates. A
+    /// huge batch holds SQLite's write lock (or one PostgreSQL transaction)
+    /// for its whole duration: callers importing millions of rows should split
+    /// them into batches of some thousands.
     pub async fn import_records(
         &self,
         rp_id: &str,
         records: &[DepartmentRecord],
     ) -> Result<usize, StoreError> {
         non_empty("rp_id", rp_id)?;
-        let mut seen = HashSet::with_capacity(records.len());
-        let mut rows = Vec::with_capacity(records.len());
-        // Walk backwards so the last occurrence of a record_id is the one kept.
-        for (index, record) in records.iter().enumerate().rev() {
-            let record_id = record.record_id.0.as_str();
-            if record_id.trim().is_empty() {
-                return Err(StoreError::InvalidInput(format!(
-                    "record at index {index} has an empty record_id"
-                )));
-            }
-            if !seen.insert(record_id) {
-                continue;
-            }
-            let dataset = serde_json::to_string(&record.dataset).map_err(|e| {
-                StoreError::InvalidInput(format!("record {record_id} cannot be encoded: {e}"))
-            })?;
-            rows.push(RecordRow {
-                rp_id: rp_id.to_owned(),
-                record_id: record_id.to_owned(),
-                date_of_birth: matching::blocking_date_of_birth(&record.dataset),
-                dataset,
-            });
-        }
-        rows.reverse();
-        let undated = rows.iter().filter(|r| r.date_of_birth.is_none()).count();
-        let written = with_conn!(self, |conn, q| q::upsert_records(&mut conn, rows).await?);
-        tracing::info!(rp_id, records = written, "imported department records");
-        if undated > 0 {
+        self.import_prepared(rp_id, PreparedRecords::new(records)?)
+            .await
+    }
+
+    /// [`Database::import_records`] for a batch prepared beforehand, e.g. on
+    /// the thread that reads the file, so that encoding and key derivation
+    /// overlap with the previous batch's write.
+    pub async fn import_prepared(
+        &self,
+        rp_id: &str,
+        records: PreparedRecords,
+    ) -> Result<usize, StoreError> {
+        non_empty("rp_id", rp_id)?;
+        let PreparedRecords { rows, unkeyed } = records;
+        let rp = rp_id.to_owned();
+        let written = with_conn!(self, |conn, q| q::import_records(&mut conn, rp, rows)
+            .await?);
+        tracing::debug!(rp_id, records = written, "imported department records");
+        if unkeyed > 0 {
             tracing::warn!(
                 rp_id,
-                records = undated,
-                "imported records without a valid YYYY-MM-DD date of birth can never be matched"
+                records = unkeyed,
+                "imported records without a usable date of birth, surname or postcode can never be matched"
             );
         }
         Ok(written)
     }
 
-    /// The RP's records sharing this date of birth: the candidate set for
-    /// matching cycles 1 and 3.
-    ///
-    /// `dob` is normalised the same way as at import, so any form
-    /// [`matching::blocking_date_of_birth`] understands works; an unusable date
-    /// yields no candidates. A stored record that no longer decodes fails the
-    /// whole call ([`StoreError::Corrupt`]) rather than being skipped, because
-    /// silently dropping a candidate could turn an ambiguity into a false match.
-    pub async fn candidates_by_date_of_birth(
-        &self,
-        rp_id: &str,
-        dob: &str,
-    ) -> Result<Vec<DepartmentRecord>, StoreError> {
-        let probe = MatchingDataset {
-            date_of_birth: Some(dob.to_owned()),
-            ..MatchingDataset::default()
-        };
-        let Some(dob) = matching::blocking_date_of_birth(&probe) else {
-            return Ok(Vec::new());
-        };
-        let rows = with_conn!(self, |conn, q| {
-            q::records_by_date_of_birth(&mut conn, rp_id, &dob).await?
-        });
-        rows.into_iter()
-            .map(|(record_id, json)| {
-                let dataset = serde_json::from_str::<MatchingDataset>(&json).map_err(|e| {
-                    StoreError::Corrupt(format!(
-                        "dataset of record {record_id} (rp {rp_id}) does not decode: {:?} error at column {}",
-                        e.classify(),
-                        e.column()
-                    ))
-                })?;
-                Ok(DepartmentRecord {
-                    record_id: RecordId(record_id),
-                    dataset,
-                })
-            })
-            .collect()
-    }
-
     /// The RP's records stored under any of these blocking keys (from
     /// [`matching::query_blocking_keys`]): the candidate set for matching cycles 1 and 3.
     ///
-    /// Returns at most `limit + 1` records, so a caller can tell "exactly `limit`" from
-    /// "more than `limit`" (the engine refuses to decide on a truncated set). Each record
-    /// appears once, in `record_id` order. A stored record that no longer decodes fails
-    /// the whole call ([`StoreError::Corrupt`]) rather than being skipped, because
-    /// silently dropping a candidate could turn an ambiguity into a false match.
+    /// One SQL statement, reading only the key index entries of `keys` and
+    /// those records. Returns at most `limit + 1` records, so a caller can
+    /// tell "exactly `limit`" from "more than `limit`" (the engine refuses to
+    /// decide on a truncated set). Each record appears once, in `record_id`
+    /// order. A stored record that no longer decodes fails the whole call
+    /// ([`StoreError::Corrupt`]) rather than being skipped, because silently
+    /// dropping a candidate could turn an ambiguity into a false match.
     pub async fn candidates_by_blocking_keys(
         &self,
         rp_id: &str,
         keys: &[String],
         limit: usize,
     ) -> Result<Vec<DepartmentRecord>, StoreError> {
-        // Interim: only the date-of-birth keys are indexed until the key table lands.
-        let mut found = std::collections::BTreeMap::new();
-        for dob in keys.iter().filter_map(|k| k.strip_prefix("d:")) {
-            for record in self.candidates_by_date_of_birth(rp_id, dob).await? {
-                found.insert(record.record_id.clone(), record);
-            }
+        if keys.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(found.into_values().take(limit.saturating_add(1)).collect())
+        let limit = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let rows = with_conn!(self, |conn, q| {
+            q::candidate_rows(&mut conn, rp_id, keys, limit).await?
+        });
+        rows.into_iter()
+            .map(|(record_id, json)| {
+                let dataset = decode_dataset(rp_id, &record_id, &json)?;
+                Ok(DepartmentRecord {
+                    record_id: RecordId(record_id),
+                    dataset,
+                })
+            })
+            .collect()
     }
 
     /// The record this IdP subject was matched to before at this RP (matching
@@ -460,6 +457,84 @@ impl Database {
             |conn, q| Ok(q::count_records(&mut conn, rp_id).await?)
         )
     }
+}
+
+/// A batch of department records encoded for storage with their blocking
+/// keys ([`PreparedRecords::new`]), ready for [`Database::import_prepared`].
+#[derive(Debug)]
+pub struct PreparedRecords {
+    rows: Vec<KeyedRecord>,
+    unkeyed: usize,
+}
+
+impl PreparedRecords {
+    /// Encodes each record's dataset and derives its
+    /// [`matching::record_blocking_keys`]. When `records` repeats a
+    /// `record_id`, the last occurrence wins. [`StoreError::InvalidInput`] for
+    /// a blank `record_id` (naming its index, not the record).
+    pub fn new(records: &[DepartmentRecord]) -> Result<Self, StoreError> {
+        let mut seen = HashSet::with_capacity(records.len());
+        let mut rows = Vec::with_capacity(records.len());
+        // Walk backwards so the last occurrence of a record_id is the one kept.
+        for (index, record) in records.iter().enumerate().rev() {
+            let record_id = record.record_id.0.as_str();
+            if record_id.trim().is_empty() {
+                return Err(StoreError::InvalidInput(format!(
+                    "record at index {index} has an empty record_id"
+                )));
+            }
+            if !seen.insert(record_id) {
+                continue;
+            }
+            let dataset = serde_json::to_string(&record.dataset).map_err(|e| {
+                StoreError::InvalidInput(format!("record {record_id} cannot be encoded: {e}"))
+            })?;
+            rows.push(KeyedRecord {
+                record_id: record_id.to_owned(),
+                dataset,
+                keys: matching::record_blocking_keys(&record.dataset),
+            });
+        }
+        rows.reverse();
+        let unkeyed = rows.iter().filter(|r| r.keys.is_empty()).count();
+        Ok(Self { rows, unkeyed })
+    }
+
+    /// Distinct records in the batch.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// True when the batch holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+/// Records keyed per backfill transaction: big enough that a million
+/// pre-existing records take a few hundred transactions, small enough that
+/// each holds the write lock only briefly.
+const BACKFILL_BATCH: i64 = 5_000;
+
+/// Decodes a stored dataset; [`StoreError::Corrupt`] (naming the record, not
+/// quoting it) when it does not.
+fn decode_dataset(rp_id: &str, record_id: &str, json: &str) -> Result<MatchingDataset, StoreError> {
+    serde_json::from_str::<MatchingDataset>(json).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "dataset of record {record_id} (rp {rp_id}) does not decode: {:?} error at column {}",
+            e.classify(),
+            e.column()
+        ))
+    })
+}
+
+/// The backfill's [`queries::DeriveKeys`]: the keys import would have written.
+fn derive_stored_keys(rows: &[UnkeyedRow]) -> Result<Vec<Vec<String>>, StoreError> {
+    rows.iter()
+        .map(|(rp_id, record_id, json)| {
+            decode_dataset(rp_id, record_id, json).map(|d| matching::record_blocking_keys(&d))
+        })
+        .collect()
 }
 
 /// A pool of SQLite connections to `conn_str` (a path or `:memory:`).

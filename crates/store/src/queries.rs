@@ -4,8 +4,9 @@
 //! builder, in [`portable_queries!`], and instantiated for each connection
 //! type: [`sqlite`] (`SyncConnectionWrapper<SqliteConnection>`) and [`pg`]
 //! (`AsyncPgConnection`). Only what genuinely differs is written per backend:
-//! the bulk upsert (SQLite cannot combine a multi-row INSERT with ON CONFLICT in
-//! diesel; PostgreSQL can), the catalog lookup for diesel's migration table, and
+//! the bulk import and the key backfill (SQLite: cached single-row statements
+//! in one blocking task; PostgreSQL: a few statements of `UNNEST`ed array
+//! binds), the catalog lookup for diesel's migration table, and
 //! PostgreSQL's advisory lock and `CREATE DATABASE` (test support).
 
 use diesel::prelude::*;
@@ -14,18 +15,45 @@ use diesel::upsert::excluded;
 use crate::audit_log::{node_map, require_all, to_i64, AppendBatch, AppendedRange, TimeMark};
 use crate::error::StoreError;
 use crate::schema::{
-    audit_checkpoints, audit_events, audit_head, audit_nodes, department_records, record_links,
+    audit_checkpoints, audit_events, audit_head, audit_nodes, department_record_keys,
+    department_records, record_links,
 };
 
-/// A department record as stored: `dataset` is the MatchingDataset JSON.
+/// A department record as stored: `dataset` is the MatchingDataset JSON;
+/// `keyed` is 1 when its blocking keys are written with it (always, on import).
 #[derive(Insertable)]
 #[diesel(table_name = department_records)]
-pub(crate) struct RecordRow {
-    pub(crate) rp_id: String,
-    pub(crate) record_id: String,
-    pub(crate) date_of_birth: Option<String>,
-    pub(crate) dataset: String,
+pub(crate) struct RecordRow<'a> {
+    pub(crate) rp_id: &'a str,
+    pub(crate) record_id: &'a str,
+    pub(crate) dataset: &'a str,
+    pub(crate) keyed: i32,
 }
+
+/// One blocking key of one record.
+#[derive(Insertable)]
+#[diesel(table_name = department_record_keys)]
+pub(crate) struct KeyRow<'a> {
+    pub(crate) rp_id: &'a str,
+    pub(crate) blocking_key: &'a str,
+    pub(crate) record_id: &'a str,
+}
+
+/// A department record ready to write: its dataset as JSON and the keys it
+/// is stored under (`matching::record_blocking_keys`).
+#[derive(Debug)]
+pub(crate) struct KeyedRecord {
+    pub(crate) record_id: String,
+    pub(crate) dataset: String,
+    pub(crate) keys: Vec<String>,
+}
+
+/// A stored record whose keys the backfill derives: `(rp_id, record_id, dataset JSON)`.
+pub(crate) type UnkeyedRow = (String, String, String);
+
+/// Derives the keys of stored records for the backfill (decoding each
+/// dataset; a record that does not decode fails the batch).
+pub(crate) type DeriveKeys = fn(&[UnkeyedRow]) -> Result<Vec<Vec<String>>, StoreError>;
 
 #[derive(Insertable)]
 #[diesel(table_name = record_links)]
@@ -151,20 +179,43 @@ macro_rules! portable_queries {
                 .map(|_| ())
         }
 
-        /// `(record_id, dataset JSON)` of the RP's records with this normalised birth date.
-        pub(crate) async fn records_by_date_of_birth(
+        /// `(record_id, dataset JSON)` of the RP's records stored under any of
+        /// `keys`, each once, by `record_id`, at most `limit`: one statement
+        /// that walks the key index for the keys' entries and then looks each
+        /// record up by primary key (see the EXPLAIN notes in `tests/database.rs`).
+        pub(crate) async fn candidate_rows(
             conn: &mut $conn,
             rp: &str,
-            dob: &str,
+            keys: &[String],
+            limit: i64,
         ) -> QueryResult<Vec<(String, String)>> {
+            use crate::schema::department_record_keys::dsl as dk;
             use crate::schema::department_records::dsl as dr;
+            let ids = dk::department_record_keys
+                .filter(dk::rp_id.eq(rp))
+                .filter(dk::blocking_key.eq_any(keys))
+                .select(dk::record_id);
             dr::department_records
                 .filter(dr::rp_id.eq(rp))
-                .filter(dr::date_of_birth.eq(dob))
+                .filter(dr::record_id.eq_any(ids))
                 .order(dr::record_id)
+                .limit(limit)
                 .select((dr::record_id, dr::dataset))
                 .load(conn)
                 .await
+        }
+
+        /// Whether any record still waits for its blocking keys (one probe of
+        /// the partial index `department_records_unkeyed`).
+        pub(crate) async fn unkeyed_record_exists(conn: &mut $conn) -> QueryResult<bool> {
+            use crate::schema::department_records::dsl as dr;
+            diesel::select(diesel::dsl::exists(
+                dr::department_records
+                    .filter(dr::keyed.eq(0))
+                    .select(dr::record_id),
+            ))
+            .get_result(conn)
+            .await
         }
 
         pub(crate) async fn count_records(conn: &mut $conn, rp: &str) -> QueryResult<i64> {
@@ -563,33 +614,60 @@ pub(crate) mod sqlite {
 
     portable_queries!(Conn);
 
-    /// Upserts all rows in one `BEGIN IMMEDIATE` transaction.
+    /// Writes the RP's records and their blocking keys in one `BEGIN
+    /// IMMEDIATE` transaction, replacing any stored record with the same id
+    /// and all of its old keys. The caller has removed duplicate record ids.
     ///
-    /// Diesel cannot combine a multi-row INSERT with ON CONFLICT on SQLite, so this
-    /// runs one prepared (and cached) single-row upsert per record, all inside a
-    /// single blocking task on the connection: no per-row hop between threads.
-    pub(crate) async fn upsert_records(
+    /// Diesel cannot combine a multi-row INSERT with ON CONFLICT on SQLite, so
+    /// this runs prepared (and cached) single-row statements, all inside one
+    /// blocking task on the connection: no per-row hop between threads. Per
+    /// record: delete its old keys (an empty index range for a new record),
+    /// replace it, insert its keys.
+    pub(crate) async fn import_records(
         conn: &mut Conn,
-        rows: Vec<RecordRow>,
+        rp: String,
+        rows: Vec<KeyedRecord>,
     ) -> QueryResult<usize> {
-        use department_records::dsl as dr;
         conn.spawn_blocking(move |c| {
-            c.immediate_transaction(|c| {
+            let saved = sync::bulk_write_pragmas(c)?;
+            let written = c.immediate_transaction::<_, diesel::result::Error, _>(|c| {
                 for row in &rows {
-                    let statement = diesel::insert_into(dr::department_records)
-                        .values(row)
-                        .on_conflict((dr::rp_id, dr::record_id))
-                        .do_update()
-                        .set((
-                            dr::date_of_birth.eq(excluded(dr::date_of_birth)),
-                            dr::dataset.eq(excluded(dr::dataset)),
-                        ));
-                    diesel::RunQueryDsl::execute(statement, c)?;
+                    sync::replace_record(c, &rp, &row.record_id, &row.dataset)?;
                 }
+                // In index order: consecutive inserts land on the same pages
+                // of the key index instead of all over it.
+                let mut keys: Vec<(&str, &str)> = rows
+                    .iter()
+                    .flat_map(|r| r.keys.iter().map(|k| (k.as_str(), r.record_id.as_str())))
+                    .collect();
+                keys.sort_unstable();
+                sync::insert_keys(c, &rp, &keys)?;
                 Ok(rows.len())
-            })
+            });
+            // Restored whatever happened: the connection goes back to the pool.
+            let restored = sync::restore_pragmas(c, saved);
+            let written = written?;
+            restored?;
+            Ok(written)
         })
         .await
+    }
+
+    /// Derives and writes the keys of up to `batch` records that have none yet
+    /// (imported before the keys table), in one `BEGIN IMMEDIATE` transaction;
+    /// returns how many it keyed (0: nothing left). SQLite admits one writer,
+    /// so no import can change those records in between.
+    pub(crate) async fn backfill_keys(
+        conn: &mut Conn,
+        batch: i64,
+        derive: DeriveKeys,
+    ) -> Result<usize, StoreError> {
+        conn.spawn_blocking(move |c| {
+            Ok(c.immediate_transaction::<_, StoreError, _>(|c| {
+                sync::backfill_keys(c, batch, derive)
+            }))
+        })
+        .await?
     }
 
     /// Whether diesel's migration table exists yet (it does not before the
@@ -618,11 +696,160 @@ pub(crate) mod sqlite {
         .await?
     }
 
-    /// The append's statements on the blocking connection (diesel's sync
+    /// The statements that run on the blocking connection (diesel's sync
     /// `RunQueryDsl`, hence a module of their own).
     mod sync {
         use super::super::*;
         use diesel::RunQueryDsl;
+
+        /// What [`bulk_write_pragmas`] changed: `(synchronous, cache_size)`.
+        pub(super) type SavedPragmas = (i64, i64);
+
+        /// Page cache for an import transaction, in KiB (SQLite's negative
+        /// `cache_size`): inserting keys touches pages all over the key
+        /// index; when they do not fit, SQLite spills dirty pages to the WAL
+        /// and writes them again and again within one transaction.
+        const BULK_CACHE_KIB: i64 = 1 << 20;
+
+        /// Settings for one bulk write on this connection: a page cache that
+        /// holds the indexes being written, and `synchronous = NORMAL`, which
+        /// in WAL mode still never corrupts the database but does not wait for
+        /// the disk at each commit (a power cut may lose the last batches of
+        /// an import, which re-running it restores). Returns the previous
+        /// values for [`restore_pragmas`].
+        pub(super) fn bulk_write_pragmas(
+            c: &mut diesel::SqliteConnection,
+        ) -> QueryResult<SavedPragmas> {
+            use diesel::connection::SimpleConnection;
+            use diesel::dsl::sql;
+            use diesel::sql_types::BigInt;
+            let synchronous: i64 = diesel::select(sql::<BigInt>(
+                "(SELECT synchronous FROM pragma_synchronous())",
+            ))
+            .get_result(c)?;
+            let cache_size: i64 = diesel::select(sql::<BigInt>(
+                "(SELECT cache_size FROM pragma_cache_size())",
+            ))
+            .get_result(c)?;
+            c.batch_execute(&format!(
+                "PRAGMA synchronous = NORMAL; PRAGMA cache_size = {};",
+                -BULK_CACHE_KIB
+            ))?;
+            Ok((synchronous, cache_size))
+        }
+
+        /// Puts back what [`bulk_write_pragmas`] changed.
+        pub(super) fn restore_pragmas(
+            c: &mut diesel::SqliteConnection,
+            (synchronous, cache_size): SavedPragmas,
+        ) -> QueryResult<()> {
+            use diesel::connection::SimpleConnection;
+            c.batch_execute(&format!(
+                "PRAGMA synchronous = {synchronous}; PRAGMA cache_size = {cache_size};"
+            ))
+        }
+
+        /// [`super::backfill_keys`] inside its transaction.
+        pub(super) fn backfill_keys(
+            c: &mut diesel::SqliteConnection,
+            batch: i64,
+            derive: DeriveKeys,
+        ) -> Result<usize, StoreError> {
+            use department_records::dsl as dr;
+            let rows: Vec<UnkeyedRow> = dr::department_records
+                .filter(dr::keyed.eq(0))
+                .order((dr::rp_id, dr::record_id))
+                .limit(batch)
+                .select((dr::rp_id, dr::record_id, dr::dataset))
+                .load(c)?;
+            let keys = derive(&rows)?;
+            for ((rp, record_id, _), keys) in rows.iter().zip(&keys) {
+                write_keys(c, rp, record_id, keys)?;
+                diesel::update(dr::department_records.find((rp, record_id)))
+                    .set(dr::keyed.eq(1))
+                    .execute(c)?;
+            }
+            Ok(rows.len())
+        }
+
+        /// Writes one record (marked keyed) in place of any stored with its
+        /// id, and deletes the stored record's keys through the
+        /// `(rp_id, record_id)` index (an empty range for a new record): the
+        /// caller inserts the new ones.
+        pub(super) fn replace_record(
+            c: &mut diesel::SqliteConnection,
+            rp: &str,
+            record_id: &str,
+            dataset: &str,
+        ) -> QueryResult<()> {
+            use department_record_keys::dsl as dk;
+            use department_records::dsl as dr;
+            diesel::delete(
+                dk::department_record_keys
+                    .filter(dk::rp_id.eq(rp))
+                    .filter(dk::record_id.eq(record_id)),
+            )
+            .execute(c)?;
+            let row = RecordRow {
+                rp_id: rp,
+                record_id,
+                dataset,
+                keyed: 1,
+            };
+            // `REPLACE` rather than an upsert: every column is rewritten
+            // anyway, and diesel re-prepares any `ON CONFLICT DO UPDATE`
+            // statement at each execution but caches this one.
+            diesel::replace_into(dr::department_records)
+                .values(&row)
+                .execute(c)?;
+            Ok(())
+        }
+
+        /// Inserts `(blocking_key, record_id)` pairs of `rp`.
+        pub(super) fn insert_keys(
+            c: &mut diesel::SqliteConnection,
+            rp: &str,
+            keys: &[(&str, &str)],
+        ) -> QueryResult<()> {
+            use department_record_keys::dsl as dk;
+            for &(blocking_key, record_id) in keys {
+                diesel::insert_into(dk::department_record_keys)
+                    .values(&KeyRow {
+                        rp_id: rp,
+                        blocking_key,
+                        record_id,
+                    })
+                    .execute(c)?;
+            }
+            Ok(())
+        }
+
+        /// Replaces the keys of one record: deletes the old ones through the
+        /// `(rp_id, record_id)` index, inserts the new ones.
+        pub(super) fn write_keys(
+            c: &mut diesel::SqliteConnection,
+            rp: &str,
+            record_id: &str,
+            keys: &[String],
+        ) -> QueryResult<()> {
+            use department_record_keys::dsl as dk;
+            diesel::delete(
+                dk::department_record_keys
+                    .filter(dk::rp_id.eq(rp))
+                    .filter(dk::record_id.eq(record_id)),
+            )
+            .execute(c)?;
+            for key in keys {
+                diesel::insert_into(dk::department_record_keys)
+                    .values(&KeyRow {
+                        rp_id: rp,
+                        blocking_key: key,
+                        record_id,
+                    })
+                    .execute(c)?;
+            }
+            Ok(())
+        }
 
         pub(super) fn append_audit_sync(
             c: &mut diesel::SqliteConnection,
@@ -709,34 +936,154 @@ pub(crate) mod pg {
 
     portable_queries!(Conn);
 
-    /// Rows per INSERT: 4 bind parameters each, far below PostgreSQL's 65,535
-    /// per statement, and big enough that a large import is few round trips.
-    const UPSERT_BATCH: usize = 1000;
-
-    /// Upserts all rows in one transaction, as multi-row `INSERT ... ON CONFLICT
-    /// DO UPDATE` statements. The caller has removed duplicate keys (PostgreSQL
-    /// refuses to update the same row twice in one statement).
-    pub(crate) async fn upsert_records(
+    /// Writes the RP's records and their blocking keys in one transaction,
+    /// replacing any stored record with the same id and all of its old keys.
+    /// The caller has removed duplicate record ids (PostgreSQL refuses to
+    /// update the same row twice in one statement).
+    ///
+    /// Three statements whatever the number of records, each with a handful of
+    /// array binds expanded by `UNNEST`: delete the records' old keys, upsert
+    /// the records, insert the new keys.
+    pub(crate) async fn import_records(
         conn: &mut Conn,
-        rows: Vec<RecordRow>,
+        rp: String,
+        rows: Vec<KeyedRecord>,
     ) -> QueryResult<usize> {
-        use department_records::dsl as dr;
+        let count = rows.len();
+        let mut pairs: Vec<(String, String)> = rows
+            .iter()
+            .flat_map(|r| r.keys.iter().map(|k| (k.clone(), r.record_id.clone())))
+            .collect();
+        // In index order: consecutive inserts land on the same pages of the
+        // key index instead of all over it (which, once the index outgrows
+        // shared_buffers, means reading and writing back a page per key).
+        pairs.sort_unstable();
+        let (keys, key_ids): (Vec<String>, Vec<String>) = pairs.into_iter().unzip();
+        let (ids, datasets): (Vec<String>, Vec<String>) =
+            rows.into_iter().map(|r| (r.record_id, r.dataset)).unzip();
         conn.transaction(async move |c| {
-            for batch in rows.chunks(UPSERT_BATCH) {
-                diesel::insert_into(dr::department_records)
-                    .values(batch)
-                    .on_conflict((dr::rp_id, dr::record_id))
-                    .do_update()
-                    .set((
-                        dr::date_of_birth.eq(excluded(dr::date_of_birth)),
-                        dr::dataset.eq(excluded(dr::dataset)),
-                    ))
-                    .execute(c)
-                    .await?;
+            write_keyed(c, &rp, &ids, Some(&datasets), &key_ids, &keys).await?;
+            Ok(count)
+        })
+        .await
+    }
+
+    /// Derives and writes the keys of up to `batch` records that have none yet
+    /// (imported before the keys table), in one transaction; returns how many
+    /// it keyed (0: nothing left). `FOR UPDATE` holds those records until the
+    /// commit, so an import (or another hub instance backfilling) waits rather
+    /// than interleaving its keys with these; rows another backfill keyed
+    /// meanwhile no longer match `keyed = 0` when re-checked after the wait.
+    pub(crate) async fn backfill_keys(
+        conn: &mut Conn,
+        batch: i64,
+        derive: DeriveKeys,
+    ) -> Result<usize, StoreError> {
+        use department_records::dsl as dr;
+        conn.transaction::<_, StoreError, _>(async move |c| {
+            let rows: Vec<UnkeyedRow> = dr::department_records
+                .filter(dr::keyed.eq(0))
+                .order((dr::rp_id, dr::record_id))
+                .limit(batch)
+                .select((dr::rp_id, dr::record_id, dr::dataset))
+                .for_update()
+                .load(c)
+                .await?;
+            let derived = derive(&rows)?;
+            // One RP at a time, so that each write is the import's statements.
+            let mut start = 0;
+            while start < rows.len() {
+                let rp = &rows[start].0;
+                let end = rows[start..]
+                    .iter()
+                    .position(|r| &r.0 != rp)
+                    .map_or(rows.len(), |n| start + n);
+                let ids: Vec<String> = rows[start..end].iter().map(|r| r.1.clone()).collect();
+                let mut key_ids = Vec::new();
+                let mut keys = Vec::new();
+                for (row, row_keys) in rows[start..end].iter().zip(&derived[start..end]) {
+                    for key in row_keys {
+                        key_ids.push(row.1.clone());
+                        keys.push(key.clone());
+                    }
+                }
+                write_keyed(c, rp, &ids, None, &key_ids, &keys).await?;
+                start = end;
             }
             Ok(rows.len())
         })
         .await
+    }
+
+    /// The import's statements: replaces the keys of records `ids` of `rp`
+    /// with `keys` (`key_ids[i]` is the record of `keys[i]`) and marks them
+    /// keyed, upserting their datasets when given.
+    async fn write_keyed(
+        c: &mut Conn,
+        rp: &str,
+        ids: &[String],
+        datasets: Option<&[String]>,
+        key_ids: &[String],
+        keys: &[String],
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{Array, Text};
+        // With thousands of ids in `ANY($2)` the planner prefers reading the
+        // whole key table (hashing the array) to thousands of index probes,
+        // and that scan grows with every batch of an import. Off for this
+        // transaction only: the probes of the `(rp_id, record_id)` index
+        // cost the same whatever the table's size.
+        diesel::sql_query("SET LOCAL enable_seqscan = off")
+            .execute(c)
+            .await?;
+        // An import is re-runnable: its commits need not wait for the disk
+        // (a crash may lose the last batches, never corrupt anything).
+        diesel::sql_query("SET LOCAL synchronous_commit = off")
+            .execute(c)
+            .await?;
+        diesel::sql_query(
+            "DELETE FROM department_record_keys WHERE rp_id = $1 AND record_id = ANY($2)",
+        )
+        .bind::<Text, _>(rp)
+        .bind::<Array<Text>, _>(ids)
+        .execute(c)
+        .await?;
+        match datasets {
+            Some(datasets) => {
+                diesel::sql_query(
+                    "INSERT INTO department_records (rp_id, record_id, dataset, keyed) \
+                     SELECT $1, r.record_id, r.dataset, 1 \
+                     FROM UNNEST($2::text[], $3::text[]) AS r (record_id, dataset) \
+                     ON CONFLICT (rp_id, record_id) \
+                     DO UPDATE SET dataset = excluded.dataset, keyed = 1",
+                )
+                .bind::<Text, _>(rp)
+                .bind::<Array<Text>, _>(ids)
+                .bind::<Array<Text>, _>(datasets)
+                .execute(c)
+                .await?;
+            }
+            None => {
+                diesel::sql_query(
+                    "UPDATE department_records SET keyed = 1 \
+                     WHERE rp_id = $1 AND record_id = ANY($2)",
+                )
+                .bind::<Text, _>(rp)
+                .bind::<Array<Text>, _>(ids)
+                .execute(c)
+                .await?;
+            }
+        }
+        diesel::sql_query(
+            "INSERT INTO department_record_keys (rp_id, blocking_key, record_id) \
+             SELECT $1, k.blocking_key, k.record_id \
+             FROM UNNEST($2::text[], $3::text[]) AS k (blocking_key, record_id)",
+        )
+        .bind::<Text, _>(rp)
+        .bind::<Array<Text>, _>(keys)
+        .bind::<Array<Text>, _>(key_ids)
+        .execute(c)
+        .await?;
+        Ok(())
     }
 
     /// Whether diesel's migration table exists yet (resolved through

@@ -4,8 +4,18 @@ diesel::table! {
     department_records (rp_id, record_id) {
         rp_id -> Text,
         record_id -> Text,
-        date_of_birth -> Nullable<Text>,
         dataset -> Text,
+        /// 1 once the record's blocking keys are stored, 0 while the backfill
+        /// still has to derive them (rows imported before the keys table).
+        keyed -> Integer,
+    }
+}
+
+diesel::table! {
+    department_record_keys (rp_id, blocking_key, record_id) {
+        rp_id -> Text,
+        blocking_key -> Text,
+        record_id -> Text,
     }
 }
 
@@ -65,6 +75,7 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(
     department_records,
+    department_record_keys,
     record_links,
     audit_events,
     audit_nodes,

@@ -1,0 +1,666 @@
+//! Decisions of the scoring engine: the cases the issue names (typos, nicknames, name
+//! order, initials, swapped day and month, people who moved, double-barrelled surnames)
+//! must match, and the hard negatives (twins, namesakes, father and son, a person with no
+//! record) must never match someone else.
+
+use matching::{
+    blocking_date_of_birth, match_cycle1, match_cycle3, query_blocking_keys, record_blocking_keys,
+    Address, Decision, DepartmentRecord, MatchPolicy, MatchingDataset, Outcome, RecordId,
+};
+
+/// A person at one or more addresses (`"12|LS1 4AB"`: house number and postcode).
+fn person(first: &str, surnames: &[&str], dob: &str, addresses: &[&str]) -> MatchingDataset {
+    MatchingDataset {
+        id: Some("q-1".into()),
+        first_name: Some(first.into()),
+        surnames: surnames.iter().map(|s| s.to_string()).collect(),
+        date_of_birth: Some(dob.into()),
+        addresses: addresses
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let (house, postcode) = a.split_once('|').unwrap_or(("", a));
+                Address {
+                    lines: vec![format!("{house} Some Street"), "Leeds".into()],
+                    postcode: Some(postcode.into()),
+                    current: i == 0,
+                }
+            })
+            .collect(),
+        ..MatchingDataset::default()
+    }
+}
+
+fn record(id: &str, dataset: MatchingDataset) -> DepartmentRecord {
+    DepartmentRecord {
+        record_id: RecordId(id.into()),
+        dataset: MatchingDataset {
+            id: None,
+            ..dataset
+        },
+    }
+}
+
+fn with_nino(mut d: MatchingDataset, nino: &str) -> MatchingDataset {
+    d.attributes.insert("nino".into(), nino.into());
+    d
+}
+
+fn cycle1(query: &MatchingDataset, candidates: &[DepartmentRecord]) -> Decision {
+    match_cycle1(query, candidates, &MatchPolicy::default())
+}
+
+fn cycle3(query: &MatchingDataset, nino: &str, candidates: &[DepartmentRecord]) -> Decision {
+    match_cycle3(query, "nino", nino, candidates, &MatchPolicy::default())
+}
+
+fn assert_match(d: &Decision, id: &str) {
+    assert_eq!(d.outcome, Outcome::Match, "{:?}", d.reasons);
+    assert_eq!(d.record_id, Some(RecordId(id.into())), "{:?}", d.reasons);
+}
+
+fn assert_no_record(d: &Decision) {
+    assert_ne!(d.outcome, Outcome::Match, "{:?}", d.reasons);
+    assert_eq!(d.record_id, None);
+}
+
+fn has_reason(d: &Decision, r: &str) -> bool {
+    d.reasons.iter().any(|x| x == r)
+}
+
+/// The department's record of William Smith-Jones and some neighbours.
+fn department() -> Vec<DepartmentRecord> {
+    vec![
+        record(
+            "D1",
+            person("Jane", &["Smith"], "1980-04-10", &["3|LS1 4AB"]),
+        ),
+        record(
+            "D42",
+            person(
+                "William",
+                &["Smith-Jones"],
+                "1980-04-10",
+                &["12|LS1 4AB", "7|YO1 7HH"],
+            ),
+        ),
+        record(
+            "D3",
+            person("William", &["Smith-Jones"], "1952-04-10", &["12|LS1 4AB"]),
+        ),
+        record(
+            "D4",
+            person("Robert", &["Brown"], "1980-04-10", &["9|M1 1AE"]),
+        ),
+    ]
+}
+
+fn william() -> MatchingDataset {
+    person("William", &["Smith-Jones"], "1980-04-10", &["12|LS1 4AB"])
+}
+
+#[test]
+fn clean_query_matches_with_reasons_and_no_personal_data() {
+    let d = cycle1(&william(), &department());
+    assert_match(&d, "D42");
+    assert!(d.is_match());
+    assert_eq!(d.id.as_deref(), Some("q-1"));
+    assert!(d.score >= MatchPolicy::default().threshold, "{}", d.score);
+    assert!(has_reason(&d, "cycle1:candidates=4"), "{:?}", d.reasons);
+    assert!(has_reason(&d, "first_name=exact(+5.46)"), "{:?}", d.reasons);
+    assert!(
+        has_reason(&d, "date_of_birth=exact(+10.89)"),
+        "{:?}",
+        d.reasons
+    );
+    assert!(
+        has_reason(&d, "address=postcode_and_house(+11.55)"),
+        "{:?}",
+        d.reasons
+    );
+    assert!(has_reason(&d, "decision:match"));
+    for r in &d.reasons {
+        for pii in ["william", "smith", "1980", "ls1", "leeds"] {
+            assert!(!r.to_lowercase().contains(pii), "{r} leaks {pii}");
+        }
+    }
+}
+
+#[test]
+fn formatting_differences_are_not_differences() {
+    let q = person("  WILLIAM ", &["smith jones"], "1980-04-10", &["12|ls14ab"]);
+    assert_match(&cycle1(&q, &department()), "D42");
+    let q = person(
+        "Mr William",
+        &["SMITH-JONES"],
+        " 1980-04-10 ",
+        &["12|LS1  4AB"],
+    );
+    assert_match(&cycle1(&q, &department()), "D42");
+}
+
+#[test]
+fn typos_in_the_surname_match_at_cycle1() {
+    for surname in ["Smith-Jnoes", "Smyth-Jones", "Smith-Jone"] {
+        let q = person("William", &[surname], "1980-04-10", &["12|LS1 4AB"]);
+        assert_match(&cycle1(&q, &department()), "D42");
+    }
+}
+
+/// The department's William with his NINO, for cycle 3.
+fn department_with_nino() -> Vec<DepartmentRecord> {
+    let mut records = department();
+    records[1]
+        .dataset
+        .attributes
+        .insert("nino".into(), "AB123456C".into());
+    records
+}
+
+#[test]
+fn a_first_name_only_similar_in_the_household_needs_cycle3() {
+    // Same surname, date of birth and address, first name only similar: that is what a
+    // twin's record looks like, so cycle 1 does not match; the NINO at cycle 3 does.
+    for first in ["Wiliam", "Willaim", "Bill", "Will", "Liam", "W"] {
+        let q = person(first, &["Smith-Jones"], "1980-04-10", &["12|LS1 4AB"]);
+        let d = cycle1(&q, &department_with_nino());
+        assert_no_record(&d);
+        assert!(
+            has_reason(&d, "first_name=similar_in_household(-6.55)"),
+            "{first}: {:?}",
+            d.reasons
+        );
+        assert_match(&cycle3(&q, "AB123456C", &department_with_nino()), "D42");
+    }
+    // Away from the household (the department knows an old address of the district) a
+    // typo or nickname is ordinary evidence, then weighed like any other.
+    let q = person("Bill", &["Smith-Jones"], "1980-04-10", &["5|LS1 9ZZ"]);
+    let d = cycle1(&q, &department());
+    assert!(
+        has_reason(&d, "first_name=nickname(+3.74)"),
+        "{:?}",
+        d.reasons
+    );
+}
+
+#[test]
+fn nicknames_from_the_table_match_at_cycle3_and_other_names_do_not() {
+    for nickname in ["Bill", "Will", "Billy", "Liam"] {
+        let q = person(nickname, &["Smith-Jones"], "1980-04-10", &["1|M1 1AE"]);
+        let d = cycle3(&q, "AB123456C", &department_with_nino());
+        assert_match(&d, "D42");
+        assert!(
+            d.reasons
+                .iter()
+                .any(|r| r.starts_with("first_name=nickname")),
+            "{:?}",
+            d.reasons
+        );
+    }
+    // Robert is not William, even with William's NINO.
+    let q = person("Bob", &["Smith-Jones"], "1980-04-10", &["1|M1 1AE"]);
+    assert_no_record(&cycle3(&q, "AB123456C", &department_with_nino()));
+}
+
+#[test]
+fn known_by_a_middle_name_needs_cycle3_because_twins_share_middle_names() {
+    let mut records = department();
+    records[1].dataset.middle_names = vec!["John".into()];
+    records[1]
+        .dataset
+        .attributes
+        .insert("nino".into(), "AB123456C".into());
+    let q = person("John", &["Smith-Jones"], "1980-04-10", &["12|LS1 4AB"]);
+    let d = cycle1(&q, &records);
+    assert_no_record(&d);
+    assert!(
+        has_reason(&d, "first_name=similar_in_household(-6.55)"),
+        "{:?}",
+        d.reasons
+    );
+    assert_match(&cycle3(&q, "AB123456C", &records), "D42");
+    // Both given names in one field: the first is the one compared.
+    let q = person(
+        "William John",
+        &["Smith-Jones"],
+        "1980-04-10",
+        &["12|LS1 4AB"],
+    );
+    assert_match(&cycle1(&q, &department()), "D42");
+}
+
+#[test]
+fn a_typo_in_a_short_surname_is_not_a_veto() {
+    let records = vec![record(
+        "W1",
+        with_nino(
+            person("Ann", &["Lee"], "1970-01-02", &["1|LS1 4AB"]),
+            "AB123456C",
+        ),
+    )];
+    let q = person("Ann", &["Kee"], "1970-01-02", &["1|LS1 4AB"]);
+    let d = cycle1(&q, &records);
+    assert!(has_reason(&d, "surname=close(+0.00)"), "{:?}", d.reasons);
+    assert_no_record(&d);
+    assert_match(&cycle3(&q, "AB123456C", &records), "W1");
+}
+
+#[test]
+fn initial_alone_is_no_evidence() {
+    let q = person("W", &["Smith-Jones"], "1980-04-10", &["5|LS1 9ZZ"]);
+    let d = cycle1(&q, &department());
+    assert!(
+        has_reason(&d, "first_name=initial(+0.00)"),
+        "{:?}",
+        d.reasons
+    );
+    assert_no_record(&d);
+}
+
+#[test]
+fn names_given_in_the_wrong_order_match() {
+    let q = person("Smith-Jones", &["William"], "1980-04-10", &["12|LS1 4AB"]);
+    let d = cycle1(&q, &department());
+    assert_match(&d, "D42");
+    assert!(
+        has_reason(&d, "names=swapped_order(-1.00)"),
+        "{:?}",
+        d.reasons
+    );
+}
+
+#[test]
+fn double_barrelled_surnames_match_on_either_part() {
+    for surname in ["Smith", "Jones", "Smith Jones", "SmithJones"] {
+        let q = person("William", &[surname], "1980-04-10", &["12|LS1 4AB"]);
+        let d = cycle1(&q, &department());
+        assert_match(&d, "D42");
+    }
+}
+
+#[test]
+fn previous_surname_and_previous_address_count() {
+    // The department knows only the old surname and the old address.
+    let records = vec![record(
+        "D7",
+        person("William", &["Smith"], "1980-04-10", &["7|YO1 7HH"]),
+    )];
+    let q = person(
+        "William",
+        &["Jones", "Smith"],
+        "1980-04-10",
+        &["1|M1 1AE", "7|YO17HH"],
+    );
+    assert_match(&cycle1(&q, &records), "D7");
+}
+
+#[test]
+fn swapped_day_and_month_match_single_digit_slip_needs_more() {
+    let q = person("William", &["Smith-Jones"], "1980-10-04", &["12|LS1 4AB"]);
+    let d = cycle1(&q, &department());
+    assert_match(&d, "D42");
+    assert!(d
+        .reasons
+        .iter()
+        .any(|r| r.starts_with("date_of_birth=swapped_day_month")));
+    // A one-digit slip is weaker evidence but still a match with everything else exact.
+    let q = person("William", &["Smith-Jones"], "1980-04-19", &["12|LS1 4AB"]);
+    let d = cycle1(&q, &department());
+    assert!(
+        d.reasons
+            .iter()
+            .any(|r| r.starts_with("date_of_birth=one_digit")),
+        "{:?}",
+        d.reasons
+    );
+}
+
+#[test]
+fn moved_without_previous_address_goes_to_cycle3() {
+    let records = vec![
+        record(
+            "R1",
+            with_nino(
+                person("Dana", &["Evans"], "1985-11-02", &["4|SA1 1AA"]),
+                "AB123456C",
+            ),
+        ),
+        record(
+            "R2",
+            with_nino(
+                person("Dan", &["Evans"], "1985-11-02", &["8|CF10 1AA"]),
+                "AB654321C",
+            ),
+        ),
+    ];
+    let q = person("Dana", &["Evans"], "1985-11-02", &["22|LS1 4AB"]);
+    let d = cycle1(&q, &records);
+    assert_no_record(&d);
+    assert!(d
+        .reasons
+        .iter()
+        .any(|r| r.starts_with("decision:below_threshold")));
+    assert_match(&cycle3(&q, "ab 12 34 56 c", &records), "R1");
+    // Someone else's NINO: excluded by the attribute, then the other record's date and
+    // names would have to carry it alone, and they cannot.
+    assert_no_record(&cycle3(&q, "AB654321C", &records));
+}
+
+#[test]
+fn name_and_date_of_birth_alone_never_match() {
+    let q = person("William", &["Smith-Jones"], "1980-04-10", &[]);
+    let d = cycle1(&q, &department());
+    assert_no_record(&d);
+    assert!(has_reason(&d, "query:address_missing"));
+}
+
+#[test]
+fn twins_with_different_names_are_told_apart() {
+    let records = vec![
+        record(
+            "T1",
+            person("Anna", &["Taylor"], "1990-06-15", &["7|BS1 5AA"]),
+        ),
+        record(
+            "T2",
+            person("Hannah", &["Taylor"], "1990-06-15", &["7|BS1 5AA"]),
+        ),
+    ];
+    assert_match(
+        &cycle1(
+            &person("Anna", &["Taylor"], "1990-06-15", &["7|BS1 5AA"]),
+            &records,
+        ),
+        "T1",
+    );
+    assert_match(
+        &cycle1(
+            &person("Hannah", &["Taylor"], "1990-06-15", &["7|BS1 5AA"]),
+            &records,
+        ),
+        "T2",
+    );
+    // A third sibling with no record matches neither.
+    let d = cycle1(
+        &person("Thomas", &["Taylor"], "1990-06-15", &["7|BS1 5AA"]),
+        &records,
+    );
+    assert_no_record(&d);
+}
+
+#[test]
+fn twins_with_the_same_name_are_ambiguous_until_cycle3() {
+    let records = vec![
+        record(
+            "C1",
+            with_nino(
+                person("Chris", &["Taylor"], "1990-06-15", &["7|BS1 5AA"]),
+                "AB112233B",
+            ),
+        ),
+        record(
+            "C2",
+            with_nino(
+                person("Chris", &["Taylor"], "1990-06-15", &["7|BS1 5AA"]),
+                "AB445566C",
+            ),
+        ),
+    ];
+    let q = person("Chris", &["Taylor"], "1990-06-15", &["7|BS1 5AA"]);
+    let d = cycle1(&q, &records);
+    assert_eq!(d.outcome, Outcome::Ambiguous);
+    assert_eq!(d.record_id, None);
+    assert!(d
+        .reasons
+        .iter()
+        .any(|r| r.starts_with("decision:margin_below")));
+    assert_match(&cycle3(&q, "AB445566C", &records), "C2");
+    assert_match(&cycle3(&q, "ab112233b", &records), "C1");
+    // Two records holding the same value are still two records.
+    let mut shared = records.clone();
+    shared[1]
+        .dataset
+        .attributes
+        .insert("nino".into(), "AB112233B".into());
+    assert_eq!(cycle3(&q, "AB112233B", &shared).outcome, Outcome::Ambiguous);
+}
+
+#[test]
+fn father_and_son_at_one_address_are_never_confused() {
+    let records = vec![record(
+        "F",
+        person("John", &["Walker"], "1960-02-03", &["5|LS6 2AB"]),
+    )];
+    let son = person("John", &["Walker"], "1990-02-03", &["5|LS6 2AB"]);
+    let d = cycle1(&son, &records);
+    assert_no_record(&d);
+    assert!(has_reason(&d, "cycle1:excluded=1"), "{:?}", d.reasons);
+    let mut both = records.clone();
+    both.push(record("S", son.clone()));
+    assert_match(&cycle1(&son, &both), "S");
+}
+
+#[test]
+fn namesakes_born_the_same_day_are_told_apart_by_address_or_not_at_all() {
+    let records = vec![
+        record(
+            "N1",
+            person("John", &["Smith"], "1975-01-01", &["1|LS1 4AB"]),
+        ),
+        record(
+            "N2",
+            person("John", &["Smith"], "1975-01-01", &["2|M1 1AE"]),
+        ),
+    ];
+    assert_match(
+        &cycle1(
+            &person("John", &["Smith"], "1975-01-01", &["1|LS1 4AB"]),
+            &records,
+        ),
+        "N1",
+    );
+    assert_match(
+        &cycle1(
+            &person("John", &["Smith"], "1975-01-01", &["2|M1 1AE"]),
+            &records,
+        ),
+        "N2",
+    );
+    // A third John Smith born that day, living elsewhere, has no record.
+    assert_no_record(&cycle1(
+        &person("John", &["Smith"], "1975-01-01", &["3|B1 1AA"]),
+        &records,
+    ));
+    assert_no_record(&cycle1(
+        &person("John", &["Smith"], "1975-01-01", &[]),
+        &records,
+    ));
+}
+
+#[test]
+fn different_surname_or_date_of_birth_vetoes() {
+    let q = person("William", &["Brown"], "1980-04-10", &["12|LS1 4AB"]);
+    assert_no_record(&cycle1(&q, &department()));
+    let q = person("William", &["Smith-Jones"], "1971-09-23", &["12|LS1 4AB"]);
+    assert_no_record(&cycle1(&q, &department()));
+}
+
+#[test]
+fn duplicate_rows_of_one_record_are_one_record() {
+    let r = record("D1", william());
+    assert_match(&cycle1(&william(), &[r.clone(), r]), "D1");
+}
+
+#[test]
+fn too_many_candidates_is_no_decision() {
+    let policy = MatchPolicy {
+        max_candidates: 2,
+        ..MatchPolicy::default()
+    };
+    let d = match_cycle1(&william(), &department(), &policy);
+    assert_eq!(d.outcome, Outcome::NoMatch);
+    assert!(has_reason(&d, "decision:too_many_candidates"));
+}
+
+#[test]
+fn stricter_policy_turns_a_weak_match_into_no_match() {
+    let q = person("William", &["Smith-Jnoes"], "1980-04-10", &["12|LS1 4AB"]);
+    let d = cycle1(&q, &department());
+    assert_match(&d, "D42");
+    let strict = MatchPolicy {
+        threshold: d.score + 0.5,
+        ..MatchPolicy::default()
+    };
+    assert_eq!(
+        match_cycle1(&q, &department(), &strict).outcome,
+        Outcome::NoMatch
+    );
+}
+
+#[test]
+fn policy_validation_rejects_unsafe_settings() {
+    assert!(MatchPolicy::default().validate().is_ok());
+    for bad in [
+        MatchPolicy {
+            threshold: 10.0,
+            ..MatchPolicy::default()
+        },
+        MatchPolicy {
+            margin: 0.0,
+            ..MatchPolicy::default()
+        },
+        MatchPolicy {
+            cycle3_threshold: f64::NAN,
+            ..MatchPolicy::default()
+        },
+    ] {
+        assert!(bad.validate().is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn malformed_input_never_matches() {
+    let records = vec![
+        record(
+            "D1",
+            person("William", &["Smith"], "1980-02-30", &["12|LS1 4AB"]),
+        ),
+        record(
+            "D2",
+            person("William", &[""], "1980-04-10", &["12|LS1 4AB"]),
+        ),
+        record("D3", MatchingDataset::default()),
+    ];
+    let d = cycle1(
+        &person("William", &["Smith"], "1980-02-30", &["12|LS1 4AB"]),
+        &records,
+    );
+    assert_no_record(&d);
+    assert!(has_reason(&d, "query:date_of_birth_missing"));
+    let d = cycle1(
+        &person("William", &["", " "], "1980-04-10", &["12|LS1 4AB"]),
+        &records,
+    );
+    assert_no_record(&d);
+    assert!(has_reason(&d, "query:surname_missing"));
+    assert_no_record(&cycle1(&MatchingDataset::default(), &records));
+    assert_eq!(cycle1(&william(), &[]).outcome, Outcome::NoMatch);
+}
+
+#[test]
+fn cycle3_needs_the_attribute_and_a_valid_format() {
+    let records = vec![record("P1", with_nino(william(), "AB123456C"))];
+    for bad in ["not a nino", "", "   ", "AB123456E"] {
+        let d = cycle3(&william(), bad, &records);
+        assert_eq!(d.outcome, Outcome::NoMatch, "input {bad:?}");
+        assert!(has_reason(&d, "cycle3:invalid_format"));
+    }
+    // Records without the attribute cannot match at cycle 3.
+    let d = cycle3(&william(), "AB123456C", &department());
+    assert_no_record(&d);
+    // A department-specific attribute type.
+    let mut pension = william();
+    pension
+        .attributes
+        .insert("Pension_Ref".into(), " PR-001 ".into());
+    let records = vec![record("P2", pension)];
+    let d = match_cycle3(
+        &william(),
+        "pension_ref",
+        "pr-001",
+        &records,
+        &MatchPolicy::default(),
+    );
+    assert_match(&d, "P2");
+    assert!(has_reason(&d, "cycle3:attribute=other"));
+}
+
+#[test]
+fn cycle3_right_nino_wrong_person_is_no_match() {
+    let records = vec![record("P1", with_nino(william(), "AB123456C"))];
+    let other_dob = person("William", &["Smith-Jones"], "1975-09-23", &["12|LS1 4AB"]);
+    assert_no_record(&cycle3(&other_dob, "AB123456C", &records));
+    let other_surname = person("William", &["Brown"], "1980-04-10", &["12|LS1 4AB"]);
+    assert_no_record(&cycle3(&other_surname, "AB123456C", &records));
+    // Twin typing the sibling's NINO: other first name, same surname/date/address.
+    let twin = person("Harriet", &["Smith-Jones"], "1980-04-10", &["99|B1 1AA"]);
+    assert_no_record(&cycle3(&twin, "AB123456C", &records));
+}
+
+#[test]
+fn blocking_keys_tolerate_one_wrong_field() {
+    let stored = record_blocking_keys(&william());
+    let shares = |q: &MatchingDataset| query_blocking_keys(q).iter().any(|k| stored.contains(k));
+    assert!(shares(&william()));
+    // Wrong surname (date key), wrong day (surname + birth month), wrong year (postcode +
+    // surname),
+    // swapped day/month, wrong first name, wrong postcode.
+    assert!(shares(&person(
+        "William",
+        &["Brown"],
+        "1980-04-10",
+        &["1|M1 1AE"]
+    )));
+    assert!(shares(&person(
+        "William",
+        &["Smith-Jones"],
+        "1980-04-19",
+        &["1|M1 1AE"]
+    )));
+    assert!(shares(&person(
+        "William",
+        &["Smith-Jones"],
+        "1908-04-10",
+        &["12|LS1 4AB"]
+    )));
+    assert!(shares(&person(
+        "William",
+        &["Smith-Jones"],
+        "1980-10-04",
+        &["1|M1 1AE"]
+    )));
+    assert!(shares(&person("Zed", &["Jones"], "1980-04-10", &[])));
+    // A different person entirely shares nothing.
+    assert!(!shares(&person(
+        "Robert",
+        &["Brown"],
+        "1971-01-01",
+        &["9|M1 1AE"]
+    )));
+    // Keys carry no readable personal data beyond what the store already holds, and the
+    // date key is the normalised date.
+    assert_eq!(
+        blocking_date_of_birth(&william()).as_deref(),
+        Some("1980-04-10")
+    );
+    assert!(stored.contains(&"d:1980-04-10".to_owned()));
+}
+
+#[test]
+fn the_documented_example_decision() {
+    // docs/matching.md shows this decision; keep the two in step.
+    let d = cycle1(&william(), &department());
+    assert_eq!(d.score, 36.72);
+    assert!(has_reason(&d, "cycle1:excluded=2"), "{:?}", d.reasons);
+    assert!(has_reason(&d, "cycle1:second=16.47"), "{:?}", d.reasons);
+}

@@ -1,0 +1,599 @@
+//! Interoperability with independent certified OpenID Connect implementations (Node.js,
+//! versions pinned by `tests/interop/package-lock.json`; see docs/interop.md):
+//!
+//! - panva's `openid-client` as a relying party of the hub (`tests/interop/rp.mjs`):
+//!   discovery, PKCE S256, `client_secret_basic` and `private_key_jwt`, ID token
+//!   validation, userinfo, and the errors it must see as standard OIDC errors;
+//! - panva's `oidc-provider` as an upstream identity provider of the hub
+//!   (`tests/interop/op.mjs`): its discovery, keys (RS256 ID tokens), token endpoint (with
+//!   the hub's client secret or `private_key_jwt`), userinfo and errors.
+//!
+//! Node.js is required: without it these tests fail and say what to install.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use url::Url;
+
+use crate::util::*;
+
+/// Each node run, and each wait for a node process, gets at most this long.
+const NODE_TIMEOUT: Duration = Duration::from_secs(30);
+/// `npm ci` on a cold cache is slower.
+const NPM_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// An RP with a client secret that needs form-encoding.
+const RP_INTEROP_BASIC: &str = "rp-interop-basic";
+/// The RP that authenticates with `private_key_jwt` using a key `rp.mjs` holds.
+const RP_INTEROP_JWT: &str = "rp-interop-jwt";
+/// The hub's client id at `oidc-provider`, and the IdP id the hub gives it.
+const HUB_AT_OP: &str = "hub-at-oidc-provider";
+const IDP_OP: &str = "idp-oidc-provider";
+
+fn interop_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Runs a blocking command with a deadline; `Err` carries everything worth printing.
+/// Output goes to temporary files, so a chatty command never blocks on a full pipe.
+fn run_blocking(cmd: &mut std::process::Command, timeout: Duration) -> Result<String, String> {
+    use std::io::{Read, Seek};
+    let what = format!("{cmd:?}");
+    let fail = |e: std::io::Error| format!("{what}: {e}");
+    let (mut out, mut err) = (
+        tempfile::tempfile().map_err(fail)?,
+        tempfile::tempfile().map_err(fail)?,
+    );
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().map_err(fail)?)
+        .stderr(err.try_clone().map_err(fail)?)
+        .spawn()
+        .map_err(fail)?;
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(fail)? {
+            break Some(status);
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let read = |f: &mut std::fs::File| {
+        let mut s = String::new();
+        let _ = f.rewind().and_then(|()| f.read_to_string(&mut s));
+        s
+    };
+    let (stdout, stderr) = (read(&mut out), read(&mut err));
+    match status {
+        Some(status) if status.success() => Ok(stdout),
+        Some(status) => Err(format!("{what} failed ({status}):\n{stdout}\n{stderr}")),
+        None => Err(format!(
+            "{what} timed out after {timeout:?}:\n{stdout}\n{stderr}"
+        )),
+    }
+}
+
+/// Node.js is there and `tests/interop/node_modules` matches the lockfile: runs
+/// `npm ci` once per test run if `node_modules` is missing or older than the lockfile.
+/// Call it first thing in a test (it may block its thread for the install).
+fn node_ready() -> &'static Path {
+    static READY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let ready = READY.get_or_init(|| {
+        let install = "Node.js >= 20.19 with npm is required for the interop tests \
+            (tests/interop, docs/interop.md): install it (from https://nodejs.org, \
+            NodeSource or your package manager if its version is recent enough) and make \
+            sure `node` and `npm` are on PATH";
+        let version = run_blocking(
+            std::process::Command::new("node").arg("--version"),
+            NODE_TIMEOUT,
+        )
+        .map_err(|e| format!("{install}. ({e})"))?;
+        let numbers: Vec<u32> = version
+            .trim()
+            .trim_start_matches('v')
+            .split('.')
+            .map(|n| n.parse().unwrap_or(0))
+            .collect();
+        if numbers.len() < 2 || (numbers[0], numbers[1]) < (20, 19) {
+            return Err(format!("{install}; found node {}", version.trim()));
+        }
+        let dir = interop_dir();
+        let lock = dir.join("package-lock.json");
+        let installed = dir.join("node_modules/.package-lock.json");
+        let fresh = match (modified(&installed), modified(&lock)) {
+            (Some(installed), Some(lock)) => installed >= lock,
+            _ => false,
+        };
+        if !fresh {
+            run_blocking(
+                std::process::Command::new("npm")
+                    .args(["ci", "--no-audit", "--no-fund", "--prefer-offline"])
+                    .current_dir(&dir),
+                NPM_TIMEOUT,
+            )
+            .map_err(|e| format!("npm ci in {} failed. {install}. ({e})", dir.display()))?;
+        }
+        Ok(dir)
+    });
+    match ready {
+        Ok(dir) => dir,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Runs `node <script> <args>` to completion and parses the one JSON object it prints.
+async fn node_json(script: &str, args: &[&str]) -> Value {
+    let dir = node_ready();
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(script)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(NODE_TIMEOUT, cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("node {script} {args:?} timed out after {NODE_TIMEOUT:?}"))
+        .unwrap_or_else(|e| panic!("node {script}: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "node {script} {args:?} failed ({}):\nstdout: {stdout}\nstderr: {stderr}",
+        output.status
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!("node {script}: no JSON on stdout ({e}):\nstdout: {stdout}\nstderr: {stderr}")
+    })
+}
+
+/// `oidc-provider` running in a node process (killed on drop; its stderr is printed if the
+/// test fails).
+struct OidcProvider {
+    issuer: String,
+    stderr: Arc<Mutex<String>>,
+    _child: tokio::process::Child,
+}
+
+impl OidcProvider {
+    /// Starts `op.mjs` for a hub at `hub_url` with `config` (see the script).
+    async fn start(hub_url: &str, config: Value) -> Self {
+        let dir = node_ready();
+        let mut config = config;
+        config["redirect_uri"] = json!(format!("{hub_url}/idp/callback"));
+        config["client_id"] = json!(HUB_AT_OP);
+        let mut child = tokio::process::Command::new("node")
+            .arg("op.mjs")
+            .arg(config.to_string())
+            .current_dir(dir)
+            // Held open: the script exits when it closes.
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("node op.mjs: {e}"));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err_pipe = child.stderr.take().expect("stderr");
+        let sink = stderr.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err_pipe.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut s) = sink.lock() {
+                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            }
+        });
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let first = tokio::time::timeout(NODE_TIMEOUT, lines.next_line()).await;
+        let err_text = || stderr.lock().map(|s| s.clone()).unwrap_or_default();
+        let line = match first {
+            Ok(Ok(Some(line))) => line,
+            other => panic!("oidc-provider did not start ({other:?}):\n{}", err_text()),
+        };
+        // Keep reading stdout (oidc-provider logs notices there) so it never sees EPIPE.
+        let sink = stderr.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Ok(mut s) = sink.lock() {
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+            }
+        });
+        let started: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("op.mjs printed {line:?} ({e}):\n{}", err_text()));
+        let issuer = started["issuer"].as_str().expect("issuer").to_owned();
+        Self {
+            issuer,
+            stderr,
+            _child: child,
+        }
+    }
+
+    /// The hub's `[[identity_providers]]` entry for it.
+    fn idp_settings(&self, auth: Value) -> Value {
+        let mut idp = json!({"id": IDP_OP, "name": "oidc-provider IdP", "issuer": self.issuer,
+            "client_id": HUB_AT_OP, "max_level": "P2"});
+        if let (Some(idp), Some(auth)) = (idp.as_object_mut(), auth.as_object()) {
+            idp.extend(auth.clone());
+        }
+        idp
+    }
+}
+
+impl Drop for OidcProvider {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let stderr = self.stderr.lock().map(|s| s.clone()).unwrap_or_default();
+            eprintln!("--- oidc-provider ({}) stderr ---\n{stderr}", self.issuer);
+        }
+    }
+}
+
+/// How `rp.mjs` authenticates at the hub's token endpoint.
+enum RpAuth {
+    /// Client id and secret.
+    SecretBasic(&'static str, String),
+    /// The RP's P-256 key (PKCS#8 DER file) and its kid.
+    PrivateKeyJwt(PathBuf, String),
+}
+
+/// The `openid-client` relying party: its client id and authentication.
+struct OpenIdClient {
+    input: Value,
+}
+
+impl OpenIdClient {
+    fn new(hub: &TestHub, auth: RpAuth) -> Self {
+        let input = match auth {
+            RpAuth::SecretBasic(client_id, secret) => json!({
+                "client_id": client_id, "auth": "client_secret_basic",
+                "client_secret": secret,
+            }),
+            RpAuth::PrivateKeyJwt(key_file, kid) => json!({
+                "client_id": RP_INTEROP_JWT, "auth": "private_key_jwt",
+                "key_file": key_file, "kid": kid,
+            }),
+        };
+        let mut input = input;
+        input["issuer"] = json!(hub.url);
+        input["redirect_uri"] = json!(TEST_RP_CALLBACK);
+        Self { input }
+    }
+
+    /// Discovery and the authorization request: `{authorization_url, state, nonce, code_verifier}`.
+    async fn authorize(&self) -> Value {
+        node_json("rp.mjs", &["authorize", &self.input.to_string()]).await
+    }
+
+    /// The code exchange, ID token validation, userinfo and (with `replay`) the code redeemed again.
+    async fn callback(&self, started: &Value, callback_url: &str, replay: bool) -> Value {
+        let mut input = self.input.clone();
+        for k in ["state", "nonce", "code_verifier"] {
+            input[k] = started[k].clone();
+        }
+        input["callback_url"] = json!(callback_url);
+        input["replay"] = json!(replay);
+        node_json("rp.mjs", &["callback", &input.to_string()]).await
+    }
+}
+
+/// The URL the browser was sent to at the test RP's redirect URI.
+fn callback_url(params: &std::collections::HashMap<String, String>) -> String {
+    let mut url = Url::parse(TEST_RP_CALLBACK).expect("url");
+    url.query_pairs_mut().extend_pairs(params);
+    url.into()
+}
+
+/// openid-client's authorization URL -> picker -> demo IdP -> back at the RP.
+async fn browse_demo_idp(hub: &TestHub, authorization_url: &str, person: &str) -> String {
+    let browser = Browser::new();
+    let (status, url, picker) = browser.get(authorization_url).await.page();
+    assert_eq!(status, StatusCode::OK, "picker expected:\n{picker}");
+    let params = hub
+        .choose_and_login(&browser, &url, &picker, AtIdp::person(person))
+        .await
+        .rp();
+    callback_url(&params)
+}
+
+/// A full openid-client journey for Alice; checks everything openid-client returned.
+async fn openid_client_journey(hub: &TestHub, rp: &OpenIdClient, client_id: &str) {
+    let started = rp.authorize().await;
+    let authorization_url = started["authorization_url"].as_str().expect("url");
+    assert!(
+        authorization_url.starts_with(&format!("{}/authorize?", hub.url)),
+        "{started}"
+    );
+    assert_eq!(
+        started["server"]["authorization_response_iss_parameter_supported"],
+        json!(true),
+        "the hub advertises RFC 9207 iss, so openid-client checks it"
+    );
+    let callback = browse_demo_idp(hub, authorization_url, "alice").await;
+    let result = rp.callback(&started, &callback, true).await;
+    assert!(result.get("error").is_none(), "openid-client: {result}");
+    let claims = &result["id_token_claims"];
+    assert_eq!(claims["iss"], json!(hub.url), "{result}");
+    assert_eq!(claims["aud"], json!(client_id), "{result}");
+    assert_eq!(claims["nonce"], started["nonce"], "{result}");
+    assert_eq!(claims["acr"], "P2", "{result}");
+    assert_eq!(claims["match"]["status"], "matched", "{result}");
+    assert_eq!(claims["match"]["record_id"], "123", "{result}");
+    assert_eq!(result["token"]["token_type"], "bearer", "{result}");
+    let userinfo = &result["userinfo"];
+    assert_eq!(userinfo["sub"], claims["sub"], "{result}");
+    assert_eq!(userinfo["given_name"], "Alice", "{result}");
+    assert_eq!(userinfo["family_name"], "Smith", "{result}");
+    assert_eq!(userinfo["birthdate"], "1980-04-10", "{result}");
+    assert_eq!(
+        (
+            result["replay"]["error"]["name"].as_str(),
+            result["replay"]["error"]["error"].as_str()
+        ),
+        (Some("ResponseBodyError"), Some("invalid_grant")),
+        "a replayed code is an invalid_grant error in openid-client: {result}"
+    );
+}
+
+/// With a secret that needs form-encoding in the Basic header (RFC 6749 §2.3.1), which
+/// openid-client does.
+#[tokio::test]
+async fn openid_client_journey_with_client_secret_basic() {
+    node_ready();
+    let secret = "s3cret: with+special/chars=&%20 and ü";
+    let (hub_l, _) = free_listener();
+    let hub = spawn_hub_on(
+        hub_l,
+        Options::default(),
+        Extra {
+            relying_parties: vec![rp_settings(
+                RP_INTEROP_BASIC,
+                TEST_RP_CALLBACK,
+                json!({"client_secret": secret}),
+            )],
+            ..Extra::default()
+        },
+    )
+    .await;
+    let rp = OpenIdClient::new(&hub, RpAuth::SecretBasic(RP_INTEROP_BASIC, secret.into()));
+    openid_client_journey(&hub, &rp, RP_INTEROP_BASIC).await;
+}
+
+#[tokio::test]
+async fn openid_client_journey_with_private_key_jwt() {
+    node_ready();
+    let keys = tempfile::tempdir().expect("tempdir");
+    let key_file = keys.path().join("rp-es256.p8");
+    let key = token::SigningKey::load_or_generate(&key_file).expect("RP key");
+    let (hub_l, _) = free_listener();
+    let hub = spawn_hub_on(
+        hub_l,
+        Options::default(),
+        Extra {
+            relying_parties: vec![rp_settings(
+                RP_INTEROP_JWT,
+                TEST_RP_CALLBACK,
+                json!({"token_endpoint_auth_method": "private_key_jwt", "client_secret": null,
+                       "jwks": key.jwks()}),
+            )],
+            ..Extra::default()
+        },
+    )
+    .await;
+    let rp = OpenIdClient::new(
+        &hub,
+        RpAuth::PrivateKeyJwt(key_file.clone(), key.kid().to_owned()),
+    );
+    openid_client_journey(&hub, &rp, RP_INTEROP_JWT).await;
+}
+
+#[tokio::test]
+async fn openid_client_sees_access_denied_as_an_oidc_error() {
+    node_ready();
+    let hub = spawn_hub().await;
+    let rp = OpenIdClient::new(&hub, RpAuth::SecretBasic(RP_MATCH, secret_of(RP_MATCH)));
+    let started = rp.authorize().await;
+    // Bob has no department record and RP_MATCH creates no accounts.
+    let callback = browse_demo_idp(
+        &hub,
+        started["authorization_url"].as_str().expect("url"),
+        "bob",
+    )
+    .await;
+    let result = rp.callback(&started, &callback, false).await;
+    let error = &result["error"];
+    assert_eq!(error["name"], "AuthorizationResponseError", "{result}");
+    assert_eq!(
+        error["code"], "OAUTH_AUTHORIZATION_RESPONSE_ERROR",
+        "{result}"
+    );
+    assert_eq!(error["error"], "access_denied", "{result}");
+}
+
+/// A hub with `oidc-provider` as an extra IdP; the hub authenticates there with
+/// `private_key_jwt` or else `client_secret_basic`.
+async fn hub_behind_oidc_provider(private_key_jwt: bool) -> (TestHub, OidcProvider) {
+    let (hub_l, hub_url) = free_listener();
+    let (op_config, hub_side) = if private_key_jwt {
+        (
+            json!({"auth": "private_key_jwt", "jwks_uri": format!("{hub_url}/jwks")}),
+            json!({"token_endpoint_auth_method": "private_key_jwt"}),
+        )
+    } else {
+        let secret = "hub-secret-at-oidc-provider";
+        (
+            json!({"auth": "client_secret_basic", "client_secret": secret}),
+            json!({"token_endpoint_auth_method": "client_secret_basic", "client_secret": secret}),
+        )
+    };
+    let op = OidcProvider::start(&hub_url, op_config).await;
+    let hub = spawn_hub_on(
+        hub_l,
+        Options::default(),
+        Extra {
+            identity_providers: vec![op.idp_settings(hub_side)],
+            ..Extra::default()
+        },
+    )
+    .await;
+    (hub, op)
+}
+
+/// Authorize at the hub (`authorization_url`) -> picker -> oidc-provider: its login page.
+async fn to_oidc_provider_login(
+    op: &OidcProvider,
+    browser: &Browser,
+    authorization_url: &str,
+) -> (Url, String) {
+    let (status, url, picker) = browser.get(authorization_url).await.page();
+    assert_eq!(status, StatusCode::OK, "picker expected:\n{picker}");
+    let (status, login_url, login) = browser
+        .submit(&url, &picker, "/journey/idp", &[("idp", IDP_OP)])
+        .await
+        .page();
+    assert_eq!(status, StatusCode::OK, "login page expected:\n{login}");
+    assert!(
+        login_url.as_str().starts_with(&op.issuer),
+        "at {login_url}:\n{login}"
+    );
+    (login_url, login)
+}
+
+/// Authorize at the hub -> picker -> oidc-provider: login as `account`, consent -> back at
+/// the RP: the parameters it got.
+async fn through_oidc_provider(
+    op: &OidcProvider,
+    authorization_url: &str,
+    account: &str,
+) -> std::collections::HashMap<String, String> {
+    let browser = Browser::new();
+    let (login_url, login) = to_oidc_provider_login(op, &browser, authorization_url).await;
+    let (status, consent_url, consent) = browser
+        .submit(&login_url, &login, "/login", &[("login", account)])
+        .await
+        .page();
+    assert_eq!(status, StatusCode::OK, "consent page expected:\n{consent}");
+    browser
+        .submit(&consent_url, &consent, "/confirm", &[])
+        .await
+        .rp()
+}
+
+async fn oidc_provider_journey(private_key_jwt: bool) {
+    node_ready();
+    let (hub, op) = hub_behind_oidc_provider(private_key_jwt).await;
+    let request = AuthRequest::new(RP_MATCH);
+    let params = through_oidc_provider(&op, &request.url(&hub), "alice").await;
+    assert_eq!(params.get("state"), Some(&request.state), "{params:?}");
+    assert_eq!(params.get("iss"), Some(&hub.url), "{params:?}");
+    let code = params
+        .get("code")
+        .unwrap_or_else(|| panic!("no code: {params:?}"));
+    let claims = hub.claims_for(RP_MATCH, code, &request.verifier).await;
+    assert_eq!(claims["match"]["status"], "matched", "{claims}");
+    assert_eq!(claims["match"]["record_id"], "123", "{claims}");
+    assert_eq!(claims["acr"], "P2", "{claims}");
+    assert_eq!(claims["nonce"], json!(request.nonce), "{claims}");
+    drop(op);
+}
+
+#[tokio::test]
+async fn oidc_provider_as_idp_with_client_secret_basic() {
+    oidc_provider_journey(false).await;
+}
+
+#[tokio::test]
+async fn oidc_provider_as_idp_with_private_key_jwt() {
+    oidc_provider_journey(true).await;
+}
+
+#[tokio::test]
+async fn cancelling_or_denying_at_oidc_provider_is_an_oidc_error_at_the_rp() {
+    node_ready();
+    let (hub, op) = hub_behind_oidc_provider(false).await;
+
+    let browser = Browser::new();
+    let request = AuthRequest::new(RP_MATCH);
+    let (login_url, login) = to_oidc_provider_login(&op, &browser, &request.url(&hub)).await;
+    let params = browser
+        .submit(&login_url, &login, "/cancel", &[])
+        .await
+        .rp();
+    assert_eq!(
+        params.get("error").map(String::as_str),
+        Some("access_denied")
+    );
+    assert_eq!(
+        params.get("reason").map(String::as_str),
+        Some("user_cancelled")
+    );
+    assert_eq!(params.get("state"), Some(&request.state));
+    assert_eq!(params.get("iss"), Some(&hub.url));
+    assert!(!params.contains_key("code"), "{params:?}");
+
+    let browser = Browser::new();
+    let request = AuthRequest::new(RP_MATCH);
+    let (login_url, login) = to_oidc_provider_login(&op, &browser, &request.url(&hub)).await;
+    let (_, consent_url, consent) = browser
+        .submit(&login_url, &login, "/login", &[("login", "alice")])
+        .await
+        .page();
+    let params = browser
+        .submit(&consent_url, &consent, "/deny", &[])
+        .await
+        .rp();
+    assert_eq!(
+        params.get("error").map(String::as_str),
+        Some("access_denied")
+    );
+    assert_eq!(
+        params.get("reason").map(String::as_str),
+        Some("idp_access_denied")
+    );
+    assert_eq!(params.get("state"), Some(&request.state));
+    assert!(!params.contains_key("code"), "{params:?}");
+}
+
+/// Certified peers on both sides: openid-client -> hub -> oidc-provider and back.
+#[tokio::test]
+async fn openid_client_through_the_hub_to_oidc_provider() {
+    node_ready();
+    let (hub, op) = hub_behind_oidc_provider(true).await;
+    let rp = OpenIdClient::new(&hub, RpAuth::SecretBasic(RP_MATCH, secret_of(RP_MATCH)));
+    let started = rp.authorize().await;
+    let params = through_oidc_provider(
+        &op,
+        started["authorization_url"].as_str().expect("url"),
+        "alice",
+    )
+    .await;
+    let result = rp.callback(&started, &callback_url(&params), false).await;
+    assert!(result.get("error").is_none(), "openid-client: {result}");
+    let claims = &result["id_token_claims"];
+    assert_eq!(claims["match"]["record_id"], "123", "{result}");
+    assert_eq!(claims["acr"], "P2", "{result}");
+    assert_eq!(result["userinfo"]["given_name"], "Alice", "{result}");
+    assert_eq!(
+        result["userinfo"]["address"]["postal_code"], "LS1 4AB",
+        "{result}"
+    );
+}

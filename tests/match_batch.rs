@@ -1,0 +1,200 @@
+//! `hub match batch`: the `hub` binary on a small file with malformed lines.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+fn hub(config: &Path, args: &[&str]) -> std::process::Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_hub"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("HUB_CONFIG")
+        .output()
+        .expect("run hub");
+    assert!(
+        output.status.success(),
+        "hub {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+#[tokio::test]
+async fn batch_mode_writes_one_decision_per_line_and_survives_bad_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hub.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[data]
+dir = "{dir}"
+
+[database]
+url = "sqlite://{dir}/batch.db"
+
+[[relying_parties]]
+client_id = "rp-batch"
+name = "Batch"
+redirect_uris = ["http://127.0.0.1:9/callback"]
+token_endpoint_auth_method = "client_secret_basic"
+client_secret = "secret"
+default_level = "P2"
+cycle3_attribute = "nino"
+"#,
+            dir = dir.path().display()
+        ),
+    )
+    .unwrap();
+    let records = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo-records.csv");
+    hub(&config, &["migrate"]);
+    hub(
+        &config,
+        &[
+            "records",
+            "import",
+            "--rp",
+            "rp-batch",
+            records.to_str().unwrap(),
+        ],
+    );
+
+    let alice = json!({"id": "q-alice", "first_name": "Alice", "surnames": ["Smith"],
+        "date_of_birth": "1980-04-10", "addresses": [{"postcode": "ls1 4ab", "current": true}]});
+    let chris = json!({"id": "q-chris", "first_name": "Chris", "surnames": ["Taylor"],
+        "date_of_birth": "1990-06-15", "addresses": [{"postcode": "BS1 5AA", "current": true}]});
+    let mut chris_nino = chris.clone();
+    chris_nino["id"] = json!("q-chris-nino");
+    chris_nino["attributes"] = json!({"nino": "QQ445566C"});
+    let nobody = json!({"id": "q-nobody", "first_name": "Nobody", "surnames": ["Known"],
+        "date_of_birth": "2001-01-01"});
+    let input = dir.path().join("queries.jsonl");
+    std::fs::write(
+        &input,
+        [
+            alice.to_string(),
+            r#"{"id": "q-broken", "first_name": "Alice""#.to_owned(),
+            chris_nino.to_string(),
+            String::new(),
+            chris.to_string(),
+            r#"["not", "an", "object"]"#.to_owned(),
+            nobody.to_string(),
+            r#"{"id": "q-odd", "date_of_birth": "1980-02-31", "surnames": 7}"#.to_owned(),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let output = dir.path().join("decisions.jsonl");
+    let run = hub(
+        &config,
+        &[
+            "match",
+            "batch",
+            "--rp",
+            "rp-batch",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+        ],
+    );
+    let lines: Vec<Value> = std::fs::read_to_string(&output)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 7, "{lines:?}");
+
+    let [a, broken, c3, c1, not_object, nobody, odd] = &lines[..] else {
+        unreachable!()
+    };
+    assert_eq!(a["line"], 1);
+    assert_eq!(a["id"], "q-alice");
+    assert_eq!(a["outcome"], "match");
+    assert_eq!(a["record_id"], "123");
+    assert_eq!(a["cycle"], 1);
+    assert!(a["score"].as_f64().unwrap() > 0.0);
+    assert!(!a["reasons"].as_array().unwrap().is_empty());
+
+    assert_eq!(broken["line"], 2);
+    assert!(
+        broken["error"].as_str().unwrap().contains("JSON"),
+        "{broken}"
+    );
+    assert!(
+        !broken.to_string().contains("Alice"),
+        "no personal data in errors"
+    );
+    assert!(broken.get("outcome").is_none());
+
+    assert_eq!(c3["line"], 3);
+    assert_eq!(c3["id"], "q-chris-nino");
+    assert_eq!(c3["cycle"], 3, "twins: cycle 1 ambiguous, cycle 3 resolves");
+    assert_eq!(c3["outcome"], "match");
+    assert_eq!(c3["record_id"], "C-202");
+
+    assert_eq!(c1["line"], 5, "the blank line 4 is skipped");
+    assert_eq!(c1["id"], "q-chris");
+    assert_eq!(c1["cycle"], 1);
+    assert_eq!(c1["outcome"], "ambiguous");
+    assert_eq!(c1["record_id"], Value::Null);
+
+    assert_eq!(not_object["line"], 6);
+    assert_eq!(not_object["error"], "not a JSON object");
+
+    assert_eq!(nobody["id"], "q-nobody");
+    assert_eq!(nobody["outcome"], "no_match");
+    assert_eq!(nobody["record_id"], Value::Null);
+
+    assert_eq!(odd["id"], "q-odd");
+    assert_eq!(odd["outcome"], "no_match", "malformed fields never match");
+
+    let summary = String::from_utf8_lossy(&run.stdout);
+    for expected in [
+        "lines: 7",
+        "match: 2",
+        "no_match: 2",
+        "ambiguous: 1",
+        "error: 2",
+    ] {
+        assert!(
+            summary.lines().any(|l| l == expected),
+            "{expected:?} in:\n{summary}"
+        );
+    }
+}
+
+#[test]
+fn batch_mode_refuses_an_unknown_relying_party() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hub.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"sqlite://{}/x.db\"\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_hub"))
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "match",
+            "batch",
+            "--rp",
+            "nobody",
+            "--input",
+            "in.jsonl",
+            "--output",
+            "out.jsonl",
+        ])
+        .env_remove("HUB_CONFIG")
+        .output()
+        .expect("run hub");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not configured"));
+}
