@@ -110,21 +110,8 @@ async fn cycle3_resolves_an_ambiguous_match() {
 #[tokio::test]
 async fn cycle3_with_a_wrong_answer_is_no_match() {
     let hub = spawn_hub().await;
-    let browser = Browser::new();
     let request = AuthRequest::new(RP_CYCLE3);
-    let (_, url, page) = hub
-        .journey(&browser, &request, AtIdp::person("chris"))
-        .await
-        .page();
-    let params = browser
-        .submit(
-            &url,
-            &page,
-            "/journey/cycle3",
-            &[("value", "QQ999999D"), ("action", "answer")],
-        )
-        .await
-        .rp();
+    let params = hub.cycle3_answer(&request, "chris", "QQ999999D").await;
     assert_eq!(params["error"], "access_denied");
     assert_eq!(params["reason"], "no_match");
 }
@@ -186,21 +173,8 @@ async fn name_and_date_of_birth_alone_need_cycle3() {
         .rp();
     assert_eq!(params["reason"], "no_match");
     // With his NINO at cycle 3 he is found.
-    let browser = Browser::new();
     let request = AuthRequest::new(RP_CYCLE3);
-    let (_, url, page) = hub
-        .journey(&browser, &request, AtIdp::person("erik"))
-        .await
-        .page();
-    let params = browser
-        .submit(
-            &url,
-            &page,
-            "/journey/cycle3",
-            &[("value", "QQ 99 00 11 A"), ("action", "answer")],
-        )
-        .await
-        .rp();
+    let params = hub.cycle3_answer(&request, "erik", "QQ 99 00 11 A").await;
     let code = params
         .get("code")
         .unwrap_or_else(|| panic!("no code: {params:?}"));

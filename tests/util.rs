@@ -144,29 +144,7 @@ pub async fn spawn_hub() -> TestHub {
 }
 
 pub async fn spawn_hub_with(options: Options) -> TestHub {
-    let hub_l = listener();
-    let issuer = origin(&hub_l);
-    let data_dir = tempfile::tempdir().expect("tempdir");
-    let peers = start_peers(&issuer, options.include_down_idp).await;
-    let backend = options.backend.unwrap_or_else(Backend::of_this_run);
-    let storage = match options.storage {
-        Some(storage) => storage,
-        None => storage_settings(backend, data_dir.path()).await,
-    };
-    let settings = hub_settings(
-        &peers,
-        &issuer,
-        data_dir.path(),
-        storage,
-        options.journey_ttl_secs,
-    );
-    prepare_database(&settings).await;
-    let database_url = settings.database.url.clone();
-    let app = Application::build(settings, hub_l)
-        .await
-        .expect("build hub");
-    tokio::spawn(app.into_server());
-    peers.into_test_hub(issuer, data_dir, database_url)
+    spawn_hub_on(listener(), options, Extra::default()).await
 }
 
 /// The hub's peers: two demo IdPs and the demo RP, started for a hub at `issuer`.
@@ -624,9 +602,20 @@ impl TestHub {
 
     /// Chris's journey at [`RP_CYCLE3`]: ambiguous at cycle 1, resolved by his NINO at cycle 3.
     pub async fn cycle3_journey(&self, request: &AuthRequest) -> HashMap<String, String> {
+        self.cycle3_answer(request, "chris", "QQ445566C").await
+    }
+
+    /// `person`'s journey at a cycle-3 RP, answering the hub's question with `value`:
+    /// the parameters the RP receives.
+    pub async fn cycle3_answer(
+        &self,
+        request: &AuthRequest,
+        person: &str,
+        value: &str,
+    ) -> HashMap<String, String> {
         let browser = Browser::new();
         let (_, url, page) = self
-            .journey(&browser, request, AtIdp::person("chris"))
+            .journey(&browser, request, AtIdp::person(person))
             .await
             .page();
         browser
@@ -634,7 +623,7 @@ impl TestHub {
                 &url,
                 &page,
                 "/journey/cycle3",
-                &[("value", "QQ445566C"), ("action", "answer")],
+                &[("value", value), ("action", "answer")],
             )
             .await
             .rp()
