@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use chrono::{Datelike, NaiveDate};
 
-use crate::normalise::{normalise_name, parse_date_of_birth, phonetic_codes, postcode_key};
+use crate::normalise::{compact_postcode, normalise_name, parse_date_of_birth, phonetic_codes};
 use crate::weights::Level;
 use crate::{nicknames, MatchingDataset};
 
@@ -95,7 +95,7 @@ impl Person {
             .iter()
             .filter_map(|a| {
                 let normalised = crate::normalise_postcode(a.postcode.as_deref()?);
-                let postcode = postcode_key(&normalised)?;
+                let postcode = compact_postcode(&normalised)?;
                 let district = normalised
                     .split_once(' ')
                     .map(|(outward, _)| outward.to_owned());

@@ -14,8 +14,7 @@ use std::collections::BTreeMap;
 
 use crate::compare::{self, Person};
 use crate::normalise::{
-    normalise_attribute, normalise_attribute_type, normalise_date_of_birth,
-    ATTRIBUTE_DRIVING_LICENCE, ATTRIBUTE_NINO,
+    normalise_attribute, normalise_attribute_type, ATTRIBUTE_DRIVING_LICENCE, ATTRIBUTE_NINO,
 };
 use crate::weights::{self, Field, Level, SWAPPED_NAMES_PENALTY};
 use crate::{Decision, DepartmentRecord, MatchPolicy, MatchingDataset, Outcome, RecordId};
@@ -331,10 +330,4 @@ pub fn match_cycle3(
             decision(query, Outcome::NoMatch, None, reasons)
         }
     }
-}
-
-/// The query's date of birth as normalised `YYYY-MM-DD`, or `None` when missing or
-/// invalid. (Candidate retrieval uses [`crate::query_blocking_keys`].)
-pub fn blocking_date_of_birth(d: &MatchingDataset) -> Option<String> {
-    d.date_of_birth.as_deref().and_then(normalise_date_of_birth)
 }

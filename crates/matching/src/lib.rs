@@ -18,7 +18,7 @@ mod weights;
 
 pub use blocking::{query_blocking_keys, record_blocking_keys};
 pub use dataset::{Address, Decision, DepartmentRecord, MatchingDataset, Outcome, RecordId};
-pub use engine::{blocking_date_of_birth, match_cycle1, match_cycle3};
+pub use engine::{match_cycle1, match_cycle3};
 pub use normalise::{
     normalise_attribute, normalise_attribute_type, normalise_date_of_birth, normalise_name,
     normalise_postcode, parse_date_of_birth, ATTRIBUTE_DRIVING_LICENCE, ATTRIBUTE_NINO,

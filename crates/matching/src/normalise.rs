@@ -166,7 +166,12 @@ pub fn normalise_postcode(s: &str) -> String {
 /// Comparison key for a postcode: the normalised form without whitespace, upper case, so
 /// non-UK postcodes also compare independently of case and spacing. `None` when blank.
 pub(crate) fn postcode_key(s: &str) -> Option<String> {
-    let key: String = normalise_postcode(s)
+    compact_postcode(&normalise_postcode(s))
+}
+
+/// [`postcode_key`] of a postcode already passed through [`normalise_postcode`].
+pub(crate) fn compact_postcode(normalised: &str) -> Option<String> {
+    let key: String = normalised
         .chars()
         .filter(|c| !c.is_whitespace())
         .flat_map(char::to_uppercase)
