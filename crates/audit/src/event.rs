@@ -119,6 +119,10 @@ pub enum EventType {
     JourneyFailed,
     /// A token request was refused.
     TokenRejected,
+    /// A request was refused as malformed or hostile before anything was issued: a
+    /// foreign `state`, a bad CSRF token, an unregistered `redirect_uri`, a failed
+    /// client authentication, an invalid request object. `outcome` names the check.
+    RequestRejected,
     /// An auditor obtained an access token.
     AuditorTokenIssued,
     /// An auditor exported events.
@@ -127,7 +131,7 @@ pub enum EventType {
 
 impl EventType {
     /// Every event type, in declaration order.
-    pub const ALL: [EventType; 14] = [
+    pub const ALL: [EventType; 15] = [
         Self::JourneyStarted,
         Self::IdpSelected,
         Self::IdpReturned,
@@ -140,6 +144,7 @@ impl EventType {
         Self::UserinfoServed,
         Self::JourneyFailed,
         Self::TokenRejected,
+        Self::RequestRejected,
         Self::AuditorTokenIssued,
         Self::AuditExported,
     ];
@@ -159,6 +164,7 @@ impl EventType {
             Self::UserinfoServed => "userinfo_served",
             Self::JourneyFailed => "journey_failed",
             Self::TokenRejected => "token_rejected",
+            Self::RequestRejected => "request_rejected",
             Self::AuditorTokenIssued => "auditor_token_issued",
             Self::AuditExported => "audit_exported",
         }

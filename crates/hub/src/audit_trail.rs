@@ -66,6 +66,16 @@ impl AuditTrail {
         event
     }
 
+    /// Records that a request was refused by the check named `outcome` (codes only).
+    /// The refusal stands whether or not the log can be written: it issues nothing.
+    pub async fn rejected(&self, rp: Option<&str>, journey_id: Option<&str>, outcome: &str) {
+        let mut event = self.event(EventType::RequestRejected);
+        event.rp = rp.map(str::to_owned);
+        event.journey_id = journey_id.map(str::to_owned);
+        event.outcome = Some(outcome.to_owned());
+        let _ = self.record(event).await;
+    }
+
     /// Appends `event` and waits until it is durable.
     pub async fn record(&self, event: Event) -> Result<(), AuditUnavailable> {
         let (done, wait) = oneshot::channel();
