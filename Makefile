@@ -1,7 +1,7 @@
 # The two commands a newcomer needs: `make run` and `make test`.
 CARGO ?= cargo
 
-.PHONY: run test lint fmt build
+.PHONY: run test lint fmt build fuzz bench
 
 ## Build and start the demo: hub :8080, demo IdP :8081, demo RP :8082 (SQLite under ./data).
 run:
@@ -23,3 +23,25 @@ fmt:
 
 build:
 	$(CARGO) build --workspace --locked
+
+## Criterion micro-benchmarks of the hot paths with short settings (figures in
+## docs/performance.md; reports under target/criterion/), then a short journey benchmark.
+## Not part of `make test`. BENCH_ARGS=--measurement-time 10 for steadier figures.
+BENCH_ARGS ?= --warm-up-time 1 --measurement-time 3
+bench:
+	$(CARGO) bench --locked -p token -p matching -p audit -p store -p hub \
+		--bench tokens --bench decision --bench proofs --bench append \
+		--bench audit_sqlite --bench journey --bench matching_retrieval -- $(BENCH_ARGS)
+	if [ -x scripts/bench-journeys.sh ]; then scripts/bench-journeys.sh --short; fi
+
+## Fuzz every target in fuzz/ for FUZZ_SECS seconds each (nightly and cargo-fuzz;
+## docs/fuzzing.md). Not part of `make test`. A crash stops with its input in
+## fuzz/artifacts/<target>/.
+FUZZ_SECS ?= 60
+FUZZ_CARGO ?= cargo +nightly
+fuzz:
+	cd fuzz && for t in $$($(FUZZ_CARGO) fuzz list); do \
+		mkdir -p corpus/$$t; \
+		seeds=; if [ -d seeds/$$t ]; then seeds=seeds/$$t; fi; \
+		$(FUZZ_CARGO) fuzz run $$t corpus/$$t $$seeds -- -max_total_time=$(FUZZ_SECS) || exit 1; \
+	done

@@ -26,7 +26,12 @@ enum Command {
     /// Run the hub.
     Serve,
     /// Run the hub with the demo IdP and demo RP (defaults to config/demo.toml).
-    Demo,
+    Demo {
+        /// Run only the demo IdP and RP, for a hub started separately with `hub serve`
+        /// (so that benchmarks can measure the hub's process alone).
+        #[arg(long)]
+        peers_only: bool,
+    },
     /// Apply database migrations.
     Migrate,
     /// The verification log.
@@ -102,8 +107,21 @@ enum AuditCommand {
 
 #[derive(Subcommand, Debug)]
 enum KeysCommand {
-    /// Create the keys under data.dir/keys if missing (before starting several instances).
+    /// Create the keys under data.dir/keys if missing (before starting several instances):
+    /// the current and next signing keys and the pairwise secret.
     Init,
+    /// Rotate the signing keys: previous := current, current := next (published since it
+    /// was created), next := a new key. Running instances pick it up when restarted
+    /// (docs/operations.md, "Signing keys and rotation").
+    Rotate {
+        /// Promote the next key even if it was created less than an hour ago (relying
+        /// parties may not have fetched it yet).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Stop publishing the previous signing key (e.g. it leaked), so tokens it signed stop
+    /// verifying once relying parties' JWKS caches expire.
+    RetirePrevious,
 }
 
 #[derive(Subcommand, Debug)]
@@ -131,13 +149,13 @@ async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     hub::telemetry::init(cli.log_json);
     let config = match (&cli.command, cli.config) {
-        (Command::Demo, None) => Some(PathBuf::from("config/demo.toml")),
+        (Command::Demo { .. }, None) => Some(PathBuf::from("config/demo.toml")),
         (_, c) => c,
     };
     let settings = Settings::load(config.as_deref()).context("loading configuration")?;
     match cli.command {
         Command::Serve => serve(settings).await,
-        Command::Demo => demo(settings).await,
+        Command::Demo { peers_only } => demo(settings, peers_only).await,
         Command::Migrate => {
             let db = store::Database::open(&settings.database.url).await?;
             db.migrate().await?;
@@ -186,12 +204,55 @@ async fn run() -> anyhow::Result<()> {
         Command::Keys {
             command: KeysCommand::Init,
         } => {
-            let (key, _) = hub::app::load_or_create_keys(&settings)?;
+            let keys = hub::app::init_keys(&settings)?;
             println!(
-                "keys ready under {} (signing key kid {})",
-                settings.data.dir.join("keys").display(),
-                key.kid()
+                "keys ready under {} (signing key kid {}, next key kid {})",
+                hub::app::keys_dir(&settings).display(),
+                keys.current().kid(),
+                keys.next().map_or("-", |k| k.kid())
             );
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::Rotate { force },
+        } => {
+            let min_age = if force {
+                std::time::Duration::ZERO
+            } else {
+                hub::app::MIN_NEXT_KEY_AGE
+            };
+            match hub::app::rotate_keys(&settings, min_age)? {
+                token::Rotation::NextStaged { next } => println!(
+                    "there was no next key to promote; created next key {next}. Restart every \
+                     instance so they publish it, wait, then rotate again"
+                ),
+                token::Rotation::Rotated {
+                    retired,
+                    previous,
+                    current,
+                    next,
+                } => {
+                    println!(
+                        "signing key is now {current}; {previous} is kept as previous; new next \
+                         key {next}"
+                    );
+                    if let Some(retired) = retired {
+                        println!("no longer published: {retired}");
+                    }
+                    println!("restart every instance (one at a time) to sign with {current}");
+                }
+            }
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::RetirePrevious,
+        } => {
+            match hub::app::retire_previous_key(&settings)? {
+                Some(kid) => println!(
+                    "no longer published: {kid}; restart every instance to stop serving it"
+                ),
+                None => println!("there is no previous key"),
+            }
             Ok(())
         }
         Command::Records {
@@ -257,8 +318,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn demo(settings: Settings) -> anyhow::Result<()> {
-    let demo = hub::demo::start(settings).await?;
+async fn demo(settings: Settings, peers_only: bool) -> anyhow::Result<()> {
+    let demo = if peers_only {
+        hub::demo::start_peers(&settings)?
+    } else {
+        hub::demo::start(settings).await?
+    };
     println!();
     println!("  Identity hub demo is running.");
     println!("  Open {} and press \"Prove your identity\".", demo.rp_url);
@@ -268,11 +333,35 @@ async fn demo(settings: Settings) -> anyhow::Result<()> {
     );
     println!("  Press Ctrl+C to stop.");
     println!();
+    // Each server stops itself on a signal, but the process must stop them all.
+    let handles: Vec<_> = demo.servers.iter().map(|s| s.handle()).collect();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        for handle in handles {
+            handle.stop(true).await;
+        }
+    });
     let results = futures_join_all(demo.servers).await;
     for r in results {
         r?;
     }
     Ok(())
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
 }
 
 async fn futures_join_all(servers: Vec<actix_web::dev::Server>) -> Vec<std::io::Result<()>> {

@@ -2,7 +2,8 @@
 //! versions pinned by `tests/interop/package-lock.json`; see docs/interop.md):
 //!
 //! - panva's `openid-client` as a relying party of the hub (`tests/interop/rp.mjs`):
-//!   discovery, PKCE S256, `client_secret_basic` and `private_key_jwt`, ID token
+//!   discovery, PKCE S256, `client_secret_basic` and `private_key_jwt`, pushed
+//!   authorization requests (RFC 9126) and signed request objects (RFC 9101), ID token
 //!   validation, userinfo, and the errors it must see as standard OIDC errors;
 //! - panva's `oidc-provider` as an upstream identity provider of the hub
 //!   (`tests/interop/op.mjs`): its discovery, keys (RS256 ID tokens), token endpoint (with
@@ -279,6 +280,13 @@ impl OpenIdClient {
         Self { input }
     }
 
+    /// The same client sending its authorization requests through `/par` (`"par"`) or as a
+    /// signed request object (`"jar"`, with its `private_key_jwt` key).
+    fn with_request_mode(mut self, mode: &str) -> Self {
+        self.input["request_mode"] = json!(mode);
+        self
+    }
+
     /// Discovery and the authorization request: `{authorization_url, state, nonce, code_verifier}`.
     async fn authorize(&self) -> Value {
         node_json("rp.mjs", &["authorize", &self.input.to_string()]).await
@@ -316,7 +324,8 @@ async fn browse_demo_idp(hub: &TestHub, authorization_url: &str, person: &str) -
 }
 
 /// A full openid-client journey for Alice; checks everything openid-client returned.
-async fn openid_client_journey(hub: &TestHub, rp: &OpenIdClient, client_id: &str) {
+/// Returns what the authorization step returned.
+async fn openid_client_journey(hub: &TestHub, rp: &OpenIdClient, client_id: &str) -> Value {
     let started = rp.authorize().await;
     let authorization_url = started["authorization_url"].as_str().expect("url");
     assert!(
@@ -352,6 +361,86 @@ async fn openid_client_journey(hub: &TestHub, rp: &OpenIdClient, client_id: &str
         (Some("ResponseBodyError"), Some("invalid_grant")),
         "a replayed code is an invalid_grant error in openid-client: {result}"
     );
+    started
+}
+
+/// The names of the query parameters of `url`.
+fn query_names(url: &str) -> Vec<String> {
+    let mut names: Vec<String> = Url::parse(url)
+        .expect("url")
+        .query_pairs()
+        .map(|(k, _)| k.into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// openid-client pushes the request to `/par` (its `buildAuthorizationUrlWithPAR`) for an
+/// RP the hub requires to; only `client_id` and `request_uri` go through the browser.
+#[tokio::test]
+async fn openid_client_journey_with_pushed_authorization_request() {
+    node_ready();
+    let secret = secret_of(RP_INTEROP_BASIC);
+    let (hub_l, _) = free_listener();
+    let hub = spawn_hub_on(
+        hub_l,
+        Options::default(),
+        Extra {
+            relying_parties: vec![rp_settings(
+                RP_INTEROP_BASIC,
+                TEST_RP_CALLBACK,
+                json!({"require_pushed_authorization_requests": true}),
+            )],
+            ..Extra::default()
+        },
+    )
+    .await;
+    let rp = OpenIdClient::new(&hub, RpAuth::SecretBasic(RP_INTEROP_BASIC, secret))
+        .with_request_mode("par");
+    let started = openid_client_journey(&hub, &rp, RP_INTEROP_BASIC).await;
+    assert_eq!(
+        started["server"]["pushed_authorization_request_endpoint"],
+        json!(format!("{}/par", hub.url))
+    );
+    let url = started["authorization_url"].as_str().expect("url");
+    assert_eq!(query_names(url), ["client_id", "request_uri"], "{url}");
+}
+
+/// openid-client signs the request as a request object (its
+/// `buildAuthorizationUrlWithJAR`) with the key it also authenticates with.
+#[tokio::test]
+async fn openid_client_journey_with_signed_request_object() {
+    node_ready();
+    let keys = tempfile::tempdir().expect("tempdir");
+    let key_file = keys.path().join("rp-es256.p8");
+    let key = token::SigningKey::load_or_generate(&key_file).expect("RP key");
+    let (hub_l, _) = free_listener();
+    let hub = spawn_hub_on(
+        hub_l,
+        Options::default(),
+        Extra {
+            relying_parties: vec![rp_settings(
+                RP_INTEROP_JWT,
+                TEST_RP_CALLBACK,
+                json!({"token_endpoint_auth_method": "private_key_jwt", "client_secret": null,
+                       "jwks": key.jwks()}),
+            )],
+            ..Extra::default()
+        },
+    )
+    .await;
+    let rp = OpenIdClient::new(
+        &hub,
+        RpAuth::PrivateKeyJwt(key_file.clone(), key.kid().to_owned()),
+    )
+    .with_request_mode("jar");
+    let started = openid_client_journey(&hub, &rp, RP_INTEROP_JWT).await;
+    assert_eq!(
+        started["server"]["request_parameter_supported"],
+        json!(true)
+    );
+    let url = started["authorization_url"].as_str().expect("url");
+    assert_eq!(query_names(url), ["client_id", "request"], "{url}");
 }
 
 /// With a secret that needs form-encoding in the Basic header (RFC 6749 §2.3.1), which

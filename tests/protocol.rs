@@ -173,7 +173,7 @@ async fn other_bad_authorization_requests_get_standard_errors() {
         ),
         (
             AuthRequest::new(RP_MATCH).set("request", Some("eyJ.x.y")),
-            "request_not_supported",
+            "invalid_request_object",
         ),
     ];
     for (request, error) in cases {

@@ -7,12 +7,19 @@
 
 mod util;
 
+mod attacks;
+mod browser_security;
 mod interop;
 mod journey;
+mod key_rotation;
+mod limits;
+mod load_generator;
 mod logs;
 mod match_batch;
 mod matching_service;
+mod par_jar;
 mod protocol;
 mod proxy;
 mod scale;
+mod tls;
 mod verification_log;

@@ -96,6 +96,8 @@ pub struct Options {
     /// Replaces the `database` / `sessions` settings the backend would get (e.g. to go
     /// through a fault-injecting proxy).
     pub storage: Option<Value>,
+    /// Settings laid over everything else (e.g. `{"rate_limits": {...}}`).
+    pub settings: Option<Value>,
 }
 
 /// A running hub with its peers.
@@ -810,9 +812,12 @@ pub async fn spawn_hub_on(hub_l: TcpListener, options: Options, extra: Extra) ->
     };
     rps_list.extend(extra.relying_parties.iter().cloned());
     idps_list.extend(extra.identity_providers);
-    let settings = settings
+    let mut settings = settings
         .with(json!({"relying_parties": rps, "identity_providers": idps}))
         .expect("extra settings");
+    if let Some(patch) = options.settings {
+        settings = settings.with(patch).expect("test settings patch");
+    }
     prepare_database(&settings).await;
     let db = store::Database::open(&settings.database.url)
         .await

@@ -2,14 +2,18 @@
 // tests/interop.rs). Two steps, each one process, each printing one JSON object on stdout:
 //
 //   node rp.mjs authorize '<json>'  discovery, then the authorization URL (PKCE S256, state,
-//                                   nonce): {"authorization_url", "state", "nonce", "code_verifier"}
+//                                   nonce): {"authorization_url", "state", "nonce", "code_verifier"};
+//                                   with "request_mode": "par" the parameters are pushed to the
+//                                   hub's /par first (RFC 9126), with "jar" they travel in a
+//                                   request object signed with the RP's key (RFC 9101)
 //   node rp.mjs callback '<json>'   given the URL the browser was sent back to: the code
 //                                   exchange (ID token validated by openid-client), userinfo
 //                                   and, with "replay": true, the same code redeemed again.
 //
 // <json>: {"issuer", "client_id", "redirect_uri", "auth": "client_secret_basic" |
 // "private_key_jwt", "client_secret"?, "key_file"? (PKCS#8 DER, P-256), "kid"?,
-// "acr_values"?, "callback_url"?, "state"?, "nonce"?, "code_verifier"?, "replay"?}
+// "acr_values"?, "request_mode"? ("plain" | "par" | "jar"), "callback_url"?, "state"?,
+// "nonce"?, "code_verifier"?, "replay"?}
 //
 // OIDC errors (authorization response errors, token endpoint errors) are results, printed
 // as {"error": {...}} with exit code 0; anything else is a crash (exit code 1, stderr).
@@ -35,21 +39,26 @@ function isOidcError(e) {
   return e instanceof client.AuthorizationResponseError || e instanceof client.ResponseBodyError;
 }
 
+// The RP's P-256 signing key and its kid (client assertions and request objects).
+async function signingKey(input) {
+  if (!input.key_file) throw new Error('key_file is required to sign');
+  const der = readFileSync(input.key_file);
+  const key = await webcrypto.subtle.importKey(
+    'pkcs8',
+    der,
+    { name: 'ECDSA', namedCurve: 'P-256' },
+    false,
+    ['sign'],
+  );
+  return { key, kid: input.kid };
+}
+
 async function clientAuth(input) {
   switch (input.auth) {
     case 'client_secret_basic':
       return client.ClientSecretBasic(input.client_secret);
-    case 'private_key_jwt': {
-      const der = readFileSync(input.key_file);
-      const key = await webcrypto.subtle.importKey(
-        'pkcs8',
-        der,
-        { name: 'ECDSA', namedCurve: 'P-256' },
-        false,
-        ['sign'],
-      );
-      return client.PrivateKeyJwt({ key, kid: input.kid });
-    }
+    case 'private_key_jwt':
+      return client.PrivateKeyJwt(await signingKey(input));
     default:
       throw new Error(`unknown auth method ${input.auth}`);
   }
@@ -82,7 +91,7 @@ async function authorize(input) {
   const code_verifier = client.randomPKCECodeVerifier();
   const state = client.randomState();
   const nonce = client.randomNonce();
-  const url = client.buildAuthorizationUrl(config, {
+  const parameters = {
     redirect_uri: input.redirect_uri,
     scope: 'openid profile address',
     acr_values: input.acr_values ?? 'P2',
@@ -90,7 +99,21 @@ async function authorize(input) {
     code_challenge_method: 'S256',
     state,
     nonce,
-  });
+  };
+  let url;
+  switch (input.request_mode ?? 'plain') {
+    case 'plain':
+      url = client.buildAuthorizationUrl(config, parameters);
+      break;
+    case 'par':
+      url = await client.buildAuthorizationUrlWithPAR(config, parameters);
+      break;
+    case 'jar':
+      url = await client.buildAuthorizationUrlWithJAR(config, parameters, await signingKey(input));
+      break;
+    default:
+      throw new Error(`unknown request_mode ${input.request_mode}`);
+  }
   const server = config.serverMetadata();
   return {
     authorization_url: url.href,
@@ -101,6 +124,8 @@ async function authorize(input) {
       issuer: server.issuer,
       authorization_response_iss_parameter_supported:
         server.authorization_response_iss_parameter_supported ?? false,
+      pushed_authorization_request_endpoint: server.pushed_authorization_request_endpoint ?? null,
+      request_parameter_supported: server.request_parameter_supported ?? false,
     },
   };
 }

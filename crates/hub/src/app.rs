@@ -6,17 +6,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use store::{Database, MemorySessionStore, RedisSessionStore, SessionStore};
 use tracing_actix_web::TracingLogger;
 use url::Url;
 
 use crate::audit_trail::AuditTrail;
-use crate::config::Settings;
+use crate::config::{Settings, TlsSettings};
+use crate::idp_breaker::IdpBreaker;
 use crate::level::Levels;
 use crate::metrics::Metrics;
 use crate::relying_party::RelyingParty;
 use crate::upstream::IdentityProvider;
+use crate::web_edge::browser_security::BrowserSecurity;
+use crate::web_edge::rate_limit::RateLimits;
 
 /// Errors starting the hub.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +35,8 @@ pub enum StartError {
     Http(#[from] reqwest::Error),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    #[error("tls: {0}")]
+    Tls(String),
 }
 
 /// Shared, read-mostly state of one hub instance.
@@ -42,7 +48,11 @@ pub struct Hub {
     pub levels: Levels,
     pub relying_parties: HashMap<String, RelyingParty>,
     pub identity_providers: Vec<IdentityProvider>,
+    /// The current key of [`load_or_create_keys`]' set: the only one that signs.
     pub signing_key: token::SigningKey,
+    /// The published key set (current, next, previous; public parts), served at
+    /// `/jwks`. Fixed at start: a rotation reaches an instance when it restarts.
+    pub jwks: serde_json::Value,
     pub pairwise: token::PairwiseSecret,
     pub db: Database,
     pub sessions: Arc<dyn SessionStore>,
@@ -59,7 +69,9 @@ impl Hub {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
         let db = Database::open(&settings.database.url).await?;
         db.require_current_schema().await?;
-        let (signing_key, pairwise) = load_or_create_keys(&settings)?;
+        let (signing_keys, pairwise) = load_or_create_keys(&settings)?;
+        let jwks = signing_keys.jwks();
+        let signing_key = signing_keys.into_current();
         let instance =
             settings.audit.instance.clone().unwrap_or_else(|| {
                 format!("hub-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
@@ -72,10 +84,15 @@ impl Hub {
             }
             other => return Err(StartError::Sessions(other.to_owned())),
         };
+        let timeout = Duration::from_secs(settings.journey.idp_timeout_secs);
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(settings.journey.idp_timeout_secs))
+            .connect_timeout(
+                Duration::from_millis(settings.journey.idp_connect_timeout_ms).min(timeout),
+            )
+            .timeout(timeout)
             .build()?;
+        let metrics = Metrics::new();
         Ok(Self {
             issuer: settings
                 .server
@@ -92,15 +109,21 @@ impl Hub {
             identity_providers: settings
                 .identity_providers
                 .iter()
-                .cloned()
-                .map(IdentityProvider::new)
+                .map(|idp| {
+                    let breaker = IdpBreaker::new(
+                        settings.circuit_breaker.clone(),
+                        Some(metrics.idp_breaker(&idp.id)),
+                    );
+                    IdentityProvider::new(idp.clone()).with_breaker(breaker)
+                })
                 .collect(),
             signing_key,
+            jwks,
             pairwise,
             db,
             sessions,
             http,
-            metrics: Metrics::new(),
+            metrics,
             audit,
             settings,
         })
@@ -127,16 +150,64 @@ impl Hub {
     }
 }
 
-/// The signing key and pairwise secret under `data.dir/keys/`, created on first use.
-/// Every instance of a deployment must see the same files (a shared volume, or files
-/// provisioned with `hub keys init` and distributed as secrets) so that all sign alike.
+/// How long relying parties may cache `/jwks` (its `Cache-Control: max-age`). Short,
+/// so that retiring a key (`hub keys retire-previous`) reaches them within minutes;
+/// rotation does not depend on it being short, since the next key is published long
+/// before it signs.
+pub const JWKS_MAX_AGE: Duration = Duration::from_secs(300);
+
+/// How long a next key must have existed before `hub keys rotate` promotes it: well
+/// beyond [`JWKS_MAX_AGE`], for relying parties that cache longer than told, and so
+/// that rotating twice in a row cannot make an unpublished key sign.
+pub const MIN_NEXT_KEY_AGE: Duration = Duration::from_secs(60 * 60);
+
+/// `data.dir/keys/`: the signing keys (token::SigningKeys documents the files) and the
+/// pairwise secret.
+pub fn keys_dir(settings: &Settings) -> std::path::PathBuf {
+    settings.data.dir.join("keys")
+}
+
+/// The signing keys and pairwise secret under `data.dir/keys/`, created on first use (a
+/// new deployment gets a current and a next signing key). Every instance of a deployment
+/// must see the same files (a shared volume, or files provisioned with `hub keys init`
+/// and distributed as secrets) so that all sign and publish alike.
 pub fn load_or_create_keys(
     settings: &Settings,
-) -> Result<(token::SigningKey, token::PairwiseSecret), StartError> {
-    let keys_dir = settings.data.dir.join("keys");
-    let signing_key = token::SigningKey::load_or_generate(&keys_dir.join("signing-key.p8"))?;
+) -> Result<(token::SigningKeys, token::PairwiseSecret), StartError> {
+    let keys_dir = keys_dir(settings);
+    let signing_keys = token::SigningKeys::load_or_generate(&keys_dir)?;
     let pairwise = token::PairwiseSecret::load_or_generate(&keys_dir.join("pairwise.secret"))?;
-    Ok((signing_key, pairwise))
+    Ok((signing_keys, pairwise))
+}
+
+/// `hub keys init`: creates whatever is missing of the current and next signing keys
+/// and the pairwise secret.
+pub fn init_keys(settings: &Settings) -> Result<token::SigningKeys, StartError> {
+    let keys_dir = keys_dir(settings);
+    let signing_keys = token::SigningKeys::init(&keys_dir)?;
+    token::PairwiseSecret::load_or_generate(&keys_dir.join("pairwise.secret"))?;
+    Ok(signing_keys)
+}
+
+/// `hub keys rotate`: previous := current, current := next, next := fresh (or, with no
+/// next key yet, only stages one). Rewrites the files; running instances keep signing
+/// with the key they loaded until restarted, and both keys that instances sign with
+/// during a rolling restart are published by old and new instances alike. `min_next_age` is [`MIN_NEXT_KEY_AGE`]
+/// unless forced.
+pub fn rotate_keys(
+    settings: &Settings,
+    min_next_age: Duration,
+) -> Result<token::Rotation, StartError> {
+    Ok(token::SigningKeys::rotate(
+        &keys_dir(settings),
+        min_next_age,
+    )?)
+}
+
+/// `hub keys retire-previous`: stops publishing the previous signing key (its kid, if
+/// there was one), so tokens it signed stop verifying once caches expire.
+pub fn retire_previous_key(settings: &Settings) -> Result<Option<String>, StartError> {
+    Ok(token::SigningKeys::retire_previous(&keys_dir(settings))?)
 }
 
 /// A running hub bound to a port, as `zero2prod`'s `Application`.
@@ -178,13 +249,22 @@ impl Application {
     }
 }
 
-fn serve(hub: web::Data<Hub>, listener: TcpListener) -> std::io::Result<Server> {
-    let body_limit = hub.settings.server.max_body_bytes;
+fn serve(hub: web::Data<Hub>, listener: TcpListener) -> Result<Server, StartError> {
+    let server_settings = hub.settings.server.clone();
+    let body_limit = server_settings.max_body_bytes;
+    let tls = server_settings.tls.as_ref().map(tls_config).transpose()?;
+    let security = web::Data::new(BrowserSecurity::new(&hub));
+    let limits = web::Data::new(RateLimits::new(&hub.settings));
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(crate::web_edge::request_shape::well_formed))
+            .wrap(from_fn(crate::web_edge::rate_limit::throttle))
+            .wrap(from_fn(crate::web_edge::browser_security::secure_responses))
             .wrap_fn(crate::web_edge::measure)
             .wrap(TracingLogger::default())
             .app_data(hub.clone())
+            .app_data(security.clone())
+            .app_data(limits.clone())
             .app_data(
                 web::FormConfig::default()
                     .limit(body_limit)
@@ -192,9 +272,45 @@ fn serve(hub: web::Data<Hub>, listener: TcpListener) -> std::io::Result<Server> 
             )
             .app_data(web::QueryConfig::default().error_handler(crate::web_edge::query_error))
             .app_data(web::PayloadConfig::default().limit(body_limit))
+            .app_data(web::JsonConfig::default().limit(body_limit))
             .configure(crate::web_edge::routes)
     })
-    .listen(listener)?
-    .run();
-    Ok(server)
+    .client_request_timeout(Duration::from_millis(
+        server_settings.client_request_timeout_ms,
+    ))
+    .client_disconnect_timeout(Duration::from_millis(
+        server_settings.client_disconnect_timeout_ms,
+    ))
+    .keep_alive(Duration::from_secs(server_settings.keep_alive_secs))
+    .max_connections(server_settings.max_connections)
+    .max_connection_rate(server_settings.max_connection_rate);
+    let server = match tls {
+        Some(config) => server.listen_rustls_0_23(listener, config)?,
+        None => server.listen(listener)?,
+    };
+    Ok(server.run())
+}
+
+/// The rustls configuration for `[server.tls]` (ring as the crypto provider, TLS 1.2 and
+/// 1.3 with rustls's safe defaults).
+fn tls_config(tls: &TlsSettings) -> Result<rustls::ServerConfig, StartError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |what: &str, path: &std::path::Path, e: &dyn std::fmt::Display| {
+        StartError::Tls(format!("{what} {}: {e}", path.display()))
+    };
+    let certs = CertificateDer::pem_file_iter(&tls.cert_path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| bad("certificate", &tls.cert_path, &e))?;
+    if certs.is_empty() {
+        return Err(bad("certificate", &tls.cert_path, &"no certificate found"));
+    }
+    let key = PrivateKeyDer::from_pem_file(&tls.key_path)
+        .map_err(|e| bad("private key", &tls.key_path, &e))?;
+    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StartError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| bad("certificate and key", &tls.cert_path, &e))
 }

@@ -33,6 +33,10 @@ pub struct Settings {
     /// next to its own records (docs/matching-service.md). The hub itself ignores it.
     #[serde(default)]
     pub matching_service: Option<MatchingServiceSettings>,
+    #[serde(default)]
+    pub rate_limits: RateLimitSettings,
+    #[serde(default)]
+    pub circuit_breaker: CircuitBreakerSettings,
 }
 
 /// The standalone matching service (`hub matching-service`). It uses `database.url` of the
@@ -204,10 +208,160 @@ pub struct ServerSettings {
     /// Largest request body accepted, in bytes.
     #[serde(default = "default_body_limit")]
     pub max_body_bytes: usize,
+    /// Largest total size of a request's header names and values, in bytes (431 above).
+    /// actix-http itself refuses more than 96 headers or a 128 KiB request head.
+    #[serde(default = "default_header_limit")]
+    pub max_header_bytes: usize,
+    /// Time a client has to send a complete request head (slow-loris defence).
+    #[serde(default = "default_client_request_timeout_ms")]
+    pub client_request_timeout_ms: u64,
+    /// Time allowed for a client to acknowledge the end of a connection.
+    #[serde(default = "default_client_disconnect_timeout_ms")]
+    pub client_disconnect_timeout_ms: u64,
+    /// Idle keep-alive connections are closed after this long.
+    #[serde(default = "default_keep_alive_secs")]
+    pub keep_alive_secs: u64,
+    /// Open connections per worker thread; more wait in the listen backlog.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// TLS handshakes in progress per worker thread (they are CPU-bound).
+    #[serde(default = "default_max_connection_rate")]
+    pub max_connection_rate: usize,
+    /// Peers (addresses or CIDR ranges) whose `X-Forwarded-For` is believed when the hub
+    /// decides a request's source address (for rate limits). Empty: the TCP peer.
+    #[serde(default)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Serve HTTPS directly with these files; absent, plain HTTP (behind a TLS proxy).
+    #[serde(default)]
+    pub tls: Option<TlsSettings>,
 }
 
 fn default_body_limit() -> usize {
     64 * 1024
+}
+
+fn default_header_limit() -> usize {
+    32 * 1024
+}
+
+fn default_client_request_timeout_ms() -> u64 {
+    5000
+}
+
+fn default_client_disconnect_timeout_ms() -> u64 {
+    1000
+}
+
+fn default_keep_alive_secs() -> u64 {
+    5
+}
+
+fn default_max_connections() -> usize {
+    25_000
+}
+
+fn default_max_connection_rate() -> usize {
+    256
+}
+
+/// The certificate and key the hub serves HTTPS with (PEM files).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// The certificate chain, leaf first.
+    pub cert_path: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_path: PathBuf,
+}
+
+/// Per-instance request rate limits on `/authorize`, `/par` and `/token` (token buckets:
+/// the burst at once, refilled at the per-minute rate).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Requests per minute from one source address to one endpoint.
+    #[serde(default = "default_per_ip_per_minute")]
+    pub per_ip_per_minute: u32,
+    /// Requests one source address may make at once before its per-minute rate applies.
+    #[serde(default = "default_per_ip_burst")]
+    pub per_ip_burst: u32,
+    /// Requests per minute naming one registered client, over all three endpoints.
+    #[serde(default = "default_per_client_per_minute")]
+    pub per_client_per_minute: u32,
+    /// Requests naming one client allowed at once before its per-minute rate applies.
+    #[serde(default = "default_per_client_burst")]
+    pub per_client_burst: u32,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_per_ip_per_minute() -> u32 {
+    1200
+}
+
+fn default_per_client_per_minute() -> u32 {
+    6000
+}
+
+fn default_per_ip_burst() -> u32 {
+    300
+}
+
+fn default_per_client_burst() -> u32 {
+    1000
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            per_ip_per_minute: default_per_ip_per_minute(),
+            per_ip_burst: default_per_ip_burst(),
+            per_client_per_minute: default_per_client_per_minute(),
+            per_client_burst: default_per_client_burst(),
+        }
+    }
+}
+
+/// The per-IdP circuit breaker: after `failure_threshold` consecutive calls that found
+/// the IdP unavailable within `window_secs`, the hub stops calling it for `open_secs`,
+/// then lets one trial call through.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CircuitBreakerSettings {
+    /// 0 turns the breaker off.
+    #[serde(default = "default_failure_threshold")]
+    pub failure_threshold: u32,
+    #[serde(default = "default_failure_window_secs")]
+    pub window_secs: u64,
+    #[serde(default = "default_open_secs")]
+    pub open_secs: u64,
+}
+
+fn default_failure_threshold() -> u32 {
+    5
+}
+
+fn default_failure_window_secs() -> u64 {
+    60
+}
+
+fn default_open_secs() -> u64 {
+    30
+}
+
+impl Default for CircuitBreakerSettings {
+    fn default() -> Self {
+        Self {
+            failure_threshold: default_failure_threshold(),
+            window_secs: default_failure_window_secs(),
+            open_secs: default_open_secs(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -245,6 +399,13 @@ pub struct JourneySettings {
     pub id_token_ttl_secs: u64,
     /// Timeout for each call to an identity provider.
     pub idp_timeout_secs: u64,
+    /// Time allowed to open a connection to an identity provider (within the timeout).
+    #[serde(default = "default_idp_connect_timeout_ms")]
+    pub idp_connect_timeout_ms: u64,
+}
+
+fn default_idp_connect_timeout_ms() -> u64 {
+    2000
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -309,6 +470,10 @@ pub struct RelyingPartySettings {
     /// Claims `/userinfo` may release to this RP.
     #[serde(default = "default_userinfo_claims")]
     pub userinfo_claims: Vec<String>,
+    /// Accept this RP's authorization requests only through `/par` (RFC 9126), so their
+    /// parameters never travel through the browser.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
 }
 
 fn default_userinfo_claims() -> Vec<String> {
@@ -451,6 +616,9 @@ impl Settings {
             if rp.redirect_uris.is_empty() {
                 return bad(format!("relying party {}: no redirect_uris", rp.client_id));
             }
+            if let Some(Err(e)) = rp.jwks.as_ref().map(token::VerificationKeys::from_jwks) {
+                return bad(format!("relying party {}: jwks: {e}", rp.client_id));
+            }
             if let Err(e) = rp.matching.validate() {
                 return bad(format!("relying party {}: matching.{e}", rp.client_id));
             }
@@ -495,6 +663,21 @@ impl Settings {
                     ));
                 }
             }
+        }
+        if self.server.tls.is_some() && self.server.public_url.scheme() != "https" {
+            return bad("server.tls is set but server.public_url is not https".into());
+        }
+        let limits = &self.rate_limits;
+        if limits.enabled
+            && [
+                limits.per_ip_per_minute,
+                limits.per_ip_burst,
+                limits.per_client_per_minute,
+                limits.per_client_burst,
+            ]
+            .contains(&0)
+        {
+            return bad("rate_limits: every rate and burst must be positive".into());
         }
         for idp in &self.identity_providers {
             if !known(&idp.max_level) {

@@ -61,6 +61,29 @@ fn base_url(listener: &TcpListener) -> Result<Url, DemoError> {
 
 /// Starts the demo. The first configured IdP and RP are played by the devkit servers.
 pub async fn start(settings: Settings) -> Result<Demo, DemoError> {
+    let hub_listener = bind(&settings.server.bind)?;
+    let mut demo = start_peers(&settings)?;
+    // The demo is the embedded default: it migrates its own database and loads records.
+    let db = store::Database::open(&settings.database.url)
+        .await
+        .map_err(StartError::from)?;
+    db.migrate().await.map_err(StartError::from)?;
+    if let (Some(path), Some(rp)) = (&settings.demo.records_csv, settings.relying_parties.first()) {
+        let report = records::import_file(&db, &rp.client_id, path).await?;
+        tracing::info!(
+            imported = report.imported,
+            rejected = report.rejected.len(),
+            "demo records loaded"
+        );
+    }
+    let hub = Application::build(settings, hub_listener).await?;
+    demo.servers.insert(0, hub.into_server());
+    Ok(demo)
+}
+
+/// Starts only the demo IdP and RP, for a hub run separately (`hub demo --peers-only`
+/// beside `hub serve`): benchmarks then see the hub's process alone.
+pub fn start_peers(settings: &Settings) -> Result<Demo, DemoError> {
     let idp_settings = settings
         .identity_providers
         .first()
@@ -71,7 +94,6 @@ pub async fn start(settings: Settings) -> Result<Demo, DemoError> {
         .first()
         .cloned()
         .ok_or_else(|| DemoError::Config("no relying party configured".into()))?;
-    let hub_listener = bind(&settings.server.bind)?;
     let idp_listener = bind(&settings.demo.idp_bind)?;
     let rp_listener = bind(&settings.demo.rp_bind)?;
     let hub_url = settings.server.public_url.clone();
@@ -121,24 +143,10 @@ pub async fn start(settings: Settings) -> Result<Demo, DemoError> {
         addr: settings.demo.rp_bind.clone(),
         source,
     })?;
-    // The demo is the embedded default: it migrates its own database and loads records.
-    let db = store::Database::open(&settings.database.url)
-        .await
-        .map_err(StartError::from)?;
-    db.migrate().await.map_err(StartError::from)?;
-    if let Some(path) = &settings.demo.records_csv {
-        let report = records::import_file(&db, &rp_settings.client_id, path).await?;
-        tracing::info!(
-            imported = report.imported,
-            rejected = report.rejected.len(),
-            "demo records loaded"
-        );
-    }
-    let hub = Application::build(settings, hub_listener).await?;
     Ok(Demo {
         hub_url,
         idp_url,
         rp_url,
-        servers: vec![hub.into_server(), idp_server, rp_server],
+        servers: vec![idp_server, rp_server],
     })
 }

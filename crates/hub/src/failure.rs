@@ -28,7 +28,14 @@ pub enum Reason {
     PkceRequired,
     UnknownLevel,
     LoginRequired,
-    RequestNotSupported,
+    /// A `request_uri` that is not one of the hub's pushed-request URNs.
+    RequestUriNotSupported,
+    /// A pushed-request `request_uri` that is unknown, expired, used or another client's.
+    RequestUriInvalid,
+    /// A request object (JAR) that does not verify or whose claims are unacceptable.
+    InvalidRequestObject,
+    /// The RP is registered to send its requests through `/par` only.
+    ParRequired,
     HubUnavailable,
 }
 
@@ -51,7 +58,10 @@ impl Reason {
             Self::PkceRequired => "pkce_required",
             Self::UnknownLevel => "unknown_level",
             Self::LoginRequired => "login_required",
-            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::RequestUriInvalid => "request_uri_invalid",
+            Self::InvalidRequestObject => "invalid_request_object",
+            Self::ParRequired => "par_required",
             Self::HubUnavailable => "hub_unavailable",
         }
     }
@@ -72,9 +82,11 @@ impl Reason {
             Self::IdpError => "server_error",
             Self::UnsupportedResponseType => "unsupported_response_type",
             Self::InvalidScope => "invalid_scope",
-            Self::PkceRequired | Self::UnknownLevel => "invalid_request",
+            Self::PkceRequired | Self::UnknownLevel | Self::ParRequired => "invalid_request",
             Self::LoginRequired => "login_required",
-            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::RequestUriInvalid => "invalid_request_uri",
+            Self::InvalidRequestObject => "invalid_request_object",
         }
     }
 
@@ -96,7 +108,14 @@ impl Reason {
             Self::PkceRequired => "PKCE with code_challenge_method=S256 is required",
             Self::UnknownLevel => "The requested level of assurance is not supported",
             Self::LoginRequired => "The hub always needs to interact with the user",
-            Self::RequestNotSupported => "Request objects are not supported",
+            Self::RequestUriNotSupported => {
+                "Only request_uri values issued by the pushed authorization request endpoint are supported"
+            }
+            Self::RequestUriInvalid => {
+                "The request_uri is unknown, expired, already used or was pushed by another client"
+            }
+            Self::InvalidRequestObject => "The request object is invalid",
+            Self::ParRequired => "This client must push its authorization requests to /par",
             Self::HubUnavailable => "The hub is temporarily unavailable",
         }
     }
@@ -150,6 +169,10 @@ pub(crate) enum PageError {
     Unavailable,
     #[error("not found")]
     NotFound,
+    /// An authorization request refused where no registered redirect URI is known (a
+    /// pushed request that is gone, a request object that does not verify).
+    #[error("authorization request refused: {}", .0.code())]
+    Refused(Reason),
 }
 
 impl PageError {
@@ -163,6 +186,7 @@ impl PageError {
             Self::BadRequest => (StatusCode::BAD_REQUEST, "Sorry, there is a problem", "The request was not valid.", "bad_request"),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "Sorry, the service is unavailable", "Please try again later.", "temporarily_unavailable"),
             Self::NotFound => (StatusCode::NOT_FOUND, "Page not found", "There is no page at this address.", "not_found"),
+            Self::Refused(reason) => (StatusCode::BAD_REQUEST, "There is a problem with the service you came from", "The service sent you here with a sign-in request the hub could not accept. Go back to the service and try again.", reason.code()),
         }
     }
 }

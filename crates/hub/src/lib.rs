@@ -10,6 +10,10 @@ pub mod audit_trail;
 pub mod config;
 pub mod demo;
 mod failure;
+#[doc(hidden)]
+pub mod fuzzing;
+mod idp_breaker;
+mod idp_http;
 pub mod journey;
 mod journeys;
 pub mod level;

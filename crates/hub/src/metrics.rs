@@ -15,6 +15,8 @@ pub struct Metrics {
     requests: HistogramVec,
     idp_calls: HistogramVec,
     idp_errors: IntCounterVec,
+    idp_circuit: IntGaugeVec,
+    idp_refused: IntCounterVec,
     pool: IntGaugeVec,
 }
 
@@ -60,13 +62,45 @@ impl Metrics {
             Opts::new("db_pool_connections", "Database pool connections, by state"),
             &["state"],
         );
-        let metrics = match (journeys, requests, idp_calls, idp_errors, pool) {
-            (Ok(journeys), Ok(requests), Ok(idp_calls), Ok(idp_errors), Ok(pool)) => Self {
+        let idp_circuit = IntGaugeVec::new(
+            Opts::new(
+                "idp_circuit_state",
+                "Circuit breaker of each identity provider: 0 closed, 1 open, 2 half-open",
+            ),
+            &["idp"],
+        );
+        let idp_refused = IntCounterVec::new(
+            Opts::new(
+                "idp_calls_refused_total",
+                "Calls to identity providers refused by an open circuit breaker",
+            ),
+            &["idp"],
+        );
+        let metrics = match (
+            journeys,
+            requests,
+            idp_calls,
+            idp_errors,
+            idp_circuit,
+            idp_refused,
+            pool,
+        ) {
+            (
+                Ok(journeys),
+                Ok(requests),
+                Ok(idp_calls),
+                Ok(idp_errors),
+                Ok(idp_circuit),
+                Ok(idp_refused),
+                Ok(pool),
+            ) => Self {
                 registry,
                 journeys,
                 requests,
                 idp_calls,
                 idp_errors,
+                idp_circuit,
+                idp_refused,
                 pool,
             },
             _ => unreachable!("static metric definitions are valid"),
@@ -85,6 +119,8 @@ impl Metrics {
             Box::new(self.requests.clone()),
             Box::new(self.idp_calls.clone()),
             Box::new(self.idp_errors.clone()),
+            Box::new(self.idp_circuit.clone()),
+            Box::new(self.idp_refused.clone()),
             Box::new(self.pool.clone()),
         ]
     }
@@ -108,6 +144,14 @@ impl Metrics {
             .observe(started.elapsed().as_secs_f64());
         if let Some(kind) = error {
             self.idp_errors.with_label_values(&[idp, kind]).inc();
+        }
+    }
+
+    /// The gauge and counter of `idp`'s circuit breaker.
+    pub(crate) fn idp_breaker(&self, idp: &str) -> crate::idp_breaker::BreakerMetrics {
+        crate::idp_breaker::BreakerMetrics {
+            state: self.idp_circuit.with_label_values(&[idp]),
+            refused: self.idp_refused.with_label_values(&[idp]),
         }
     }
 

@@ -1,8 +1,41 @@
 //! Server-rendered pages (askama templates under `templates/`, auto-escaped).
 
 use actix_web::http::StatusCode;
-use actix_web::HttpResponse;
+use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
+
+/// The hub's only stylesheet. Pages have no inline style, so the Content-Security-Policy
+/// can refuse inline styles (and scripts) outright.
+const STYLESHEET: &str = include_str!("../templates/hub.css");
+
+/// Changes with the stylesheet's content: pages link `/assets/hub.css?v=VERSION`, so a
+/// browser may keep it for a year and still gets a new one after a deploy.
+pub(crate) const STYLESHEET_VERSION: u64 = fnv1a(STYLESHEET.as_bytes());
+
+const fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    hash
+}
+
+/// GET /assets/hub.css: cached for a year when asked for by its current version.
+pub(crate) async fn stylesheet(req: HttpRequest) -> HttpResponse {
+    let current = format!("v={STYLESHEET_VERSION}");
+    let cache = if req.query_string() == current {
+        "public, max-age=31536000, immutable"
+    } else {
+        "public, max-age=300"
+    };
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("cache-control", cache))
+        .body(STYLESHEET)
+}
 
 /// An identity provider offered on the picker.
 #[derive(Debug)]

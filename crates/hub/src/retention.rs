@@ -43,11 +43,11 @@ pub enum RetentionError {
 /// archive as an auditor would, and only then prunes those events.
 pub async fn prune(
     db: &Database,
-    key: &token::SigningKey,
+    signing_keys: &token::SigningKeys,
     before: &str,
     archive_dir: &Path,
 ) -> Result<PruneReport, RetentionError> {
-    let checkpoint = ensure_checkpoint(db, key).await?;
+    let checkpoint = ensure_checkpoint(db, signing_keys.current()).await?;
     let cutoff = db.audit_seq_at(before).await?.min(checkpoint.tree_size);
     std::fs::create_dir_all(archive_dir)?;
     let events_path = archive_dir.join("events.jsonl");
@@ -81,9 +81,10 @@ pub async fn prune(
     )?;
     std::fs::write(
         archive_dir.join("jwks.json"),
-        serde_json::to_vec_pretty(&key.jwks())?,
+        serde_json::to_vec_pretty(&signing_keys.jwks())?,
     )?;
-    let keys = token::VerificationKeys::from_jwks(&key.jwks())?;
+    // The whole published set: the latest checkpoint may predate a key rotation.
+    let keys = token::VerificationKeys::from_jwks(&signing_keys.jwks())?;
     let report = audit::verify_export(
         BufReader::new(File::open(&events_path)?),
         &checkpoint,

@@ -4,19 +4,24 @@
 //! nonce, PKCE challenge and the level wanted: never anything naming the relying party.
 
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJwsSigningAlgorithm,
-    CoreProviderMetadata,
+    CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
+    CoreClientAuthMethod, CoreGenderClaim, CoreGrantType, CoreJsonWebKey,
+    CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm,
+    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
 };
 use openidconnect::{
-    AccessToken, AdditionalClaims, AuthenticationContextClass, AuthorizationCode, ClientId,
-    ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse, UserInfoClaims,
+    AccessToken, AdditionalClaims, AdditionalProviderMetadata, AuthenticationContextClass,
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, DiscoveryError, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl,
+    RequestTokenError, Scope, TokenResponse, UserInfoClaims,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 use url::Url;
 
-use crate::config::{IdentityProviderSettings, IdpAuthMethod};
+use crate::config::{CircuitBreakerSettings, IdentityProviderSettings, IdpAuthMethod};
+use crate::idp_breaker::{CircuitOpen, IdpBreaker};
+use crate::idp_http::{bounded, IdpHttpError, MAX_IDP_RESPONSE_BYTES};
 use crate::journey::UpstreamRequest;
 
 /// Algorithms accepted on IdP ID tokens: never `none`, never HMAC.
@@ -26,6 +31,38 @@ const ID_TOKEN_ALGORITHMS: [CoreJwsSigningAlgorithm; 4] = [
     CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
     CoreJwsSigningAlgorithm::RsaSsaPssSha256,
 ];
+
+/// An IdP's ID token may be at most this old when the hub redeems the code that came
+/// with it (the code itself lives about a minute), and at most [`CLOCK_SKEW_SECS`] ahead.
+const ID_TOKEN_MAX_AGE_SECS: i64 = 600;
+/// Clock skew tolerated between the hub and an IdP.
+const CLOCK_SKEW_SECS: i64 = 60;
+
+/// The one discovery field beyond OIDC Discovery that the hub acts on: RFC 9207's
+/// promise that every authorization response carries `iss` (the mix-up defence).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct MixUpDefence {
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: bool,
+}
+
+impl AdditionalProviderMetadata for MixUpDefence {}
+
+/// OIDC discovery metadata with the RFC 9207 field.
+type IdpMetadata = ProviderMetadata<
+    MixUpDefence,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
 
 /// Failures talking to an identity provider.
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +93,8 @@ impl UpstreamError {
 #[derive(Debug)]
 pub struct IdentityProvider {
     pub settings: IdentityProviderSettings,
-    metadata: OnceCell<CoreProviderMetadata>,
+    metadata: OnceCell<IdpMetadata>,
+    breaker: IdpBreaker,
 }
 
 /// What the IdP asserted, validated.
@@ -103,11 +141,24 @@ struct PostalAddressClaim {
     postal_code: Option<String>,
 }
 
-fn request_error<RE: std::error::Error + 'static, T: openidconnect::ErrorResponse + 'static>(
-    e: RequestTokenError<RE, T>,
+fn circuit_open(e: CircuitOpen) -> UpstreamError {
+    UpstreamError::Unavailable(e.to_string())
+}
+
+/// An HTTP failure: unreachable is `Unavailable`, an over-long answer is `Invalid`.
+fn http_error(what: &str, e: &IdpHttpError) -> UpstreamError {
+    if e.is_transport() {
+        UpstreamError::Unavailable(format!("{what}: {e}"))
+    } else {
+        UpstreamError::Invalid(format!("{what}: {e}"))
+    }
+}
+
+fn request_error<T: openidconnect::ErrorResponse + 'static>(
+    e: RequestTokenError<IdpHttpError, T>,
 ) -> UpstreamError {
     match e {
-        RequestTokenError::Request(e) => UpstreamError::Unavailable(e.to_string()),
+        RequestTokenError::Request(e) => http_error("token", &e),
         RequestTokenError::ServerResponse(r) => UpstreamError::Invalid(format!("token error: {r}")),
         RequestTokenError::Parse(e, _) => UpstreamError::Invalid(format!("token response: {e}")),
         RequestTokenError::Other(m) => UpstreamError::Invalid(m),
@@ -119,22 +170,76 @@ impl IdentityProvider {
         Self {
             settings,
             metadata: OnceCell::new(),
+            breaker: IdpBreaker::new(CircuitBreakerSettings::default(), None),
         }
     }
 
-    async fn metadata(
-        &self,
-        http: &reqwest::Client,
-    ) -> Result<&CoreProviderMetadata, UpstreamError> {
+    /// Replaces the default circuit breaker (the deployment's settings, with metrics).
+    pub(crate) fn with_breaker(mut self, breaker: IdpBreaker) -> Self {
+        self.breaker = breaker;
+        self
+    }
+
+    /// The metadata for a new journey, through the circuit breaker: refused while it is
+    /// open, and a discovery call (when not cached yet) counts towards it.
+    async fn discovered(&self, http: &reqwest::Client) -> Result<&IdpMetadata, UpstreamError> {
+        if self.metadata.initialized() {
+            self.breaker.check().map_err(circuit_open)?;
+            return self.metadata(http).await;
+        }
+        let permit = self.breaker.admit().map_err(circuit_open)?;
+        let result = self.metadata(http).await;
+        permit.finish(matches!(result, Err(UpstreamError::Unavailable(_))));
+        result
+    }
+
+    async fn metadata(&self, http: &reqwest::Client) -> Result<&IdpMetadata, UpstreamError> {
         self.metadata
             .get_or_try_init(|| async {
                 let issuer = IssuerUrl::new(self.settings.issuer.clone())
                     .map_err(|e| UpstreamError::Invalid(format!("issuer: {e}")))?;
-                CoreProviderMetadata::discover_async(issuer, http)
+                IdpMetadata::discover_async(issuer, &bounded(http, MAX_IDP_RESPONSE_BYTES))
                     .await
-                    .map_err(|e| UpstreamError::Unavailable(format!("discovery: {e}")))
+                    .map_err(|e| match e {
+                        DiscoveryError::Request(e) => http_error("discovery", &e),
+                        DiscoveryError::Response(status, ..) if !status.is_server_error() => {
+                            UpstreamError::Invalid(format!("discovery: {status}"))
+                        }
+                        other => UpstreamError::Unavailable(format!("discovery: {other}")),
+                    })
             })
             .await
+    }
+
+    /// RFC 9207 mix-up defence on an authorization response: its `iss` must be this
+    /// IdP's issuer, and must be present when the IdP's metadata promises it. (The
+    /// journey's `state` already names the IdP the citizen was sent to; this catches a
+    /// response that another IdP produced.)
+    pub async fn check_response_issuer(
+        &self,
+        http: &reqwest::Client,
+        iss: Option<&str>,
+    ) -> Result<(), UpstreamError> {
+        match iss {
+            Some(iss) if iss == self.settings.issuer => Ok(()),
+            Some(_) => Err(UpstreamError::Invalid(
+                "authorization response from another issuer (mix-up)".into(),
+            )),
+            None => {
+                let promised = self
+                    .metadata(http)
+                    .await?
+                    .additional_metadata()
+                    .authorization_response_iss_parameter_supported;
+                if promised {
+                    Err(UpstreamError::Invalid(
+                        "authorization response without the promised iss".into(),
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+        }
     }
 
     fn client_secret(&self) -> Option<ClientSecret> {
@@ -153,7 +258,7 @@ impl IdentityProvider {
         redirect_uri: &Url,
         level: &str,
     ) -> Result<(Url, UpstreamRequest), UpstreamError> {
-        let metadata = self.metadata(http).await?.clone();
+        let metadata = self.discovered(http).await?.clone();
         let client = CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(self.settings.client_id.clone()),
@@ -181,9 +286,27 @@ impl IdentityProvider {
         Ok((url, upstream))
     }
 
+    /// Redeems `code` through the circuit breaker: refused at once while it is open; an
+    /// unavailable IdP counts towards opening it.
+    pub async fn redeem(
+        &self,
+        http: &reqwest::Client,
+        redirect_uri: &Url,
+        code: &str,
+        upstream: &UpstreamRequest,
+        signer: &token::SigningKey,
+    ) -> Result<IdpAssertion, UpstreamError> {
+        let permit = self.breaker.admit().map_err(circuit_open)?;
+        let result = self
+            .exchange(http, redirect_uri, code, upstream, signer)
+            .await;
+        permit.finish(matches!(result, Err(UpstreamError::Unavailable(_))));
+        result
+    }
+
     /// Redeems `code`, validates the ID token (signature, iss, aud, nonce, expiry,
     /// algorithm) and reads the matching dataset from userinfo.
-    pub async fn redeem(
+    async fn exchange(
         &self,
         http: &reqwest::Client,
         redirect_uri: &Url,
@@ -215,13 +338,18 @@ impl IdentityProvider {
                 )
                 .add_extra_param("client_assertion", assertion);
         }
-        let response = request.request_async(http).await.map_err(request_error)?;
+        let idp_http = bounded(http, MAX_IDP_RESPONSE_BYTES);
+        let response = request
+            .request_async(&idp_http)
+            .await
+            .map_err(request_error)?;
         let id_token = response
             .id_token()
             .ok_or_else(|| UpstreamError::Invalid("no id_token in token response".into()))?;
         let verifier = client
             .id_token_verifier()
-            .set_allowed_algs(ID_TOKEN_ALGORITHMS);
+            .set_allowed_algs(ID_TOKEN_ALGORITHMS)
+            .set_issue_time_verifier_fn(issued_recently);
         let claims = id_token
             .claims(&verifier, &Nonce::new(upstream.nonce.clone()))
             .map_err(|e| UpstreamError::Invalid(format!("id_token: {e}")))?;
@@ -234,12 +362,10 @@ impl IdentityProvider {
                 Some(subject.clone()),
             )
             .map_err(|e| UpstreamError::Invalid(e.to_string()))?
-            .request_async(http)
+            .request_async(&idp_http)
             .await
             .map_err(|e| match e {
-                openidconnect::UserInfoError::Request(e) => {
-                    UpstreamError::Unavailable(e.to_string())
-                }
+                openidconnect::UserInfoError::Request(e) => http_error("userinfo", &e),
                 other => UpstreamError::Invalid(format!("userinfo: {other}")),
             })?;
         Ok(IdpAssertion {
@@ -266,6 +392,18 @@ impl IdentityProvider {
             "exp": now + 60,
         });
         Ok(signer.sign(&claims)?)
+    }
+}
+
+/// The ID token's `iat` window: not from the future (beyond clock skew), not stale.
+fn issued_recently(iat: chrono::DateTime<chrono::Utc>) -> Result<(), String> {
+    let age = crate::web_edge::now() - iat.timestamp();
+    if age < -CLOCK_SKEW_SECS {
+        Err("issued in the future".into())
+    } else if age > ID_TOKEN_MAX_AGE_SECS + CLOCK_SKEW_SECS {
+        Err("issued too long ago".into())
+    } else {
+        Ok(())
     }
 }
 

@@ -382,11 +382,17 @@ macro_rules! portable_queries {
                 ae::seq,
                 ae::leaf_hash,
             ));
-            let mut node_rows = an::audit_nodes
+            // No constant `false` to OR onto: SQLite then scans the whole table
+            // instead of one index search per term (the MULTI-INDEX OR plan).
+            let mut inner = coords.iter().filter(|c| c.0 != 0);
+            let node_rows = an::audit_nodes
                 .select((an::level, an::idx, an::hash))
-                .filter(false.into_sql::<Bool>())
                 .into_boxed();
-            for &(level, idx) in coords.iter().filter(|c| c.0 != 0) {
+            let mut node_rows = match inner.next() {
+                Some(&(level, idx)) => node_rows.filter(an::level.eq(level).and(an::idx.eq(idx))),
+                None => node_rows.filter(false.into_sql::<Bool>()),
+            };
+            for &(level, idx) in inner {
                 node_rows = node_rows.or_filter(an::level.eq(level).and(an::idx.eq(idx)));
             }
             leaf_rows.union_all(node_rows).load(conn).await
@@ -482,11 +488,19 @@ macro_rules! portable_queries {
             if ranges.is_empty() {
                 return Ok(Vec::new());
             }
-            let mut query = an::audit_nodes
+            // As in `audit_node_rows`: no constant `false` term, so each range is
+            // one index search.
+            let mut rest = ranges.iter();
+            let query = an::audit_nodes
                 .select((an::level, an::idx, an::hash))
-                .filter(false.into_sql::<Bool>())
                 .into_boxed();
-            for &(level, lo, hi) in ranges {
+            let mut query = match rest.next() {
+                Some(&(level, lo, hi)) => {
+                    query.filter(an::level.eq(level).and(an::idx.between(lo, hi)))
+                }
+                None => query.filter(false.into_sql::<Bool>()),
+            };
+            for &(level, lo, hi) in rest {
                 query = query.or_filter(an::level.eq(level).and(an::idx.between(lo, hi)));
             }
             query.load(conn).await
@@ -907,11 +921,17 @@ pub(crate) mod sqlite {
                 ae::seq,
                 ae::leaf_hash,
             ));
-            let mut node_rows = an::audit_nodes
+            // No constant `false` to OR onto: SQLite then scans the whole table
+            // instead of one index search per term (the MULTI-INDEX OR plan).
+            let mut inner = coords.iter().filter(|c| c.0 != 0);
+            let node_rows = an::audit_nodes
                 .select((an::level, an::idx, an::hash))
-                .filter(false.into_sql::<Bool>())
                 .into_boxed();
-            for &(level, idx) in coords.iter().filter(|c| c.0 != 0) {
+            let mut node_rows = match inner.next() {
+                Some(&(level, idx)) => node_rows.filter(an::level.eq(level).and(an::idx.eq(idx))),
+                None => node_rows.filter(false.into_sql::<Bool>()),
+            };
+            for &(level, idx) in inner {
                 node_rows = node_rows.or_filter(an::level.eq(level).and(an::idx.eq(idx)));
             }
             leaf_rows.union_all(node_rows).load(c)

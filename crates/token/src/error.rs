@@ -33,6 +33,20 @@ pub enum TokenError {
         #[source]
         source: std::io::Error,
     },
+    /// A key rotation would promote a next key written less than the required
+    /// time ago, which relying parties may not have fetched yet.
+    #[error(
+        "next key {path} was written {age_secs} s ago; it must have been published for \
+         {required_secs} s before it may sign"
+    )]
+    NextKeyTooNew {
+        /// The next key's file.
+        path: PathBuf,
+        /// Seconds since it was written.
+        age_secs: u64,
+        /// Seconds required.
+        required_secs: u64,
+    },
     /// Producing a signed token failed.
     #[error("signing failed: {0}")]
     Signing(String),

@@ -1,5 +1,5 @@
-//! Persistence of secret material: created once with mode 0600, never
-//! overwritten.
+//! Persistence of secret material: created with mode 0600 and never
+//! overwritten in place; only a key rotation replaces a file, atomically.
 
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::{ErrorKind, Write};
@@ -56,4 +56,55 @@ pub(crate) fn read_or_create(
         return Err(io_err(path, e));
     }
     Ok(fresh)
+}
+
+/// Replaces `path` with `bytes` atomically: written to a temporary file next to
+/// it (mode 0600), synced, then renamed over it, so a reader or a crash sees
+/// the old content or the new, never a partial key.
+pub(crate) fn replace(path: &Path, bytes: &[u8]) -> Result<(), TokenError> {
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = Path::new(&tmp_name);
+    // A leftover from a crash was ours; create_new below must own the file.
+    match fs::remove_file(tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(tmp, e)),
+    }
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(tmp)
+        .map_err(|e| io_err(tmp, e))?;
+    if let Err(e) = file.write_all(bytes).and_then(|()| file.sync_all()) {
+        drop(file);
+        let _ = fs::remove_file(tmp);
+        return Err(io_err(tmp, e));
+    }
+    drop(file);
+    rename(tmp, path)
+}
+
+/// Renames `from` to `to` (replacing it) and makes the change durable.
+pub(crate) fn rename(from: &Path, to: &Path) -> Result<(), TokenError> {
+    fs::rename(from, to).map_err(|e| io_err(to, e))?;
+    sync_parent(to)
+}
+
+/// Deletes `path` and makes the deletion durable.
+pub(crate) fn remove(path: &Path) -> Result<(), TokenError> {
+    fs::remove_file(path).map_err(|e| io_err(path, e))?;
+    sync_parent(path)
+}
+
+/// fsync of the directory holding `path`: a rename or unlink is durable only then.
+fn sync_parent(path: &Path) -> Result<(), TokenError> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    fs::File::open(parent)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|e| io_err(parent, e))
 }

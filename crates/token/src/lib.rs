@@ -2,21 +2,26 @@
 //! small secret helpers.
 //!
 //! This is the only crate of the hub that touches private key material, so
-//! that key handling (generation, persistence with restrictive permissions,
-//! algorithm allow-listing on verification) can be reviewed in one place.
+//! that key handling (generation, rotation, persistence with restrictive
+//! permissions, algorithm and key-size allow-listing on verification) can be
+//! reviewed in one place.
 
 mod error;
 mod keyfile;
+mod keyset;
 mod pairwise;
 mod secrets;
 mod signing;
 mod verify;
 
 pub use error::TokenError;
+pub use keyset::{Rotation, SigningKeys, CURRENT_KEY_FILE, NEXT_KEY_FILE, PREVIOUS_KEY_FILE};
 pub use pairwise::PairwiseSecret;
 pub use secrets::{pkce_s256, random_opaque, secrets_equal};
 pub use signing::SigningKey;
-pub use verify::{unverified_issuer, Expect, VerificationKeys, ALLOWED_ALGORITHMS};
+pub use verify::{
+    unverified_issuer, Expect, VerificationKeys, ALLOWED_ALGORITHMS, MAX_RSA_BITS, MIN_RSA_BITS,
+};
 
 /// Re-exported so callers can name [`ALLOWED_ALGORITHMS`] entries without
 /// depending on `jsonwebtoken` themselves.

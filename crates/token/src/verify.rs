@@ -18,6 +18,14 @@ pub const ALLOWED_ALGORITHMS: &[Algorithm] = &[
     Algorithm::PS256,
 ];
 
+/// Smallest RSA modulus accepted from a peer (NIST SP 800-57: 1024-bit keys are
+/// breakable by well-funded attackers and disallowed for signatures since 2013).
+pub const MIN_RSA_BITS: usize = 2048;
+
+/// Largest RSA modulus accepted: the most `ring` verifies, and a bound on the
+/// work a peer's key can make each verification cost.
+pub const MAX_RSA_BITS: usize = 8192;
+
 /// Upper bound applied to [`Expect::leeway_secs`]: a larger clock skew
 /// allowance would make `exp` meaningless.
 const MAX_LEEWAY_SECS: u64 = 24 * 60 * 60;
@@ -79,17 +87,32 @@ impl VerificationKeys {
     }
 
     /// Builds the key set from a parsed JWKS document. Keys that cannot verify
-    /// an allowed algorithm (symmetric, Ed25519, P-521, encryption-only,
-    /// unparseable) are skipped so one exotic key in a peer's set does not
-    /// break the others; a set with no usable signing key is an error.
+    /// an allowed algorithm (symmetric, Ed25519, P-521, encryption-only, RSA
+    /// outside [`MIN_RSA_BITS`]..=[`MAX_RSA_BITS`], unparseable) are skipped so
+    /// one exotic or outdated key in a peer's set does not break the others; a
+    /// token naming a skipped key's kid is then [`TokenError::UnknownKeyId`].
+    /// A set with no usable signing key is an error that says why each key was
+    /// skipped.
     pub fn from_jwks(v: &serde_json::Value) -> Result<Self, TokenError> {
         let entries = v
             .get("keys")
             .and_then(serde_json::Value::as_array)
             .ok_or_else(|| TokenError::InvalidJwks("missing \"keys\" array".into()))?;
-        let keys: Vec<PeerKey> = entries.iter().filter_map(peer_key).collect();
+        let mut keys = Vec::with_capacity(entries.len());
+        let mut skipped = Vec::new();
+        for entry in entries {
+            match peer_key(entry) {
+                Ok(key) => keys.push(key),
+                Err(why) => skipped.push(why),
+            }
+        }
         if keys.is_empty() {
-            return Err(TokenError::InvalidJwks("no usable signing key".into()));
+            let mut reason = "no usable signing key".to_owned();
+            if !skipped.is_empty() {
+                reason.push_str(": ");
+                reason.push_str(&skipped.join("; "));
+            }
+            return Err(TokenError::InvalidJwks(reason));
         }
         Ok(Self { keys })
     }
@@ -178,34 +201,65 @@ impl fmt::Debug for VerificationKeys {
     }
 }
 
-/// Converts one JWK entry, or `None` if it cannot verify an allowed algorithm.
-fn peer_key(v: &serde_json::Value) -> Option<PeerKey> {
-    let jwk: Jwk = serde_json::from_value(v.clone()).ok()?;
+/// Converts one JWK entry, or says why it cannot verify an allowed algorithm
+/// (naming the key by its kid only: the reason ends up in logs).
+fn peer_key(v: &serde_json::Value) -> Result<PeerKey, String> {
+    let kid = v.get("kid").and_then(serde_json::Value::as_str);
+    let name = || match kid {
+        Some(kid) => format!("key {kid:?}"),
+        None => "key without kid".to_owned(),
+    };
+    let jwk: Jwk =
+        serde_json::from_value(v.clone()).map_err(|e| format!("{}: not a JWK: {e}", name()))?;
     if matches!(jwk.common.public_key_use, Some(ref u) if *u != PublicKeyUse::Signature) {
-        return None;
+        return Err(format!("{}: not a signing key", name()));
     }
     if let Some(ops) = &jwk.common.key_operations {
         if !ops.contains(&KeyOperations::Verify) {
-            return None;
+            return Err(format!("{}: key_ops does not allow verify", name()));
         }
     }
     let kind = match &jwk.algorithm {
         AlgorithmParameters::EllipticCurve(p) => match p.curve {
             EllipticCurve::P256 => KeyKind::P256,
             EllipticCurve::P384 => KeyKind::P384,
-            _ => return None,
+            _ => return Err(format!("{}: curve not allowed", name())),
         },
-        AlgorithmParameters::RSA(_) => KeyKind::Rsa,
+        AlgorithmParameters::RSA(p) => {
+            let bits = rsa_modulus_bits(&p.n)
+                .ok_or_else(|| format!("{}: RSA modulus is not base64url", name()))?;
+            if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+                return Err(format!(
+                    "{}: RSA key of {bits} bits, allowed {MIN_RSA_BITS} to {MAX_RSA_BITS}",
+                    name()
+                ));
+            }
+            KeyKind::Rsa
+        }
         // Never accept symmetric keys from a peer; EdDSA is not allowed.
-        AlgorithmParameters::OctetKey(_) | AlgorithmParameters::OctetKeyPair(_) => return None,
+        AlgorithmParameters::OctetKey(_) | AlgorithmParameters::OctetKeyPair(_) => {
+            return Err(format!("{}: key type not allowed", name()));
+        }
     };
-    let decoding = DecodingKey::from_jwk(&jwk).ok()?;
-    Some(PeerKey {
+    let decoding = DecodingKey::from_jwk(&jwk).map_err(|e| format!("{}: unusable: {e}", name()))?;
+    Ok(PeerKey {
         kid: jwk.common.key_id,
         kind,
         alg: jwk.common.key_algorithm,
         decoding,
     })
+}
+
+/// Size in bits of a base64url (big-endian) RSA modulus, leading zeros ignored.
+fn rsa_modulus_bits(n: &str) -> Option<usize> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(n)
+        .ok()?;
+    let Some(first) = bytes.iter().position(|b| *b != 0) else {
+        return Some(0);
+    };
+    let top = bytes[first];
+    Some((bytes.len() - first - 1) * 8 + (8 - top.leading_zeros() as usize))
 }
 
 fn alg_name(a: Algorithm) -> &'static str {
@@ -758,6 +812,82 @@ mod tests {
             VerificationKeys::from_jwks(&json!({"keys": [jwk]})),
             Err(TokenError::InvalidJwks(_))
         ));
+    }
+
+    /// The public modulus of a real 1024-bit RSA key (`openssl genrsa 1024`).
+    const RSA_1024_N: &str = "3AJz5E2cUkAph-efzgNRBWrzFYwAHOLzMWtb__In3ydB2WoIoUK3TdMsKv3Ps2-1avj34xDJ3DMlNSOzF9xiJs5-UdOwy7tuOt4BtV_GF97prlEvk0ekQoY5HvQlJwjPNk2lSyEdN2korjd3PXYm6QmxG6hCgnp3m_PWWMo5Rvk";
+    /// The public modulus of a real 2048-bit RSA key (`openssl genrsa 2048`).
+    const RSA_2048_N: &str = "hKTtrzl0giJ5Wle-uoqAPBMYCUvSlFA0T7gyKmIyMbErk36EsLTOszjHr9G6-RHXQjQjeZMUNPmFGEncTHQ4v-SJF7xDgtIfgf_g4VRi_J0x7nlB_Xk27LfOBftKgzmo5xp6ERXyKbaXSJgpcTW-vFNrUVEDAtTkdMnBTSgfxHjbxV3F63ZfsW4QybrL0hZwO2EqV0GufvFx6YBCI_aBmHFyJTXGe1L-K9AzgSt0YHT2amN8MY4pPEXR0tnU-Yy_e-tMqC5-Iif655RQqm8mwnSkr_oHwAdGRDtl2WbYG8U8zTpMOP6dD4JnyYFDWFitO0xRgVxwdUIN7iHQQcHHJw";
+
+    fn rsa_jwk(kid: &str, n: &str) -> serde_json::Value {
+        json!({"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": n, "e": "AQAB"})
+    }
+
+    #[test]
+    fn rsa_modulus_size_is_measured_in_bits() {
+        assert_eq!(rsa_modulus_bits(RSA_1024_N), Some(1024));
+        assert_eq!(rsa_modulus_bits(RSA_2048_N), Some(2048));
+        // Leading zero octets do not count; a top bit of 0 is one bit less.
+        assert_eq!(rsa_modulus_bits(&b64url(&[0, 0, 0x80, 1])), Some(16));
+        assert_eq!(rsa_modulus_bits(&b64url(&[0x7f; 256])), Some(2047));
+        assert_eq!(rsa_modulus_bits(&b64url(&[0, 0])), Some(0));
+        assert_eq!(rsa_modulus_bits(""), Some(0));
+        assert_eq!(rsa_modulus_bits("!!"), None);
+    }
+
+    #[test]
+    fn rsa_keys_below_2048_bits_are_ignored_and_explained() {
+        let only_weak = json!({"keys": [rsa_jwk("weak", RSA_1024_N)]});
+        let err = VerificationKeys::from_jwks(&only_weak).expect_err("weak key alone");
+        let TokenError::InvalidJwks(reason) = &err else {
+            panic!("{err:?}");
+        };
+        assert!(
+            reason.contains("\"weak\"") && reason.contains("1024 bits") && reason.contains("2048"),
+            "{reason}"
+        );
+
+        // Next to a usable key, the weak one is skipped: its kid is unknown.
+        let key = SigningKey::generate().expect("generate");
+        let mixed = json!({"keys": [rsa_jwk("weak", RSA_1024_N), key.public_jwk()]});
+        let keys = VerificationKeys::from_jwks(&mixed).expect("mixed");
+        let forged = raw_token(
+            &json!({"alg": "RS256", "kid": "weak"}),
+            &serde_json::to_value(claims()).expect("json"),
+            &[0u8; 128],
+        );
+        let err = verify_value(&keys, &forged, &expect()).expect_err("weak kid");
+        assert!(
+            matches!(err, TokenError::UnknownKeyId(Some(ref k)) if k == "weak"),
+            "{err:?}"
+        );
+        verify_value(&keys, &key.sign(&claims()).expect("sign"), &expect()).expect("EC key");
+    }
+
+    #[test]
+    fn rsa_keys_of_2048_to_8192_bits_are_accepted() {
+        let keys = VerificationKeys::from_jwks(&json!({"keys": [rsa_jwk("ok", RSA_2048_N)]}))
+            .expect("2048-bit key");
+        // Selected for RS256 (the signature is wrong, so crypto rejects it).
+        let jwt = raw_token(
+            &json!({"alg": "RS256", "kid": "ok"}),
+            &serde_json::to_value(claims()).expect("json"),
+            &[1u8; 256],
+        );
+        assert!(matches!(
+            verify_value(&keys, &jwt, &expect()),
+            Err(TokenError::BadSignature)
+        ));
+        let mut huge = vec![0xc5; MAX_RSA_BITS / 8];
+        VerificationKeys::from_jwks(&json!({"keys": [rsa_jwk("max", &b64url(&huge))]}))
+            .expect("8192-bit key");
+        huge.push(0x01);
+        let err = VerificationKeys::from_jwks(&json!({"keys": [rsa_jwk("big", &b64url(&huge))]}))
+            .expect_err("8200-bit key");
+        assert!(
+            matches!(err, TokenError::InvalidJwks(ref r) if r.contains("8200 bits")),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -205,8 +205,20 @@ impl EventQuery {
             || self.journey.is_some()
     }
 
-    fn filter(&self, grant: &AuditorGrant) -> AuditFilter {
-        AuditFilter {
+    /// The store's filter for this query; times that are not RFC 3339 are the
+    /// auditor's mistake (400), not an outage.
+    fn filter(&self, grant: &AuditorGrant) -> Result<AuditFilter, ApiError> {
+        for (name, value) in [("from", &self.from), ("to", &self.to)] {
+            if value
+                .as_deref()
+                .is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_err())
+            {
+                return Err(ApiError::bad_request(format!(
+                    "{name} must be an RFC 3339 time"
+                )));
+            }
+        }
+        Ok(AuditFilter {
             from: self.from.clone(),
             to: self.to.clone(),
             rps: grant.rps.clone(),
@@ -215,7 +227,7 @@ impl EventQuery {
             event_type: self.event_type.clone(),
             outcome: self.outcome.clone(),
             journey_id: self.journey.clone(),
-        }
+        })
     }
 }
 
@@ -226,10 +238,11 @@ pub(crate) async fn events(
     q: web::Query<EventQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let grant = auditor(&hub, &req).await?;
+    let filter = q.filter(&grant)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let page = hub
         .db
-        .audit_events(&q.filter(&grant), q.cursor, limit)
+        .audit_events(&filter, q.cursor, limit)
         .await
         .map_err(ApiError::unavailable)?;
     let next = if page.len() as u32 == limit {
@@ -312,6 +325,7 @@ pub(crate) async fn export_jsonl(
     q: web::Query<EventQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let grant = auditor(&hub, &req).await?;
+    let filter = q.filter(&grant)?;
     let checkpoint = export_checkpoint(&hub, q.tree_size).await?;
     record_export(&hub, &grant, "jsonl").await?;
     let size = checkpoint.tree_size;
@@ -324,7 +338,7 @@ pub(crate) async fn export_jsonl(
         > 0;
     let partial = pruned || q.is_partial(&grant);
     let proving = hub.clone();
-    let body = pages(hub.clone(), q.filter(&grant), size).then(move |page| {
+    let body = pages(hub.clone(), filter, size).then(move |page| {
         let hub = proving.clone();
         async move {
             let mut out = Vec::new();
@@ -387,11 +401,12 @@ pub(crate) async fn export_csv(
     q: web::Query<EventQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let grant = auditor(&hub, &req).await?;
+    let filter = q.filter(&grant)?;
     let checkpoint = export_checkpoint(&hub, q.tree_size).await?;
     record_export(&hub, &grant, "csv").await?;
     let header =
         stream::once(async { Ok::<_, ApiError>(web::Bytes::from_static(CSV_HEADER.as_bytes())) });
-    let rows = pages(hub.clone(), q.filter(&grant), checkpoint.tree_size).map(|page| {
+    let rows = pages(hub.clone(), filter, checkpoint.tree_size).map(|page| {
         let mut out = Vec::new();
         for (seq, event) in page? {
             out.extend(csv_row(seq, &event)?);

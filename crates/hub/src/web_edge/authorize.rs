@@ -8,28 +8,33 @@ use super::{browser_session, now, session_cookie};
 use crate::app::Hub;
 use crate::failure::{rp_error_url, see_other, PageError, Reason};
 use crate::journey::{Journey, RpRequest};
+use crate::journeys;
+use crate::level::Levels;
 use crate::pages::{html, Picker, PickerEntry};
 use crate::relying_party::RelyingParty;
-use crate::{journeys, web_edge::journey_steps};
+use crate::web_edge::{journey_steps, pushed_authorization, request_object};
 use audit::EventType;
 
-/// The authorization request parameters (OIDC Core §3.1.2.1).
+/// The authorization request parameters (OIDC Core §3.1.2.1), from the query, a form,
+/// a request object or a pushed request.
 #[derive(Debug, Deserialize)]
 pub(crate) struct AuthorizeParams {
-    client_id: Option<String>,
-    redirect_uri: Option<String>,
-    response_type: Option<String>,
-    scope: Option<String>,
-    state: Option<String>,
-    nonce: Option<String>,
-    code_challenge: Option<String>,
-    code_challenge_method: Option<String>,
-    acr_values: Option<String>,
-    vtr: Option<String>,
-    idp_hint: Option<String>,
-    prompt: Option<String>,
-    request: Option<String>,
-    request_uri: Option<String>,
+    pub(crate) client_id: Option<String>,
+    pub(crate) redirect_uri: Option<String>,
+    pub(crate) response_type: Option<String>,
+    pub(crate) scope: Option<String>,
+    pub(crate) state: Option<String>,
+    pub(crate) nonce: Option<String>,
+    pub(crate) code_challenge: Option<String>,
+    pub(crate) code_challenge_method: Option<String>,
+    pub(crate) acr_values: Option<String>,
+    pub(crate) vtr: Option<String>,
+    pub(crate) idp_hint: Option<String>,
+    pub(crate) prompt: Option<String>,
+    /// A signed request object (RFC 9101).
+    pub(crate) request: Option<String>,
+    /// A pushed request (RFC 9126).
+    pub(crate) request_uri: Option<String>,
 }
 
 pub(crate) async fn authorize_get(
@@ -48,33 +53,22 @@ pub(crate) async fn authorize_post(
     authorize(hub, req, params.into_inner()).await
 }
 
-/// Checks that identify the RP; failures here are shown on a hub page, never redirected.
-fn registered_client<'h>(
-    hub: &'h Hub,
-    p: &AuthorizeParams,
-) -> Result<(&'h RelyingParty, String), PageError> {
-    let rp = p
-        .client_id
-        .as_deref()
-        .and_then(|id| hub.relying_parties.get(id))
-        .ok_or(PageError::UnknownClient)?;
-    let redirect_uri = p.redirect_uri.clone().ok_or(PageError::BadRedirectUri)?;
-    if !rp.accepts_redirect_uri(&redirect_uri) {
-        return Err(PageError::BadRedirectUri);
-    }
-    Ok((rp, redirect_uri))
+/// The redirect URI of `p` if it is exactly one `rp` registered.
+pub(crate) fn registered_redirect_uri(rp: &RelyingParty, p: &AuthorizeParams) -> Option<String> {
+    p.redirect_uri
+        .clone()
+        .filter(|uri| rp.accepts_redirect_uri(uri))
 }
 
-/// The remaining checks, whose failures go back to the RP.
-fn validate(
-    hub: &Hub,
+/// The checks after client and redirect URI, whose failures go back to the RP (at
+/// `/authorize`) or to the client (at `/par`). Pure (only the configured `levels`), so
+/// it can be fuzzed.
+pub(crate) fn validate(
+    levels: &Levels,
     rp: &RelyingParty,
     redirect_uri: String,
     p: AuthorizeParams,
 ) -> Result<RpRequest, Reason> {
-    if p.request.is_some() || p.request_uri.is_some() {
-        return Err(Reason::RequestNotSupported);
-    }
     if p.response_type.as_deref() != Some("code") {
         return Err(Reason::UnsupportedResponseType);
     }
@@ -99,14 +93,13 @@ fn validate(
     {
         return Err(Reason::LoginRequired);
     }
-    let requested = hub
-        .levels
+    let requested = levels
         .requested(p.acr_values.as_deref(), p.vtr.as_deref())
         .map_err(|_| Reason::UnknownLevel)?;
     let (minimum_level, vectors) = match requested {
         Some(r) => (r.minimum, r.vectors),
         None => (
-            hub.levels
+            levels
                 .parse(&rp.settings.default_level)
                 .ok_or(Reason::UnknownLevel)?,
             None,
@@ -139,24 +132,125 @@ pub(crate) fn eligible_idps<'h>(
         .collect()
 }
 
+/// Where a refused authorization request is answered.
+enum Refusal {
+    /// On a hub page: no trustworthy redirect URI is known.
+    Page(PageError),
+    /// On the RP's registered redirect URI.
+    Redirect {
+        redirect_uri: String,
+        state: Option<String>,
+        reason: Reason,
+    },
+}
+
+/// A refusal before the request's parameters are trusted (a pushed request that is gone, a
+/// request object that does not verify): it may only go to a redirect URI the query
+/// names and the RP registered; otherwise it ends on a hub page.
+fn untrusted_refusal(rp: &RelyingParty, query: &AuthorizeParams, reason: Reason) -> Refusal {
+    match registered_redirect_uri(rp, query) {
+        Some(redirect_uri) => Refusal::Redirect {
+            redirect_uri,
+            state: query.state.clone(),
+            reason,
+        },
+        None => Refusal::Page(PageError::Refused(reason)),
+    }
+}
+
+/// The authorization request `query` stands for: a pushed request (`request_uri`), a
+/// request object (`request`) or the plain parameters, validated, with its `idp_hint`.
+async fn authorization_request(
+    hub: &Hub,
+    rp: &RelyingParty,
+    mut query: AuthorizeParams,
+) -> Result<(RpRequest, Option<String>), Refusal> {
+    let client_id = rp.settings.client_id.as_str();
+    let refused = |outcome: &'static str, reason: Reason| async move {
+        tracing::info!(client_id, outcome, "authorization request refused");
+        hub.audit.rejected(Some(client_id), None, outcome).await;
+        reason
+    };
+    if let Some(request_uri) = &query.request_uri {
+        // RFC 9126 §4: only the pushed parameters count; the query's others are ignored.
+        return match pushed_authorization::take(hub, client_id, request_uri).await {
+            Ok(pushed) => Ok((pushed.request, pushed.idp_hint)),
+            Err(e) => {
+                let reason = e.reason();
+                if let Some(outcome) = e.audit_outcome() {
+                    refused(outcome, reason).await;
+                }
+                Err(untrusted_refusal(rp, &query, reason))
+            }
+        };
+    }
+    if rp.settings.require_pushed_authorization_requests {
+        let reason = refused("par_required", Reason::ParRequired).await;
+        return Err(untrusted_refusal(rp, &query, reason));
+    }
+    if let Some(jwt) = query.request.take() {
+        query = match request_object::verify(hub, rp, &jwt).await {
+            Ok(params) => params,
+            Err(request_object::RequestObjectError::Unavailable(_)) => {
+                return Err(untrusted_refusal(rp, &query, Reason::HubUnavailable))
+            }
+            Err(e) => {
+                tracing::info!(client_id, error = %e, "request object refused");
+                let reason = refused(e.audit_outcome(), Reason::InvalidRequestObject).await;
+                return Err(untrusted_refusal(rp, &query, reason));
+            }
+        };
+    }
+    let Some(redirect_uri) = registered_redirect_uri(rp, &query) else {
+        tracing::info!(client_id, "unregistered redirect_uri refused");
+        hub.audit
+            .rejected(Some(client_id), None, "invalid_redirect_uri")
+            .await;
+        return Err(Refusal::Page(PageError::BadRedirectUri));
+    };
+    let state = query.state.clone();
+    let idp_hint = query.idp_hint.clone();
+    match validate(&hub.levels, rp, redirect_uri.clone(), query) {
+        Ok(request) => Ok((request, idp_hint)),
+        Err(reason) => Err(Refusal::Redirect {
+            redirect_uri,
+            state,
+            reason: refused(reason.code(), reason).await,
+        }),
+    }
+}
+
 async fn authorize(
     hub: web::Data<Hub>,
     req: HttpRequest,
-    p: AuthorizeParams,
+    query: AuthorizeParams,
 ) -> Result<HttpResponse, PageError> {
-    let (rp, redirect_uri) = registered_client(&hub, &p)?;
-    let state = p.state.clone();
-    let idp_hint = p.idp_hint.clone();
-    let deny = |reason: Reason| -> Result<HttpResponse, PageError> {
-        let url = rp_error_url(&redirect_uri, state.as_deref(), &hub.issuer, reason)
+    let Some(rp) = query
+        .client_id
+        .as_deref()
+        .and_then(|id| hub.relying_parties.get(id))
+    else {
+        // The claimed client id is attacker-supplied: it is not written to the log.
+        hub.audit.rejected(None, None, "unknown_client").await;
+        return Err(PageError::UnknownClient);
+    };
+    let deny_at = |redirect_uri: &str, state: Option<&str>, reason: Reason| {
+        let url = rp_error_url(redirect_uri, state, &hub.issuer, reason)
             .ok_or(PageError::BadRedirectUri)?;
         tracing::info!(client_id = %rp.settings.client_id, reason = reason.code(), "authorization request refused");
         Ok(see_other(url.as_str()))
     };
-    let request = match validate(&hub, rp, redirect_uri.clone(), p) {
-        Ok(r) => r,
-        Err(reason) => return deny(reason),
+    let (request, idp_hint) = match authorization_request(&hub, rp, query).await {
+        Ok(accepted) => accepted,
+        Err(Refusal::Page(e)) => return Err(e),
+        Err(Refusal::Redirect {
+            redirect_uri,
+            state,
+            reason,
+        }) => return deny_at(&redirect_uri, state.as_deref(), reason),
     };
+    let (redirect_uri, state) = (request.redirect_uri.clone(), request.state.clone());
+    let deny = |reason: Reason| deny_at(&redirect_uri, state.as_deref(), reason);
     let eligible = eligible_idps(&hub, &request);
     if eligible.is_empty() {
         return deny(Reason::LevelNotAvailable);

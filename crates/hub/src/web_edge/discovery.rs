@@ -11,6 +11,8 @@ pub(crate) async fn configuration(hub: web::Data<Hub>) -> HttpResponse {
         "issuer": hub.issuer,
         "authorization_endpoint": hub.url("/authorize"),
         "token_endpoint": hub.url("/token"),
+        "pushed_authorization_request_endpoint": hub.url("/par"),
+        "require_pushed_authorization_requests": false,
         "userinfo_endpoint": hub.url("/userinfo"),
         "jwks_uri": hub.url("/jwks"),
         "response_types_supported": ["code"],
@@ -31,14 +33,21 @@ pub(crate) async fn configuration(hub: web::Data<Hub>) -> HttpResponse {
         "acr_values_supported": levels,
         "vtr_supported": levels,
         "claims_parameter_supported": false,
-        "request_parameter_supported": false,
+        "request_parameter_supported": true,
         "request_uri_parameter_supported": false,
+        "request_object_signing_alg_values_supported": token::ALLOWED_ALGORITHMS
+            .iter()
+            .map(|a| format!("{a:?}"))
+            .collect::<Vec<_>>(),
         "authorization_response_iss_parameter_supported": true,
     }))
 }
 
 pub(crate) async fn jwks(hub: web::Data<Hub>) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header(("cache-control", "public, max-age=300"))
-        .json(hub.signing_key.jwks())
+        .insert_header((
+            "cache-control",
+            format!("public, max-age={}", crate::app::JWKS_MAX_AGE.as_secs()),
+        ))
+        .json(&hub.jwks)
 }

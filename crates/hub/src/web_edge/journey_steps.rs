@@ -46,6 +46,10 @@ async fn journey_for_form(
     if !token::secrets_equal(journey.browser.as_bytes(), browser.as_bytes())
         || !token::secrets_equal(journey.csrf.as_bytes(), form.csrf.as_bytes())
     {
+        let rp = journey.request.client_id.clone();
+        hub.audit
+            .rejected(Some(&rp), Some(&journey.id), "csrf")
+            .await;
         return Err(PageError::BadCsrf);
     }
     Ok(journey)
@@ -162,17 +166,32 @@ pub(crate) async fn idp_callback(
     params: web::Query<CallbackParams>,
 ) -> Result<HttpResponse, PageError> {
     let p = params.into_inner();
-    let state = p.state.as_deref().ok_or(PageError::UnknownState)?;
+    let Some(state) = p.state.as_deref() else {
+        hub.audit.rejected(None, None, "idp_state_missing").await;
+        return Err(PageError::UnknownState);
+    };
     let journey_id = journeys::take_upstream_state(&hub, state)
         .await
-        .map_err(|_| PageError::Unavailable)?
-        .ok_or(PageError::UnknownState)?;
-    let mut journey = journeys::load(&hub, &journey_id)
-        .await
-        .map_err(|_| PageError::Unavailable)?
-        .ok_or(PageError::UnknownState)?;
-    let browser = browser_session(&req).ok_or(PageError::NoJourney)?;
-    if !token::secrets_equal(journey.browser.as_bytes(), browser.as_bytes()) {
+        .map_err(|_| PageError::Unavailable)?;
+    let journey = match journey_id {
+        Some(id) => journeys::load(&hub, &id)
+            .await
+            .map_err(|_| PageError::Unavailable)?,
+        None => None,
+    };
+    let Some(mut journey) = journey else {
+        hub.audit.rejected(None, None, "idp_state_unknown").await;
+        return Err(PageError::UnknownState);
+    };
+    // The state was issued to another browser: a forged or injected response (CSRF).
+    let same_browser = browser_session(&req)
+        .is_some_and(|b| token::secrets_equal(journey.browser.as_bytes(), b.as_bytes()));
+    if !same_browser {
+        tracing::warn!(journey = %journey.id, "identity provider response in another browser");
+        let rp = journey.request.client_id.clone();
+        hub.audit
+            .rejected(Some(&rp), Some(&journey.id), "idp_state_other_browser")
+            .await;
         return Err(PageError::UnknownState);
     }
     let Some(upstream) = journey.upstream().filter(|u| u.state == state).cloned() else {
@@ -184,12 +203,18 @@ pub(crate) async fn idp_callback(
     let Some(idp) = hub.identity_provider(&upstream.idp_id) else {
         return Ok(journeys::fail(&hub, &mut journey, Reason::IdpError).await);
     };
-    if p.iss
-        .as_deref()
-        .is_some_and(|iss| iss != idp.settings.issuer)
-    {
-        tracing::warn!(journey = %journey.id, "identity provider response with a foreign iss (mix-up?)");
-        return Ok(journeys::fail(&hub, &mut journey, Reason::IdpError).await);
+    if let Err(e) = idp.check_response_issuer(&hub.http, p.iss.as_deref()).await {
+        tracing::warn!(journey = %journey.id, idp = %idp.settings.id, error = %e, "identity provider response refused");
+        let rp = journey.request.client_id.clone();
+        hub.audit
+            .rejected(Some(&rp), Some(&journey.id), "idp_issuer_mismatch")
+            .await;
+        let reason = if matches!(e, UpstreamError::Unavailable(_)) {
+            Reason::IdpUnavailable
+        } else {
+            Reason::IdpError
+        };
+        return Ok(journeys::fail(&hub, &mut journey, reason).await);
     }
     if let Some(error) = p.error.as_deref() {
         let reason = idp_error_reason(error, p.error_description.as_deref());

@@ -1,10 +1,15 @@
 //! The HTTP edge: routes, and the single place where errors become responses.
 
 mod audit_api;
-mod authorize;
+pub(crate) mod authorize;
+pub(crate) mod browser_security;
 mod discovery;
 mod health;
 mod journey_steps;
+mod pushed_authorization;
+pub(crate) mod rate_limit;
+pub(crate) mod request_object;
+pub(crate) mod request_shape;
 mod token_endpoint;
 mod userinfo;
 
@@ -18,8 +23,20 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use crate::app::Hub;
 use crate::failure::PageError;
 
-/// Name of the cookie identifying a browser's session at the hub.
+/// Name of the cookie identifying a browser's session at the hub, over plain http.
 pub(crate) const SESSION_COOKIE: &str = "hub_session";
+/// Its name over https: browsers accept a `__Host-` cookie only if it is `Secure`, set by
+/// this very host, for `/` and without `Domain`, so a sibling subdomain cannot plant or
+/// shadow it (session fixation).
+pub(crate) const SECURE_SESSION_COOKIE: &str = "__Host-hub_session";
+
+fn session_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
 
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(
@@ -27,6 +44,7 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         web::get().to(discovery::configuration),
     )
     .route("/jwks", web::get().to(discovery::jwks))
+    .route("/assets/hub.css", web::get().to(crate::pages::stylesheet))
     .route("/authorize", web::get().to(authorize::authorize_get))
     .route("/authorize", web::post().to(authorize::authorize_post))
     .route("/journey/idp", web::post().to(journey_steps::choose_idp))
@@ -36,6 +54,7 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         web::post().to(journey_steps::answer_cycle3),
     )
     .route("/idp/callback", web::get().to(journey_steps::idp_callback))
+    .route("/par", web::post().to(pushed_authorization::push))
     .route("/token", web::post().to(token_endpoint::token))
     .route("/userinfo", web::get().to(userinfo::userinfo))
     .route("/userinfo", web::post().to(userinfo::userinfo))
@@ -103,15 +122,19 @@ pub(crate) fn measure(
 
 /// The browser session id from the cookie, if any.
 pub(crate) fn browser_session(req: &HttpRequest) -> Option<String> {
-    req.cookie(SESSION_COOKIE)
+    let secure = req
+        .app_data::<web::Data<Hub>>()
+        .is_some_and(|hub| hub.secure_cookies());
+    req.cookie(session_cookie_name(secure))
         .map(|c| c.value().to_owned())
         .filter(|v| !v.is_empty())
 }
 
 /// The session cookie: HttpOnly, SameSite=Lax (it must survive the top-level return
-/// from the IdP), Secure when the hub is served over https.
+/// from the IdP), no Domain; Secure and `__Host-` prefixed when the hub is served over
+/// https (browsers drop Secure cookies on plain http, as the demo and tests use).
 pub(crate) fn session_cookie(hub: &Hub, value: String) -> Cookie<'static> {
-    Cookie::build(SESSION_COOKIE, value)
+    Cookie::build(session_cookie_name(hub.secure_cookies()), value)
         .path("/")
         .http_only(true)
         .secure(hub.secure_cookies())

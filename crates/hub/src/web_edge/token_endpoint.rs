@@ -14,7 +14,7 @@ use super::now;
 use crate::app::Hub;
 use crate::assertion::{self, Redemption};
 use crate::config::RpAuthMethod;
-use crate::relying_party::RelyingParty;
+use crate::relying_party::{RelyingParty, RpJwtError};
 use audit::EventType;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -105,14 +105,68 @@ struct AssertionClaims {
     iat: Option<i64>,
 }
 
-/// Authenticates the client with the one method it registered.
-async fn authenticate<'h>(
+/// The client authentication parameters of a request to `/token` or `/par` (the
+/// `Authorization: Basic` header is read from the request itself).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientCredentials<'a> {
+    pub(crate) client_id: Option<&'a str>,
+    pub(crate) client_assertion_type: Option<&'a str>,
+    pub(crate) client_assertion: Option<&'a str>,
+    /// `client_secret_post` is never accepted, so only its presence matters.
+    pub(crate) client_secret_in_body: bool,
+}
+
+/// A refused client authentication: the error for the client, and what the verification
+/// log records (the RP only when it is a registered one, never an attacker's string).
+struct Refusal<'h> {
+    rp: Option<&'h str>,
+    /// `None` when nothing was refused (the hub could not check).
+    outcome: Option<&'static str>,
+    error: OAuthError,
+}
+
+impl<'h> Refusal<'h> {
+    fn failed(rp: Option<&'h RelyingParty>) -> Self {
+        Self::new(rp, "client_auth_failed", "Client authentication failed")
+    }
+
+    fn new(rp: Option<&'h RelyingParty>, outcome: &'static str, description: &'static str) -> Self {
+        Self {
+            rp: rp.map(|rp| rp.settings.client_id.as_str()),
+            outcome: Some(outcome),
+            error: OAuthError::invalid_client(description),
+        }
+    }
+}
+
+/// Authenticates the client with the one method it registered (`client_secret_basic` or
+/// `private_key_jwt`), at `/token` and `/par` alike. Every refusal is recorded in the
+/// verification log as `request_rejected`.
+pub(crate) async fn authenticate<'h>(
     hub: &'h Hub,
     req: &HttpRequest,
-    form: &TokenForm,
+    credentials: ClientCredentials<'_>,
 ) -> Result<&'h RelyingParty, OAuthError> {
-    if form.client_secret.is_some() {
-        return Err(OAuthError::invalid_client(
+    match identify(hub, req, credentials).await {
+        Ok(rp) => Ok(rp),
+        Err(refusal) => {
+            if let Some(outcome) = refusal.outcome {
+                hub.audit.rejected(refusal.rp, None, outcome).await;
+            }
+            Err(refusal.error)
+        }
+    }
+}
+
+async fn identify<'h>(
+    hub: &'h Hub,
+    req: &HttpRequest,
+    credentials: ClientCredentials<'_>,
+) -> Result<&'h RelyingParty, Refusal<'h>> {
+    if credentials.client_secret_in_body {
+        return Err(Refusal::new(
+            None,
+            "client_auth_failed",
             "client_secret_post is not allowed",
         ));
     }
@@ -120,62 +174,80 @@ async fn authenticate<'h>(
         let rp = hub
             .relying_parties
             .get(&id)
-            .ok_or_else(|| OAuthError::invalid_client("Client authentication failed"))?;
+            .ok_or_else(|| Refusal::failed(None))?;
         let expected = rp.settings.client_secret.as_deref().unwrap_or("");
         if rp.settings.token_endpoint_auth_method != RpAuthMethod::ClientSecretBasic
             || !token::secrets_equal(expected.as_bytes(), secret.as_bytes())
+            || credentials.client_id.is_some_and(|c| c != id)
         {
-            return Err(OAuthError::invalid_client("Client authentication failed"));
+            return Err(Refusal::failed(Some(rp)));
         }
         return Ok(rp);
     }
-    let (Some(kind), Some(assertion)) = (&form.client_assertion_type, &form.client_assertion)
-    else {
-        return Err(OAuthError::invalid_client("Client authentication required"));
+    let (Some(kind), Some(assertion)) = (
+        credentials.client_assertion_type,
+        credentials.client_assertion,
+    ) else {
+        return Err(Refusal::new(
+            None,
+            "client_auth_failed",
+            "Client authentication required",
+        ));
     };
     if kind != JWT_BEARER {
-        return Err(OAuthError::invalid_client(
+        return Err(Refusal::new(
+            None,
+            "client_auth_failed",
             "Unsupported client_assertion_type",
         ));
     }
-    private_key_jwt(hub, form.client_id.as_deref(), assertion).await
+    private_key_jwt(hub, credentials.client_id, assertion).await
 }
 
 async fn private_key_jwt<'h>(
     hub: &'h Hub,
     client_id: Option<&str>,
     assertion: &str,
-) -> Result<&'h RelyingParty, OAuthError> {
-    let failed = || OAuthError::invalid_client("Client authentication failed");
+) -> Result<&'h RelyingParty, Refusal<'h>> {
     // Read the unverified issuer only to choose whose keys to verify with.
-    let claimed = token::unverified_issuer(assertion).ok_or_else(failed)?;
-    if client_id.is_some_and(|c| c != claimed) {
-        return Err(failed());
+    let claimed = token::unverified_issuer(assertion).ok_or_else(|| Refusal::failed(None))?;
+    let rp = hub
+        .relying_parties
+        .get(&claimed)
+        .ok_or_else(|| Refusal::failed(None))?;
+    if client_id.is_some_and(|c| c != claimed)
+        || rp.settings.token_endpoint_auth_method != RpAuthMethod::PrivateKeyJwt
+    {
+        return Err(Refusal::failed(Some(rp)));
     }
-    let rp = hub.relying_parties.get(&claimed).ok_or_else(failed)?;
-    if rp.settings.token_endpoint_auth_method != RpAuthMethod::PrivateKeyJwt {
-        return Err(failed());
-    }
-    let keys = rp.keys(&hub.http).await.map_err(|e| {
-        tracing::warn!(error = %e, client_id = %claimed, "client keys unavailable");
-        failed()
-    })?;
+    // The assertion may name the issuer or the endpoint it is sent to; both endpoints
+    // that authenticate clients are accepted at either, as RFC 7523 allows.
     let expect = token::Expect {
         issuer: Some(claimed.clone()),
-        audience: vec![hub.url("/token"), hub.issuer.clone()],
+        audience: vec![hub.url("/token"), hub.url("/par"), hub.issuer.clone()],
         leeway_secs: 5,
     };
-    let claims: AssertionClaims = keys.verify(assertion, &expect).map_err(|e| {
-        tracing::info!(error = %e, client_id = %claimed, "client assertion rejected");
-        failed()
-    })?;
+    let claims: AssertionClaims = rp
+        .verify(&hub.http, assertion, &expect)
+        .await
+        .map_err(|e| {
+            match &e {
+                RpJwtError::Keys(e) => {
+                    tracing::warn!(error = %e, client_id = %claimed, "client keys unavailable")
+                }
+                RpJwtError::Token(e) => {
+                    tracing::info!(error = %e, client_id = %claimed, "client assertion rejected")
+                }
+            }
+            Refusal::failed(Some(rp))
+        })?;
     let now = now();
     let lifetime = claims.exp - claims.iat.unwrap_or(now);
     if claims.sub != claims.iss
         || claims.exp - now > MAX_ASSERTION_LIFETIME
         || lifetime > MAX_ASSERTION_LIFETIME
     {
-        return Err(failed());
+        return Err(Refusal::failed(Some(rp)));
     }
     let ttl = Duration::from_secs((claims.exp - now).max(1) as u64 + 10);
     let fresh = hub
@@ -187,10 +259,18 @@ async fn private_key_jwt<'h>(
             ttl,
         )
         .await
-        .map_err(|_| OAuthError::unavailable())?;
+        .map_err(|_| Refusal {
+            rp: None,
+            outcome: None,
+            error: OAuthError::unavailable(),
+        })?;
     if !fresh {
         tracing::warn!(client_id = %claimed, "client assertion replayed");
-        return Err(failed());
+        return Err(Refusal::new(
+            Some(rp),
+            "client_assertion_replayed",
+            "Client authentication failed",
+        ));
     }
     Ok(rp)
 }
@@ -214,7 +294,13 @@ async fn exchange(
     req: &HttpRequest,
     form: &TokenForm,
 ) -> Result<HttpResponse, OAuthError> {
-    let rp = authenticate(hub, req, form).await?;
+    let credentials = ClientCredentials {
+        client_id: form.client_id.as_deref(),
+        client_assertion_type: form.client_assertion_type.as_deref(),
+        client_assertion: form.client_assertion.as_deref(),
+        client_secret_in_body: form.client_secret.is_some(),
+    };
+    let rp = authenticate(hub, req, credentials).await?;
     let result = redeem(hub, rp, form).await;
     if let Err(e) = &result {
         if e.error == "invalid_grant" {

@@ -1,0 +1,122 @@
+//! Each virtual user's own latency histograms and error counts, merged at the end: no
+//! shared state (no lock) on the hot path.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use crate::step::{Failure, Step};
+
+/// Highest latency recorded exactly: an hour, in microseconds (longer ones saturate).
+const MAX_MICROS: u64 = 3_600_000_000;
+/// Three significant figures: 0.1% precision at any latency.
+const SIGNIFICANT_FIGURES: u8 = 3;
+
+/// Latencies in microseconds.
+pub(crate) fn new_histogram() -> Histogram<u64> {
+    // Not input-dependent: constant bounds that hdrhistogram accepts.
+    #[allow(clippy::expect_used)]
+    Histogram::new_with_bounds(1, MAX_MICROS, SIGNIFICANT_FIGURES)
+        .expect("constant histogram bounds are valid")
+}
+
+fn micros(elapsed: Duration) -> u64 {
+    u64::try_from(elapsed.as_micros())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// What the recorded journeys of one or more virtual users came to.
+#[derive(Debug, Clone)]
+pub(crate) struct Recorder {
+    /// Indexed by [`Step::index`]; a step's latency is recorded whenever the step
+    /// succeeded, even if a later one failed.
+    pub(crate) steps: Vec<Histogram<u64>>,
+    /// Complete journeys only.
+    pub(crate) journeys: Histogram<u64>,
+    pub(crate) completed: u64,
+    pub(crate) errors: BTreeMap<String, u64>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self {
+            steps: (0..Step::COUNT).map(|_| new_histogram()).collect(),
+            journeys: new_histogram(),
+            completed: 0,
+            errors: BTreeMap::new(),
+        }
+    }
+}
+
+impl Recorder {
+    /// Records one journey: its successful steps' latencies, then its outcome.
+    pub(crate) fn record(
+        &mut self,
+        steps: &[(Step, Duration)],
+        outcome: &Result<(), Failure>,
+        elapsed: Duration,
+    ) {
+        for (step, took) in steps {
+            if let Some(histogram) = self.steps.get_mut(step.index()) {
+                histogram.saturating_record(micros(*took));
+            }
+        }
+        match outcome {
+            Ok(()) => {
+                self.completed += 1;
+                self.journeys.saturating_record(micros(elapsed));
+            }
+            Err(failure) => *self.errors.entry(failure.to_string()).or_insert(0) += 1,
+        }
+    }
+
+    /// Adds another user's figures to these.
+    pub(crate) fn merge(&mut self, other: &Recorder) {
+        for (mine, theirs) in self.steps.iter_mut().zip(&other.steps) {
+            // Same bounds on both sides, so adding cannot fail.
+            let _ = mine.add(theirs);
+        }
+        let _ = self.journeys.add(&other.journeys);
+        self.completed += other.completed;
+        for (kind, count) in &other.errors {
+            *self.errors.entry(kind.clone()).or_insert(0) += count;
+        }
+    }
+
+    pub(crate) fn failed(&self) -> u64 {
+        self.errors.values().sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merging_adds_samples_and_errors() {
+        let mut a = Recorder::default();
+        let steps = [(Step::Authorize, Duration::from_millis(2))];
+        a.record(&steps, &Ok(()), Duration::from_millis(5));
+        let mut b = Recorder::default();
+        b.record(
+            &steps,
+            &Err(Failure::new(Step::Token, "invalid_client")),
+            Duration::from_millis(3),
+        );
+        b.record(
+            &[],
+            &Err(Failure::new(Step::Authorize, "connect")),
+            Duration::ZERO,
+        );
+        a.merge(&b);
+        assert_eq!(a.completed, 1);
+        assert_eq!(a.failed(), 2);
+        assert_eq!(a.steps[Step::Authorize.index()].len(), 2);
+        assert_eq!(a.journeys.len(), 1);
+        assert_eq!(a.errors["token:invalid_client"], 1);
+        let p50 = a.steps[Step::Authorize.index()].value_at_quantile(0.5);
+        assert!((1995..=2005).contains(&p50), "{p50}");
+    }
+}

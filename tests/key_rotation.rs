@@ -1,0 +1,223 @@
+//! Signing-key rotation end to end: a hub publishes its next key before that key signs
+//! anything, `hub keys rotate` promotes it, a restarted instance signs with it, and ID
+//! tokens signed before the rotation still verify against the JWKS after it.
+
+use std::net::TcpListener;
+use std::process::Command;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use hub::{Application, Settings};
+use serde_json::Value;
+
+use crate::util::*;
+
+/// Starts a hub instance on `listener`; the handle stops it (as a restart would).
+async fn start_instance(settings: Settings, listener: TcpListener) -> ServerHandle {
+    let server = Application::build(settings, listener)
+        .await
+        .expect("build hub")
+        .into_server();
+    let handle = server.handle();
+    tokio::spawn(server);
+    handle
+}
+
+/// The hub's JWKS as an RP fetches it (a fresh connection, so never a stale one to a
+/// stopped instance), and its kids in order.
+async fn published(hub: &TestHub) -> (Value, Vec<String>) {
+    let response = reqwest::get(format!("{}/jwks", hub.url))
+        .await
+        .expect("jwks");
+    let cache_control = response.headers().get("cache-control").cloned();
+    assert_eq!(
+        cache_control.as_ref().and_then(|v| v.to_str().ok()),
+        Some(format!("public, max-age={}", hub::app::JWKS_MAX_AGE.as_secs()).as_str())
+    );
+    let jwks: Value = response.json().await.expect("json");
+    let kids = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["kid"].as_str().expect("kid").to_owned())
+        .collect();
+    (jwks, kids)
+}
+
+/// A complete journey for `person` at [`RP_MATCH`]: the raw ID token.
+async fn raw_id_token(hub: &TestHub, person: &str) -> String {
+    let request = AuthRequest::new(RP_MATCH);
+    let code = hub.code_for(&request, person).await;
+    let (status, body) = hub
+        .redeem(RP_MATCH, &secret_of(RP_MATCH), &code, &request.verifier)
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    body["id_token"].as_str().expect("id_token").to_owned()
+}
+
+fn kid_of(jwt: &str) -> String {
+    use base64::Engine as _;
+    let header = jwt.split('.').next().expect("header");
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .expect("b64"),
+    )
+    .expect("json");
+    header["kid"].as_str().expect("kid").to_owned()
+}
+
+fn verify_with(jwks: &Value, jwt: &str, hub: &TestHub) -> Result<Value, token::TokenError> {
+    token::VerificationKeys::from_jwks(jwks)
+        .expect("jwks")
+        .verify(
+            jwt,
+            &token::Expect {
+                issuer: Some(hub.url.clone()),
+                audience: vec![RP_MATCH.into()],
+                leeway_secs: 0,
+            },
+        )
+}
+
+#[tokio::test]
+async fn rotation_publishes_the_next_key_first_and_old_tokens_keep_verifying() {
+    let (listener, issuer) = free_listener();
+    let address = listener.local_addr().expect("address");
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let peers = start_peers(&issuer, false).await;
+    let storage = storage_settings(Backend::of_this_run(), data_dir.path()).await;
+    let settings = hub_settings(&peers, &issuer, data_dir.path(), storage, None);
+    prepare_database(&settings).await;
+    let first = start_instance(settings.clone(), listener).await;
+    let hub = peers.into_test_hub(issuer, data_dir, settings.database.url.clone());
+
+    // A new deployment publishes a current and a next key; only the current one signs.
+    let (jwks_before, before) = published(&hub).await;
+    assert_eq!(before.len(), 2, "{jwks_before}");
+    let old_token = raw_id_token(&hub, "alice").await;
+    assert_eq!(kid_of(&old_token), before[0]);
+    let staged = before[1].clone();
+
+    let rotation = hub::app::rotate_keys(&settings, Duration::ZERO).expect("rotate");
+    let token::Rotation::Rotated {
+        retired,
+        previous,
+        current,
+        next,
+    } = rotation
+    else {
+        panic!("expected a rotation, got {rotation:?}");
+    };
+    assert_eq!((retired, &previous, &current), (None, &before[0], &staged));
+    assert!(!before.contains(&next));
+
+    // The files changed; the running instance keeps what it loaded until restarted.
+    assert_eq!(published(&hub).await.1, before);
+    assert_eq!(kid_of(&raw_id_token(&hub, "alice").await), before[0]);
+
+    // Restart on the same address (one step of a rolling restart).
+    first.stop(false).await;
+    let listener = TcpListener::bind(address).expect("rebind the hub's address");
+    let _second = start_instance(settings.clone(), listener).await;
+
+    let (jwks_after, after) = published(&hub).await;
+    assert_eq!(after, [current, next, previous]);
+    // Signed before the rotation, verified with the JWKS after it.
+    let claims = verify_with(&jwks_after, &old_token, &hub).expect("old token verifies");
+    assert_eq!(claims["aud"], RP_MATCH);
+
+    // After the restart the former next key signs (ID tokens, and the client assertion
+    // the IdP just checked against the new JWKS), and an RP that fetched the JWKS
+    // before the rotation already knows it.
+    let new_token = raw_id_token(&hub, "alice").await;
+    assert_eq!(kid_of(&new_token), staged);
+    verify_with(&jwks_before, &new_token, &hub).expect("next key was published in advance");
+    hub.verify_id_token(&new_token, RP_MATCH).await;
+}
+
+fn hub_keys(data_dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_hub"))
+        .arg("keys")
+        .args(args)
+        .env("HUB_DATA__DIR", data_dir)
+        .output()
+        .expect("run hub");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[test]
+fn hub_keys_rotate_refuses_an_unpublished_next_key_unless_forced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys_dir = dir.path().join("keys");
+    let (ok, text) = hub_keys(dir.path(), &["init"]);
+    assert!(ok, "{text}");
+    let initial = token::SigningKeys::load_or_generate(&keys_dir).expect("keys");
+    let staged = initial
+        .next()
+        .expect("init stages a next key")
+        .kid()
+        .to_owned();
+    assert!(text.contains(&staged), "{text}");
+
+    // The next key was created a moment ago: relying parties may not have it yet.
+    let (ok, text) = hub_keys(dir.path(), &["rotate"]);
+    assert!(!ok, "{text}");
+    assert!(text.contains("must have been published"), "{text}");
+    let unchanged = token::SigningKeys::load_or_generate(&keys_dir).expect("keys");
+    assert_eq!(unchanged.jwks(), initial.jwks());
+
+    let (ok, text) = hub_keys(dir.path(), &["rotate", "--force"]);
+    assert!(ok, "{text}");
+    let rotated = token::SigningKeys::load_or_generate(&keys_dir).expect("keys");
+    assert_eq!(rotated.current().kid(), staged);
+    assert_eq!(
+        rotated.previous().expect("previous").kid(),
+        initial.current().kid()
+    );
+
+    let (ok, text) = hub_keys(dir.path(), &["retire-previous"]);
+    assert!(ok, "{text}");
+    assert!(text.contains(initial.current().kid()), "{text}");
+    let retired = token::SigningKeys::load_or_generate(&keys_dir).expect("keys");
+    assert!(retired.previous().is_none());
+    assert_eq!(retired.current().kid(), staged);
+}
+
+#[tokio::test]
+async fn pruning_after_a_rotation_verifies_checkpoints_signed_with_the_previous_key() {
+    let hub = spawn_hub().await;
+    hub.id_token_for(RP_MATCH, "alice").await;
+    let settings = Settings::load(None)
+        .unwrap()
+        .with(serde_json::json!({"data": {"dir": hub.data_dir.path()}, "database": {"url": hub.database_url}}))
+        .unwrap();
+    let db = store::Database::open(&hub.database_url).await.unwrap();
+    let (before, _) = hub::app::load_or_create_keys(&settings).unwrap();
+    // The latest checkpoint is signed before the rotation, and the log does not grow
+    // after it, so pruning proves the archive against it.
+    let checkpoint = hub::audit_checkpoints::ensure_checkpoint(&db, before.current())
+        .await
+        .unwrap();
+    assert_eq!(kid_of(&checkpoint.signature), before.current().kid());
+    hub::app::rotate_keys(&settings, Duration::ZERO).unwrap();
+    let (after, _) = hub::app::load_or_create_keys(&settings).unwrap();
+    assert_ne!(after.current().kid(), before.current().kid());
+
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let cutoff = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let archive = tempfile::tempdir().unwrap();
+    let report = hub::retention::prune(&db, &after, &cutoff, archive.path())
+        .await
+        .expect("the archive verifies with the previous key, which is still published");
+    assert_eq!(report.checkpoint_size, checkpoint.tree_size);
+    assert!(report.archived > 0);
+    let archived_jwks: Value =
+        serde_json::from_slice(&std::fs::read(archive.path().join("jwks.json")).unwrap()).unwrap();
+    assert_eq!(archived_jwks, after.jwks());
+}
