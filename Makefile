@@ -31,7 +31,8 @@ BENCH_ARGS ?= --warm-up-time 1 --measurement-time 3
 bench:
 	$(CARGO) bench --locked -p token -p matching -p audit -p store -p hub \
 		--bench tokens --bench decision --bench proofs --bench append \
-		--bench audit_sqlite --bench journey --bench matching_retrieval -- $(BENCH_ARGS)
+		--bench audit_sqlite --bench journey --bench matching_retrieval \
+		--bench idp_id_token -- $(BENCH_ARGS)
 	if [ -x scripts/bench-journeys.sh ]; then scripts/bench-journeys.sh --short; fi
 
 ## Fuzz every target in fuzz/ for FUZZ_SECS seconds each (nightly and cargo-fuzz;

@@ -182,7 +182,7 @@ port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 ports=("$PORT_PUBLIC" "$PORT_IDP" "$PORT_RP" "$PORT_MS" "${PORT_INSTANCE[@]}")
 for p in "${ports[@]}"; do
     if port_busy "$p"; then
-        die "port $p is already in use (this script uses $BASE_PORT..$((BASE_PORT + 13))); pass another --base-port"
+        die "port $p is already in use (this script uses ${ports[*]}); pass another --base-port"
     fi
 done
 
@@ -568,12 +568,29 @@ run_scenario() {
         run_quiet "$scenario-warmup" "${load[@]}" --duration "${WARMUP}s"
     fi
 
-    # The measured run: journey-load measures the hub pids; the rest is read around it.
-    local pid_args=() ms_before=0 bal_before=0 ms_after=0 bal_after=0 m_before m_after
-    local load_before load_after
+    # The measured run: journey-load measures the hub pids; the rest is read around it:
+    # the matching service, the balancer, this scenario's PostgreSQL backends (their pool
+    # connections, open since the warm-up) and the whole Redis server (shared with anything
+    # else using it: an upper bound).
+    local roles=() role_pids=() pid_args=() m_before m_after load_before load_after pid
+    [[ -z $ms_pid ]] || { roles+=(matching-service); role_pids+=("$ms_pid"); }
+    [[ -z $balancer_pid ]] || { roles+=(balancer); role_pids+=("$balancer_pid"); }
+    if [[ $storage == pg ]]; then
+        local backends redis_pid
+        backends=$(psql_admin -c "select coalesce(string_agg(pid::text, ' '), '') from pg_stat_activity
+            where datname like 'bench_${RUN_ID}_${scenario//-/_}%'")
+        [[ -z $backends ]] || { roles+=(postgres-backends); role_pids+=("$backends"); }
+        redis_pid=$(redis-cli -u "$REDIS_URL" info server 2>/dev/null | tr -d '\r' | awk -F: '/^process_id:/ {print $2}')
+        if [[ -n $redis_pid && -r /proc/$redis_pid/stat ]]; then
+            roles+=(redis-server-shared)
+            role_pids+=("$redis_pid")
+        fi
+    fi
+    local -A ticks_before=()
+    for i in "${!roles[@]}"; do
+        for pid in ${role_pids[i]}; do ticks_before[$pid]=$(cpu_ticks "$pid"); done
+    done
     for i in "${hub_pids[@]}"; do pid_args+=(--pid "$i"); done
-    [[ -z $ms_pid ]] || ms_before=$(cpu_ticks "$ms_pid")
-    [[ -z $balancer_pid ]] || bal_before=$(cpu_ticks "$balancer_pid")
     m_before=$(machine_jiffies)
     load_before=$(loadavg)
     log "$scenario: measuring for ${DURATION} s ($USERS users; load average $load_before)"
@@ -585,28 +602,33 @@ run_scenario() {
     fi
     m_after=$(machine_jiffies)
     load_after=$(loadavg)
-    [[ -z $ms_pid ]] || ms_after=$(cpu_ticks "$ms_pid")
-    [[ -z $balancer_pid ]] || bal_after=$(cpu_ticks "$balancer_pid")
+    for i in "${hub_pids[@]}" $ms_pid $balancer_pid; do
+        kill -0 "$i" 2>/dev/null || die "$scenario: process $i exited during the measured run (logs: $OUT/logs/$scenario-*.log)"
+    done
 
     # Side processes and machine load, added to journey-load's JSON as "bench".
-    local side='[]' busy
+    local side='[]' busy ticks n rss after
     busy=$(awk -v a="$m_before" -v b="$m_after" 'BEGIN {split(a, x, " "); split(b, y, " ");
         d = y[2] - x[2]; printf "%.1f", (d > 0 ? 100 * (y[1] - x[1]) / d : 0)}')
-    if [[ -n $ms_pid ]]; then
-        side=$(jq -c --argjson t "$((ms_after - ms_before))" --argjson hz "$CLK_TCK" \
-            --argjson pid "$ms_pid" --argjson rss "$(peak_rss_kib "$ms_pid" || echo null)" \
-            '. + [{role: "matching-service", pid: $pid, cpu_secs: ($t / $hz), peak_rss_kib: $rss}]' <<<"$side")
-    fi
-    if [[ -n $balancer_pid ]]; then
-        side=$(jq -c --argjson t "$((bal_after - bal_before))" --argjson hz "$CLK_TCK" \
-            --argjson pid "$balancer_pid" --argjson rss "$(peak_rss_kib "$balancer_pid" || echo null)" \
-            '. + [{role: "balancer", pid: $pid, cpu_secs: ($t / $hz), peak_rss_kib: $rss}]' <<<"$side")
-    fi
+    for i in "${!roles[@]}"; do
+        ticks=0 n=0 rss=0
+        for pid in ${role_pids[i]}; do
+            # A process gone by now (a pool connection closed) is left out.
+            after=$(cpu_ticks "$pid" || true)
+            [[ -n $after && -n ${ticks_before[$pid]:-} ]] || continue
+            ticks=$((ticks + after - ticks_before[$pid]))
+            rss=$((rss + $(peak_rss_kib "$pid" || echo 0)))
+            n=$((n + 1))
+        done
+        side=$(jq -c --arg role "${roles[i]}" --argjson t "$ticks" --argjson hz "$CLK_TCK" \
+            --argjson n "$n" --argjson rss "$rss" \
+            '. + [{role: $role, processes: $n, cpu_secs: ($t / $hz), peak_rss_kib: $rss}]' <<<"$side")
+    done
     jq --arg scenario "$scenario" --argjson instances "$instances" --arg storage "$storage" \
         --argjson records "$RECORDS" --argjson demo "$DEMO_RECORDS" --arg citizens "$CITIZENS" --argjson warmup "$WARMUP" \
         --argjson duration "$DURATION" --argjson side "$side" --arg busy "$busy" \
         --arg load_before "$load_before" --arg load_after "$load_after" \
-        --arg commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+        --arg commit "$(git describe --always --dirty 2>/dev/null || echo unknown)" \
         --argjson cpus "$(nproc)" '
         . as $r
         | . + {bench: {
@@ -629,6 +651,8 @@ run_scenario() {
     fi
     drop_databases_of "$scenario"
     forget_redis_prefixes
+    # The hub logs every request (some MB per 1000 journeys).
+    if have gzip; then gzip -f "$OUT/logs/$scenario"-*.log 2>/dev/null || true; fi
 }
 
 # Drops this scenario's databases now (the template stays for the next scenario).
@@ -670,7 +694,7 @@ done
     done
     for r in "${RESULTS[@]}"; do
         jq -r '.bench as $b | $b.side_processes[] |
-            "\($b.scenario): \(.role) \(.cpu_ms_per_journey) CPU-ms per journey (not in the hub column), peak RSS \((.peak_rss_kib // 0) / 1024 * 10 | round / 10) MiB"' "${r#*|}"
+            "\($b.scenario): \(.role) (\(.processes) process(es)): \(.cpu_ms_per_journey) CPU-ms per journey (not in the hub column)" + (if .role == "postgres-backends" or .role == "redis-server-shared" then "" else ", peak RSS \((.peak_rss_kib // 0) / 1024 * 10 | round / 10) MiB" end)' "${r#*|}"
         jq -r '"\(.bench.scenario): machine \(.bench.machine.busy_percent_during_run)% busy over the run (all \(.bench.machine.cpus) CPUs, everything on the machine), load average \(.bench.machine.loadavg_before) -> \(.bench.machine.loadavg_after)"' "${r#*|}"
         jq -r 'select(.failed > 0) | "\(.bench.scenario): FAILED journeys by kind: \(.errors | tostring)"' "${r#*|}"
     done

@@ -415,3 +415,59 @@ async fn a_silent_idp_times_out_within_the_configured_time() {
         "{took:?}"
     );
 }
+
+#[tokio::test]
+async fn overload_is_met_with_503_and_retry_after_and_work_in_flight_completes() {
+    // One slot, taken by a journey whose IdP never answers (until the 2 s timeout).
+    let issuer = silent_idp().await;
+    let hub = hub_with_idp(
+        idp_at("idp-silent", &issuer),
+        json!({"server": {"max_in_flight": 1}, "journey": {"idp_timeout_secs": 2}}),
+    )
+    .await;
+    let request = AuthRequest::new(RP_MATCH).set("idp_hint", Some("idp-silent"));
+    let busy = {
+        let url = request.url(&hub);
+        tokio::spawn(async move { Browser::new().get(&url).await.rp() })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let shed = hub
+        .http
+        .get(format!("{}/.well-known/openid-configuration", hub.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shed.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(retry_after(&shed), 1);
+    let token = hub
+        .http
+        .post(format!("{}/token", hub.url))
+        .form(&[("grant_type", "authorization_code")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = token.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    let health = hub
+        .http
+        .get(format!("{}/healthz", hub.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK, "probes are never shed");
+    // The journey in flight was not harmed: it ends as it would have, with its events.
+    let params = busy.await.unwrap();
+    assert_eq!(params["reason"], "idp_unavailable", "{params:?}");
+    let again = hub
+        .http
+        .get(format!("{}/.well-known/openid-configuration", hub.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        again.status(),
+        StatusCode::OK,
+        "served again once the slot is free"
+    );
+}

@@ -255,16 +255,21 @@ fn serve(hub: web::Data<Hub>, listener: TcpListener) -> Result<Server, StartErro
     let tls = server_settings.tls.as_ref().map(tls_config).transpose()?;
     let security = web::Data::new(BrowserSecurity::new(&hub));
     let limits = web::Data::new(RateLimits::new(&hub.settings));
+    let in_flight = web::Data::new(crate::web_edge::overload::InFlight::new(
+        server_settings.max_in_flight,
+    ));
     let server = HttpServer::new(move || {
         App::new()
             .wrap(from_fn(crate::web_edge::request_shape::well_formed))
             .wrap(from_fn(crate::web_edge::rate_limit::throttle))
+            .wrap(from_fn(crate::web_edge::overload::shed))
             .wrap(from_fn(crate::web_edge::browser_security::secure_responses))
             .wrap_fn(crate::web_edge::measure)
             .wrap(TracingLogger::default())
             .app_data(hub.clone())
             .app_data(security.clone())
             .app_data(limits.clone())
+            .app_data(in_flight.clone())
             .app_data(
                 web::FormConfig::default()
                     .limit(body_limit)

@@ -224,6 +224,10 @@ pub struct ServerSettings {
     /// Open connections per worker thread; more wait in the listen backlog.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Requests an instance works on at once; one more is answered 503 with
+    /// `Retry-After` (back-pressure instead of unbounded queueing).
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
     /// TLS handshakes in progress per worker thread (they are CPU-bound).
     #[serde(default = "default_max_connection_rate")]
     pub max_connection_rate: usize,
@@ -254,6 +258,10 @@ fn default_client_disconnect_timeout_ms() -> u64 {
 
 fn default_keep_alive_secs() -> u64 {
     5
+}
+
+fn default_max_in_flight() -> usize {
+    512
 }
 
 fn default_max_connections() -> usize {

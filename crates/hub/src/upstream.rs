@@ -94,6 +94,10 @@ impl UpstreamError {
 pub struct IdentityProvider {
     pub settings: IdentityProviderSettings,
     metadata: OnceCell<IdpMetadata>,
+    /// The discovered JWKS in the `token` crate's form: ID-token signatures are checked
+    /// with ring there (about four times faster than `openidconnect`'s `p256`), with the
+    /// same algorithm allow-list as every other JWT the hub accepts.
+    id_token_keys: OnceCell<token::VerificationKeys>,
     breaker: IdpBreaker,
 }
 
@@ -170,6 +174,7 @@ impl IdentityProvider {
         Self {
             settings,
             metadata: OnceCell::new(),
+            id_token_keys: OnceCell::new(),
             breaker: IdpBreaker::new(CircuitBreakerSettings::default(), None),
         }
     }
@@ -207,6 +212,22 @@ impl IdentityProvider {
                         }
                         other => UpstreamError::Unavailable(format!("discovery: {other}")),
                     })
+            })
+            .await
+    }
+
+    /// The IdP's signing keys from its discovered JWKS.
+    async fn id_token_keys(
+        &self,
+        http: &reqwest::Client,
+    ) -> Result<&token::VerificationKeys, UpstreamError> {
+        let metadata = self.metadata(http).await?;
+        self.id_token_keys
+            .get_or_try_init(|| async {
+                let jwks = serde_json::to_value(metadata.jwks())
+                    .map_err(|e| UpstreamError::Invalid(format!("jwks: {e}")))?;
+                token::VerificationKeys::from_jwks(&jwks)
+                    .map_err(|e| UpstreamError::Invalid(format!("jwks: {e}")))
             })
             .await
     }
@@ -346,10 +367,22 @@ impl IdentityProvider {
         let id_token = response
             .id_token()
             .ok_or_else(|| UpstreamError::Invalid("no id_token in token response".into()))?;
+        // The signature, algorithm, `iss`, `aud` and `exp` first, by the token crate...
+        let keys = self.id_token_keys(http).await?;
+        let expect = token::Expect {
+            issuer: Some(self.settings.issuer.clone()),
+            audience: vec![self.settings.client_id.clone()],
+            leeway_secs: CLOCK_SKEW_SECS as u64,
+        };
+        keys.verify::<serde_json::Value>(&id_token.to_string(), &expect)
+            .map_err(|e| UpstreamError::Invalid(format!("id_token: {e}")))?;
+        // ...then every claim check by openidconnect (iss, aud and azp again, exp, iat,
+        // nonce) on the token whose signature is now known good.
         let verifier = client
             .id_token_verifier()
             .set_allowed_algs(ID_TOKEN_ALGORITHMS)
-            .set_issue_time_verifier_fn(issued_recently);
+            .set_issue_time_verifier_fn(issued_recently)
+            .insecure_disable_signature_check();
         let claims = id_token
             .claims(&verifier, &Nonce::new(upstream.nonce.clone()))
             .map_err(|e| UpstreamError::Invalid(format!("id_token: {e}")))?;

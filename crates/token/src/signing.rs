@@ -1,7 +1,7 @@
 use std::fmt;
 use std::path::Path;
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, Header};
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, KeyPair as _, ECDSA_P256_SHA256_FIXED_SIGNING};
 
@@ -11,7 +11,10 @@ use crate::{b64url, keyfile, TokenError};
 /// objects. Only the public half ever leaves this type (via the JWKS);
 /// `Debug` prints the kid only.
 pub struct SigningKey {
-    encoding: EncodingKey,
+    /// Parsed once: `jsonwebtoken` would re-parse the PKCS#8 document and re-derive the
+    /// public key on every signature (a third of the cost of an ES256 signature).
+    pair: EcdsaKeyPair,
+    rng: SystemRandom,
     kid: String,
     x: String,
     y: String,
@@ -27,9 +30,9 @@ impl SigningKey {
     /// Loads a P-256 key from PKCS#8 DER (the format [`Self::load_or_generate`]
     /// persists).
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, TokenError> {
-        let pair =
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der, &SystemRandom::new())
-                .map_err(|e| TokenError::InvalidKey(format!("not a P-256 PKCS#8 key: {e}")))?;
+        let rng = SystemRandom::new();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng)
+            .map_err(|e| TokenError::InvalidKey(format!("not a P-256 PKCS#8 key: {e}")))?;
         let point = pair.public_key().as_ref();
         // Uncompressed SEC1 point: 0x04 || X (32 bytes) || Y (32 bytes).
         if point.len() != 65 || point[0] != 0x04 {
@@ -41,7 +44,8 @@ impl SigningKey {
         let y = b64url(&point[33..65]);
         let kid = jwk_thumbprint(&x, &y);
         Ok(Self {
-            encoding: EncodingKey::from_ec_der(der),
+            pair,
+            rng,
             kid,
             x,
             y,
@@ -100,8 +104,17 @@ impl SigningKey {
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(self.kid.clone());
         header.typ = Some(typ.to_owned());
-        jsonwebtoken::encode(&header, claims, &self.encoding)
-            .map_err(|e| TokenError::Signing(e.to_string()))
+        let encoding = |e: serde_json::Error| TokenError::Signing(e.to_string());
+        let header = serde_json::to_vec(&header).map_err(encoding)?;
+        let payload = serde_json::to_vec(claims).map_err(encoding)?;
+        let mut jws = format!("{}.{}", b64url(&header), b64url(&payload));
+        let signature = self
+            .pair
+            .sign(&self.rng, jws.as_bytes())
+            .map_err(|_| TokenError::Signing("ES256 signing failed".into()))?;
+        jws.push('.');
+        jws.push_str(&b64url(signature.as_ref()));
+        Ok(jws)
     }
 }
 

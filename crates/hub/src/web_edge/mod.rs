@@ -6,6 +6,7 @@ pub(crate) mod browser_security;
 mod discovery;
 mod health;
 mod journey_steps;
+pub(crate) mod overload;
 mod pushed_authorization;
 pub(crate) mod rate_limit;
 pub(crate) mod request_object;

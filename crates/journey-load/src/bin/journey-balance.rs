@@ -34,9 +34,8 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", cli.listen))?;
     println!("listening on {}", listener.local_addr()?);
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("SIGTERM handler")?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("SIGTERM handler")?;
     tokio::select! {
         served = std::sync::Arc::clone(&balancer).serve(listener) => served.context("accepting")?,
         _ = tokio::signal::ctrl_c() => {}
