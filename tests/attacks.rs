@@ -18,17 +18,6 @@ use hostile_idp::{HostileIdp, Trick};
 const IDP_HOSTILE: &str = "idp-hostile";
 const IDP_OTHER: &str = "idp-hostile-other";
 
-/// The audit events of `event_type`, as an unrestricted auditor sees them.
-async fn events(hub: &TestHub, event_type: &str) -> Vec<Value> {
-    let token = hub.auditor_token(AUDITOR_ALL, None).await;
-    let (status, body) = hub
-        .audit_get(&token, &format!("/events?type={event_type}&limit=1000"))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let body: Value = serde_json::from_str(&body).unwrap();
-    body["events"].as_array().unwrap().clone()
-}
-
 fn outcomes(events: &[Value]) -> Vec<String> {
     events
         .iter()
@@ -39,18 +28,18 @@ fn outcomes(events: &[Value]) -> Vec<String> {
 /// No code and no token has left the hub.
 async fn assert_nothing_issued(hub: &TestHub) {
     assert!(
-        events(hub, "assertion_issued").await.is_empty(),
+        hub.events_of_type("assertion_issued").await.is_empty(),
         "a code was issued"
     );
     assert!(
-        events(hub, "tokens_issued").await.is_empty(),
+        hub.events_of_type("tokens_issued").await.is_empty(),
         "tokens were issued"
     );
 }
 
 /// The request was refused by the check named `outcome`, and the log says so.
 async fn assert_rejected(hub: &TestHub, outcome: &str) {
-    let seen = outcomes(&events(hub, "request_rejected").await);
+    let seen = outcomes(&hub.events_of_type("request_rejected").await);
     assert!(
         seen.iter().any(|o| o == outcome),
         "no request_rejected {outcome}: {seen:?}"
@@ -78,7 +67,7 @@ async fn assert_journey_refused(
         Some(reason),
         "{params:?}"
     );
-    let failed = outcomes(&events(hub, "journey_failed").await);
+    let failed = outcomes(&hub.events_of_type("journey_failed").await);
     assert!(
         failed.iter().any(|o| o == reason),
         "journey_failed {reason} not logged: {failed:?}"
@@ -356,12 +345,12 @@ async fn replayed_authorization_code_is_refused_and_logged() {
     assert_eq!(second, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "invalid_grant");
     assert_eq!(
-        events(&hub, "tokens_issued").await.len(),
+        hub.events_of_type("tokens_issued").await.len(),
         1,
         "issued once only"
     );
     assert_eq!(
-        outcomes(&events(&hub, "token_rejected").await),
+        outcomes(&hub.events_of_type("token_rejected").await),
         ["invalid_grant"]
     );
 }
@@ -382,8 +371,8 @@ async fn pkce_downgrades_are_refused() {
         assert_eq!(params["error"], "invalid_request", "{method:?}");
         assert_eq!(params["reason"], "pkce_required");
     }
-    assert!(events(&hub, "journey_started").await.is_empty());
-    let refused = outcomes(&events(&hub, "request_rejected").await);
+    assert!(hub.events_of_type("journey_started").await.is_empty());
+    let refused = outcomes(&hub.events_of_type("request_rejected").await);
     assert_eq!(refused, ["pkce_required"; 3]);
     // At /token: no verifier, or one that does not hash to the challenge.
     let request = AuthRequest::new(RP_MATCH);
@@ -415,8 +404,8 @@ async fn pkce_downgrades_are_refused() {
         (status, body["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))
     );
-    assert!(events(&hub, "tokens_issued").await.is_empty());
-    assert_eq!(events(&hub, "token_rejected").await.len(), 2);
+    assert!(hub.events_of_type("tokens_issued").await.is_empty());
+    assert_eq!(hub.events_of_type("token_rejected").await.len(), 2);
 }
 
 #[tokio::test]
@@ -450,12 +439,12 @@ async fn redirect_uri_variants_are_never_redirected_to() {
         assert!(page.contains("invalid_redirect_uri"), "{variant}: {page}");
         assert!(!page.contains("evil.example"), "{variant}: echoed");
     }
-    let refused = outcomes(&events(&hub, "request_rejected").await);
+    let refused = outcomes(&hub.events_of_type("request_rejected").await);
     assert_eq!(
         refused,
         vec!["invalid_redirect_uri".to_owned(); variants.len()]
     );
-    assert!(events(&hub, "journey_started").await.is_empty());
+    assert!(hub.events_of_type("journey_started").await.is_empty());
 }
 
 #[tokio::test]
@@ -565,5 +554,5 @@ async fn assert_log_intact(hub: &TestHub) {
     let token = hub.auditor_token(AUDITOR_ALL, None).await;
     let (status, body) = hub.audit_get(&token, "/checkpoint").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(events(hub, "tokens_issued").await.len(), 1);
+    assert_eq!(hub.events_of_type("tokens_issued").await.len(), 1);
 }

@@ -217,20 +217,9 @@ async fn redeem_with_assertion(hub: &TestHub, code: &str, verifier: &str) -> (St
     (status, response.json().await.unwrap())
 }
 
-/// Events of `event_type` in the verification log.
-async fn events(hub: &TestHub, event_type: &str) -> Vec<Value> {
-    let token = hub.auditor_token(AUDITOR_ALL, None).await;
-    let (status, body) = hub
-        .audit_get(&token, &format!("/events?type={event_type}&limit=1000"))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let body: Value = serde_json::from_str(&body).unwrap();
-    body["events"].as_array().unwrap().clone()
-}
-
 /// The `request_rejected` events with `outcome`, as `(rp, outcome)`.
 async fn rejections(hub: &TestHub, outcome: &str) -> Vec<(Option<String>, String)> {
-    events(hub, "request_rejected")
+    hub.events_of_type("request_rejected")
         .await
         .into_iter()
         .filter(|e| e["outcome"] == outcome)
@@ -239,7 +228,7 @@ async fn rejections(hub: &TestHub, outcome: &str) -> Vec<(Option<String>, String
 }
 
 async fn journeys_started(hub: &TestHub) -> usize {
-    events(hub, "journey_started").await.len()
+    hub.events_of_type("journey_started").await.len()
 }
 
 /// A refusal on a hub page (no redirect): the page's reference code is `code`.

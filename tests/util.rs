@@ -749,6 +749,18 @@ impl TestHub {
         (status, response.text().await.expect("body"))
     }
 
+    /// The verification log's events of `event_type`, as an unrestricted auditor sees
+    /// them.
+    pub async fn events_of_type(&self, event_type: &str) -> Vec<Value> {
+        let token = self.auditor_token(AUDITOR_ALL, None).await;
+        let (status, body) = self
+            .audit_get(&token, &format!("/events?type={event_type}&limit=1000"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let body: Value = serde_json::from_str(&body).expect("json");
+        body["events"].as_array().expect("events").clone()
+    }
+
     /// A `private_key_jwt` client assertion for [`RP_JWT`].
     pub fn client_assertion(&self, jti: &str) -> String {
         let now = std::time::SystemTime::now()
