@@ -406,10 +406,9 @@ async fn openid_client_journey_with_pushed_authorization_request() {
     assert_eq!(query_names(url), ["client_id", "request_uri"], "{url}");
 }
 
-/// openid-client signs the request as a request object (its
-/// `buildAuthorizationUrlWithJAR`) with the key it also authenticates with.
-#[tokio::test]
-async fn openid_client_journey_with_signed_request_object() {
+/// A hub with [`RP_INTEROP_JWT`] registered for `private_key_jwt`, and openid-client
+/// holding its key (in the returned directory, which must outlive the journey).
+async fn hub_with_private_key_jwt_rp() -> (TestHub, OpenIdClient, tempfile::TempDir) {
     node_ready();
     let keys = tempfile::tempdir().expect("tempdir");
     let key_file = keys.path().join("rp-es256.p8");
@@ -432,8 +431,16 @@ async fn openid_client_journey_with_signed_request_object() {
     let rp = OpenIdClient::new(
         &hub,
         RpAuth::PrivateKeyJwt(key_file.clone(), key.kid().to_owned()),
-    )
-    .with_request_mode("jar");
+    );
+    (hub, rp, keys)
+}
+
+/// openid-client signs the request as a request object (its
+/// `buildAuthorizationUrlWithJAR`) with the key it also authenticates with.
+#[tokio::test]
+async fn openid_client_journey_with_signed_request_object() {
+    let (hub, rp, _keys) = hub_with_private_key_jwt_rp().await;
+    let rp = rp.with_request_mode("jar");
     let started = openid_client_journey(&hub, &rp, RP_INTEROP_JWT).await;
     assert_eq!(
         started["server"]["request_parameter_supported"],
@@ -469,29 +476,7 @@ async fn openid_client_journey_with_client_secret_basic() {
 
 #[tokio::test]
 async fn openid_client_journey_with_private_key_jwt() {
-    node_ready();
-    let keys = tempfile::tempdir().expect("tempdir");
-    let key_file = keys.path().join("rp-es256.p8");
-    let key = token::SigningKey::load_or_generate(&key_file).expect("RP key");
-    let (hub_l, _) = free_listener();
-    let hub = spawn_hub_on(
-        hub_l,
-        Options::default(),
-        Extra {
-            relying_parties: vec![rp_settings(
-                RP_INTEROP_JWT,
-                TEST_RP_CALLBACK,
-                json!({"token_endpoint_auth_method": "private_key_jwt", "client_secret": null,
-                       "jwks": key.jwks()}),
-            )],
-            ..Extra::default()
-        },
-    )
-    .await;
-    let rp = OpenIdClient::new(
-        &hub,
-        RpAuth::PrivateKeyJwt(key_file.clone(), key.kid().to_owned()),
-    );
+    let (hub, rp, _keys) = hub_with_private_key_jwt_rp().await;
     openid_client_journey(&hub, &rp, RP_INTEROP_JWT).await;
 }
 
