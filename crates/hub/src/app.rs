@@ -265,7 +265,7 @@ fn serve(hub: web::Data<Hub>, listener: TcpListener) -> Result<Server, StartErro
             .wrap(from_fn(crate::web_edge::overload::shed))
             .wrap(from_fn(crate::web_edge::browser_security::secure_responses))
             .wrap_fn(crate::web_edge::measure)
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
             .app_data(hub.clone())
             .app_data(security.clone())
             .app_data(limits.clone())

@@ -261,18 +261,19 @@ impl AppendBatch {
     /// node (level >= 1) its leaves complete. `stored` holds the nodes
     /// [`AppendBatch::stored_nodes_needed`] named.
     /// `mark` is the head's time bookkeeping before the batch, advanced past it.
-    pub(crate) fn into_rows(
-        self,
+    /// Borrows the batch: an append that finds the head moved lands it elsewhere.
+    pub(crate) fn rows(
+        &self,
         first: u64,
         stored: &NodeMap,
         mark: &mut TimeMark,
-    ) -> Result<(Vec<AuditEventRow>, Vec<AuditNodeRow>), StoreError> {
+    ) -> Result<AppendRows, StoreError> {
         let completed = audit::nodes_completed_by_batch(first, &self.leaves, stored)
             .map_err(|e| StoreError::Corrupt(format!("audit tree incomplete at {first}: {e}")))?;
         let nodes = completed
-            .into_iter()
+            .iter()
             .filter(|n| n.0 >= 1)
-            .map(|(level, idx, hash)| {
+            .map(|&(level, idx, hash)| {
                 Ok(AuditNodeRow {
                     level: to_i32(level)?,
                     idx: to_i64(idx)?,
@@ -281,36 +282,97 @@ impl AppendBatch {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         let events = (first..)
-            .zip(self.events.into_iter().zip(&self.leaves))
+            .zip(self.events.iter().zip(&self.leaves))
             .map(|(index, (event, leaf))| {
-                let EventColumns {
-                    id,
-                    time,
-                    millis,
-                    journey_id,
-                    event_type,
-                    rp_id,
-                    idp_id,
-                    outcome,
-                } = event.columns;
-                let max_time = mark.advance(millis, &time);
+                let c = &event.columns;
+                let max_time = mark.advance(c.millis, &c.time);
                 Ok(AuditEventRow {
                     seq: to_i64(index)?,
-                    id,
-                    time,
+                    id: c.id.clone(),
+                    time: c.time.clone(),
                     max_time,
-                    journey_id,
-                    event_type,
-                    rp_id,
-                    idp_id,
-                    outcome,
-                    body: event.body,
+                    journey_id: c.journey_id.clone(),
+                    event_type: c.event_type.clone(),
+                    rp_id: c.rp_id.clone(),
+                    idp_id: c.idp_id.clone(),
+                    outcome: c.outcome.clone(),
+                    body: event.body.clone(),
                     leaf_hash: to_hex(leaf),
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok((events, nodes))
+        Ok(AppendRows {
+            events,
+            nodes,
+            completed,
+        })
     }
+}
+
+/// What appending a batch writes, and every node it completes.
+#[derive(Debug)]
+pub(crate) struct AppendRows {
+    pub(crate) events: Vec<AuditEventRow>,
+    /// The completed nodes of level >= 1, as stored.
+    pub(crate) nodes: Vec<AuditNodeRow>,
+    /// Every node the batch completes, its leaves (level 0) included.
+    pub(crate) completed: Vec<(u32, u64, Hash)>,
+}
+
+/// The log's head as one writer left it after its own last append: size, time
+/// bookkeeping and the frontier (the roots of the complete subtrees at the
+/// right edge, which are all the stored nodes the next append hashes
+/// against). Current only while nobody else has appended since: the append
+/// that uses it checks `size` in the same statement that claims the range.
+#[derive(Debug, Clone)]
+pub(crate) struct AuditTip {
+    pub(crate) size: u64,
+    pub(crate) mark: TimeMark,
+    pub(crate) frontier: NodeMap,
+}
+
+impl AuditTip {
+    /// The tip after an append that ended at `size`, from the nodes it read
+    /// (`stored`) and those it completed; `None` if they do not hold the
+    /// whole frontier (the next append then reads it from the database).
+    pub(crate) fn after(
+        size: u64,
+        mark: TimeMark,
+        stored: &NodeMap,
+        completed: &[(u32, u64, Hash)],
+    ) -> Option<Self> {
+        let mut frontier = HashMap::new();
+        for coord in frontier_coords(size) {
+            let hash = stored.0.get(&coord).copied().or_else(|| {
+                completed
+                    .iter()
+                    .find(|n| (n.0, n.1) == coord)
+                    .map(|n| n.2)
+            })?;
+            frontier.insert(coord, hash);
+        }
+        Some(Self {
+            size,
+            mark,
+            frontier: NodeMap(frontier),
+        })
+    }
+
+    /// Whether the tip holds every stored node that appending `batch` here reads.
+    pub(crate) fn covers(&self, batch: &AppendBatch) -> bool {
+        batch
+            .stored_nodes_needed(self.size)
+            .iter()
+            .all(|c| self.frontier.0.contains_key(c))
+    }
+}
+
+/// The roots of the complete subtrees that make up a tree of `size` leaves:
+/// one per set bit of `size`, at that bit's level.
+fn frontier_coords(size: u64) -> impl Iterator<Item = (u32, u64)> {
+    (0..u64::BITS)
+        .filter(move |&level| (size >> level) & 1 == 1)
+        .map(move |level| (level, (size >> level) - 1))
 }
 
 /// Decodes stored `(level, idx, hex)` node rows (level 0 from leaf hashes).
@@ -966,6 +1028,42 @@ mod tests {
         let end = bound_time("to", "9999-12-31T23:59:59.999Z").unwrap();
         assert_eq!(end.plus_lag(1), None, "would not sort as text");
         assert!(bound_time("from", "yesterday").is_err());
+    }
+
+    /// Appends batches of 1 to 9 events through the tip alone (no other node
+    /// source), as the one-statement append does; the roots must be those of
+    /// the whole tree built leaf by leaf.
+    #[test]
+    fn the_tip_holds_every_node_the_next_append_needs() {
+        let event = |i: u64| {
+            let mut e = audit::Event::new(audit::EventType::JourneyStarted, "test");
+            e.time = format!("2026-11-22T10:00:{:02}.000Z", i % 60);
+            e
+        };
+        let mut tip = AuditTip {
+            size: 0,
+            mark: TimeMark::default(),
+            frontier: NodeMap::default(),
+        };
+        let mut all = audit::MemoryTree::new();
+        let mut next = 0u64;
+        for len in (1..=9u64).cycle().take(60) {
+            let events: Vec<_> = (next..next + len).map(event).collect();
+            let batch = AppendBatch::prepare(&events).unwrap();
+            assert!(tip.covers(&batch), "at {next}");
+            let mut mark = tip.mark.clone();
+            let rows = batch.rows(tip.size, &tip.frontier, &mut mark).unwrap();
+            for e in &rows.events {
+                all.push(from_hex(&e.leaf_hash).unwrap());
+            }
+            next += len;
+            tip = AuditTip::after(next, mark, &tip.frontier, &rows.completed).unwrap();
+            assert_eq!(tip.frontier.0.len() as u32, next.count_ones());
+            assert_eq!(
+                audit::root(next, &tip.frontier).unwrap(),
+                audit::root(next, &all).unwrap()
+            );
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use diesel::migration::MigrationSource;
@@ -18,6 +19,7 @@ use diesel_async::{AsyncConnection, SimpleAsyncConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use matching::{DepartmentRecord, MatchingDataset, RecordId};
 
+use crate::audit_log::AuditTip;
 use crate::error::{redact_url, StoreError};
 use crate::queries::{self, KeyedRecord, LinkRow, UnkeyedRow};
 
@@ -94,6 +96,10 @@ enum Pools {
     Postgres {
         pool: Pool<PgConn>,
         url: PgUrl,
+        /// Where this handle's (and its clones') last audit append left the
+        /// log; the lock also makes their appends take turns, which the head
+        /// row's lock would impose anyway.
+        audit_tip: Arc<tokio::sync::Mutex<Option<AuditTip>>>,
     },
 }
 
@@ -186,6 +192,7 @@ impl Database {
             Location::Postgres(url) => Pools::Postgres {
                 pool: open_postgres(url, &options).await?,
                 url: url.clone(),
+                audit_tip: Arc::default(),
             },
             Location::File(path) => {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -579,10 +586,14 @@ async fn open_postgres(url: &PgUrl, options: &DatabaseOptions) -> Result<Pool<Pg
     // As for SQLite: connect once ourselves so a wrong URL or a down server
     // stops start-up at once with the driver's message.
     let first = connect_postgres(url, options.acquire_timeout).await?;
-    // The default recycling (`Verified`: a trivial query at checkout) costs
-    // one loopback round trip and hands out no connection that died while
-    // idle, e.g. when PostgreSQL restarted: the pool reconnects instead.
-    let manager = AsyncDieselConnectionManager::<PgConn>::new(url.0.clone());
+    // `Fast` recycling: a checkout only checks that the connection is not
+    // closed or broken. tokio-postgres closes a connection as soon as its
+    // socket does (a server restart, a terminated backend), so this hands out
+    // no dead connection that `Verified` would catch, without the round trip
+    // of a trivial query before every use (most of a request's queries).
+    let mut config = ManagerConfig::<PgConn>::default();
+    config.recycling_method = RecyclingMethod::Fast;
+    let manager = AsyncDieselConnectionManager::<PgConn>::new_with_config(url.0.clone(), config);
     let pool = Pool::builder()
         .max_size(options.max_connections)
         .connection_timeout(options.acquire_timeout)

@@ -12,7 +12,9 @@
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 
-use crate::audit_log::{node_map, require_all, to_i64, AppendBatch, AppendedRange, TimeMark};
+use crate::audit_log::{
+    node_map, require_all, to_i64, AppendBatch, AppendRows, AppendedRange, AuditTip, TimeMark,
+};
 use crate::error::StoreError;
 use crate::schema::{
     audit_checkpoints, audit_events, audit_head, audit_nodes, department_record_keys,
@@ -881,7 +883,7 @@ pub(crate) mod sqlite {
             let map = node_map(rows)?;
             require_all(&map, &needed)?;
             let mut mark = TimeMark::stored(max_time, max_lag_ms)?;
-            let (events, nodes) = batch.into_rows(first, &map, &mut mark)?;
+            let AppendRows { events, nodes, .. } = batch.rows(first, &map, &mut mark)?;
             diesel::update(h::audit_head.filter(h::id.eq(1)))
                 .set((
                     h::max_time.eq(mark.max_time()),
@@ -1116,17 +1118,19 @@ pub(crate) mod pg {
         .await
     }
 
-    /// Appends `batch` to the audit log in one transaction. The first
+    /// Appends `batch` to the audit log in one transaction, reading the head
+    /// and the nodes it hashes against. The first
     /// statement, `UPDATE audit_head ... RETURNING size`, takes the head row's
     /// lock (like `SELECT ... FOR UPDATE`, and claims the range in the same
     /// round trip): every other append, from any hub instance, waits on it
     /// until this one commits or rolls back, so seqs are assigned in one total
     /// order without gaps. Under READ COMMITTED the waiter then re-reads the
     /// committed size and sees the nodes the previous append wrote.
+    /// Returns the tip for [`append_audit_at`] to continue from.
     pub(crate) async fn append_audit(
         conn: &mut Conn,
-        batch: AppendBatch,
-    ) -> Result<AppendedRange, StoreError> {
+        batch: &AppendBatch,
+    ) -> Result<(AppendedRange, Option<AuditTip>), StoreError> {
         conn.transaction::<_, StoreError, _>(async move |c| {
             use audit_head::dsl as h;
             let (size, max_time, max_lag_ms): HeadRow =
@@ -1141,7 +1145,11 @@ pub(crate) mod pg {
             let map = node_map(rows)?;
             require_all(&map, &needed)?;
             let mut mark = TimeMark::stored(max_time, max_lag_ms)?;
-            let (events, nodes) = batch.into_rows(first, &map, &mut mark)?;
+            let AppendRows {
+                events,
+                nodes,
+                completed,
+            } = batch.rows(first, &map, &mut mark)?;
             // Pipelined: the three are sent before the first reply is awaited
             // (one round trip rather than three for a typical batch).
             let conn: &Conn = c;
@@ -1170,12 +1178,167 @@ pub(crate) mod pg {
                 ))
                 .execute(&mut &*conn);
             tokio::try_join!(insert_events, insert_nodes, update_head)?;
-            Ok(AppendedRange {
+            let range = AppendedRange {
                 first_seq: first,
                 size: end,
-            })
+            };
+            Ok((range, AuditTip::after(end, mark, &map, &completed)))
         })
         .await
+    }
+
+    /// Appends `batch` where this writer's last append left the log (`tip`),
+    /// in one statement and one round trip: the statement claims the range
+    /// only if the head still has `tip.size` events, and writes the events
+    /// and nodes only if it did. `Ok(None)`, with nothing written, when the
+    /// head has moved (another instance appended) or `tip` lacks a node the
+    /// batch needs: then [`append_audit`] does it the long way.
+    pub(crate) async fn append_audit_at(
+        conn: &mut Conn,
+        tip: &AuditTip,
+        batch: &AppendBatch,
+    ) -> Result<Option<(AppendedRange, Option<AuditTip>)>, StoreError> {
+        if !tip.covers(batch) {
+            return Ok(None);
+        }
+        let first = tip.size;
+        let end = first + batch.len();
+        let mut mark = tip.mark.clone();
+        let rows = batch.rows(first, &tip.frontier, &mut mark)?;
+        let claimed: Vec<i64> = AppendAt::new(first, end, &mark, &rows)?
+            .get_results(conn)
+            .await?;
+        if claimed.is_empty() {
+            return Ok(None);
+        }
+        let range = AppendedRange {
+            first_seq: first,
+            size: end,
+        };
+        Ok(Some((
+            range,
+            AuditTip::after(end, mark, &tip.frontier, &rows.completed),
+        )))
+    }
+
+    /// The statement of [`append_audit_at`]. Written by hand, with a static
+    /// query id, so that each connection prepares it once: diesel never
+    /// caches an `UPDATE`, a multi-row `INSERT` or an `sql_query`, and each
+    /// uncached statement costs tokio-postgres a round trip to prepare. The
+    /// rows travel as one array per column, whatever their number.
+    #[derive(Debug)]
+    struct AppendAt {
+        added: i64,
+        expected: i64,
+        max_time: Option<String>,
+        max_lag_ms: i64,
+        seq: Vec<i64>,
+        id: Vec<String>,
+        time: Vec<String>,
+        event_max_time: Vec<String>,
+        journey_id: Vec<Option<String>>,
+        event_type: Vec<String>,
+        rp_id: Vec<Option<String>>,
+        idp_id: Vec<Option<String>>,
+        outcome: Vec<Option<String>>,
+        body: Vec<String>,
+        leaf_hash: Vec<String>,
+        level: Vec<i32>,
+        idx: Vec<i64>,
+        hash: Vec<String>,
+    }
+
+    impl AppendAt {
+        fn new(
+            first: u64,
+            end: u64,
+            mark: &TimeMark,
+            rows: &AppendRows,
+        ) -> Result<Self, StoreError> {
+            let e = &rows.events;
+            let n = &rows.nodes;
+            Ok(Self {
+                added: to_i64(end - first)?,
+                expected: to_i64(first)?,
+                max_time: mark.max_time().map(str::to_owned),
+                max_lag_ms: mark.max_lag_ms,
+                seq: e.iter().map(|r| r.seq).collect(),
+                id: e.iter().map(|r| r.id.clone()).collect(),
+                time: e.iter().map(|r| r.time.clone()).collect(),
+                event_max_time: e.iter().map(|r| r.max_time.clone()).collect(),
+                journey_id: e.iter().map(|r| r.journey_id.clone()).collect(),
+                event_type: e.iter().map(|r| r.event_type.clone()).collect(),
+                rp_id: e.iter().map(|r| r.rp_id.clone()).collect(),
+                idp_id: e.iter().map(|r| r.idp_id.clone()).collect(),
+                outcome: e.iter().map(|r| r.outcome.clone()).collect(),
+                body: e.iter().map(|r| r.body.clone()).collect(),
+                leaf_hash: e.iter().map(|r| r.leaf_hash.clone()).collect(),
+                level: n.iter().map(|r| r.level).collect(),
+                idx: n.iter().map(|r| r.idx).collect(),
+                hash: n.iter().map(|r| r.hash.clone()).collect(),
+            })
+        }
+    }
+
+    impl diesel::query_builder::QueryId for AppendAt {
+        type QueryId = AppendAt;
+        const HAS_STATIC_QUERY_ID: bool = true;
+    }
+
+    impl diesel::query_builder::Query for AppendAt {
+        type SqlType = diesel::sql_types::BigInt;
+    }
+
+    impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for AppendAt {
+        fn walk_ast<'b>(
+            &'b self,
+            mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+        ) -> QueryResult<()> {
+            use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text};
+            // Data-modifying CTEs: `head` claims the range only at the
+            // expected size (a concurrent append holding the row lock makes
+            // it wait, then re-check against the committed size); the
+            // inserts happen only if it did.
+            out.push_sql("WITH head AS (UPDATE audit_head SET size = size + ");
+            out.push_bind_param::<BigInt, _>(&self.added)?;
+            out.push_sql(", max_time = ");
+            out.push_bind_param::<Nullable<Text>, _>(&self.max_time)?;
+            out.push_sql(", max_lag_ms = ");
+            out.push_bind_param::<BigInt, _>(&self.max_lag_ms)?;
+            out.push_sql(" WHERE id = 1 AND size = ");
+            out.push_bind_param::<BigInt, _>(&self.expected)?;
+            out.push_sql(
+                " RETURNING size), events AS (INSERT INTO audit_events (seq, id, time, \
+                 max_time, journey_id, event_type, rp_id, idp_id, outcome, body, leaf_hash) \
+                 SELECT e.seq, e.id, e.time, e.max_time, e.journey_id, e.event_type, e.rp_id, \
+                 e.idp_id, e.outcome, e.body, e.leaf_hash FROM UNNEST(",
+            );
+            out.push_bind_param::<Array<BigInt>, _>(&self.seq)?;
+            for column in [&self.id, &self.time, &self.event_max_time, &self.event_type] {
+                out.push_sql(", ");
+                out.push_bind_param::<Array<Text>, _>(column)?;
+            }
+            for column in [&self.journey_id, &self.rp_id, &self.idp_id, &self.outcome] {
+                out.push_sql(", ");
+                out.push_bind_param::<Array<Nullable<Text>>, _>(column)?;
+            }
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Text>, _>(&self.body)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Text>, _>(&self.leaf_hash)?;
+            out.push_sql(
+                ") AS e (seq, id, time, max_time, event_type, journey_id, rp_id, idp_id, \
+                 outcome, body, leaf_hash) WHERE EXISTS (SELECT 1 FROM head)), \
+                 nodes AS (INSERT INTO audit_nodes (level, idx, hash) SELECT * FROM UNNEST(",
+            );
+            out.push_bind_param::<Array<Integer>, _>(&self.level)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Array<BigInt>, _>(&self.idx)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Text>, _>(&self.hash)?;
+            out.push_sql(") WHERE EXISTS (SELECT 1 FROM head)) SELECT size FROM head");
+            Ok(())
+        }
     }
 
     /// Self-check counts in one REPEATABLE READ snapshot.

@@ -48,9 +48,23 @@ impl Database {
                 let mut conn = pool.get().await.map_err(pool_error)?;
                 queries::sqlite::append_audit(&mut conn, batch).await?
             }
-            Pools::Postgres { pool, .. } => {
+            Pools::Postgres {
+                pool, audit_tip, ..
+            } => {
+                let mut tip = audit_tip.lock().await;
                 let mut conn = pool.get().await.map_err(pool_error)?;
-                queries::pg::append_audit(&mut conn, batch).await?
+                // On any error the tip is dropped: the next append reads the head.
+                let known = tip.take();
+                let fast = match &known {
+                    Some(known) => queries::pg::append_audit_at(&mut conn, known, &batch).await?,
+                    None => None,
+                };
+                let (range, next) = match fast {
+                    Some(appended) => appended,
+                    None => queries::pg::append_audit(&mut conn, &batch).await?,
+                };
+                *tip = next;
+                range
             }
         };
         tracing::debug!(
