@@ -289,6 +289,10 @@ fn serve(hub: web::Data<Hub>, listener: TcpListener) -> Result<Server, StartErro
     .keep_alive(Duration::from_secs(server_settings.keep_alive_secs))
     .max_connections(server_settings.max_connections)
     .max_connection_rate(server_settings.max_connection_rate);
+    let server = match server_settings.workers {
+        0 => server,
+        n => server.workers(n),
+    };
     let server = match tls {
         Some(config) => server.listen_rustls_0_23(listener, config)?,
         None => server.listen(listener)?,

@@ -6,6 +6,9 @@
 //! batches, each written in one transaction (the store gives the total order across
 //! instances).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
 use audit::{Event, EventType};
 use store::Database;
 use tokio::sync::{mpsc, oneshot};
@@ -26,7 +29,17 @@ struct Pending {
 #[derive(Debug, Clone)]
 pub struct AuditTrail {
     tx: mpsc::Sender<Pending>,
+    /// The writer until it starts: see [`AuditTrail::start`].
+    unstarted: Arc<Mutex<Option<Writer>>>,
+    started: Arc<AtomicBool>,
     instance: String,
+}
+
+#[derive(Debug)]
+struct Writer {
+    db: Database,
+    rx: mpsc::Receiver<Pending>,
+    max_batch: usize,
 }
 
 impl std::fmt::Debug for Pending {
@@ -38,11 +51,35 @@ impl std::fmt::Debug for Pending {
 }
 
 impl AuditTrail {
-    /// Starts the writer task on the current Tokio runtime.
+    /// The trail of this instance. Its writer task starts with the first
+    /// append, on that caller's runtime: a request worker's event loop, where
+    /// the database connections it opens then live too, so that appends,
+    /// queries and their replies are not handed between threads.
     pub fn start(db: Database, instance: String, max_batch: usize) -> Self {
-        let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
-        tokio::spawn(write_batches(db, rx, max_batch.max(1)));
-        Self { tx, instance }
+        let max_batch = max_batch.max(1);
+        let (tx, rx) = mpsc::channel(max_batch * 4);
+        let writer = Writer { db, rx, max_batch };
+        Self {
+            tx,
+            unstarted: Arc::new(Mutex::new(Some(writer))),
+            started: Arc::new(AtomicBool::new(false)),
+            instance,
+        }
+    }
+
+    fn start_writer(&self) {
+        if self.started.load(Ordering::Acquire) {
+            return;
+        }
+        let writer = self
+            .unstarted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(Writer { db, rx, max_batch }) = writer {
+            tokio::spawn(write_batches(db, rx, max_batch));
+            self.started.store(true, Ordering::Release);
+        }
     }
 
     /// The id this instance writes into its events.
@@ -78,6 +115,7 @@ impl AuditTrail {
 
     /// Appends `event` and waits until it is durable.
     pub async fn record(&self, event: Event) -> Result<(), AuditUnavailable> {
+        self.start_writer();
         let (done, wait) = oneshot::channel();
         let kind = event.event_type;
         self.tx

@@ -221,6 +221,11 @@ pub struct ServerSettings {
     /// Idle keep-alive connections are closed after this long.
     #[serde(default = "default_keep_alive_secs")]
     pub keep_alive_secs: u64,
+    /// Threads serving requests; 0 for one per CPU core. Each is a
+    /// single-threaded event loop; the verification log's writer runs on the
+    /// first one, and one thread keeps the whole hub on one event loop.
+    #[serde(default)]
+    pub workers: usize,
     /// Open connections per worker thread; more wait in the listen backlog.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,

@@ -257,6 +257,16 @@ impl AppendBatch {
         audit::required_nodes(|s| audit::nodes_completed_by_batch(first, &self.leaves, s))
     }
 
+    /// What an append at `first` that reads the head reads of the stored
+    /// nodes: those it needs, and the rest of the frontier, so that the
+    /// [`AuditTip`] it leaves holds every node the next append needs.
+    pub(crate) fn stored_nodes_read(&self, first: u64) -> Vec<(u32, u64)> {
+        let mut coords = self.stored_nodes_needed(first);
+        let rest: Vec<_> = frontier_coords(first).filter(|c| !coords.contains(c)).collect();
+        coords.extend(rest);
+        coords
+    }
+
     /// The rows to insert when the batch lands at `first`: its events and every
     /// node (level >= 1) its leaves complete. `stored` holds the nodes
     /// [`AppendBatch::stored_nodes_needed`] named.

@@ -1140,10 +1140,10 @@ pub(crate) mod pg {
                     .get_result(c)
                     .await?;
             let (first, end) = claimed_range(size, batch.len())?;
-            let needed = batch.stored_nodes_needed(first);
-            let rows = audit_node_rows(c, &node_coords(&needed)?).await?;
+            let read = batch.stored_nodes_read(first);
+            let rows = audit_node_rows(c, &node_coords(&read)?).await?;
             let map = node_map(rows)?;
-            require_all(&map, &needed)?;
+            require_all(&map, &read)?;
             let mut mark = TimeMark::stored(max_time, max_lag_ms)?;
             let AppendRows {
                 events,

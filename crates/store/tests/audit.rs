@@ -309,6 +309,41 @@ async fn concurrent_appends(t: &TestDb) {
     assert_eq!(report.events_checked, 400);
 }
 
+/// A handle that finds the log already written (a restarted instance) reads
+/// the head once and then appends from its tip in one statement; when another
+/// instance has appended meanwhile, it notices and reads the head again.
+#[tokio::test]
+async fn appends_continue_from_the_tip_and_notice_other_instances_on_postgres() {
+    let t = TestDb::postgres().await.migrated().await;
+    let all = events(0..60);
+    let first = Database::open(&t.url).await.unwrap();
+    for chunk in all[..37].chunks(5) {
+        first.append_audit_events(chunk).await.unwrap();
+    }
+    assert_eq!(first.audit_tip_size().await, Some(37));
+    // Another instance starts on a log of 37 (its frontier spans three levels).
+    let second = Database::open(&t.url).await.unwrap();
+    assert_eq!(second.audit_tip_size().await, None);
+    second.append_audit_events(&all[37..38]).await.unwrap();
+    assert_eq!(second.audit_tip_size().await, Some(38), "the head read leaves a tip");
+    second.append_audit_events(&all[38..41]).await.unwrap();
+    assert_eq!(second.audit_tip_size().await, Some(41));
+    // The first instance's tip (37) is stale: its append lands at 41.
+    let range = first.append_audit_events(&all[41..50]).await.unwrap();
+    assert_eq!(range.seqs(), 41..50);
+    assert_eq!(first.audit_tip_size().await, Some(50));
+    second.append_audit_events(&all[50..60]).await.unwrap();
+    assert_eq!(second.audit_tip_size().await, Some(60));
+
+    let expected = audit::root(60, &tree_of(&all)).unwrap();
+    assert_eq!(first.audit_root(60).await.unwrap(), expected);
+    let report = first.audit_self_check().await.unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(report.events_checked, 60);
+    drop((first, second));
+    t.cleanup().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_appends_from_two_instances_are_gapless_on_postgres() {
     let t = TestDb::postgres().await.migrated().await;

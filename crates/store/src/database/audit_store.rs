@@ -75,6 +75,16 @@ impl Database {
         Ok(range)
     }
 
+    /// Where this handle's last append left the log, if it holds a tip
+    /// (PostgreSQL; the next append then takes one statement).
+    #[cfg(feature = "test-support")]
+    pub async fn audit_tip_size(&self) -> Option<u64> {
+        match &self.pools {
+            Pools::Sqlite(_) => None,
+            Pools::Postgres { audit_tip, .. } => audit_tip.lock().await.as_ref().map(|t| t.size),
+        }
+    }
+
     /// How many events the audit log holds (the next event's seq).
     pub async fn audit_size(&self) -> Result<u64, StoreError> {
         let size = with_conn!(self, |conn, q| q::audit_size(&mut conn).await?);
