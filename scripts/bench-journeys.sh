@@ -3,7 +3,8 @@
 #
 #   scripts/bench-journeys.sh [--short] [--scenario NAME]... [--users N] [--duration S]
 #                             [--warmup S] [--records N] [--citizens new|returning]
-#                             [--out DIR] [--base-port P] [--no-build]
+#                             [--workers N] [--profile] [--out DIR] [--base-port P]
+#                             [--no-build]
 #
 # Scenarios (default: all four, in this order):
 #   embedded         one `hub serve` on SQLite with journeys in process
@@ -28,6 +29,13 @@
 #   trigger that skips inserts into record_links) to keep cycle 0 from answering.
 # --citizens returning: links are kept; after the first journey every journey is answered
 #   by cycle 0 (the stored link), and the records are never searched again.
+#
+# --workers N: the hub's request threads (`server.workers`; default: the hub's default,
+#   one per CPU core).
+# --profile: also record the hub instance(s) with `perf record -g` during the measured run
+#   and fold the samples into <scenario>.svg, a flamegraph (needs perf, and inferno:
+#   `cargo install inferno`). Profiling costs the hub CPU: the figures of a profiled run
+#   are not comparable with others.
 #
 # --short: embedded and production-1, 5 s measured after 2 s warm-up (what `make bench`
 # runs). Explicit --scenario/--duration/--warmup win over --short.
@@ -76,6 +84,8 @@ OUT=''
 BASE_PORT=18180
 BUILD=1
 SHORT=0
+WORKERS=''
+PROFILE=0
 
 # positive_int OPTION VALUE MIN (a trailing "s" is allowed: --duration 20s).
 positive_int() { [[ ${2%s} =~ ^[0-9]+$ ]] && ((${2%s} >= $3)) || die "$1 needs an integer >= $3, got '$2'"; }
@@ -107,6 +117,8 @@ while (($#)); do
         shift
         ;;
     --base-port) positive_int "$1" "${2:-}" 1024 && BASE_PORT=$2 && shift ;;
+    --workers) positive_int "$1" "${2:-}" 1 && WORKERS=$2 && shift ;;
+    --profile) PROFILE=1 ;;
     --no-build) BUILD=0 ;;
     -h | --help)
         usage
@@ -160,6 +172,10 @@ if ((BUILD)); then have "$CARGO" || missing+=("cargo (a Rust toolchain), or buil
 if ((needs_pg)); then
     have psql || missing+=("psql (apt-get install postgresql-client) for the PostgreSQL scenarios")
     have redis-cli || missing+=("redis-cli (apt-get install redis-tools) for the Redis scenarios")
+fi
+if ((PROFILE)); then
+    have perf || missing+=("perf (apt-get install linux-perf) for --profile")
+    { have inferno-collapse-perf && have inferno-flamegraph; } || missing+=("inferno (cargo install inferno) for --profile")
 fi
 if [[ $CITIZENS == new ]] && [[ " ${SCENARIOS[*]} " == *" embedded "* ]]; then
     have sqlite3 || have python3 || missing+=("sqlite3 or python3 (embedded with --citizens new)")
@@ -338,6 +354,20 @@ import_records() {
     log "$name: records imported in $(($(date +%s) - started)) s"
 }
 
+# flamegraph SCENARIO PERF_PID: stops the perf recording of the measured run and folds it
+# into SCENARIO.svg (and SCENARIO.folded, for other tools).
+flamegraph() {
+    kill -INT "$2" 2>/dev/null || true
+    wait "$2" 2>/dev/null || true
+    if perf script -i "$OUT/$1.perf.data" 2>>"$OUT/logs/$1-perf.log" |
+        inferno-collapse-perf >"$OUT/$1.folded" 2>>"$OUT/logs/$1-perf.log" &&
+        inferno-flamegraph --title "hub: $1, $USERS users" <"$OUT/$1.folded" >"$OUT/$1.svg" 2>>"$OUT/logs/$1-perf.log"; then
+        log "$1: flamegraph $OUT/$1.svg"
+    else
+        log "$1: could not fold the profile (see $OUT/logs/$1-perf.log)"
+    fi
+}
+
 # ---------------------------------------------------------------------------------------
 # Configuration files
 
@@ -349,6 +379,7 @@ hub_config() {
 [server]
 bind = "$bind"
 public_url = "$public"
+workers = ${WORKERS:-0}
 
 [data]
 dir = "$data"
@@ -594,6 +625,14 @@ run_scenario() {
     m_before=$(machine_jiffies)
     load_before=$(loadavg)
     log "$scenario: measuring for ${DURATION} s ($USERS users; load average $load_before)"
+    local perf_pid=''
+    if ((PROFILE)); then
+        local hub_list
+        hub_list=$(IFS=,; echo "${hub_pids[*]}")
+        perf record -F 499 -g --call-graph dwarf,16384 -p "$hub_list" -o "$OUT/$scenario.perf.data" \
+            >>"$OUT/logs/$scenario-perf.log" 2>&1 &
+        perf_pid=$!
+    fi
     if ! "${load[@]}" --duration "${DURATION}s" "${pid_args[@]}" --json "$OUT/$scenario.load.json" \
         >"$OUT/$scenario.txt" 2>>"$OUT/logs/$scenario-load.log"; then
         cat "$OUT/$scenario.txt" >&2 || true
@@ -602,6 +641,7 @@ run_scenario() {
     fi
     m_after=$(machine_jiffies)
     load_after=$(loadavg)
+    [[ -z $perf_pid ]] || flamegraph "$scenario" "$perf_pid"
     for i in "${hub_pids[@]}" $ms_pid $balancer_pid; do
         kill -0 "$i" 2>/dev/null || die "$scenario: process $i exited during the measured run (logs: $OUT/logs/$scenario-*.log)"
     done

@@ -2,7 +2,8 @@
 # Side by side with a peer (issue 7; docs/performance.md, "Side by side with oidc-provider").
 #
 #   scripts/bench-peer.sh [--users N] [--duration S] [--warmup S] [--records N]
-#                         [--citizens new|returning] [--out DIR] [--base-port P] [--no-build]
+#                         [--citizens new|returning] [--workers N] [--out DIR] [--base-port P]
+#                         [--no-build]
 #
 # In one run on this machine, with the same load generator and the same users, warm-up and
 # duration:
@@ -41,7 +42,7 @@ have() { command -v "$1" >/dev/null 2>&1; }
 usage() { sed -n '2,/^$/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; }
 positive_int() { [[ ${2%s} =~ ^[0-9]+$ ]] && ((${2%s} >= $3)) || die "$1 needs an integer >= $3, got '$2'"; }
 
-USERS=8 DURATION=20 WARMUP=5 RECORDS=10000 CITIZENS=new OUT='' BASE_PORT=18180 BUILD=1
+USERS=8 DURATION=20 WARMUP=5 RECORDS=10000 CITIZENS=new OUT='' BASE_PORT=18180 BUILD=1 WORKERS=()
 while (($#)); do
     case $1 in
     --users) positive_int "$1" "${2:-}" 1 && USERS=$2 && shift ;;
@@ -59,6 +60,7 @@ while (($#)); do
         shift
         ;;
     --base-port) positive_int "$1" "${2:-}" 1024 && BASE_PORT=$2 && shift ;;
+    --workers) positive_int "$1" "${2:-}" 1 && WORKERS=(--workers "$2") && shift ;;
     --no-build) BUILD=0 ;;
     -h | --help)
         usage
@@ -184,7 +186,7 @@ stop_node
 # The hub: production-1, same users, warm-up and duration.
 
 log "hub: scripts/bench-journeys.sh --scenario production-1"
-scripts/bench-journeys.sh --no-build --scenario production-1 --users "$USERS" --duration "$DURATION" \
+scripts/bench-journeys.sh --no-build --scenario production-1 "${WORKERS[@]}" --users "$USERS" --duration "$DURATION" \
     --warmup "$WARMUP" --records "$RECORDS" --citizens "$CITIZENS" --base-port "$BASE_PORT" \
     --out "$OUT/hub" >"$OUT/logs/bench-journeys.log" || {
     cat "$OUT/logs/bench-journeys.log" >&2

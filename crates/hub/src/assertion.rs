@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use store::StoreError;
+use store::{Put, StoreError};
 use url::Url;
 
 use crate::app::Hub;
+use crate::journeys;
 use crate::journey::{Journey, MatchClaim, VerifiedIdentity};
 
 const CODES: &str = "code";
@@ -44,7 +45,8 @@ pub(crate) struct AccessGrant {
     pub journey_id: Option<String>,
 }
 
-/// Stores a code for the completed journey and returns the RP redirect (RFC 9207 `iss`).
+/// Stores a code for the completed journey, together with the journey in its
+/// final state, and returns the RP redirect (RFC 9207 `iss`).
 pub(crate) async fn issue_code(
     hub: &Hub,
     journey: &Journey,
@@ -81,13 +83,14 @@ pub(crate) async fn issue_code(
     };
     let code = token::random_opaque(32);
     let json = serde_json::to_string(&grant).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let stored_code = Put {
+        namespace: CODES,
+        key: &code,
+        value: json,
+        ttl: Duration::from_secs(hub.settings.journey.code_ttl_secs),
+    };
     hub.sessions
-        .put(
-            CODES,
-            &code,
-            json,
-            Duration::from_secs(hub.settings.journey.code_ttl_secs),
-        )
+        .put_all(vec![journeys::stored(hub, journey)?, stored_code])
         .await?;
     let mut url =
         Url::parse(&request.redirect_uri).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -189,17 +192,21 @@ pub(crate) async fn issue_tokens(
         journey_id: Some(grant.journey_id.clone()),
     };
     let json = serde_json::to_string(&access).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    hub.sessions
-        .put(ACCESS_TOKENS, &access_token, json, Duration::from_secs(ttl))
-        .await?;
-    hub.sessions
-        .put(
-            REDEEMED_CODES,
-            code,
-            access_token.clone(),
-            Duration::from_secs(ttl),
-        )
-        .await?;
+    let stored = vec![
+        Put {
+            namespace: ACCESS_TOKENS,
+            key: &access_token,
+            value: json,
+            ttl: Duration::from_secs(ttl),
+        },
+        Put {
+            namespace: REDEEMED_CODES,
+            key: code,
+            value: access_token.clone(),
+            ttl: Duration::from_secs(ttl),
+        },
+    ];
+    hub.sessions.put_all(stored).await?;
     Ok(Tokens {
         access_token,
         id_token,

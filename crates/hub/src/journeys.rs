@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use actix_web::HttpResponse;
-use store::StoreError;
+use store::{Put, StoreError};
 
 use crate::app::Hub;
 use crate::assertion;
@@ -32,21 +32,36 @@ pub(crate) async fn load(hub: &Hub, id: &str) -> Result<Option<Journey>, StoreEr
 }
 
 pub(crate) async fn save(hub: &Hub, journey: &Journey) -> Result<(), StoreError> {
-    let json = serde_json::to_string(journey).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let ttl = Duration::from_secs(hub.settings.journey.ttl_secs + GRACE_SECS);
-    hub.sessions.put(JOURNEYS, &journey.id, json, ttl).await
+    let entry = stored(hub, journey)?;
+    hub.sessions
+        .put(entry.namespace, entry.key, entry.value, entry.ttl)
+        .await
 }
 
-/// Remembers which journey an upstream `state` belongs to.
-pub(crate) async fn index_upstream_state(
+/// The session-store entry for `journey`, to save it together with other state.
+pub(crate) fn stored<'a>(hub: &Hub, journey: &'a Journey) -> Result<Put<'a>, StoreError> {
+    let value = serde_json::to_string(journey).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(Put {
+        namespace: JOURNEYS,
+        key: &journey.id,
+        value,
+        ttl: Duration::from_secs(hub.settings.journey.ttl_secs + GRACE_SECS),
+    })
+}
+
+/// Saves `journey` and remembers that the upstream `state` belongs to it, together.
+pub(crate) async fn save_with_upstream_state(
     hub: &Hub,
+    journey: &Journey,
     state: &str,
-    journey_id: &str,
 ) -> Result<(), StoreError> {
-    let ttl = Duration::from_secs(hub.settings.journey.ttl_secs);
-    hub.sessions
-        .put(UPSTREAM_STATES, state, journey_id.to_owned(), ttl)
-        .await
+    let index = Put {
+        namespace: UPSTREAM_STATES,
+        key: state,
+        value: journey.id.clone(),
+        ttl: Duration::from_secs(hub.settings.journey.ttl_secs),
+    };
+    hub.sessions.put_all(vec![stored(hub, journey)?, index]).await
 }
 
 /// Consumes an upstream `state` (single use) and returns its journey id.
@@ -102,11 +117,7 @@ pub(crate) async fn complete(
     if journey.complete(outcome.clone()).is_err() {
         return fail(hub, journey, Reason::JourneyFinished).await;
     }
-    let issued = async {
-        save(hub, journey).await?;
-        assertion::issue_code(hub, journey, &identity, &outcome).await
-    }
-    .await;
+    let issued = assertion::issue_code(hub, journey, &identity, &outcome).await;
     let issued = match issued {
         Ok(issued) => issued,
         Err(e) => {

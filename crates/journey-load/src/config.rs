@@ -71,6 +71,10 @@ pub struct LoadConfig {
     /// Concurrent virtual users, each a browser with its own cookie jar plus an RP.
     pub users: usize,
     pub stop: Stop,
+    /// Open loop: journey starts per second in total, on one schedule shared by the users
+    /// (warmup included). `None`: closed loop, each user starts its next journey as soon as
+    /// its last one ends.
+    pub rate: Option<f64>,
     /// Journeys run but not recorded first, so caches, pools and JITs are warm.
     pub warmup: Duration,
     /// The test person who logs in at the IdP (devkit subject, or op.mjs account).
@@ -100,6 +104,7 @@ impl LoadConfig {
             issuer,
             users: 1,
             stop: Stop::Journeys(10),
+            rate: None,
             warmup: Duration::ZERO,
             person: "alice".into(),
             idp: "demo-idp".into(),
@@ -125,6 +130,8 @@ pub enum ConfigError {
     Flow(String),
     #[error("invalid duration {0:?}: expected e.g. 500ms, 30s, 2m or 1h")]
     Duration(String),
+    #[error("invalid rate {0:?}: expected journeys per second above zero, e.g. 150 or 0.5")]
+    Rate(String),
 }
 
 /// Parses `500ms`, `30s`, `2m`, `1h` or a bare number of seconds.
@@ -146,6 +153,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, ConfigError> {
     Duration::try_from_secs_f64(secs).map_err(|_| invalid())
 }
 
+/// Parses a `--rate`: journeys per second, finite and above zero.
+pub fn parse_rate(text: &str) -> Result<f64, ConfigError> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|rate| crate::pacing::is_valid_rate(*rate))
+        .ok_or_else(|| ConfigError::Rate(text.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +174,15 @@ mod tests {
         assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn rates_parse_as_positive_numbers() {
+        assert_eq!(parse_rate("150").unwrap(), 150.0);
+        assert_eq!(parse_rate("0.5").unwrap(), 0.5);
+        for bad in ["0", "-3", "fast", "inf", "NaN"] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

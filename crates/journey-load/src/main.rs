@@ -1,12 +1,15 @@
 //! `journey-load`: drives complete journeys against a running hub (or `oidc-provider`)
-//! and prints latency percentiles, errors by kind and the servers' CPU per journey.
+//! and prints latency percentiles, errors by kind and the servers' CPU per journey; or
+//! (`--park N`) leaves N journeys in flight at the IdP so their memory can be read.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use journey_load::{parse_duration, Flow, LoadConfig, ProcessSelection, Stop, DEMO_REDIRECT_URI};
+use journey_load::{
+    parse_duration, parse_rate, Flow, LoadConfig, ProcessSelection, Stop, DEMO_REDIRECT_URI,
+};
 use url::Url;
 
 /// Journey load generator: N virtual users (a browser with its own cookie jar plus an RP
@@ -36,6 +39,18 @@ struct Cli {
     /// Unrecorded journeys first, for this long (e.g. 5s).
     #[arg(long, value_parser = parse_duration, default_value = "0s")]
     warmup: Duration,
+    /// Open loop: start this many journeys per second in total, on one schedule shared by
+    /// the users (warmup included); reports how late starts were. Default: closed loop.
+    #[arg(long, value_parser = parse_rate)]
+    rate: Option<f64>,
+    /// Instead of complete journeys, leave this many in flight at the IdP (hub flow):
+    /// authorize, picker, choose the IdP, then stop, `--users` at a time.
+    #[arg(long, conflicts_with_all = ["duration", "journeys", "warmup", "rate", "verify"])]
+    park: Option<u64>,
+    /// With --park: after the report, keep running (holding no connection) until Ctrl+C,
+    /// so the hub's and the session store's memory can be read meanwhile.
+    #[arg(long, requires = "park")]
+    hold: bool,
     /// Test person who logs in at the IdP (a devkit subject, or an op.mjs account).
     #[arg(long, default_value = "alice")]
     person: String,
@@ -76,36 +91,77 @@ struct Cli {
     json: Option<PathBuf>,
 }
 
+impl Cli {
+    /// The library's configuration; what the binary itself does (`--json`, `--park`,
+    /// `--hold`) stays on the command line.
+    fn config(&self) -> LoadConfig {
+        let mut config = LoadConfig::new(self.flow, self.hub.clone(), self.redirect_uri.clone());
+        config.users = self.users;
+        config.stop = match (self.journeys, self.duration) {
+            (Some(n), _) => Stop::Journeys(n),
+            (None, Some(d)) => Stop::After(d),
+            (None, None) => Stop::After(Duration::from_secs(30)),
+        };
+        config.rate = self.rate;
+        config.warmup = self.warmup;
+        config.person = self.person.clone();
+        config.idp = self.idp.clone();
+        config.client_id = self.client_id.clone();
+        config.client_secret = self.client_secret.clone();
+        config.scope = self.scope.clone();
+        config.acr_values = self.acr_values.clone();
+        config.verify = self.verify;
+        config.request_timeout = self.timeout;
+        config.processes = ProcessSelection {
+            pids: self.pids.clone(),
+            names: self.process_names.clone(),
+        };
+        config
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let mut config = LoadConfig::new(cli.flow, cli.hub, cli.redirect_uri);
-    config.users = cli.users;
-    config.stop = match (cli.journeys, cli.duration) {
-        (Some(n), _) => Stop::Journeys(n),
-        (None, Some(d)) => Stop::After(d),
-        (None, None) => Stop::After(Duration::from_secs(30)),
-    };
-    config.warmup = cli.warmup;
-    config.person = cli.person;
-    config.idp = cli.idp;
-    config.client_id = cli.client_id;
-    config.client_secret = cli.client_secret;
-    config.scope = cli.scope;
-    config.acr_values = cli.acr_values;
-    config.verify = cli.verify;
-    config.request_timeout = cli.timeout;
-    config.processes = ProcessSelection {
-        pids: cli.pids,
-        names: cli.process_names,
-    };
+    match cli.park {
+        Some(journeys) => park(&cli, journeys).await,
+        None => measure(&cli).await,
+    }
+}
 
-    let report = journey_load::run(config).await.context("load run")?;
+/// Complete journeys: the report, and a warning when an open loop fell behind schedule.
+async fn measure(cli: &Cli) -> anyhow::Result<()> {
+    let report = journey_load::run(cli.config()).await.context("load run")?;
     print!("{report}");
-    if let Some(path) = cli.json {
-        let json = report.to_json().context("report as JSON")?;
-        std::fs::write(&path, json + "\n")
-            .with_context(|| format!("writing {}", path.display()))?;
+    if let Some(warning) = report.lag_warning() {
+        eprintln!("warning: {warning}");
+    }
+    if let Some(path) = &cli.json {
+        write_json(path, report.to_json())?;
     }
     Ok(())
+}
+
+/// Parked journeys: the report, then with `--hold` a wait for Ctrl+C. The line announcing
+/// the wait comes last, so a script may read memory figures as soon as it appears.
+async fn park(cli: &Cli, journeys: u64) -> anyhow::Result<()> {
+    let report = journey_load::park(cli.config(), journeys)
+        .await
+        .context("park run")?;
+    print!("{report}");
+    if let Some(path) = &cli.json {
+        write_json(path, report.to_json())?;
+    }
+    if cli.hold {
+        println!("parked {} journeys; holding until Ctrl+C", report.parked);
+        tokio::signal::ctrl_c()
+            .await
+            .context("waiting for Ctrl+C")?;
+    }
+    Ok(())
+}
+
+fn write_json(path: &Path, json: serde_json::Result<String>) -> anyhow::Result<()> {
+    let json = json.context("report as JSON")?;
+    std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))
 }

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use crate::config::ProcessSelection;
+use crate::report::{rounded, ProcessUsage};
 
 /// A process being measured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +39,51 @@ pub(crate) struct Memory {
     pub(crate) peak_rss_kib: u64,
     /// Current resident set size (`VmRSS`).
     pub(crate) rss_kib: u64,
+}
+
+/// The measured processes' CPU counters as a window opened: closing it gives each one's
+/// CPU over the window and its memory at the end.
+#[derive(Debug)]
+pub(crate) struct Window {
+    watched: Vec<Watched>,
+    cpu_before: Vec<CpuSample>,
+}
+
+impl Window {
+    /// Reads every process's CPU so far: the window starts now. A process that cannot be
+    /// read fails the run, before any load is measured.
+    pub(crate) fn open(watched: Vec<Watched>) -> Result<Self, ProcessError> {
+        let cpu_before = watched
+            .iter()
+            .map(|w| cpu(w.pid))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            watched,
+            cpu_before,
+        })
+    }
+
+    /// Each process's CPU since [`Window::open`] and its memory now; `None` figures for a
+    /// process that exited meanwhile (the run's other figures still stand).
+    pub(crate) fn close(&self) -> Vec<ProcessUsage> {
+        self.watched
+            .iter()
+            .zip(&self.cpu_before)
+            .map(|(w, before)| {
+                let cpu_secs = cpu(w.pid)
+                    .ok()
+                    .map(|after| rounded((after.cpu_secs - before.cpu_secs).max(0.0), 3));
+                let memory = memory(w.pid).ok();
+                ProcessUsage {
+                    pid: w.pid,
+                    name: w.name.clone(),
+                    cpu_secs,
+                    peak_rss_kib: memory.map(|m| m.peak_rss_kib),
+                    rss_kib: memory.map(|m| m.rss_kib),
+                }
+            })
+            .collect()
+    }
 }
 
 /// The processes named by `selection`: explicit pids (checked to exist) and every process

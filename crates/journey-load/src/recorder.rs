@@ -37,6 +37,9 @@ pub(crate) struct Recorder {
     pub(crate) journeys: Histogram<u64>,
     pub(crate) completed: u64,
     pub(crate) errors: BTreeMap<String, u64>,
+    /// Open-loop runs: how late each journey started against its schedule, in
+    /// microseconds (zero when on time), for every journey, completed or not.
+    pub(crate) lags: Histogram<u64>,
 }
 
 impl Default for Recorder {
@@ -46,6 +49,7 @@ impl Default for Recorder {
             journeys: new_histogram(),
             completed: 0,
             errors: BTreeMap::new(),
+            lags: new_histogram(),
         }
     }
 }
@@ -72,6 +76,13 @@ impl Recorder {
         }
     }
 
+    /// Records how late a paced journey started.
+    pub(crate) fn record_lag(&mut self, lag: Duration) {
+        // Unlike latencies, zero is the expected value, so it is kept as zero.
+        let micros = u64::try_from(lag.as_micros()).unwrap_or(u64::MAX);
+        self.lags.saturating_record(micros);
+    }
+
     /// Adds another user's figures to these.
     pub(crate) fn merge(&mut self, other: &Recorder) {
         for (mine, theirs) in self.steps.iter_mut().zip(&other.steps) {
@@ -79,6 +90,7 @@ impl Recorder {
             let _ = mine.add(theirs);
         }
         let _ = self.journeys.add(&other.journeys);
+        let _ = self.lags.add(&other.lags);
         self.completed += other.completed;
         for (kind, count) in &other.errors {
             *self.errors.entry(kind.clone()).or_insert(0) += count;
@@ -118,5 +130,21 @@ mod tests {
         assert_eq!(a.errors["token:invalid_client"], 1);
         let p50 = a.steps[Step::Authorize.index()].value_at_quantile(0.5);
         assert!((1995..=2005).contains(&p50), "{p50}");
+    }
+
+    #[test]
+    fn lags_of_zero_are_kept_and_merged() {
+        let mut a = Recorder::default();
+        a.record_lag(Duration::ZERO);
+        let mut b = Recorder::default();
+        b.record_lag(Duration::from_millis(12));
+        a.merge(&b);
+        assert_eq!(a.lags.len(), 2);
+        assert_eq!(a.lags.min(), 0);
+        assert!(
+            (11_990..=12_010).contains(&a.lags.max()),
+            "{}",
+            a.lags.max()
+        );
     }
 }

@@ -104,14 +104,32 @@ impl VirtualUser {
     /// Runs one complete journey, as a new citizen (empty cookie jar); returns how it
     /// ended and how long it took.
     pub(crate) async fn journey(&mut self) -> (Result<(), Failure>, Duration) {
-        self.steps.clear();
-        self.cookies.empty();
-        let started = Instant::now();
+        let started = self.new_citizen();
         let outcome = match self.shared.config.flow {
             Flow::Hub => self.hub_journey().await,
             Flow::OidcProvider => self.oidc_provider_flow().await,
         };
         (outcome, started.elapsed())
+    }
+
+    /// Starts a hub journey as a new citizen and leaves it at the IdP's door: authorize ->
+    /// picker -> choose the IdP, whose redirect is not followed. The hub keeps the journey
+    /// waiting for the IdP's callback, as it does while a citizen logs in there; returns
+    /// how that ended and how long it took.
+    pub(crate) async fn park(&mut self) -> (Result<(), Failure>, Duration) {
+        let started = self.new_citizen();
+        let shared = Arc::clone(&self.shared);
+        let request = AuthorizationRequest::new(&shared.config, &shared.endpoints);
+        let outcome = self.choose_idp(&request).await.map(drop);
+        (outcome, started.elapsed())
+    }
+
+    /// Forgets the last journey (its steps, the browser's cookies); returns the new one's
+    /// start.
+    fn new_citizen(&mut self) -> Instant {
+        self.steps.clear();
+        self.cookies.empty();
+        Instant::now()
     }
 
     /// authorize -> picker -> IdP login page -> IdP login -> hub callback (matching) ->
@@ -120,22 +138,7 @@ impl VirtualUser {
         let shared = Arc::clone(&self.shared);
         let config = &shared.config;
         let request = AuthorizationRequest::new(config, &shared.endpoints);
-
-        let get = self.browser.get(request.url.clone());
-        let (picker_url, picker) = self.page(Step::Authorize, get).await?;
-        let form = Form::find(&picker, "/journey/idp")
-            .ok_or_else(|| Failure::new(Step::Authorize, "no_picker_form"))?;
-        if !form.offers("idp", &config.idp) {
-            return Err(Failure::new(Step::Authorize, "idp_not_offered"));
-        }
-        let action = form_action(Step::Authorize, &picker_url, &form)?;
-        let post = self
-            .browser
-            .post(action)
-            .form(&form.fields(&[("idp", &config.idp)]));
-        let at_idp = self
-            .redirect(Step::ChooseIdp, post, Landing::Onward)
-            .await?;
+        let at_idp = self.choose_idp(&request).await?;
 
         let (login_url, login) = self
             .page(Step::IdpLoginPage, self.browser.get(at_idp))
@@ -156,6 +159,26 @@ impl VirtualUser {
         let at_rp = self.redirect(Step::Callback, get, Landing::Rp).await?;
         let code = self.code(Step::Callback, &at_rp, &request)?;
         self.redeem(&code, &request).await
+    }
+
+    /// The hub's half before the IdP: authorize -> picker -> POST the chosen IdP; returns
+    /// the IdP's authorization URL the hub redirected to.
+    async fn choose_idp(&mut self, request: &AuthorizationRequest) -> Result<Url, Failure> {
+        let shared = Arc::clone(&self.shared);
+        let config = &shared.config;
+        let get = self.browser.get(request.url.clone());
+        let (picker_url, picker) = self.page(Step::Authorize, get).await?;
+        let form = Form::find(&picker, "/journey/idp")
+            .ok_or_else(|| Failure::new(Step::Authorize, "no_picker_form"))?;
+        if !form.offers("idp", &config.idp) {
+            return Err(Failure::new(Step::Authorize, "idp_not_offered"));
+        }
+        let action = form_action(Step::Authorize, &picker_url, &form)?;
+        let post = self
+            .browser
+            .post(action)
+            .form(&form.fields(&[("idp", &config.idp)]));
+        self.redirect(Step::ChooseIdp, post, Landing::Onward).await
     }
 
     /// authorize -> login interaction -> (consent interaction) -> code at the RP -> token

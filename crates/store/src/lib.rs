@@ -41,4 +41,4 @@ pub use database::{Database, DatabaseOptions, PoolState, PreparedRecords, Schema
 pub use error::StoreError;
 pub use records_file::RowError;
 pub use redis_session::RedisSessionStore;
-pub use session::{MemorySessionStore, SessionStore};
+pub use session::{MemorySessionStore, Put, SessionStore};

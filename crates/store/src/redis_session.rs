@@ -8,7 +8,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, FromRedisValue, RedisError};
 
 use crate::error::{redact_url, StoreError};
-use crate::session::SessionStore;
+use crate::session::{Put, SessionStore};
 
 /// How long to wait for a connection to Redis, and for each reply, before
 /// answering [`StoreError::Unavailable`]: a dead or unreachable Redis makes
@@ -102,12 +102,29 @@ impl RedisSessionStore {
     /// reach Redis answers "gone" / "present": single use still holds (it
     /// fails closed).
     async fn run<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
-        let mut conn = self.conn.clone();
-        match cmd.query_async::<T>(&mut conn).await {
+        self.retried(|mut conn| async move { cmd.query_async::<T>(&mut conn).await })
+            .await
+    }
+
+    /// [`RedisSessionStore::run`] for a pipeline (a `MULTI` pipeline is
+    /// applied whole or not at all).
+    async fn run_pipeline(&self, pipe: &redis::Pipeline) -> Result<(), StoreError> {
+        self.retried(|mut conn| async move { pipe.query_async::<()>(&mut conn).await })
+            .await
+    }
+
+    /// `request` on the managed connection, once more after an I/O failure
+    /// that is not a timeout (see [`RedisSessionStore::run`]).
+    async fn retried<T, F, Fut>(&self, request: F) -> Result<T, StoreError>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        match request(self.conn.clone()).await {
             Ok(value) => Ok(value),
             Err(e) if e.is_io_error() && !e.is_timeout() => {
                 tracing::debug!(error = %e, "redis connection failed; retrying once");
-                cmd.query_async::<T>(&mut conn)
+                request(self.conn.clone())
                     .await
                     .map_err(|e| self.unavailable(&e))
             }
@@ -149,6 +166,24 @@ impl SessionStore for RedisSessionStore {
             // Replacing with an entry that is expired at once: nothing remains.
             None => self.run::<()>(redis::cmd("DEL").arg(&key)).await,
         }
+    }
+
+    /// One `MULTI`/`EXEC` transaction of `SET ... PX` (and `DEL` for a zero
+    /// TTL) for several entries, sent as one pipeline.
+    async fn put_all(&self, entries: Vec<Put<'_>>) -> Result<(), StoreError> {
+        let mut pipe = redis::pipe();
+        if entries.len() > 1 {
+            pipe.atomic();
+        }
+        for put in entries {
+            let key = self.key(put.namespace, put.key)?;
+            match ttl_millis(put.ttl) {
+                Some(ms) => pipe.cmd("SET").arg(&key).arg(put.value).arg("PX").arg(ms),
+                None => pipe.cmd("DEL").arg(&key),
+            }
+            .ignore();
+        }
+        self.run_pipeline(&pipe).await
     }
 
     async fn get(&self, namespace: &str, key: &str) -> Result<Option<String>, StoreError> {

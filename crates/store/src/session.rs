@@ -27,6 +27,10 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
         value: String,
         ttl: Duration,
     ) -> Result<(), StoreError>;
+    /// Stores every entry of `entries` (as [`SessionStore::put`] each), all or
+    /// none: state that must change together (a journey and its index, a code
+    /// and the journey it completes) in one round trip to a shared store.
+    async fn put_all(&self, entries: Vec<Put<'_>>) -> Result<(), StoreError>;
     /// The live value under `(namespace, key)`, if any.
     async fn get(&self, namespace: &str, key: &str) -> Result<Option<String>, StoreError>;
     /// Atomic get-and-delete: single use (codes).
@@ -48,6 +52,15 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     /// Checks the store can serve requests right now (readiness checks);
     /// [`StoreError::Unavailable`] when it cannot.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// One entry for [`SessionStore::put_all`].
+#[derive(Debug)]
+pub struct Put<'a> {
+    pub namespace: &'a str,
+    pub key: &'a str,
+    pub value: String,
+    pub ttl: Duration,
 }
 
 /// How often (at most) a write also sweeps out every expired entry, so memory
@@ -187,6 +200,16 @@ impl SessionStore for MemorySessionStore {
         Ok(())
     }
 
+    async fn put_all(&self, entries: Vec<Put<'_>>) -> Result<(), StoreError> {
+        let now = Instant::now();
+        let mut state = self.lock();
+        state.maybe_sweep(now);
+        for put in entries {
+            state.insert(put.namespace, put.key, Entry::new(put.value, put.ttl, now));
+        }
+        Ok(())
+    }
+
     async fn get(&self, namespace: &str, key: &str) -> Result<Option<String>, StoreError> {
         let now = Instant::now();
         let state = self.lock();
@@ -240,6 +263,32 @@ mod tests {
     use std::sync::Arc;
 
     const MINUTE: Duration = Duration::from_secs(60);
+
+    #[tokio::test]
+    async fn put_all_writes_every_entry_with_its_own_expiry() {
+        let store = MemorySessionStore::new();
+        store.put("code", "old", "x".into(), MINUTE).await.unwrap();
+        let put = |namespace, key, value: &str, ttl| Put {
+            namespace,
+            key,
+            value: value.to_owned(),
+            ttl,
+        };
+        store
+            .put_all(vec![
+                put("journey", "j1", "state", MINUTE),
+                put("upstream_state", "s1", "j1", Duration::from_millis(30)),
+                put("code", "old", "y", Duration::ZERO),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(store.get("journey", "j1").await.unwrap().as_deref(), Some("state"));
+        assert_eq!(store.get("upstream_state", "s1").await.unwrap().as_deref(), Some("j1"));
+        assert_eq!(store.get("code", "old").await.unwrap(), None);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(store.get("upstream_state", "s1").await.unwrap(), None);
+        assert_eq!(store.get("journey", "j1").await.unwrap().as_deref(), Some("state"));
+    }
 
     #[tokio::test]
     async fn put_get_delete_and_namespaces() {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{redis_store, redis_url, scratch_redis_store};
 use store::test_support::scratch_redis_prefix;
-use store::{RedisSessionStore, SessionStore, StoreError};
+use store::{Put, RedisSessionStore, SessionStore, StoreError};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -101,6 +101,49 @@ async fn keys_are_prefix_namespace_key_with_an_expiry() {
         .await
         .unwrap();
     assert!(pttl > 50_000 && pttl <= 60_000, "{pttl}");
+}
+
+fn put<'a>(namespace: &'a str, key: &'a str, value: &str, ttl: Duration) -> Put<'a> {
+    Put {
+        namespace,
+        key,
+        value: value.to_owned(),
+        ttl,
+    }
+}
+
+#[tokio::test]
+async fn put_all_writes_every_entry_with_its_own_expiry() {
+    let prefix = scratch_redis_prefix();
+    let store = redis_store(&prefix).await;
+    store.put("code", "old", "x".into(), MINUTE).await.unwrap();
+    store
+        .put_all(vec![
+            put("journey", "j1", "state", MINUTE),
+            put("upstream_state", "s1", "j1", Duration::from_secs(5)),
+            // A zero TTL replaces with nothing, as `put` does.
+            put("code", "old", "y", Duration::ZERO),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.get("journey", "j1").await.unwrap().as_deref(), Some("state"));
+    assert_eq!(store.get("upstream_state", "s1").await.unwrap().as_deref(), Some("j1"));
+    assert_eq!(store.get("code", "old").await.unwrap(), None);
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut raw = client.get_multiplexed_async_connection().await.unwrap();
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{prefix}:upstream_state:s1"))
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!(pttl > 0 && pttl <= 5_000, "{pttl}");
+    // A bad namespace refuses the whole batch before anything is sent.
+    let err = store
+        .put_all(vec![put("journey", "j2", "v", MINUTE), put("bad:ns", "k", "v", MINUTE)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidInput(_)), "{err:?}");
+    assert_eq!(store.get("journey", "j2").await.unwrap(), None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -255,6 +298,7 @@ async fn assert_all_unavailable(store: &RedisSessionStore, within: Duration) {
             .put_if_absent("n", "k", "v".into(), MINUTE)
             .await
             .err(),
+        store.put_all(vec![put("n", "k", "v", MINUTE)]).await.err(),
     ];
     for (i, result) in results.into_iter().enumerate() {
         let err = result.unwrap_or_else(|| panic!("operation {i} succeeded without Redis"));

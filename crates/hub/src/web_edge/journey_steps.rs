@@ -79,11 +79,7 @@ pub(crate) async fn send_to_idp(hub: &Hub, journey: &mut Journey, idp_id: &str) 
     if journey.select_idp(upstream).is_err() {
         return journeys::fail(hub, journey, Reason::JourneyFinished).await;
     }
-    let saved = async {
-        journeys::save(hub, journey).await?;
-        journeys::index_upstream_state(hub, &state, &journey.id).await
-    };
-    if let Err(e) = saved.await {
+    if let Err(e) = journeys::save_with_upstream_state(hub, journey, &state).await {
         tracing::error!(error = %e, "session store unavailable");
         return journeys::fail(hub, journey, Reason::HubUnavailable).await;
     }
