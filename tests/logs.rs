@@ -78,7 +78,10 @@ async fn journeys_leave_no_personal_data_in_the_logs() {
     assert!(!contains_token(&logs, "qq445566c"), "NINO in the logs");
     // Nor codes and states, which travel in query strings (the IdP callback).
     let code = params["code"].to_lowercase();
-    assert!(!logs.contains(&code), "the RP's authorization code in the logs");
+    assert!(
+        !logs.contains(&code),
+        "the RP's authorization code in the logs"
+    );
     for parameter in ["code=", "state=", "request_uri="] {
         assert!(!logs.contains(parameter), "{parameter} in the logs");
     }

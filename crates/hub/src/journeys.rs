@@ -61,7 +61,9 @@ pub(crate) async fn save_with_upstream_state(
         value: journey.id.clone(),
         ttl: Duration::from_secs(hub.settings.journey.ttl_secs),
     };
-    hub.sessions.put_all(vec![stored(hub, journey)?, index]).await
+    hub.sessions
+        .put_all(vec![stored(hub, journey)?, index])
+        .await
 }
 
 /// Consumes an upstream `state` (single use) and returns its journey id.

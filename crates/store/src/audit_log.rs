@@ -262,7 +262,9 @@ impl AppendBatch {
     /// [`AuditTip`] it leaves holds every node the next append needs.
     pub(crate) fn stored_nodes_read(&self, first: u64) -> Vec<(u32, u64)> {
         let mut coords = self.stored_nodes_needed(first);
-        let rest: Vec<_> = frontier_coords(first).filter(|c| !coords.contains(c)).collect();
+        let rest: Vec<_> = frontier_coords(first)
+            .filter(|c| !coords.contains(c))
+            .collect();
         coords.extend(rest);
         coords
     }
@@ -353,12 +355,11 @@ impl AuditTip {
     ) -> Option<Self> {
         let mut frontier = HashMap::new();
         for coord in frontier_coords(size) {
-            let hash = stored.0.get(&coord).copied().or_else(|| {
-                completed
-                    .iter()
-                    .find(|n| (n.0, n.1) == coord)
-                    .map(|n| n.2)
-            })?;
+            let hash = stored
+                .0
+                .get(&coord)
+                .copied()
+                .or_else(|| completed.iter().find(|n| (n.0, n.1) == coord).map(|n| n.2))?;
             frontier.insert(coord, hash);
         }
         Some(Self {

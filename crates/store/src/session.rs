@@ -282,12 +282,21 @@ mod tests {
             ])
             .await
             .unwrap();
-        assert_eq!(store.get("journey", "j1").await.unwrap().as_deref(), Some("state"));
-        assert_eq!(store.get("upstream_state", "s1").await.unwrap().as_deref(), Some("j1"));
+        assert_eq!(
+            store.get("journey", "j1").await.unwrap().as_deref(),
+            Some("state")
+        );
+        assert_eq!(
+            store.get("upstream_state", "s1").await.unwrap().as_deref(),
+            Some("j1")
+        );
         assert_eq!(store.get("code", "old").await.unwrap(), None);
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(store.get("upstream_state", "s1").await.unwrap(), None);
-        assert_eq!(store.get("journey", "j1").await.unwrap().as_deref(), Some("state"));
+        assert_eq!(
+            store.get("journey", "j1").await.unwrap().as_deref(),
+            Some("state")
+        );
     }
 
     #[tokio::test]

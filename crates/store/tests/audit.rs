@@ -325,7 +325,11 @@ async fn appends_continue_from_the_tip_and_notice_other_instances_on_postgres() 
     let second = Database::open(&t.url).await.unwrap();
     assert_eq!(second.audit_tip_size().await, None);
     second.append_audit_events(&all[37..38]).await.unwrap();
-    assert_eq!(second.audit_tip_size().await, Some(38), "the head read leaves a tip");
+    assert_eq!(
+        second.audit_tip_size().await,
+        Some(38),
+        "the head read leaves a tip"
+    );
     second.append_audit_events(&all[38..41]).await.unwrap();
     assert_eq!(second.audit_tip_size().await, Some(41));
     // The first instance's tip (37) is stale: its append lands at 41.

@@ -126,8 +126,14 @@ async fn put_all_writes_every_entry_with_its_own_expiry() {
         ])
         .await
         .unwrap();
-    assert_eq!(store.get("journey", "j1").await.unwrap().as_deref(), Some("state"));
-    assert_eq!(store.get("upstream_state", "s1").await.unwrap().as_deref(), Some("j1"));
+    assert_eq!(
+        store.get("journey", "j1").await.unwrap().as_deref(),
+        Some("state")
+    );
+    assert_eq!(
+        store.get("upstream_state", "s1").await.unwrap().as_deref(),
+        Some("j1")
+    );
     assert_eq!(store.get("code", "old").await.unwrap(), None);
     let client = redis::Client::open(redis_url()).unwrap();
     let mut raw = client.get_multiplexed_async_connection().await.unwrap();
@@ -139,7 +145,10 @@ async fn put_all_writes_every_entry_with_its_own_expiry() {
     assert!(pttl > 0 && pttl <= 5_000, "{pttl}");
     // A bad namespace refuses the whole batch before anything is sent.
     let err = store
-        .put_all(vec![put("journey", "j2", "v", MINUTE), put("bad:ns", "k", "v", MINUTE)])
+        .put_all(vec![
+            put("journey", "j2", "v", MINUTE),
+            put("bad:ns", "k", "v", MINUTE),
+        ])
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::InvalidInput(_)), "{err:?}");
