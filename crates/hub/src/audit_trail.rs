@@ -6,6 +6,7 @@
 //! batches, each written in one transaction (the store gives the total order across
 //! instances).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -20,8 +21,9 @@ use crate::journey::Journey;
 #[error("verification log unavailable: {0}")]
 pub struct AuditUnavailable(String);
 
+/// Events appended together (one request's), and who waits for them.
 struct Pending {
-    event: Event,
+    events: Vec<Event>,
     done: oneshot::Sender<Result<(), String>>,
 }
 
@@ -32,6 +34,8 @@ pub struct AuditTrail {
     /// The writer until it starts: see [`AuditTrail::start`].
     unstarted: Arc<Mutex<Option<Writer>>>,
     started: Arc<AtomicBool>,
+    /// Events held back by [`AuditTrail::defer`], by journey id.
+    deferred: Arc<Mutex<HashMap<String, Vec<Event>>>>,
     instance: String,
 }
 
@@ -45,7 +49,7 @@ struct Writer {
 impl std::fmt::Debug for Pending {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pending")
-            .field("event", &self.event.id)
+            .field("events", &self.events.len())
             .finish()
     }
 }
@@ -63,6 +67,7 @@ impl AuditTrail {
             tx,
             unstarted: Arc::new(Mutex::new(Some(writer))),
             started: Arc::new(AtomicBool::new(false)),
+            deferred: Arc::default(),
             instance,
         }
     }
@@ -113,13 +118,39 @@ impl AuditTrail {
         let _ = self.record(event).await;
     }
 
-    /// Appends `event` and waits until it is durable.
+    /// Holds back `event`, about `journey`, until the next event about the same
+    /// journey is recorded, and appends both in one append (one commit to wait
+    /// for). For a step that is always followed, within the same request, by
+    /// another recorded event of its journey, and that issues nothing itself:
+    /// if that next append fails, both are lost and the request fails closed.
+    pub fn defer(&self, journey: &Journey, event: Event) {
+        debug_assert_eq!(event.journey_id.as_deref(), Some(journey.id.as_str()));
+        self.deferred_events()
+            .entry(journey.id.clone())
+            .or_default()
+            .push(event);
+    }
+
+    fn deferred_events(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Event>>> {
+        self.deferred
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Appends `event`, after any events deferred for its journey, and waits
+    /// until they are durable.
     pub async fn record(&self, event: Event) -> Result<(), AuditUnavailable> {
         self.start_writer();
         let (done, wait) = oneshot::channel();
         let kind = event.event_type;
+        let mut events = event
+            .journey_id
+            .as_deref()
+            .and_then(|id| self.deferred_events().remove(id))
+            .unwrap_or_default();
+        events.push(event);
         self.tx
-            .send(Pending { event, done })
+            .send(Pending { events, done })
             .await
             .map_err(|_| AuditUnavailable("writer stopped".into()))?;
         let result = wait
@@ -134,14 +165,18 @@ impl AuditTrail {
 
 async fn write_batches(db: Database, mut rx: mpsc::Receiver<Pending>, max_batch: usize) {
     while let Some(first) = rx.recv().await {
+        let mut events = first.events.len();
         let mut batch = vec![first];
-        while batch.len() < max_batch {
+        while events < max_batch {
             match rx.try_recv() {
-                Ok(p) => batch.push(p),
+                Ok(p) => {
+                    events += p.events.len();
+                    batch.push(p);
+                }
                 Err(_) => break,
             }
         }
-        let events: Vec<Event> = batch.iter().map(|p| p.event.clone()).collect();
+        let events: Vec<Event> = batch.iter().flat_map(|p| p.events.clone()).collect();
         let result = db
             .append_audit_events(&events)
             .await

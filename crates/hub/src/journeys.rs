@@ -127,19 +127,16 @@ pub(crate) async fn complete(
             return back_to_rp(hub, journey, Reason::HubUnavailable);
         }
     };
-    let mut events = Vec::new();
     if outcome.status == MatchStatus::Created {
-        events.push(hub.audit.journey_event(EventType::AccountCreated, journey));
+        let created = hub.audit.journey_event(EventType::AccountCreated, journey);
+        hub.audit.defer(journey, created);
     }
     let mut assertion = hub.audit.journey_event(EventType::AssertionIssued, journey);
     assertion.outcome = Some(outcome.status.as_str().to_owned());
     assertion.subject = Some(issued.sub.clone());
-    events.push(assertion);
-    for event in events {
-        if hub.audit.record(event).await.is_err() {
-            assertion::discard_code(hub, &issued.code).await;
-            return back_to_rp(hub, journey, Reason::HubUnavailable);
-        }
+    if hub.audit.record(assertion).await.is_err() {
+        assertion::discard_code(hub, &issued.code).await;
+        return back_to_rp(hub, journey, Reason::HubUnavailable);
     }
     tracing::info!(journey = %journey.id, status = ?outcome.status, "assertion issued");
     hub.metrics.journey_ended(outcome.status.as_str());

@@ -99,7 +99,7 @@ enum Pools {
         /// Where this handle's (and its clones') last audit append left the
         /// log; the lock also makes their appends take turns, which the head
         /// row's lock would impose anyway.
-        audit_tip: Arc<tokio::sync::Mutex<Option<AuditTip>>>,
+        audit_tip: Arc<tokio::sync::Mutex<AppendState>>,
     },
 }
 
@@ -110,6 +110,20 @@ enum Location {
     /// connection and never recycles it, since the data lives in it.
     Memory,
     Postgres(PgUrl),
+}
+
+/// What a PostgreSQL handle knows of the audit log between its appends.
+#[derive(Debug, Default)]
+struct AppendState {
+    /// Where its last append left the log, for the next one to continue from.
+    tip: Option<AuditTip>,
+    /// The log's size after its last append.
+    last_end: Option<u64>,
+    /// Whether its last append found that another instance had appended
+    /// since the one before: while that goes on, appends read the head at
+    /// once (a tip would be stale: trying it costs a round trip and a wait
+    /// for the head row), and read only the nodes they need.
+    shared: bool,
 }
 
 /// A PostgreSQL URL. `Debug` hides the password.

@@ -1126,10 +1126,12 @@ pub(crate) mod pg {
     /// until this one commits or rolls back, so seqs are assigned in one total
     /// order without gaps. Under READ COMMITTED the waiter then re-reads the
     /// committed size and sees the nodes the previous append wrote.
-    /// Returns the tip for [`append_audit_at`] to continue from.
+    /// With `keep_tip`, it also reads the rest of the frontier and returns the
+    /// tip for [`append_audit_at`] to continue from.
     pub(crate) async fn append_audit(
         conn: &mut Conn,
         batch: &AppendBatch,
+        keep_tip: bool,
     ) -> Result<(AppendedRange, Option<AuditTip>), StoreError> {
         conn.transaction::<_, StoreError, _>(async move |c| {
             use audit_head::dsl as h;
@@ -1140,7 +1142,11 @@ pub(crate) mod pg {
                     .get_result(c)
                     .await?;
             let (first, end) = claimed_range(size, batch.len())?;
-            let read = batch.stored_nodes_read(first);
+            let read = if keep_tip {
+                batch.stored_nodes_read(first)
+            } else {
+                batch.stored_nodes_needed(first)
+            };
             let rows = audit_node_rows(c, &node_coords(&read)?).await?;
             let map = node_map(rows)?;
             require_all(&map, &read)?;
@@ -1182,7 +1188,10 @@ pub(crate) mod pg {
                 first_seq: first,
                 size: end,
             };
-            Ok((range, AuditTip::after(end, mark, &map, &completed)))
+            let tip = keep_tip
+                .then(|| AuditTip::after(end, mark, &map, &completed))
+                .flatten();
+            Ok((range, tip))
         })
         .await
     }

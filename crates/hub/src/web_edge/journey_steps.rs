@@ -265,9 +265,8 @@ pub(crate) async fn idp_callback(
     }
     let mut returned = hub.audit.journey_event(EventType::IdpReturned, &journey);
     returned.outcome = Some("success".into());
-    if hub.audit.record(returned).await.is_err() {
-        return Ok(journeys::fail(&hub, &mut journey, Reason::HubUnavailable).await);
-    }
+    // Appended with the matching event (or the failure) that always follows.
+    hub.audit.defer(&journey, returned);
     tracing::info!(journey = %journey.id, idp = %idp.settings.id, "identity provider returned");
     Ok(run_matching(&hub, &mut journey).await)
 }

@@ -51,19 +51,32 @@ impl Database {
             Pools::Postgres {
                 pool, audit_tip, ..
             } => {
-                let mut tip = audit_tip.lock().await;
+                let mut state = audit_tip.lock().await;
                 let mut conn = pool.get().await.map_err(pool_error)?;
                 // On any error the tip is dropped: the next append reads the head.
-                let known = tip.take();
+                let known = state.tip.take();
                 let fast = match &known {
-                    Some(known) => queries::pg::append_audit_at(&mut conn, known, &batch).await?,
-                    None => None,
+                    Some(known) if !state.shared => {
+                        queries::pg::append_audit_at(&mut conn, known, &batch).await?
+                    }
+                    _ => None,
                 };
                 let (range, next) = match fast {
                     Some(appended) => appended,
-                    None => queries::pg::append_audit(&mut conn, &batch).await?,
+                    None => {
+                        // While other instances append too, a tip would be stale by
+                        // the next append: read only the nodes this batch needs.
+                        let keep_tip = !state.shared;
+                        let appended =
+                            queries::pg::append_audit(&mut conn, &batch, keep_tip).await?;
+                        state.shared = state
+                            .last_end
+                            .is_some_and(|end| end != appended.0.first_seq);
+                        appended
+                    }
                 };
-                *tip = next;
+                state.last_end = Some(range.size);
+                state.tip = next;
                 range
             }
         };
@@ -81,7 +94,9 @@ impl Database {
     pub async fn audit_tip_size(&self) -> Option<u64> {
         match &self.pools {
             Pools::Sqlite(_) => None,
-            Pools::Postgres { audit_tip, .. } => audit_tip.lock().await.as_ref().map(|t| t.size),
+            Pools::Postgres { audit_tip, .. } => {
+                audit_tip.lock().await.tip.as_ref().map(|t| t.size)
+            }
         }
     }
 
