@@ -11,6 +11,7 @@ use crate::assertion;
 use crate::failure::{rp_error_url, see_other, PageError, Reason};
 use crate::journey::{Journey, MatchClaim, MatchStatus};
 use audit::EventType;
+use matching::RecordId;
 
 const JOURNEYS: &str = "journey";
 const UPSTREAM_STATES: &str = "upstream_state";
@@ -105,13 +106,15 @@ pub(crate) async fn fail(hub: &Hub, journey: &mut Journey, reason: Reason) -> Ht
     back_to_rp(hub, journey, reason)
 }
 
-/// Completes the journey: stores the single-use code, logs the assertion, and sends the
-/// browser to the RP. Fails closed: if the code, the journey or the log entry cannot be
-/// stored, no code leaves the hub.
+/// Completes the journey: stores the single-use code, logs the assertion (with the
+/// journey's deferred events), and sends the browser to the RP. Fails closed: if the code,
+/// the journey or the log entry cannot be stored, no code leaves the hub. `link`, a
+/// record newly matched, is saved once the decision is in the log.
 pub(crate) async fn complete(
     hub: &Hub,
     journey: &mut Journey,
     outcome: MatchClaim,
+    link: Option<RecordId>,
 ) -> HttpResponse {
     let Some(identity) = journey.identity().cloned() else {
         return fail(hub, journey, Reason::JourneyFinished).await;
@@ -119,11 +122,13 @@ pub(crate) async fn complete(
     if journey.complete(outcome.clone()).is_err() {
         return fail(hub, journey, Reason::JourneyFinished).await;
     }
-    let issued = assertion::issue_code(hub, journey, &identity, &outcome).await;
-    let issued = match issued {
+    let issued = match assertion::issue_code(hub, journey, &identity, &outcome).await {
         Ok(issued) => issued,
         Err(e) => {
             tracing::error!(error = %e, journey = %journey.id, "could not issue code");
+            let mut failed = hub.audit.journey_event(EventType::JourneyFailed, journey);
+            failed.outcome = Some(Reason::HubUnavailable.code().to_owned());
+            let _ = hub.audit.record(failed).await;
             return back_to_rp(hub, journey, Reason::HubUnavailable);
         }
     };
@@ -137,6 +142,18 @@ pub(crate) async fn complete(
     if hub.audit.record(assertion).await.is_err() {
         assertion::discard_code(hub, &issued.code).await;
         return back_to_rp(hub, journey, Reason::HubUnavailable);
+    }
+    if let Some(record) = link {
+        let rp = &journey.request.client_id;
+        let saved = hub
+            .db
+            .save_record_link(rp, &identity.idp_id, &identity.idp_subject, &record)
+            .await;
+        // Only a shortcut for the citizen's next journey (cycle 0): without it,
+        // that journey matches at cycle 1 again.
+        if let Err(e) = saved {
+            tracing::warn!(error = %e, journey = %journey.id, "could not save the record link");
+        }
     }
     tracing::info!(journey = %journey.id, status = ?outcome.status, "assertion issued");
     hub.metrics.journey_ended(outcome.status.as_str());

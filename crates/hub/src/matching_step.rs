@@ -26,6 +26,7 @@ use crate::matching_service::protocol::{
 };
 use crate::relying_party::RelyingParty;
 use audit::EventType;
+use matching::RecordId;
 
 /// Largest response body accepted from a matching service.
 const MAX_RESPONSE_BYTES: usize = 256 * 1024;
@@ -35,7 +36,12 @@ const RESPONSE_LEEWAY_SECS: u64 = 5;
 /// What the journey does next after a matching attempt.
 #[derive(Debug)]
 pub(crate) enum Next {
-    Complete(MatchClaim),
+    /// Issue an assertion with `claim`; with `link`, remember the matched
+    /// record for this IdP subject once the decision is in the log.
+    Complete {
+        claim: MatchClaim,
+        link: Option<RecordId>,
+    },
     AskCycle3(String),
     Fail(Reason),
 }
@@ -307,19 +313,15 @@ impl<'a> Placement<'a> {
     }
 }
 
-/// Appends the matching event; false when the log cannot be written (fail closed).
-async fn record_matching(
-    hub: &Hub,
-    journey: &Journey,
-    cycle: u8,
-    outcome: &str,
-    reasons: &[String],
-) -> bool {
+/// The matching event, appended with the journey's next event (the assertion,
+/// the cycle-3 question or the failure) in one append. A record link is saved
+/// only after that append, so every link has its decision in the log.
+fn defer_matching(hub: &Hub, journey: &Journey, cycle: u8, outcome: &str, reasons: &[String]) {
     let mut event = hub.audit.journey_event(EventType::Matching, journey);
     event.match_cycle = Some(cycle);
     event.outcome = Some(outcome.to_owned());
     event.reasons = reasons.to_vec();
-    hub.audit.record(event).await.is_ok()
+    hub.audit.defer(journey, event);
 }
 
 fn log_decision(journey_id: &str, cycle: u8, placement: Placement<'_>, decision: &Decision) {
@@ -350,46 +352,40 @@ async fn unavailable(
         placement = placement.name(),
         "matching unavailable"
     );
-    // The journey fails either way; if the log is down too, nothing is issued.
-    let _ = record_matching(hub, journey, cycle, "unavailable", &[failure.code()]).await;
+    // Appended with the journey's failure.
+    defer_matching(hub, journey, cycle, "unavailable", &[failure.code()]);
     Next::Fail(Reason::MatchingUnavailable)
 }
 
-async fn matched(
-    hub: &Hub,
-    rp: &RelyingParty,
-    identity: &VerifiedIdentity,
-    decision: Decision,
-) -> Result<Next, StoreError> {
+fn matched(decision: Decision) -> Next {
     let Some(record) = decision.record_id else {
-        return Ok(Next::Fail(Reason::NoMatch));
+        return Next::Fail(Reason::NoMatch);
     };
-    hub.db
-        .save_record_link(
-            &rp.settings.client_id,
-            &identity.idp_id,
-            &identity.idp_subject,
-            &record,
-        )
-        .await?;
-    Ok(Next::Complete(MatchClaim {
-        status: MatchStatus::Matched,
-        record_id: Some(record.to_string()),
-    }))
+    Next::Complete {
+        claim: MatchClaim {
+            status: MatchStatus::Matched,
+            record_id: Some(record.to_string()),
+        },
+        link: Some(record),
+    }
 }
 
 /// No record: account creation, a `no_match` assertion, or a failure, as the RP chose.
 pub(crate) fn no_match(rp: &RelyingParty) -> Next {
+    let claim = |status| MatchClaim {
+        status,
+        record_id: None,
+    };
     if rp.settings.account_creation {
-        Next::Complete(MatchClaim {
-            status: MatchStatus::Created,
-            record_id: None,
-        })
+        Next::Complete {
+            claim: claim(MatchStatus::Created),
+            link: None,
+        }
     } else if rp.settings.no_match_response == NoMatchResponse::Assertion {
-        Next::Complete(MatchClaim {
-            status: MatchStatus::NoMatch,
-            record_id: None,
-        })
+        Next::Complete {
+            claim: claim(MatchStatus::NoMatch),
+            link: None,
+        }
     } else {
         Next::Fail(Reason::NoMatch)
     }
@@ -411,34 +407,14 @@ async fn run_cycle(
         Err(failure) => return Err(unavailable(hub, journey, number, placement, &failure).await),
     };
     log_decision(&journey.id, number, placement, &decision);
-    if !record_matching(
+    defer_matching(
         hub,
         journey,
         number,
         decision.outcome.as_str(),
         &decision.reasons,
-    )
-    .await
-    {
-        return Err(Next::Fail(Reason::HubUnavailable));
-    }
+    );
     Ok(decision)
-}
-
-/// Saves the link of a matched decision; a store failure is `matching_unavailable`.
-async fn link_match(
-    hub: &Hub,
-    rp: &RelyingParty,
-    journey: &Journey,
-    identity: &VerifiedIdentity,
-    decision: Decision,
-) -> Next {
-    matched(hub, rp, identity, decision)
-        .await
-        .unwrap_or_else(|e| {
-            tracing::error!(error = %e, journey = %journey.id, "could not save the record link");
-            Next::Fail(Reason::MatchingUnavailable)
-        })
 }
 
 /// Cycles 0 and 1.
@@ -474,14 +450,14 @@ pub(crate) async fn first_attempt(
                 outcome = "match",
                 "matching decision"
             );
-            if !record_matching(hub, journey, 0, "match", &["cycle0:stored_link".to_owned()]).await
-            {
-                return Next::Fail(Reason::HubUnavailable);
-            }
-            return Next::Complete(MatchClaim {
-                status: MatchStatus::Matched,
-                record_id: Some(record.to_string()),
-            });
+            defer_matching(hub, journey, 0, "match", &["cycle0:stored_link".to_owned()]);
+            return Next::Complete {
+                claim: MatchClaim {
+                    status: MatchStatus::Matched,
+                    record_id: Some(record.to_string()),
+                },
+                link: None,
+            };
         }
         Ok(None) => {}
     }
@@ -490,7 +466,7 @@ pub(crate) async fn first_attempt(
         Err(next) => return next,
     };
     if decision.outcome == Outcome::Match {
-        return link_match(hub, rp, journey, identity, decision).await;
+        return matched(decision);
     }
     match &rp.settings.cycle3_attribute {
         Some(attribute) => Next::AskCycle3(attribute.clone()),
@@ -513,7 +489,7 @@ pub(crate) async fn cycle3(
         Err(next) => return next,
     };
     if decision.outcome == Outcome::Match {
-        return link_match(hub, rp, journey, identity, decision).await;
+        return matched(decision);
     }
     no_match(rp)
 }

@@ -286,7 +286,7 @@ async fn run_matching(hub: &Hub, journey: &mut Journey) -> HttpResponse {
 
 async fn proceed(hub: &Hub, journey: &mut Journey, next: Next) -> HttpResponse {
     match next {
-        Next::Complete(outcome) => journeys::complete(hub, journey, outcome).await,
+        Next::Complete { claim, link } => journeys::complete(hub, journey, claim, link).await,
         Next::Fail(reason) => journeys::fail(hub, journey, reason).await,
         Next::AskCycle3(attribute) => {
             if journey.ask_cycle3(attribute.clone()).is_err() {
