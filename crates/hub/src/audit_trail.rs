@@ -7,7 +7,6 @@
 //! instances).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use audit::{Event, EventType};
@@ -33,7 +32,6 @@ pub struct AuditTrail {
     tx: mpsc::Sender<Pending>,
     /// The writer until it starts: see [`AuditTrail::start`].
     unstarted: Arc<Mutex<Option<Writer>>>,
-    started: Arc<AtomicBool>,
     /// Events held back by [`AuditTrail::defer`], by journey id.
     deferred: Arc<Mutex<HashMap<String, Vec<Event>>>>,
     instance: String,
@@ -66,16 +64,12 @@ impl AuditTrail {
         Self {
             tx,
             unstarted: Arc::new(Mutex::new(Some(writer))),
-            started: Arc::new(AtomicBool::new(false)),
             deferred: Arc::default(),
             instance,
         }
     }
 
     fn start_writer(&self) {
-        if self.started.load(Ordering::Acquire) {
-            return;
-        }
         let writer = self
             .unstarted
             .lock()
@@ -83,7 +77,6 @@ impl AuditTrail {
             .take();
         if let Some(Writer { db, rx, max_batch }) = writer {
             tokio::spawn(write_batches(db, rx, max_batch));
-            self.started.store(true, Ordering::Release);
         }
     }
 
@@ -176,14 +169,19 @@ async fn write_batches(db: Database, mut rx: mpsc::Receiver<Pending>, max_batch:
                 Err(_) => break,
             }
         }
-        let events: Vec<Event> = batch.iter().flat_map(|p| p.events.clone()).collect();
+        let mut events = Vec::with_capacity(events);
+        let mut waiting = Vec::with_capacity(batch.len());
+        for pending in batch {
+            events.extend(pending.events);
+            waiting.push(pending.done);
+        }
         let result = db
             .append_audit_events(&events)
             .await
             .map(|_| ())
             .map_err(|e| e.to_string());
-        for pending in batch {
-            let _ = pending.done.send(result.clone());
+        for done in waiting {
+            let _ = done.send(result.clone());
         }
     }
 }

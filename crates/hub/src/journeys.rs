@@ -126,10 +126,9 @@ pub(crate) async fn complete(
         Ok(issued) => issued,
         Err(e) => {
             tracing::error!(error = %e, journey = %journey.id, "could not issue code");
-            let mut failed = hub.audit.journey_event(EventType::JourneyFailed, journey);
-            failed.outcome = Some(Reason::HubUnavailable.code().to_owned());
-            let _ = hub.audit.record(failed).await;
-            return back_to_rp(hub, journey, Reason::HubUnavailable);
+            // Logs the failure (with the deferred events); the journey, already
+            // completed in memory, keeps its stored state.
+            return fail(hub, journey, Reason::HubUnavailable).await;
         }
     };
     if outcome.status == MatchStatus::Created {

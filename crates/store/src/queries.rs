@@ -1213,8 +1213,12 @@ pub(crate) mod pg {
         let first = tip.size;
         let end = first + batch.len();
         let mut mark = tip.mark.clone();
-        let rows = batch.rows(first, &tip.frontier, &mut mark)?;
-        let claimed: Vec<i64> = AppendAt::new(first, end, &mark, &rows)?
+        let AppendRows {
+            events,
+            nodes,
+            completed,
+        } = batch.rows(first, &tip.frontier, &mut mark)?;
+        let claimed: Vec<i64> = AppendAt::new(first, end, &mark, events, nodes)?
             .get_results(conn)
             .await?;
         if claimed.is_empty() {
@@ -1226,7 +1230,7 @@ pub(crate) mod pg {
         };
         Ok(Some((
             range,
-            AuditTip::after(end, mark, &tip.frontier, &rows.completed),
+            AuditTip::after(end, mark, &tip.frontier, &completed),
         )))
     }
 
@@ -1258,34 +1262,54 @@ pub(crate) mod pg {
     }
 
     impl AppendAt {
+        /// Moves the rows' columns into arrays (the rows are built for this
+        /// statement alone).
         fn new(
             first: u64,
             end: u64,
             mark: &TimeMark,
-            rows: &AppendRows,
+            events: Vec<AuditEventRow>,
+            nodes: Vec<AuditNodeRow>,
         ) -> Result<Self, StoreError> {
-            let e = &rows.events;
-            let n = &rows.nodes;
-            Ok(Self {
+            let mut statement = Self {
                 added: to_i64(end - first)?,
                 expected: to_i64(first)?,
                 max_time: mark.max_time().map(str::to_owned),
                 max_lag_ms: mark.max_lag_ms,
-                seq: e.iter().map(|r| r.seq).collect(),
-                id: e.iter().map(|r| r.id.clone()).collect(),
-                time: e.iter().map(|r| r.time.clone()).collect(),
-                event_max_time: e.iter().map(|r| r.max_time.clone()).collect(),
-                journey_id: e.iter().map(|r| r.journey_id.clone()).collect(),
-                event_type: e.iter().map(|r| r.event_type.clone()).collect(),
-                rp_id: e.iter().map(|r| r.rp_id.clone()).collect(),
-                idp_id: e.iter().map(|r| r.idp_id.clone()).collect(),
-                outcome: e.iter().map(|r| r.outcome.clone()).collect(),
-                body: e.iter().map(|r| r.body.clone()).collect(),
-                leaf_hash: e.iter().map(|r| r.leaf_hash.clone()).collect(),
-                level: n.iter().map(|r| r.level).collect(),
-                idx: n.iter().map(|r| r.idx).collect(),
-                hash: n.iter().map(|r| r.hash.clone()).collect(),
-            })
+                seq: Vec::with_capacity(events.len()),
+                id: Vec::with_capacity(events.len()),
+                time: Vec::with_capacity(events.len()),
+                event_max_time: Vec::with_capacity(events.len()),
+                journey_id: Vec::with_capacity(events.len()),
+                event_type: Vec::with_capacity(events.len()),
+                rp_id: Vec::with_capacity(events.len()),
+                idp_id: Vec::with_capacity(events.len()),
+                outcome: Vec::with_capacity(events.len()),
+                body: Vec::with_capacity(events.len()),
+                leaf_hash: Vec::with_capacity(events.len()),
+                level: Vec::with_capacity(nodes.len()),
+                idx: Vec::with_capacity(nodes.len()),
+                hash: Vec::with_capacity(nodes.len()),
+            };
+            for row in events {
+                statement.seq.push(row.seq);
+                statement.id.push(row.id);
+                statement.time.push(row.time);
+                statement.event_max_time.push(row.max_time);
+                statement.journey_id.push(row.journey_id);
+                statement.event_type.push(row.event_type);
+                statement.rp_id.push(row.rp_id);
+                statement.idp_id.push(row.idp_id);
+                statement.outcome.push(row.outcome);
+                statement.body.push(row.body);
+                statement.leaf_hash.push(row.leaf_hash);
+            }
+            for node in nodes {
+                statement.level.push(node.level);
+                statement.idx.push(node.idx);
+                statement.hash.push(node.hash);
+            }
+            Ok(statement)
         }
     }
 
