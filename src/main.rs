@@ -8,6 +8,12 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use hub::{Application, Settings};
 
+/// mimalloc instead of the system allocator: a journey makes thousands of small,
+/// short-lived allocations (JSON, headers, SQL rows), and glibc's malloc and free were
+/// about a tenth of the hub's CPU (docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(name = "hub", version, about = "Identity assurance hub")]
 struct Cli {
@@ -147,7 +153,8 @@ fn main() -> ExitCode {
 
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    hub::telemetry::init(cli.log_json);
+    // Held to the end of `run`, so queued log lines are written before the process exits.
+    let _logs = hub::telemetry::init(cli.log_json);
     let config = match (&cli.command, cli.config) {
         (Command::Demo { .. }, None) => Some(PathBuf::from("config/demo.toml")),
         (_, c) => c,

@@ -11,21 +11,33 @@ use tracing::Span;
 use tracing_actix_web::RootSpanBuilder;
 use tracing_subscriber::{fmt, EnvFilter};
 
+/// Flushes the log lines still queued for the writer thread when dropped: hold it until
+/// the process exits.
+pub type LogGuard = tracing_appender::non_blocking::WorkerGuard;
+
 /// Installs the global subscriber once; `RUST_LOG` overrides the default filter.
-pub fn init(json: bool) {
+///
+/// Lines go to stderr from a writer thread of their own, through a buffer: a request
+/// then costs no write system call of its own, and a slow log pipe never stalls the
+/// event loops. If the writer falls 128k lines behind, further lines are dropped (and
+/// counted) rather than blocking a request.
+pub fn init(json: bool) -> LogGuard {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,actix_web=warn"));
+    let ansi = std::io::stderr().is_terminal();
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     let builder = fmt()
         .with_env_filter(filter)
         .with_target(false)
         // Colour codes only for a person at a terminal, not in files or collectors.
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        .with_ansi(ansi)
+        .with_writer(writer);
     let _ = if json {
         builder.json().try_init()
     } else {
         builder.try_init()
     };
+    guard
 }
 
 /// The span every request runs in: method, route template and status.
