@@ -23,11 +23,16 @@ pub(crate) async fn load(hub: &Hub, id: &str) -> Result<Option<Journey>, StoreEr
     let Some(json) = hub.sessions.get(JOURNEYS, id).await? else {
         return Ok(None);
     };
-    match serde_json::from_str(&json) {
-        Ok(j) => Ok(Some(j)),
+    Ok(parsed(id, &json))
+}
+
+/// The stored journey `id`, or `None` (logged) if it cannot be read.
+fn parsed(id: &str, json: &str) -> Option<Journey> {
+    match serde_json::from_str(json) {
+        Ok(j) => Some(j),
         Err(e) => {
             tracing::error!(error = %e, journey = id, "stored journey unreadable");
-            Ok(None)
+            None
         }
     }
 }
@@ -67,12 +72,20 @@ pub(crate) async fn save_with_upstream_state(
         .await
 }
 
-/// Consumes an upstream `state` (single use) and returns its journey id.
-pub(crate) async fn take_upstream_state(
+/// Consumes an upstream `state` (single use) and loads its journey, in one round trip.
+/// `None` when the state is unknown, already used, or its journey is gone.
+pub(crate) async fn take_by_upstream_state(
     hub: &Hub,
     state: &str,
-) -> Result<Option<String>, StoreError> {
-    hub.sessions.take(UPSTREAM_STATES, state).await
+) -> Result<Option<Journey>, StoreError> {
+    let taken = hub
+        .sessions
+        .take_and_follow(UPSTREAM_STATES, state, JOURNEYS)
+        .await?;
+    Ok(match taken {
+        Some((id, Some(json))) => parsed(&id, &json),
+        _ => None,
+    })
 }
 
 /// The RP redirect for `reason`, leaving the journey as it is.

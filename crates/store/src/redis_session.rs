@@ -1,11 +1,12 @@
 //! [`SessionStore`] on Redis, shared by every hub instance.
 
 use std::fmt;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Cmd, FromRedisValue, RedisError};
+use redis::{Cmd, FromRedisValue, RedisError, Script};
 
 use crate::error::{redact_url, StoreError};
 use crate::session::{Put, SessionStore};
@@ -19,6 +20,17 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 /// the end of its clock; an entry this long-lived never expires in practice,
 /// which is what [`crate::MemorySessionStore`] does with `Duration::MAX`.
 const MAX_TTL_MS: u64 = 100 * 365 * 24 * 60 * 60 * 1000;
+
+/// `take_and_follow`: KEYS[1] is the index, ARGV[1] the key prefix of the entries it
+/// names. Every key the script touches is derived from KEYS[1]'s value, which a
+/// Redis Cluster would refuse; the hub uses one Redis (or a primary and replicas).
+static TAKE_AND_FOLLOW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local value = redis.call('GETDEL', KEYS[1])
+if not value then return false end
+return {value, redis.call('GET', ARGV[1] .. value)}",
+    )
+});
 
 /// [`SessionStore`] on Redis (6.2 or newer, for `GETDEL`), so several hub
 /// instances share journeys, codes and replay caches.
@@ -194,6 +206,23 @@ impl SessionStore for RedisSessionStore {
     async fn take(&self, namespace: &str, key: &str) -> Result<Option<String>, StoreError> {
         let key = self.key(namespace, key)?;
         self.run(redis::cmd("GETDEL").arg(&key)).await
+    }
+
+    /// A Lua script ([`TAKE_AND_FOLLOW`]): `GETDEL` of the index, then `GET` of the
+    /// entry it names, atomically and in one round trip (`EVALSHA`, loaded on first use).
+    async fn take_and_follow(
+        &self,
+        namespace: &str,
+        key: &str,
+        target_namespace: &str,
+    ) -> Result<Option<(String, Option<String>)>, StoreError> {
+        let index = self.key(namespace, key)?;
+        let target_prefix = self.key(target_namespace, "")?;
+        let mut invocation = TAKE_AND_FOLLOW.prepare_invoke();
+        invocation.key(&index).arg(&target_prefix);
+        let invocation = &invocation;
+        self.retried(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+            .await
     }
 
     async fn delete(&self, namespace: &str, key: &str) -> Result<(), StoreError> {

@@ -37,6 +37,18 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     ///
     /// Of any number of concurrent callers at most one receives the value.
     async fn take(&self, namespace: &str, key: &str) -> Result<Option<String>, StoreError>;
+    /// Takes an index entry (single use, as [`SessionStore::take`]) and reads the entry
+    /// its value names in `target_namespace`, in one round trip to a shared store: a
+    /// one-time handle and the state it leads to (an upstream `state` and its journey).
+    ///
+    /// `None` when the index entry is absent; `Some((value, None))` when it was
+    /// taken but the entry it names is gone.
+    async fn take_and_follow(
+        &self,
+        namespace: &str,
+        key: &str,
+        target_namespace: &str,
+    ) -> Result<Option<(String, Option<String>)>, StoreError>;
     /// Removes the entry; removing a missing one is not an error.
     async fn delete(&self, namespace: &str, key: &str) -> Result<(), StoreError>;
     /// Set only if absent (replay caches); true when newly inserted.
@@ -226,6 +238,24 @@ impl SessionStore for MemorySessionStore {
             .map(|e| e.value))
     }
 
+    async fn take_and_follow(
+        &self,
+        namespace: &str,
+        key: &str,
+        target_namespace: &str,
+    ) -> Result<Option<(String, Option<String>)>, StoreError> {
+        let now = Instant::now();
+        let mut state = self.lock();
+        state.maybe_sweep(now);
+        let Some(index) = state.remove(namespace, key).filter(|e| e.is_live(now)) else {
+            return Ok(None);
+        };
+        let target = state
+            .live(target_namespace, &index.value, now)
+            .map(|e| e.value.clone());
+        Ok(Some((index.value, target)))
+    }
+
     async fn delete(&self, namespace: &str, key: &str) -> Result<(), StoreError> {
         let now = Instant::now();
         let mut state = self.lock();
@@ -341,6 +371,55 @@ mod tests {
         );
         assert_eq!(store.take("code", "c1").await.unwrap(), None);
         assert_eq!(store.get("code", "c1").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn take_and_follow_consumes_the_index_and_reads_its_target() {
+        let store = MemorySessionStore::new();
+        store.put("state", "s1", "j1".into(), MINUTE).await.unwrap();
+        store
+            .put("journey", "j1", "{}".into(), MINUTE)
+            .await
+            .unwrap();
+        let taken = store
+            .take_and_follow("state", "s1", "journey")
+            .await
+            .unwrap();
+        assert_eq!(taken, Some(("j1".to_owned(), Some("{}".to_owned()))));
+        assert_eq!(
+            store
+                .take_and_follow("state", "s1", "journey")
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            store.get("journey", "j1").await.unwrap().as_deref(),
+            Some("{}")
+        );
+        // An index whose target is gone is still consumed.
+        store
+            .put("state", "s2", "gone".into(), MINUTE)
+            .await
+            .unwrap();
+        let taken = store
+            .take_and_follow("state", "s2", "journey")
+            .await
+            .unwrap();
+        assert_eq!(taken, Some(("gone".to_owned(), None)));
+        assert_eq!(store.get("state", "s2").await.unwrap(), None);
+        // An expired index is absent.
+        store
+            .put("state", "s3", "j1".into(), Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .take_and_follow("state", "s3", "journey")
+                .await
+                .unwrap(),
+            None
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

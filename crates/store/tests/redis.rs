@@ -192,6 +192,76 @@ async fn take_is_single_use_under_50_concurrent_callers() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn take_and_follow_reads_the_target_once_in_one_script() {
+    let prefix = scratch_redis_prefix();
+    let stores = [
+        Arc::new(redis_store(&prefix).await),
+        Arc::new(redis_store(&prefix).await),
+    ];
+    stores[0]
+        .put("journey", "j1", "{\"step\":1}".into(), MINUTE)
+        .await
+        .unwrap();
+    stores[0]
+        .put("state", "s1", "j1".into(), MINUTE)
+        .await
+        .unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(20));
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = Arc::clone(&stores[i % 2]);
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .take_and_follow("state", "s1", "journey")
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for t in tasks {
+        winners.extend(t.await.unwrap());
+    }
+    assert_eq!(
+        winners,
+        vec![("j1".to_owned(), Some("{\"step\":1}".to_owned()))],
+        "one caller takes the index and gets the journey"
+    );
+    assert_eq!(stores[1].get("state", "s1").await.unwrap(), None);
+    assert!(
+        stores[1].get("journey", "j1").await.unwrap().is_some(),
+        "the target stays"
+    );
+
+    // Taken, but the entry it names is gone; and the target namespace is the one asked
+    // for (same key elsewhere is not read); and another prefix sees nothing.
+    stores[0]
+        .put("state", "s2", "j2".into(), MINUTE)
+        .await
+        .unwrap();
+    stores[0]
+        .put("code", "j2", "not a journey".into(), MINUTE)
+        .await
+        .unwrap();
+    let other = scratch_redis_store().await;
+    assert_eq!(
+        other
+            .take_and_follow("state", "s2", "journey")
+            .await
+            .unwrap(),
+        None
+    );
+    let taken = stores[1]
+        .take_and_follow("state", "s2", "journey")
+        .await
+        .unwrap();
+    assert_eq!(taken, Some(("j2".to_owned(), None)));
+    assert_eq!(stores[0].get("state", "s2").await.unwrap(), None);
+}
+
 #[tokio::test]
 async fn entries_expire_by_ttl() {
     let store = scratch_redis_store().await;
@@ -302,6 +372,7 @@ async fn assert_all_unavailable(store: &RedisSessionStore, within: Duration) {
         store.put("n", "k", "v".into(), MINUTE).await.err(),
         store.get("n", "k").await.err(),
         store.take("n", "k").await.err(),
+        store.take_and_follow("n", "k", "m").await.err(),
         store.delete("n", "k").await.err(),
         store
             .put_if_absent("n", "k", "v".into(), MINUTE)

@@ -166,15 +166,9 @@ pub(crate) async fn idp_callback(
         hub.audit.rejected(None, None, "idp_state_missing").await;
         return Err(PageError::UnknownState);
     };
-    let journey_id = journeys::take_upstream_state(&hub, state)
+    let journey = journeys::take_by_upstream_state(&hub, state)
         .await
         .map_err(|_| PageError::Unavailable)?;
-    let journey = match journey_id {
-        Some(id) => journeys::load(&hub, &id)
-            .await
-            .map_err(|_| PageError::Unavailable)?,
-        None => None,
-    };
     let Some(mut journey) = journey else {
         hub.audit.rejected(None, None, "idp_state_unknown").await;
         return Err(PageError::UnknownState);
