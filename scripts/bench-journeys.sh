@@ -58,7 +58,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 CARGO=${CARGO:-cargo}
-BIN=$ROOT/target/release
+# BENCH_BIN: where hub, journey-load, journey-balance and corpus are (A/B runs of two builds).
+BIN=${BENCH_BIN:-$ROOT/target/release}
 ALL_SCENARIOS=(embedded production-1 production-3 remote-matching)
 
 log() { printf 'bench-journeys: %s\n' "$*" >&2; }

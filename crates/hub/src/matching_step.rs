@@ -325,7 +325,7 @@ fn defer_matching(hub: &Hub, journey: &Journey, cycle: u8, outcome: &str, reason
 }
 
 fn log_decision(journey_id: &str, cycle: u8, placement: Placement<'_>, decision: &Decision) {
-    tracing::info!(
+    tracing::debug!(
         journey = journey_id,
         cycle,
         placement = placement.name(),
@@ -444,7 +444,7 @@ pub(crate) async fn first_attempt(
             .await
         }
         Ok(Some(record)) => {
-            tracing::info!(
+            tracing::debug!(
                 journey = %journey.id,
                 cycle = 0,
                 outcome = "match",

@@ -17,15 +17,16 @@ pub type LogGuard = tracing_appender::non_blocking::WorkerGuard;
 
 /// Installs the global subscriber once; `RUST_LOG` overrides the default filter.
 ///
-/// Lines go to stderr from a writer thread of their own, through a buffer: a request
-/// then costs no write system call of its own, and a slow log pipe never stalls the
-/// event loops. If the writer falls 128k lines behind, further lines are dropped (and
+/// Lines go to stderr from a writer thread of their own: a request then costs no write
+/// system call of its own, and a slow log pipe never stalls the event loops. If the writer falls 128k lines behind, further lines are dropped (and
 /// counted) rather than blocking a request.
 pub fn init(json: bool) -> LogGuard {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,actix_web=warn"));
     let ansi = std::io::stderr().is_terminal();
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    // Buffered: the writer thread flushes after each batch it drains, one write for many lines.
+    let (writer, guard) =
+        tracing_appender::non_blocking(std::io::BufWriter::new(std::io::stderr()));
     let builder = fmt()
         .with_env_filter(filter)
         .with_target(false)

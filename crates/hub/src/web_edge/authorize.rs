@@ -264,7 +264,7 @@ async fn authorize(
         now(),
         hub.settings.journey.ttl_secs as i64,
     );
-    tracing::info!(journey = %journey.id, client_id = %rp.settings.client_id, level = %journey.request.minimum_level, "journey started");
+    tracing::debug!(journey = %journey.id, client_id = %rp.settings.client_id, level = %journey.request.minimum_level, "journey started");
     let started = hub.audit.journey_event(EventType::JourneyStarted, &journey);
     if hub.audit.record(started).await.is_err() {
         return deny(Reason::HubUnavailable);

@@ -91,7 +91,7 @@ pub(crate) async fn send_to_idp(hub: &Hub, journey: &mut Journey, idp_id: &str) 
     {
         return journeys::fail(hub, journey, Reason::HubUnavailable).await;
     }
-    tracing::info!(journey = %journey.id, idp = idp_id, "sent to identity provider");
+    tracing::debug!(journey = %journey.id, idp = idp_id, "sent to identity provider");
     see_other(url.as_str())
 }
 
@@ -261,7 +261,7 @@ pub(crate) async fn idp_callback(
     returned.outcome = Some("success".into());
     // Appended with the matching event (or the failure) that always follows.
     hub.audit.defer(&journey, returned);
-    tracing::info!(journey = %journey.id, idp = %idp.settings.id, "identity provider returned");
+    tracing::debug!(journey = %journey.id, idp = %idp.settings.id, "identity provider returned");
     Ok(run_matching(&hub, &mut journey).await)
 }
 

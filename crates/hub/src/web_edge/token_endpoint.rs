@@ -381,7 +381,7 @@ async fn redeem(
         assertion::revoke_access_token(hub, &tokens.access_token).await;
         return Err(OAuthError::unavailable());
     }
-    tracing::info!(journey = %grant.journey_id, client_id = %grant.client_id, "tokens issued");
+    tracing::debug!(journey = %grant.journey_id, client_id = %grant.client_id, "tokens issued");
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
         .insert_header(("pragma", "no-cache"))
