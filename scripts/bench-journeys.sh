@@ -3,7 +3,7 @@
 #
 #   scripts/bench-journeys.sh [--short] [--scenario NAME]... [--users N] [--duration S]
 #                             [--warmup S] [--records N] [--citizens new|returning]
-#                             [--workers N] [--profile] [--out DIR] [--base-port P]
+#                             [--workers N] [--profile] [--rate R] [--out DIR] [--base-port P]
 #                             [--no-build]
 #
 # Scenarios (default: all four, in this order):
@@ -32,6 +32,9 @@
 #
 # --workers N: the hub's request threads (`server.workers`; default: the hub's default,
 #   one per CPU core).
+# --rate R: the measured run is open loop, R journey starts per second in total among the
+#   --users (journey-load --rate; the warm-up stays closed loop). For latency at a chosen
+#   load, e.g. half of the saturation throughput.
 # --profile: also record the hub instance(s) with `perf record -g` during the measured run
 #   and fold the samples into <scenario>.svg, a flamegraph (needs perf, and inferno:
 #   `cargo install inferno`). Profiling costs the hub CPU: the figures of a profiled run
@@ -87,6 +90,7 @@ BUILD=1
 SHORT=0
 WORKERS=''
 PROFILE=0
+RATE=()
 
 # positive_int OPTION VALUE MIN (a trailing "s" is allowed: --duration 20s).
 positive_int() { [[ ${2%s} =~ ^[0-9]+$ ]] && ((${2%s} >= $3)) || die "$1 needs an integer >= $3, got '$2'"; }
@@ -104,6 +108,7 @@ while (($#)); do
         shift
         ;;
     --users) positive_int "$1" "${2:-}" 1 && USERS=$2 && shift ;;
+    --rate) positive_int "$1" "${2:-}" 1 && RATE=(--rate "$2") && shift ;;
     --duration) positive_int "$1" "${2:-}" 1 && DURATION=${2%s} && shift ;;
     --warmup) positive_int "$1" "${2:-}" 0 && WARMUP=${2%s} && shift ;;
     --records) positive_int "$1" "${2:-}" 0 && RECORDS=$2 && shift ;;
@@ -634,7 +639,7 @@ run_scenario() {
             >>"$OUT/logs/$scenario-perf.log" 2>&1 &
         perf_pid=$!
     fi
-    if ! "${load[@]}" --duration "${DURATION}s" "${pid_args[@]}" --json "$OUT/$scenario.load.json" \
+    if ! "${load[@]}" "${RATE[@]}" --duration "${DURATION}s" "${pid_args[@]}" --json "$OUT/$scenario.load.json" \
         >"$OUT/$scenario.txt" 2>>"$OUT/logs/$scenario-load.log"; then
         cat "$OUT/$scenario.txt" >&2 || true
         tail -n 20 "$OUT/logs/$scenario-load.log" >&2 || true
