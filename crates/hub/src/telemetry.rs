@@ -18,8 +18,9 @@ pub type LogGuard = tracing_appender::non_blocking::WorkerGuard;
 /// Installs the global subscriber once; `RUST_LOG` overrides the default filter.
 ///
 /// Lines go to stderr from a writer thread of their own: a request then costs no write
-/// system call of its own, and a slow log pipe never stalls the event loops. If the writer falls 128k lines behind, further lines are dropped (and
-/// counted) rather than blocking a request.
+/// system call of its own, and a slow log pipe never stalls the event loops. If the
+/// writer falls 128k lines behind, further lines are dropped rather than blocking a
+/// request.
 pub fn init(json: bool) -> LogGuard {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,actix_web=warn"));
