@@ -38,10 +38,7 @@ fn parsed(id: &str, json: &str) -> Option<Journey> {
 }
 
 pub(crate) async fn save(hub: &Hub, journey: &Journey) -> Result<(), StoreError> {
-    let entry = stored(hub, journey)?;
-    hub.sessions
-        .put(entry.namespace, entry.key, entry.value, entry.ttl)
-        .await
+    hub.sessions.put_all(vec![stored(hub, journey)?]).await
 }
 
 /// The session-store entry for `journey`, to save it together with other state.

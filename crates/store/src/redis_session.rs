@@ -168,20 +168,18 @@ impl SessionStore for RedisSessionStore {
         value: String,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let key = self.key(namespace, key)?;
-        match ttl_millis(ttl) {
-            Some(ms) => {
-                let mut cmd = redis::cmd("SET");
-                cmd.arg(&key).arg(value).arg("PX").arg(ms);
-                self.run::<()>(&cmd).await
-            }
-            // Replacing with an entry that is expired at once: nothing remains.
-            None => self.run::<()>(redis::cmd("DEL").arg(&key)).await,
-        }
+        let put = Put {
+            namespace,
+            key,
+            value,
+            ttl,
+        };
+        self.put_all(vec![put]).await
     }
 
-    /// One `MULTI`/`EXEC` transaction of `SET ... PX` (and `DEL` for a zero
-    /// TTL) for several entries, sent as one pipeline.
+    /// `SET ... PX` for each entry (`DEL` for a zero TTL: an entry expired at
+    /// once leaves nothing), sent as one pipeline; several entries as one
+    /// `MULTI`/`EXEC` transaction.
     async fn put_all(&self, entries: Vec<Put<'_>>) -> Result<(), StoreError> {
         let mut pipe = redis::pipe();
         if entries.len() > 1 {

@@ -205,11 +205,13 @@ impl SessionStore for MemorySessionStore {
         value: String,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let now = Instant::now();
-        let mut state = self.lock();
-        state.maybe_sweep(now);
-        state.insert(namespace, key, Entry::new(value, ttl, now));
-        Ok(())
+        let put = Put {
+            namespace,
+            key,
+            value,
+            ttl,
+        };
+        self.put_all(vec![put]).await
     }
 
     async fn put_all(&self, entries: Vec<Put<'_>>) -> Result<(), StoreError> {
