@@ -33,8 +33,40 @@ pub struct AuditTrail {
     /// The writer until it starts: see [`AuditTrail::start`].
     unstarted: Arc<Mutex<Option<Writer>>>,
     /// Events held back by [`AuditTrail::defer`], by journey id.
-    deferred: Arc<Mutex<HashMap<String, Vec<Event>>>>,
+    deferred: Deferred,
     instance: String,
+}
+
+type Deferred = Arc<Mutex<HashMap<String, Vec<Event>>>>;
+
+fn lock(deferred: &Deferred) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Event>>> {
+    deferred
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Bounds the deferred events of one journey to one request: dropped at the end
+/// of the request, it discards what was deferred and never recorded. actix drops a
+/// handler's future when its client goes away; without this, what that request
+/// had deferred would stay in memory, and be appended with some later request's
+/// event of the journey.
+#[derive(Debug)]
+#[must_use = "the scope ends when dropped"]
+pub struct DeferralScope {
+    deferred: Deferred,
+    journey: String,
+}
+
+impl Drop for DeferralScope {
+    fn drop(&mut self) {
+        if let Some(events) = lock(&self.deferred).remove(&self.journey) {
+            tracing::warn!(
+                journey = %self.journey,
+                events = events.len(),
+                "request ended before its deferred audit events were appended; nothing was issued"
+            );
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -116,18 +148,22 @@ impl AuditTrail {
     /// for). For a step that is always followed, within the same request, by
     /// another recorded event of its journey, and that issues nothing itself:
     /// if that next append fails, both are lost and the request fails closed.
+    /// Call only inside a [`AuditTrail::deferral_scope`] for the journey.
     pub fn defer(&self, journey: &Journey, event: Event) {
         debug_assert_eq!(event.journey_id.as_deref(), Some(journey.id.as_str()));
-        self.deferred_events()
+        lock(&self.deferred)
             .entry(journey.id.clone())
             .or_default()
             .push(event);
     }
 
-    fn deferred_events(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Event>>> {
-        self.deferred
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// The scope of a request that may defer events about `journey`: hold it until
+    /// the request's response is ready.
+    pub fn deferral_scope(&self, journey: &Journey) -> DeferralScope {
+        DeferralScope {
+            deferred: Arc::clone(&self.deferred),
+            journey: journey.id.clone(),
+        }
     }
 
     /// Appends `event`, after any events deferred for its journey, and waits
@@ -139,7 +175,7 @@ impl AuditTrail {
         let mut events = event
             .journey_id
             .as_deref()
-            .and_then(|id| self.deferred_events().remove(id))
+            .and_then(|id| lock(&self.deferred).remove(id))
             .unwrap_or_default();
         events.push(event);
         self.tx
@@ -183,5 +219,53 @@ async fn write_batches(db: Database, mut rx: mpsc::Receiver<Pending>, max_batch:
         for done in waiting {
             let _ = done.send(result.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journey::tests::journey;
+    use store::AuditFilter;
+
+    async fn logged_types(db: &Database) -> Vec<EventType> {
+        let events = db.audit_events(&AuditFilter::default(), None, 100).await;
+        events
+            .unwrap()
+            .into_iter()
+            .map(|(_, e)| e.event_type)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn deferred_events_go_with_the_next_record_and_a_dropped_scope_discards_them() {
+        let db = Database::open("sqlite::memory:").await.unwrap();
+        db.migrate().await.unwrap();
+        let trail = AuditTrail::start(db.clone(), "test".into(), 16);
+        let journey = journey();
+        {
+            // A request whose future is dropped before it records anything.
+            let _scope = trail.deferral_scope(&journey);
+            trail.defer(
+                &journey,
+                trail.journey_event(EventType::IdpReturned, &journey),
+            );
+        }
+        assert!(
+            lock(&trail.deferred).is_empty(),
+            "the dropped scope discards"
+        );
+
+        let scope = trail.deferral_scope(&journey);
+        trail.defer(&journey, trail.journey_event(EventType::Matching, &journey));
+        assert!(logged_types(&db).await.is_empty(), "deferred, not appended");
+        let assertion = trail.journey_event(EventType::AssertionIssued, &journey);
+        trail.record(assertion).await.unwrap();
+        drop(scope);
+        assert_eq!(
+            logged_types(&db).await,
+            vec![EventType::Matching, EventType::AssertionIssued]
+        );
+        assert!(lock(&trail.deferred).is_empty());
     }
 }

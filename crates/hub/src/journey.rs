@@ -329,11 +329,11 @@ impl Journey {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::level::Levels;
 
-    fn journey() -> Journey {
+    pub(crate) fn journey() -> Journey {
         let levels = Levels::new(vec!["P1".into(), "P2".into()]);
         let request = RpRequest {
             client_id: "rp".into(),

@@ -173,6 +173,7 @@ pub(crate) async fn idp_callback(
         hub.audit.rejected(None, None, "idp_state_unknown").await;
         return Err(PageError::UnknownState);
     };
+    let _deferring = hub.audit.deferral_scope(&journey);
     // The state was issued to another browser: a forged or injected response (CSRF).
     let same_browser = browser_session(&req)
         .is_some_and(|b| token::secrets_equal(journey.browser.as_bytes(), b.as_bytes()));
@@ -326,6 +327,7 @@ pub(crate) async fn answer_cycle3(
     form: web::Form<JourneyForm>,
 ) -> Result<HttpResponse, PageError> {
     let mut journey = journey_for_form(&hub, &req, &form).await?;
+    let _deferring = hub.audit.deferral_scope(&journey);
     if journey.is_expired(now()) {
         return Ok(journeys::fail(&hub, &mut journey, Reason::JourneyExpired).await);
     }
