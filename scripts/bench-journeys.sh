@@ -742,6 +742,7 @@ done
         jq -r '.bench as $b | $b.side_processes[] |
             "\($b.scenario): \(.role) (\(.processes) process(es)): \(.cpu_ms_per_journey) CPU-ms per journey (not in the hub column)" + (if .role == "postgres-backends" or .role == "redis-server-shared" then "" else ", peak RSS \((.peak_rss_kib // 0) / 1024 * 10 | round / 10) MiB" end)' "${r#*|}"
         jq -r '"\(.bench.scenario): machine \(.bench.machine.busy_percent_during_run)% busy over the run (all \(.bench.machine.cpus) CPUs, everything on the machine), load average \(.bench.machine.loadavg_before) -> \(.bench.machine.loadavg_after)"' "${r#*|}"
+        jq -r 'select(.journey_at_op) | "\(.bench.scenario): latency added by the hub (its steps of each journey, summed): p50 \(.journey_at_op.p50_ms) ms, p99 \(.journey_at_op.p99_ms) ms"' "${r#*|}"
         jq -r 'select(.failed > 0) | "\(.bench.scenario): FAILED journeys by kind: \(.errors | tostring)"' "${r#*|}"
     done
     printf 'JSON and logs: %s\n' "$OUT"

@@ -65,6 +65,11 @@ async fn twenty_journeys_by_four_users_all_complete_and_are_timed() {
         );
     }
     assert!(report.journey.p50_ms >= report.step("callback").unwrap().p50_ms);
+    // The hub's share: at least its slowest step, at most the whole journey.
+    let at_hub = report.journey_at_op.as_ref().unwrap();
+    assert_eq!(at_hub.count, 20);
+    assert!(at_hub.p50_ms >= report.step("callback").unwrap().p50_ms);
+    assert!(at_hub.max_ms <= report.journey.max_ms);
     assert!(report.journeys_per_sec > 0.0);
 
     // The hub runs in this test's process, so its CPU is this process's.

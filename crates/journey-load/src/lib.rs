@@ -359,6 +359,7 @@ fn report(
         journeys_per_sec: report::per_sec(recorder.completed, elapsed_secs),
         errors: recorder.errors.clone(),
         journey: Latency::of(&recorder.journeys),
+        journey_at_op: Some(Latency::of(&recorder.at_op)),
         rate_per_sec: config.rate,
         schedule_lag: config.rate.map(|_| Latency::of(&recorder.lags)),
         steps,

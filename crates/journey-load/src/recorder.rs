@@ -35,6 +35,9 @@ pub(crate) struct Recorder {
     pub(crate) steps: Vec<Histogram<u64>>,
     /// Complete journeys only.
     pub(crate) journeys: Histogram<u64>,
+    /// Complete journeys only: the sum of the steps the OP under test served
+    /// ([`Step::served_by_op`]), the latency it added to the journey.
+    pub(crate) at_op: Histogram<u64>,
     pub(crate) completed: u64,
     pub(crate) errors: BTreeMap<String, u64>,
     /// Open-loop runs: how late each journey started against its schedule, in
@@ -47,6 +50,7 @@ impl Default for Recorder {
         Self {
             steps: (0..Step::COUNT).map(|_| new_histogram()).collect(),
             journeys: new_histogram(),
+            at_op: new_histogram(),
             completed: 0,
             errors: BTreeMap::new(),
             lags: new_histogram(),
@@ -71,6 +75,12 @@ impl Recorder {
             Ok(()) => {
                 self.completed += 1;
                 self.journeys.saturating_record(micros(elapsed));
+                let at_op = steps
+                    .iter()
+                    .filter(|(step, _)| step.served_by_op())
+                    .map(|(_, took)| *took)
+                    .sum();
+                self.at_op.saturating_record(micros(at_op));
             }
             Err(failure) => *self.errors.entry(failure.to_string()).or_insert(0) += 1,
         }
@@ -90,6 +100,7 @@ impl Recorder {
             let _ = mine.add(theirs);
         }
         let _ = self.journeys.add(&other.journeys);
+        let _ = self.at_op.add(&other.at_op);
         let _ = self.lags.add(&other.lags);
         self.completed += other.completed;
         for (kind, count) in &other.errors {
@@ -130,6 +141,26 @@ mod tests {
         assert_eq!(a.errors["token:invalid_client"], 1);
         let p50 = a.steps[Step::Authorize.index()].value_at_quantile(0.5);
         assert!((1995..=2005).contains(&p50), "{p50}");
+    }
+
+    #[test]
+    fn the_ops_share_of_a_journey_leaves_out_the_identity_providers_steps() {
+        let mut r = Recorder::default();
+        let steps = [
+            (Step::Authorize, Duration::from_millis(2)),
+            (Step::IdpLoginPage, Duration::from_millis(40)),
+            (Step::IdpLogin, Duration::from_millis(50)),
+            (Step::Callback, Duration::from_millis(7)),
+        ];
+        r.record(&steps, &Ok(()), Duration::from_millis(100));
+        r.record(
+            &steps,
+            &Err(Failure::new(Step::Token, "invalid_grant")),
+            Duration::from_millis(100),
+        );
+        assert_eq!(r.at_op.len(), 1, "failed journeys are not counted");
+        let p50 = r.at_op.value_at_quantile(0.5);
+        assert!((8_990..=9_010).contains(&p50), "{p50}");
     }
 
     #[test]

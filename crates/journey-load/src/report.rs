@@ -86,6 +86,11 @@ pub struct Report {
     pub errors: BTreeMap<String, u64>,
     /// Whole journeys (completed ones only), from their actual start.
     pub journey: Latency,
+    /// Completed journeys: the latency the OP under test added, the sum of the steps it
+    /// served (all but the demo IdP's login page and form). Issue 7's "latency added by
+    /// the hub".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journey_at_op: Option<Latency>,
     /// Open-loop runs (`--rate`): journey starts per second asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_per_sec: Option<f64>,
@@ -297,6 +302,9 @@ impl fmt::Display for Report {
             latency_row(f, &step.step, &step.latency)?;
         }
         latency_row(f, "journey", &self.journey)?;
+        if let Some(at_op) = &self.journey_at_op {
+            latency_row(f, "journey at the OP", at_op)?;
+        }
         if let Some(lag) = &self.schedule_lag {
             latency_row(f, "schedule lag", lag)?;
         }

@@ -57,6 +57,13 @@ impl Step {
         }
     }
 
+    /// Whether the OP under test serves this step: every step but the demo IdP's own pages.
+    /// A journey's latency added by the OP is the sum of these steps (the hub's callback
+    /// counts whole, its back-channel calls to the IdP included).
+    pub fn served_by_op(self) -> bool {
+        !matches!(self, Step::IdpLoginPage | Step::IdpLogin)
+    }
+
     /// Dense index for per-step arrays.
     pub(crate) fn index(self) -> usize {
         self as usize
@@ -149,6 +156,22 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), Step::COUNT);
+    }
+
+    #[test]
+    fn only_the_identity_providers_pages_are_not_the_ops() {
+        let hub: Vec<_> = Step::of(Flow::Hub)
+            .iter()
+            .filter(|s| s.served_by_op())
+            .map(|s| s.name())
+            .collect();
+        assert_eq!(
+            hub,
+            ["authorize", "choose_idp", "callback", "token", "userinfo"]
+        );
+        assert!(Step::of(Flow::OidcProvider)
+            .iter()
+            .all(|s| s.served_by_op()));
     }
 
     #[test]
