@@ -94,7 +94,7 @@ enum Pools {
     Sqlite(Pool<SqliteConn>),
     /// `url` opens the dedicated migration connection.
     Postgres {
-        pool: Pool<PgConn>,
+        pools: ThreadPools,
         url: PgUrl,
         /// Where this handle's (and its clones') last audit append left the
         /// log; the lock also makes their appends take turns, which the head
@@ -162,8 +162,8 @@ macro_rules! with_conn {
                 use queries::sqlite as $q;
                 $body
             }
-            Pools::Postgres { pool, .. } => {
-                let mut $conn = pool.get().await.map_err(pool_error)?;
+            Pools::Postgres { pools, .. } => {
+                let mut $conn = pools.get().await.map_err(pool_error)?;
                 use queries::pg as $q;
                 $body
             }
@@ -172,6 +172,9 @@ macro_rules! with_conn {
 }
 
 mod audit_store;
+mod thread_pools;
+
+use thread_pools::ThreadPools;
 
 impl Database {
     /// Opens the database at `url` with default pool options.
@@ -204,7 +207,7 @@ impl Database {
         }
         let pools = match &location {
             Location::Postgres(url) => Pools::Postgres {
-                pool: open_postgres(url, &options).await?,
+                pools: open_postgres(url, &options).await?,
                 url: url.clone(),
                 audit_tip: Arc::default(),
             },
@@ -333,14 +336,16 @@ impl Database {
 
     /// Connections open and idle in the pool right now (metrics).
     pub fn pool_state(&self) -> PoolState {
-        let state = match &self.pools {
-            Pools::Sqlite(pool) => pool.state(),
-            Pools::Postgres { pool, .. } => pool.state(),
+        let states: Vec<_> = match &self.pools {
+            Pools::Sqlite(pool) => vec![pool.state()],
+            Pools::Postgres { pools, .. } => pools.all().map(|p| p.state()).collect(),
         };
-        PoolState {
-            connections: state.connections,
-            idle: state.idle_connections,
-        }
+        states
+            .iter()
+            .fold(PoolState::default(), |sum, state| PoolState {
+                connections: sum.connections + state.connections,
+                idle: sum.idle + state.idle_connections,
+            })
     }
 
     /// Inserts or replaces the RP's department records with their blocking
@@ -592,31 +597,22 @@ async fn open_sqlite(
         .map_err(|e| pool_error(RunError::User(e)))?;
     // Only fails when the pool is already full (it starts empty): then the
     // connection is simply closed.
-    let _ = pool.add(first);
+    drop(first);
     Ok(pool)
 }
 
-async fn open_postgres(url: &PgUrl, options: &DatabaseOptions) -> Result<Pool<PgConn>, StoreError> {
+async fn open_postgres(url: &PgUrl, options: &DatabaseOptions) -> Result<ThreadPools, StoreError> {
     // As for SQLite: connect once ourselves so a wrong URL or a down server
-    // stops start-up at once with the driver's message.
+    // stops start-up at once with the driver's message. The connection then
+    // serves this thread.
     let first = connect_postgres(url, options.acquire_timeout).await?;
-    // `Fast` recycling: a checkout only checks that the connection is not
-    // closed or broken. tokio-postgres closes a connection as soon as its
-    // socket does (a server restart, a terminated backend), so this hands out
-    // no dead connection that `Verified` would catch, without the round trip
-    // of a trivial query before every use (most of a request's queries).
-    let mut config = ManagerConfig::<PgConn>::default();
-    config.recycling_method = RecyclingMethod::Fast;
-    let manager = AsyncDieselConnectionManager::<PgConn>::new_with_config(url.0.clone(), config);
-    let pool = Pool::builder()
-        .max_size(options.max_connections)
-        .connection_timeout(options.acquire_timeout)
-        .error_sink(Box::new(TracingErrorSink))
-        .build(manager)
-        .await
-        .map_err(|e| pool_error(RunError::User(e)))?;
-    let _ = pool.add(first);
-    Ok(pool)
+    let pools = ThreadPools::new(
+        url.clone(),
+        options.max_connections,
+        options.acquire_timeout,
+    );
+    let _ = pools.local().add(first);
+    Ok(pools)
 }
 
 /// One PostgreSQL connection, within `timeout` (tokio-postgres itself would

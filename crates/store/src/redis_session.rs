@@ -1,12 +1,13 @@
 //! [`SessionStore`] on Redis, shared by every hub instance.
 
 use std::fmt;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, FromRedisValue, RedisError, Script};
+use thread_local::ThreadLocal;
 
 use crate::error::{redact_url, StoreError};
 use crate::session::{Put, SessionStore};
@@ -41,15 +42,20 @@ return {value, redis.call('GET', ARGV[1] .. value)}",
 /// redemption of a code across all instances) and `put_if_absent` is
 /// `SET NX PX`.
 ///
-/// One multiplexed connection, managed by redis' `ConnectionManager`: it is
-/// opened lazily, so [`RedisSessionStore::connect`] succeeds while Redis is
-/// down and the hub can start; each operation then fails with
-/// [`StoreError::Unavailable`] within about two seconds, and the manager
-/// reconnects by itself once Redis is back. Every Redis error, of any kind,
-/// is `Unavailable`. Cheap to clone (clones share the connection).
+/// One multiplexed connection per thread that uses the store, each managed by
+/// redis' `ConnectionManager` and driven by that thread's runtime, so that a
+/// command never wakes another thread (the hub runs one runtime per worker
+/// thread). Connections open lazily, so [`RedisSessionStore::connect`]
+/// succeeds while Redis is down and the hub can start; each operation then
+/// fails with [`StoreError::Unavailable`] within about two seconds, and the
+/// manager reconnects by itself once Redis is back. Every Redis error, of any
+/// kind, is `Unavailable`. Cheap to clone (clones share the connections).
 #[derive(Clone)]
 pub struct RedisSessionStore {
-    conn: ConnectionManager,
+    client: redis::Client,
+    config: ConnectionManagerConfig,
+    /// Each thread's connection, made on its first command.
+    conns: Arc<ThreadLocal<ConnectionManager>>,
     prefix: String,
     /// For `Debug`: the URL without its password.
     shown_url: String,
@@ -85,13 +91,29 @@ impl RedisSessionStore {
             // No retry loop inside one call: the failed call answers at once
             // and the next one starts a fresh connection attempt.
             .set_number_of_retries(0);
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| StoreError::InvalidUrl(format!("cannot use Redis at {shown_url}: {e}")))?;
-        Ok(Self {
-            conn,
+        let store = Self {
+            client,
+            config,
+            conns: Arc::default(),
             prefix: key_prefix.to_owned(),
             shown_url,
-        })
+        };
+        // Checks the configuration now rather than at the first command.
+        store.conn()?;
+        Ok(store)
+    }
+
+    /// The calling thread's connection manager (made on first use, on this thread's
+    /// runtime).
+    fn conn(&self) -> Result<ConnectionManager, StoreError> {
+        self.conns
+            .get_or_try(|| {
+                ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())
+            })
+            .cloned()
+            .map_err(|e| {
+                StoreError::InvalidUrl(format!("cannot use Redis at {}: {e}", self.shown_url))
+            })
     }
 
     /// The Redis key for `(namespace, key)`. Namespaces must not contain `:`,
@@ -132,13 +154,12 @@ impl RedisSessionStore {
         F: Fn(ConnectionManager) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        match request(self.conn.clone()).await {
+        let conn = self.conn()?;
+        match request(conn.clone()).await {
             Ok(value) => Ok(value),
             Err(e) if e.is_io_error() && !e.is_timeout() => {
                 tracing::debug!(error = %e, "redis connection failed; retrying once");
-                request(self.conn.clone())
-                    .await
-                    .map_err(|e| self.unavailable(&e))
+                request(conn).await.map_err(|e| self.unavailable(&e))
             }
             Err(e) => Err(self.unavailable(&e)),
         }

@@ -806,6 +806,49 @@ async fn postgres_pool_reports_usage() {
     t.cleanup().await;
 }
 
+/// A PostgreSQL connection is driven by the runtime that opened it; used from another
+/// thread, every statement would wake the opening thread. So a thread never borrows
+/// another thread's idle connection: it opens its own, on its own runtime, and keeps it.
+#[tokio::test]
+async fn each_thread_uses_postgres_connections_of_its_own() {
+    let t = TestDb::postgres().await.migrated().await;
+    let db = Database::open(&t.url).await.unwrap();
+    let opened = db.pool_state();
+    assert_eq!(opened.connections, 1, "{opened:?}");
+    // Another thread with its own runtime, as each hub worker has: the idle connection
+    // above is not lent to it.
+    // (This runtime stays free meanwhile, so that lending it would work, and show.)
+    let elsewhere = db.clone();
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let state = runtime.block_on(async {
+            for _ in 0..3 {
+                assert_eq!(elsewhere.count_records("rp").await.unwrap(), 0);
+            }
+            elsewhere.pool_state()
+        });
+        let _ = sender.send(state);
+    });
+    let state = receiver.await.unwrap();
+    assert_eq!(
+        state,
+        PoolState {
+            connections: 2,
+            idle: 2
+        },
+        "one connection per thread"
+    );
+    // This thread still has its own, and opens no other.
+    assert_eq!(db.count_records("rp").await.unwrap(), 0);
+    assert_eq!(db.pool_state().connections, 2);
+    drop(db);
+    t.cleanup().await;
+}
+
 // ---- SQLite ----------------------------------------------------------------
 
 #[tokio::test]

@@ -49,10 +49,10 @@ impl Database {
                 queries::sqlite::append_audit(&mut conn, batch).await?
             }
             Pools::Postgres {
-                pool, audit_tip, ..
+                pools, audit_tip, ..
             } => {
                 let mut state = audit_tip.lock().await;
-                let mut conn = pool.get().await.map_err(pool_error)?;
+                let mut conn = pools.get().await.map_err(pool_error)?;
                 // On any error the tip is dropped: the next append reads the head.
                 let known = state.tip.take();
                 let fast = match &known {
@@ -462,8 +462,8 @@ impl Database {
                 let mut conn = pool.get().await.map_err(pool_error)?;
                 queries::sqlite::audit_tail(&mut conn).await?
             }
-            Pools::Postgres { pool, .. } => {
-                let mut conn = pool.get().await.map_err(pool_error)?;
+            Pools::Postgres { pools, .. } => {
+                let mut conn = pools.get().await.map_err(pool_error)?;
                 queries::pg::audit_tail(&mut conn).await?
             }
         };
