@@ -41,7 +41,10 @@ const CONNECTION_PRAGMAS: &str =
 /// Pool sizing. The defaults suit one hub instance on a local SQLite file.
 #[derive(Debug, Clone)]
 pub struct DatabaseOptions {
-    /// Most connections open at once (SQLite still allows one writer at a time).
+    /// Most connections open at once (SQLite still allows one writer at a time). On
+    /// PostgreSQL each thread that queries has a pool of its own (connections stay on
+    /// the runtime that drives them), and this is shared out among one thread per CPU
+    /// core, rounded up: each thread's pool holds up to `max_connections / cores`.
     pub max_connections: u32,
     /// How long a request waits for a free connection (and how long opening or
     /// migrating waits to connect to PostgreSQL) before failing with
@@ -80,7 +83,7 @@ pub enum SchemaStatus {
     Newer(Vec<String>),
 }
 
-/// Handle to the hub's database; cheap to clone (clones share one pool).
+/// Handle to the hub's database; cheap to clone (clones share the pools).
 #[derive(Clone)]
 pub struct Database {
     pools: Pools,
