@@ -431,12 +431,8 @@ async fn overload_is_met_with_503_and_retry_after_and_work_in_flight_completes()
         tokio::spawn(async move { Browser::new().get(&url).await.rp() })
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let shed = hub
-        .http
-        .get(format!("{}/.well-known/openid-configuration", hub.url))
-        .send()
-        .await
-        .unwrap();
+    let picker = AuthRequest::new(RP_MATCH).url(&hub);
+    let shed = hub.http.get(&picker).send().await.unwrap();
     assert_eq!(shed.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(retry_after(&shed), 1);
     let token = hub
@@ -456,15 +452,20 @@ async fn overload_is_met_with_503_and_retry_after_and_work_in_flight_completes()
         .await
         .unwrap();
     assert_eq!(health.status(), StatusCode::OK, "probes are never shed");
+    // Peers need the keys and metadata to finish journeys in flight.
+    for path in ["/jwks", "/.well-known/openid-configuration"] {
+        let served = hub
+            .http
+            .get(format!("{}{path}", hub.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(served.status(), StatusCode::OK, "{path} is never shed");
+    }
     // The journey in flight was not harmed: it ends as it would have, with its events.
     let params = busy.await.unwrap();
     assert_eq!(params["reason"], "idp_unavailable", "{params:?}");
-    let again = hub
-        .http
-        .get(format!("{}/.well-known/openid-configuration", hub.url))
-        .send()
-        .await
-        .unwrap();
+    let again = hub.http.get(&picker).send().await.unwrap();
     assert_eq!(
         again.status(),
         StatusCode::OK,

@@ -34,9 +34,15 @@ impl InFlight {
 }
 
 /// Probes and metrics always answer, so that an overloaded instance is seen as alive and
-/// busy rather than dead.
+/// busy rather than dead. So do the hub's key set and metadata, served from memory: peers
+/// need them to finish journeys already in flight (an IdP checks the hub's client
+/// assertion against `/jwks` before it answers the callback's code exchange; an RP checks
+/// the ID token), and shedding them turned those journeys into failures.
 fn exempt(path: &str) -> bool {
-    matches!(path, "/healthz" | "/readyz" | "/metrics")
+    matches!(
+        path,
+        "/healthz" | "/readyz" | "/metrics" | "/jwks" | "/.well-known/openid-configuration"
+    )
 }
 
 /// Whether the caller is a program expecting an OAuth JSON error rather than a page.
@@ -88,7 +94,8 @@ mod tests {
     #[test]
     fn probes_are_never_shed_and_apis_get_json() {
         assert!(exempt("/healthz") && exempt("/readyz") && exempt("/metrics"));
-        assert!(!exempt("/authorize"));
+        assert!(exempt("/jwks") && exempt("/.well-known/openid-configuration"));
+        assert!(!exempt("/authorize") && !exempt("/token") && !exempt("/idp/callback"));
         assert!(wants_json("/token") && wants_json("/audit/v1/events"));
         assert!(!wants_json("/idp/callback"));
     }
