@@ -211,6 +211,9 @@ struct IdpState {
     redeemed: Mutex<HashMap<String, (String, u64)>>,
     access_tokens: Mutex<HashMap<String, AccessGrant>>,
     used_jtis: Mutex<HashMap<(String, String), u64>>,
+    /// `private_key_jwt` clients' keys, kept for the `max-age` their `jwks_uri` gave, as
+    /// a certified IdP keeps them: client id -> (keys, kept until, Unix seconds).
+    client_keys: Mutex<HashMap<String, (token::VerificationKeys, u64)>>,
     recorded: Mutex<Vec<Url>>,
 }
 
@@ -274,6 +277,7 @@ impl IdpState {
             redeemed: Mutex::default(),
             access_tokens: Mutex::default(),
             used_jtis: Mutex::default(),
+            client_keys: Mutex::default(),
             recorded: Mutex::default(),
         })
     }
@@ -941,22 +945,6 @@ async fn authenticate_private_key_jwt(
             "this client must authenticate with its secret",
         ));
     };
-    let jwks: Value = async {
-        data.http
-            .get(jwks_uri.clone())
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await
-    }
-    .await
-    .map_err(|e| {
-        tracing::warn!(client_id = %client_id, error = %e, "could not fetch client JWKS");
-        OAuthError::client("could not fetch the client's keys")
-    })?;
-    let keys = token::VerificationKeys::from_jwks(&jwks)
-        .map_err(|e| OAuthError::client(format!("client keys unusable: {e}")))?;
     let expect = token::Expect {
         issuer: Some(client_id.clone()),
         audience: vec![
@@ -966,9 +954,16 @@ async fn authenticate_private_key_jwt(
         ],
         leeway_secs: LEEWAY_SECS,
     };
-    let claims: AssertionClaims = keys
-        .verify(assertion, &expect)
-        .map_err(|e| OAuthError::client(format!("client_assertion rejected: {e}")))?;
+    // Kept keys first; if they do not verify (the client may have rotated), fetched ones.
+    let kept = kept_client_keys(data, &client_id);
+    let verified = match kept.map(|keys| keys.verify::<AssertionClaims>(assertion, &expect)) {
+        Some(Ok(claims)) => Ok(claims),
+        _ => fetch_client_keys(data, &client_id, jwks_uri)
+            .await?
+            .verify(assertion, &expect),
+    };
+    let claims =
+        verified.map_err(|e| OAuthError::client(format!("client_assertion rejected: {e}")))?;
     if claims.sub != client_id {
         return Err(OAuthError::client(
             "client_assertion sub must be the client_id",
@@ -1096,6 +1091,64 @@ fn userinfo_claims(p: &TestPerson) -> Value {
         Value::Array(p.previous_addresses.iter().map(address_claim).collect()),
     );
     Value::Object(m)
+}
+
+/// A client's keys kept from an earlier fetch, if still within their `max-age`.
+fn kept_client_keys(data: &IdpState, client_id: &str) -> Option<token::VerificationKeys> {
+    let kept = lock(&data.client_keys);
+    kept.get(client_id)
+        .filter(|(_, until)| *until > now_secs())
+        .map(|(keys, _)| keys.clone())
+}
+
+/// Fetches a client's keys from its `jwks_uri` and keeps them for the `max-age` of the
+/// response's `Cache-Control` (not at all without one).
+async fn fetch_client_keys(
+    data: &IdpState,
+    client_id: &str,
+    jwks_uri: &Url,
+) -> Result<token::VerificationKeys, OAuthError> {
+    let fetched: Result<(Value, u64), reqwest::Error> = async {
+        let response = data
+            .http
+            .get(jwks_uri.clone())
+            .send()
+            .await?
+            .error_for_status()?;
+        let max_age = response
+            .headers()
+            .get(reqwest::header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .and_then(max_age_secs)
+            .unwrap_or(0);
+        Ok((response.json().await?, max_age))
+    }
+    .await;
+    let (jwks, max_age) = fetched.map_err(|e| {
+        tracing::warn!(client_id = %client_id, error = %e, "could not fetch client JWKS");
+        OAuthError::client("could not fetch the client's keys")
+    })?;
+    let keys = token::VerificationKeys::from_jwks(&jwks)
+        .map_err(|e| OAuthError::client(format!("client keys unusable: {e}")))?;
+    if max_age > 0 {
+        lock(&data.client_keys).insert(client_id.to_owned(), (keys.clone(), now_secs() + max_age));
+    }
+    Ok(keys)
+}
+
+/// `max-age` of a `Cache-Control` value, unless it also says `no-store` or `no-cache`.
+fn max_age_secs(cache_control: &str) -> Option<u64> {
+    let directives: Vec<&str> = cache_control.split(',').map(str::trim).collect();
+    if directives
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case("no-store") || d.eq_ignore_ascii_case("no-cache"))
+    {
+        return None;
+    }
+    directives
+        .iter()
+        .find_map(|d| d.strip_prefix("max-age="))
+        .and_then(|secs| secs.parse().ok())
 }
 
 #[cfg(test)]

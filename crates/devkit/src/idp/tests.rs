@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
@@ -785,17 +787,26 @@ async fn userinfo_shapes_and_bad_tokens() {
     assert!(resp.headers().contains_key("www-authenticate"));
 }
 
-/// Serves a client's JWKS, as a hub publishing its keys would.
-fn serve_jwks(jwks: Value) -> Url {
+/// Serves a client's JWKS with `Cache-Control: max-age=300`, as the hub publishes its
+/// keys, and counts the fetches.
+fn serve_jwks(jwks: Value) -> (Url, Arc<AtomicUsize>) {
     let listener = bind();
     let port = listener.local_addr().expect("addr").port();
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let counted = fetches.clone();
     let server = actix_web::HttpServer::new(move || {
         let jwks = jwks.clone();
+        let counted = counted.clone();
         actix_web::App::new().route(
             "/jwks",
             actix_web::web::get().to(move || {
                 let jwks = jwks.clone();
-                async move { actix_web::HttpResponse::Ok().json(jwks) }
+                counted.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    actix_web::HttpResponse::Ok()
+                        .insert_header(("cache-control", "public, max-age=300"))
+                        .json(jwks)
+                }
             }),
         )
     })
@@ -805,13 +816,14 @@ fn serve_jwks(jwks: Value) -> Url {
     .expect("listen")
     .run();
     tokio::spawn(server);
-    Url::parse(&format!("http://127.0.0.1:{port}/jwks")).expect("url")
+    let url = Url::parse(&format!("http://127.0.0.1:{port}/jwks")).expect("url");
+    (url, fetches)
 }
 
 #[tokio::test]
 async fn private_key_jwt_client_authentication() {
     let client_key = token::SigningKey::generate().expect("key");
-    let jwks_uri = serve_jwks(client_key.jwks());
+    let (jwks_uri, fetches) = serve_jwks(client_key.jwks());
     let op = start(vec![IdpClient {
         client_id: JWT_CLIENT.into(),
         redirect_uris: vec![REDIRECT.into()],
@@ -883,6 +895,11 @@ async fn private_key_jwt_client_authentication() {
     let (code, verifier) = code_for_jwt_client().await;
     let resp = exchange(code, verifier, assertion(&op.base, "jti-2", now + 60)).await;
     assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        1,
+        "the keys are kept for their max-age"
+    );
 
     for (assertion, why) in [
         (
@@ -906,6 +923,7 @@ async fn private_key_jwt_client_authentication() {
         ),
     ] {
         let (code, verifier) = code_for_jwt_client().await;
+        let before = fetches.load(Ordering::SeqCst);
         let (status, error, description) =
             oauth_error(exchange(code, verifier, assertion).await).await;
         assert_eq!(
@@ -913,6 +931,10 @@ async fn private_key_jwt_client_authentication() {
             (StatusCode::UNAUTHORIZED, "invalid_client"),
             "{why}: {description}"
         );
+        if why == "signed by another key" {
+            // The client may have rotated: its keys are fetched again before refusing.
+            assert_eq!(fetches.load(Ordering::SeqCst), before + 1, "{why}");
+        }
     }
 
     // A private_key_jwt client cannot fall back to a secret.
@@ -962,4 +984,15 @@ fn test_people_are_the_documented_ones() {
     assert_eq!(people[1].full_name(), "Robert Brown");
     assert!(people[4].address.is_none());
     assert_eq!(people[3].previous_addresses[0].postcode, "SA1 1AA");
+}
+
+#[test]
+fn max_age_is_read_from_cache_control_unless_caching_is_refused() {
+    use super::max_age_secs;
+    assert_eq!(max_age_secs("public, max-age=300"), Some(300));
+    assert_eq!(max_age_secs("max-age=60"), Some(60));
+    assert_eq!(max_age_secs("no-store, max-age=60"), None);
+    assert_eq!(max_age_secs("no-cache"), None);
+    assert_eq!(max_age_secs("public"), None);
+    assert_eq!(max_age_secs("max-age=soon"), None);
 }
