@@ -67,7 +67,7 @@ impl Hub {
     /// Opens storage (refusing an unmigrated or newer schema), connects the session
     /// store, loads (or creates) the keys.
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
-        let db = Database::open(&settings.database.url).await?;
+        let db = Database::open_with(&settings.database.url, settings.database_options()).await?;
         db.require_current_schema().await?;
         let (signing_keys, pairwise) = load_or_create_keys(&settings)?;
         let jwks = signing_keys.jwks();

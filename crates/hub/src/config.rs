@@ -3,6 +3,7 @@
 //! (`HUB_DATABASE__URL=sqlite://...`: a double underscore separates sections).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use figment::providers::{Env, Format, Json, Serialized, Toml};
 use figment::Figment;
@@ -387,6 +388,21 @@ pub struct DataSettings {
 pub struct DatabaseSettings {
     /// `sqlite://path/to/hub.db` or `postgres://user@host:port/db`.
     pub url: String,
+    /// Most connections this instance opens to the database (on PostgreSQL, shared out
+    /// among the request workers: each has a pool of its own).
+    #[serde(default = "default_database_connections")]
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before it is answered 503.
+    #[serde(default = "default_acquire_timeout_ms")]
+    pub acquire_timeout_ms: u64,
+}
+
+fn default_database_connections() -> u32 {
+    8
+}
+
+fn default_acquire_timeout_ms() -> u64 {
+    5000
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -597,11 +613,34 @@ impl Settings {
                 .is_some_and(|s| s.policy_for(rp).is_some())
     }
 
+    /// The request worker threads `hub serve` runs: `server.workers`, or one per core.
+    pub fn worker_threads(&self) -> usize {
+        match self.server.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
+    /// Pool options for `database.url`: the configured bounds, with PostgreSQL's
+    /// connections shared out among the request workers that query.
+    pub fn database_options(&self) -> store::DatabaseOptions {
+        store::DatabaseOptions {
+            max_connections: self.database.max_connections,
+            acquire_timeout: Duration::from_millis(self.database.acquire_timeout_ms),
+            query_threads: u32::try_from(self.worker_threads()).unwrap_or(u32::MAX),
+        }
+    }
+
     /// Cross-field checks that serde cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Inconsistent(m));
         if self.levels.order.is_empty() {
             return bad("levels.order is empty".into());
+        }
+        if self.database.max_connections == 0 || self.database.acquire_timeout_ms == 0 {
+            return bad(
+                "database.max_connections and acquire_timeout_ms must be at least 1".into(),
+            );
         }
         let known = |l: &str| self.levels.order.iter().any(|o| o == l);
         for rp in &self.relying_parties {
@@ -709,5 +748,29 @@ impl Settings {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pool follows the worker count an operator sets: with one worker, that
+    /// worker may use every connection.
+    #[test]
+    fn database_connections_are_shared_among_the_configured_workers() {
+        let defaults = Settings::load(None).unwrap();
+        let options = defaults.database_options();
+        assert_eq!(options.max_connections, 8);
+        assert_eq!(options.acquire_timeout, Duration::from_secs(5));
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(options.query_threads as usize, cores);
+        let one_worker = defaults
+            .with(serde_json::json!({"server": {"workers": 1}, "database": {"max_connections": 6}}))
+            .unwrap();
+        let options = one_worker.database_options();
+        assert_eq!((options.query_threads, options.max_connections), (1, 6));
+        let none = one_worker.with(serde_json::json!({"database": {"max_connections": 0}}));
+        assert!(none.is_err());
     }
 }

@@ -182,6 +182,7 @@ async fn run(args: &Args, url: &str) -> Result<()> {
         DatabaseOptions {
             max_connections: u32::try_from(args.writers + 2)?,
             acquire_timeout: Duration::from_secs(60),
+            ..DatabaseOptions::default()
         },
     )
     .await?;
@@ -1079,6 +1080,7 @@ async fn bench_appends(
                 DatabaseOptions {
                     max_connections: 1,
                     acquire_timeout: Duration::from_secs(60),
+                    ..DatabaseOptions::default()
                 },
             )
             .await?,

@@ -43,20 +43,25 @@ const CONNECTION_PRAGMAS: &str =
 pub struct DatabaseOptions {
     /// Most connections open at once (SQLite still allows one writer at a time). On
     /// PostgreSQL each thread that queries has a pool of its own (connections stay on
-    /// the runtime that drives them), and this is shared out among one thread per CPU
-    /// core, rounded up: each thread's pool holds up to `max_connections / cores`.
+    /// the runtime that drives them), and this is shared out among `query_threads`,
+    /// rounded up: each thread's pool holds up to `max_connections / query_threads`.
     pub max_connections: u32,
     /// How long a request waits for a free connection (and how long opening or
     /// migrating waits to connect to PostgreSQL) before failing with
     /// [`StoreError::Unavailable`], which the web layer turns into a 503.
     pub acquire_timeout: Duration,
+    /// Threads expected to query concurrently (a server's request workers), among
+    /// which PostgreSQL's `max_connections` is shared out. Default: one per CPU core.
+    pub query_threads: u32,
 }
 
 impl Default for DatabaseOptions {
     fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(5),
+            query_threads: u32::try_from(cores).unwrap_or(u32::MAX),
         }
     }
 }
@@ -609,11 +614,7 @@ async fn open_postgres(url: &PgUrl, options: &DatabaseOptions) -> Result<ThreadP
     // stops start-up at once with the driver's message. The connection then
     // serves this thread.
     let first = connect_postgres(url, options.acquire_timeout).await?;
-    let pools = ThreadPools::new(
-        url.clone(),
-        options.max_connections,
-        options.acquire_timeout,
-    );
+    let pools = ThreadPools::new(url.clone(), options);
     let _ = pools.local().add(first);
     Ok(pools)
 }
@@ -864,6 +865,7 @@ mod tests {
         let options = DatabaseOptions {
             max_connections: 1,
             acquire_timeout: Duration::from_millis(100),
+            ..DatabaseOptions::default()
         };
         let db = Database::open_with(&url, options).await.unwrap();
         db.migrate().await.unwrap();

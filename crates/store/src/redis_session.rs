@@ -182,22 +182,6 @@ fn ttl_millis(ttl: Duration) -> Option<u64> {
 
 #[async_trait]
 impl SessionStore for RedisSessionStore {
-    async fn put(
-        &self,
-        namespace: &str,
-        key: &str,
-        value: String,
-        ttl: Duration,
-    ) -> Result<(), StoreError> {
-        let put = Put {
-            namespace,
-            key,
-            value,
-            ttl,
-        };
-        self.put_all(vec![put]).await
-    }
-
     /// `SET ... PX` for each entry (`DEL` for a zero TTL: an entry expired at
     /// once leaves nothing), sent as one pipeline; several entries as one
     /// `MULTI`/`EXEC` transaction.

@@ -20,13 +20,22 @@ use crate::error::StoreError;
 #[async_trait]
 pub trait SessionStore: Send + Sync + fmt::Debug {
     /// Stores `value` under `(namespace, key)` for `ttl`, replacing any previous value.
+    /// One entry of [`SessionStore::put_all`]: stores implement only that.
     async fn put(
         &self,
         namespace: &str,
         key: &str,
         value: String,
         ttl: Duration,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        let put = Put {
+            namespace,
+            key,
+            value,
+            ttl,
+        };
+        self.put_all(vec![put]).await
+    }
     /// Stores every entry of `entries` (as [`SessionStore::put`] each), all or
     /// none: state that must change together (a journey and its index, a code
     /// and the journey it completes) in one round trip to a shared store.
@@ -198,22 +207,6 @@ impl fmt::Debug for MemorySessionStore {
 
 #[async_trait]
 impl SessionStore for MemorySessionStore {
-    async fn put(
-        &self,
-        namespace: &str,
-        key: &str,
-        value: String,
-        ttl: Duration,
-    ) -> Result<(), StoreError> {
-        let put = Put {
-            namespace,
-            key,
-            value,
-            ttl,
-        };
-        self.put_all(vec![put]).await
-    }
-
     async fn put_all(&self, entries: Vec<Put<'_>>) -> Result<(), StoreError> {
         let now = Instant::now();
         let mut state = self.lock();

@@ -1309,6 +1309,7 @@ async fn lost_postgres_is_unavailable() {
         DatabaseOptions {
             max_connections: 2,
             acquire_timeout: Duration::from_millis(500),
+            ..DatabaseOptions::default()
         },
     )
     .await

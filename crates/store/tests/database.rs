@@ -773,6 +773,7 @@ async fn unreachable_postgres_is_unavailable_quickly() {
     let options = DatabaseOptions {
         max_connections: 2,
         acquire_timeout: Duration::from_millis(500),
+        ..DatabaseOptions::default()
     };
     let err = Database::open_with(&url, options).await.unwrap_err();
     assert!(err.is_unavailable(), "{err:?}");
@@ -791,6 +792,7 @@ async fn postgres_pool_reports_usage() {
         DatabaseOptions {
             max_connections: 1,
             acquire_timeout: Duration::from_millis(200),
+            ..DatabaseOptions::default()
         },
     )
     .await

@@ -108,7 +108,7 @@ impl MatchingService {
             .clone()
             .ok_or(ServiceStartError::NotConfigured)?;
         let signing_key = load_or_create_key(settings)?;
-        let db = Database::open(&settings.database.url).await?;
+        let db = Database::open_with(&settings.database.url, settings.database_options()).await?;
         db.require_current_schema().await?;
         let origin = match (
             &service.hub_jwks,

@@ -15,7 +15,7 @@ use diesel_async::pooled_connection::{
 };
 use thread_local::ThreadLocal;
 
-use super::{PgConn, PgUrl, TracingErrorSink};
+use super::{DatabaseOptions, PgConn, PgUrl, TracingErrorSink};
 
 /// One bb8 pool per thread, all to the same PostgreSQL database; cheap to clone (clones
 /// share the pools).
@@ -29,15 +29,16 @@ pub(super) struct ThreadPools {
 }
 
 impl ThreadPools {
-    /// `max_connections` is shared out among the threads expected to use the database
-    /// concurrently: one per core (the hub's default worker count), rounded up, at least one.
-    pub(super) fn new(url: PgUrl, max_connections: u32, acquire_timeout: Duration) -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let cores = u32::try_from(cores).unwrap_or(u32::MAX);
+    /// `max_connections` is shared out among `query_threads`, rounded up, at least one
+    /// per thread.
+    pub(super) fn new(url: PgUrl, options: &DatabaseOptions) -> Self {
         Self {
             url,
-            per_thread: max_connections.div_ceil(cores).max(1),
-            acquire_timeout,
+            per_thread: options
+                .max_connections
+                .div_ceil(options.query_threads.max(1))
+                .max(1),
+            acquire_timeout: options.acquire_timeout,
             pools: Arc::default(),
         }
     }
@@ -74,5 +75,30 @@ impl ThreadPools {
             .connection_timeout(self.acquire_timeout)
             .error_sink(Box::new(TracingErrorSink))
             .build_unchecked(manager)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn per_thread(max_connections: u32, query_threads: u32) -> u32 {
+        let options = DatabaseOptions {
+            max_connections,
+            query_threads,
+            ..DatabaseOptions::default()
+        };
+        ThreadPools::new(PgUrl("postgres://localhost/test".into()), &options).per_thread
+    }
+
+    /// A hub with one worker gets all its connections on that worker; more workers
+    /// share them out, each keeping at least one.
+    #[test]
+    fn connections_are_shared_out_among_the_query_threads() {
+        assert_eq!(per_thread(8, 1), 8);
+        assert_eq!(per_thread(8, 2), 4);
+        assert_eq!(per_thread(8, 3), 3);
+        assert_eq!(per_thread(2, 4), 1);
+        assert_eq!(per_thread(8, 0), 8);
     }
 }
