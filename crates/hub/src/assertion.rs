@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use store::{Put, StoreError};
+use store::{Exchange, Put, StoreError};
 use url::Url;
 
 use crate::app::Hub;
@@ -35,8 +35,9 @@ pub(crate) struct CodeGrant {
     pub journey_id: String,
 }
 
-/// What an access token stands for.
-#[derive(Clone, Serialize, Deserialize)]
+/// What an access token stands for: read from the [`CodeGrant`] the token was
+/// exchanged for, which the token's entry holds (the fields `/userinfo` needs).
+#[derive(Clone, Deserialize)]
 pub(crate) struct AccessGrant {
     pub client_id: String,
     pub sub: String,
@@ -127,18 +128,36 @@ pub(crate) async fn discard_code(hub: &Hub, code: &str) {
 
 /// Outcome of presenting a code at `/token`.
 pub(crate) enum Redemption {
-    Granted(Box<CodeGrant>),
+    /// What the code stood for, and the access token now stored for it: not yet
+    /// handed out, so revoked if the request fails from here on.
+    Granted {
+        grant: Box<CodeGrant>,
+        access_token: String,
+    },
     /// Unknown, expired, or already used (then the tokens it produced are revoked).
     Invalid,
 }
 
-/// Takes the code (atomically, single use). A second presentation revokes the access
-/// token issued for the first (RFC 9700 §4.5).
+/// Takes the code (atomically, single use) and stores an access token for what it
+/// granted, in one round trip to the session store. A second presentation revokes the
+/// access token issued for the first (RFC 9700 §4.5).
 pub(crate) async fn redeem_code(hub: &Hub, code: &str) -> Result<Redemption, StoreError> {
-    match hub.sessions.take(CODES, code).await? {
+    let access_token = token::random_opaque(32);
+    let exchange = Exchange {
+        to: (ACCESS_TOKENS, &access_token),
+        receipt_namespace: REDEEMED_CODES,
+        ttl: Duration::from_secs(hub.settings.journey.access_token_ttl_secs),
+    };
+    match hub.sessions.exchange(CODES, code, exchange).await? {
         Some(json) => match serde_json::from_str(&json) {
-            Ok(grant) => Ok(Redemption::Granted(Box::new(grant))),
-            Err(e) => Err(StoreError::Corrupt(e.to_string())),
+            Ok(grant) => Ok(Redemption::Granted {
+                grant: Box::new(grant),
+                access_token,
+            }),
+            Err(e) => {
+                revoke_access_token(hub, &access_token).await;
+                Err(StoreError::Corrupt(e.to_string()))
+            }
         },
         None => {
             if let Some(access_token) = hub.sessions.take(REDEEMED_CODES, code).await? {
@@ -150,20 +169,8 @@ pub(crate) async fn redeem_code(hub: &Hub, code: &str) -> Result<Redemption, Sto
     }
 }
 
-/// Issued tokens for a redeemed code.
-#[derive(Debug)]
-pub(crate) struct Tokens {
-    pub access_token: String,
-    pub id_token: String,
-    pub expires_in: u64,
-}
-
-/// Signs the ID token and stores the access token.
-pub(crate) async fn issue_tokens(
-    hub: &Hub,
-    code: &str,
-    grant: &CodeGrant,
-) -> Result<Tokens, IssueError> {
+/// Signs the ID token for a redeemed code.
+pub(crate) fn sign_id_token(hub: &Hub, grant: &CodeGrant) -> Result<String, token::TokenError> {
     let now = crate::web_edge::now();
     let mut claims = json!({
         "iss": hub.issuer,
@@ -182,36 +189,7 @@ pub(crate) async fn issue_tokens(
     if let Some(vot) = &grant.vot {
         claims["vot"] = json!(vot);
     }
-    let id_token = hub.signing_key.sign(&claims)?;
-    let access_token = token::random_opaque(32);
-    let ttl = hub.settings.journey.access_token_ttl_secs;
-    let access = AccessGrant {
-        client_id: grant.client_id.clone(),
-        sub: grant.sub.clone(),
-        userinfo: grant.userinfo.clone(),
-        journey_id: Some(grant.journey_id.clone()),
-    };
-    let json = serde_json::to_string(&access).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let stored = vec![
-        Put {
-            namespace: ACCESS_TOKENS,
-            key: &access_token,
-            value: json,
-            ttl: Duration::from_secs(ttl),
-        },
-        Put {
-            namespace: REDEEMED_CODES,
-            key: code,
-            value: access_token.clone(),
-            ttl: Duration::from_secs(ttl),
-        },
-    ];
-    hub.sessions.put_all(stored).await?;
-    Ok(Tokens {
-        access_token,
-        id_token,
-        expires_in: ttl,
-    })
+    hub.signing_key.sign(&claims)
 }
 
 /// Withdraws an access token that was stored but never handed out.
@@ -232,15 +210,6 @@ pub(crate) async fn access_grant(
     serde_json::from_str(&json)
         .map(Some)
         .map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-/// Why tokens could not be issued.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum IssueError {
-    #[error("signing: {0}")]
-    Signing(#[from] token::TokenError),
-    #[error("storage: {0}")]
-    Store(#[from] StoreError),
 }
 
 /// Verified attributes as OIDC standard claims, limited to what the RP may receive and

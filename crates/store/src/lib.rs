@@ -41,4 +41,4 @@ pub use database::{Database, DatabaseOptions, PoolState, PreparedRecords, Schema
 pub use error::StoreError;
 pub use records_file::RowError;
 pub use redis_session::RedisSessionStore;
-pub use session::{MemorySessionStore, Put, SessionStore};
+pub use session::{Exchange, MemorySessionStore, Put, SessionStore};

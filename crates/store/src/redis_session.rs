@@ -10,7 +10,7 @@ use redis::{Cmd, FromRedisValue, RedisError, Script};
 use thread_local::ThreadLocal;
 
 use crate::error::{redact_url, StoreError};
-use crate::session::{Put, SessionStore};
+use crate::session::{Exchange, Put, SessionStore};
 
 /// How long to wait for a connection to Redis, and for each reply, before
 /// answering [`StoreError::Unavailable`]: a dead or unreachable Redis makes
@@ -30,6 +30,18 @@ static TAKE_AND_FOLLOW: LazyLock<Script> = LazyLock::new(|| {
         r"local value = redis.call('GETDEL', KEYS[1])
 if not value then return false end
 return {value, redis.call('GET', ARGV[1] .. value)}",
+    )
+});
+
+/// `GETDEL` of KEYS[1] and, if it was there, its value `SET` under KEYS[2] and
+/// ARGV[2] (KEYS[2]'s key without the prefix) under KEYS[3], both `PX` ARGV[1].
+static EXCHANGE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local value = redis.call('GETDEL', KEYS[1])
+if not value then return false end
+redis.call('SET', KEYS[2], value, 'PX', ARGV[1])
+redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[1])
+return value",
     )
 });
 
@@ -223,6 +235,33 @@ impl SessionStore for RedisSessionStore {
         let target_prefix = self.key(target_namespace, "")?;
         let mut invocation = TAKE_AND_FOLLOW.prepare_invoke();
         invocation.key(&index).arg(&target_prefix);
+        let invocation = &invocation;
+        self.retried(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+            .await
+    }
+
+    /// A Lua script ([`EXCHANGE`]): atomic, one round trip.
+    async fn exchange(
+        &self,
+        namespace: &str,
+        key: &str,
+        exchange: Exchange<'_>,
+    ) -> Result<Option<String>, StoreError> {
+        let taken = self.key(namespace, key)?;
+        let (to_namespace, to_key) = exchange.to;
+        let to = self.key(to_namespace, to_key)?;
+        let receipt = self.key(exchange.receipt_namespace, key)?;
+        let Some(ms) = ttl_millis(exchange.ttl) else {
+            // Kept for no time at all: an exchange that keeps nothing is a take.
+            return self.take(namespace, key).await;
+        };
+        let mut invocation = EXCHANGE.prepare_invoke();
+        invocation
+            .key(&taken)
+            .key(&to)
+            .key(&receipt)
+            .arg(ms)
+            .arg(to_key);
         let invocation = &invocation;
         self.retried(|mut conn| async move { invocation.invoke_async(&mut conn).await })
             .await

@@ -58,6 +58,19 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
         key: &str,
         target_namespace: &str,
     ) -> Result<Option<(String, Option<String>)>, StoreError>;
+    /// Takes a single-use entry (as [`SessionStore::take`]) and, only if it was there,
+    /// stores its value again under `exchange.to` and a receipt naming that key under
+    /// `(exchange.receipt_namespace, key)`, both for `exchange.ttl`: all in one round trip
+    /// to a shared store. A code exchanged for a token that stands for what the code did,
+    /// with the receipt to revoke the token by if the code is presented again.
+    ///
+    /// Of any number of concurrent callers at most one receives the value.
+    async fn exchange(
+        &self,
+        namespace: &str,
+        key: &str,
+        exchange: Exchange<'_>,
+    ) -> Result<Option<String>, StoreError>;
     /// Removes the entry; removing a missing one is not an error.
     async fn delete(&self, namespace: &str, key: &str) -> Result<(), StoreError>;
     /// Set only if absent (replay caches); true when newly inserted.
@@ -81,6 +94,17 @@ pub struct Put<'a> {
     pub namespace: &'a str,
     pub key: &'a str,
     pub value: String,
+    pub ttl: Duration,
+}
+
+/// Where [`SessionStore::exchange`] keeps what it took.
+#[derive(Debug, Clone, Copy)]
+pub struct Exchange<'a> {
+    /// The new entry's namespace and key (`key` chosen by the caller, unguessable).
+    pub to: (&'a str, &'a str),
+    /// Namespace of the receipt, stored under the taken entry's key with `to`'s key as value.
+    pub receipt_namespace: &'a str,
+    /// Lifetime of the new entry and of the receipt.
     pub ttl: Duration,
 }
 
@@ -251,6 +275,30 @@ impl SessionStore for MemorySessionStore {
         Ok(Some((index.value, target)))
     }
 
+    async fn exchange(
+        &self,
+        namespace: &str,
+        key: &str,
+        exchange: Exchange<'_>,
+    ) -> Result<Option<String>, StoreError> {
+        let now = Instant::now();
+        let mut state = self.lock();
+        state.maybe_sweep(now);
+        let Some(taken) = state.remove(namespace, key).filter(|e| e.is_live(now)) else {
+            return Ok(None);
+        };
+        let (to_namespace, to_key) = exchange.to;
+        let receipt = Entry::new(to_key.to_owned(), exchange.ttl, now);
+        state.insert(exchange.receipt_namespace, key, receipt);
+        let value = taken.value;
+        state.insert(
+            to_namespace,
+            to_key,
+            Entry::new(value.clone(), exchange.ttl, now),
+        );
+        Ok(Some(value))
+    }
+
     async fn delete(&self, namespace: &str, key: &str) -> Result<(), StoreError> {
         let now = Instant::now();
         let mut state = self.lock();
@@ -366,6 +414,53 @@ mod tests {
         );
         assert_eq!(store.take("code", "c1").await.unwrap(), None);
         assert_eq!(store.get("code", "c1").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn exchange_moves_a_taken_entry_and_leaves_a_receipt() {
+        let store = MemorySessionStore::new();
+        store
+            .put("code", "c1", "grant".into(), MINUTE)
+            .await
+            .unwrap();
+        let exchange = Exchange {
+            to: ("token", "t1"),
+            receipt_namespace: "redeemed",
+            ttl: MINUTE,
+        };
+        let taken = store.exchange("code", "c1", exchange).await.unwrap();
+        assert_eq!(taken.as_deref(), Some("grant"));
+        assert_eq!(store.get("code", "c1").await.unwrap(), None);
+        assert_eq!(
+            store.get("token", "t1").await.unwrap().as_deref(),
+            Some("grant")
+        );
+        assert_eq!(
+            store.get("redeemed", "c1").await.unwrap().as_deref(),
+            Some("t1")
+        );
+        // A second exchange of the same code finds nothing and writes nothing.
+        let again = Exchange {
+            to: ("token", "t2"),
+            ..exchange
+        };
+        assert_eq!(store.exchange("code", "c1", again).await.unwrap(), None);
+        assert_eq!(store.get("token", "t2").await.unwrap(), None);
+        assert_eq!(
+            store.get("redeemed", "c1").await.unwrap().as_deref(),
+            Some("t1")
+        );
+        // Nor does an expired one.
+        store
+            .put("code", "c2", "old".into(), Duration::ZERO)
+            .await
+            .unwrap();
+        let expired = Exchange {
+            to: ("token", "t3"),
+            ..exchange
+        };
+        assert_eq!(store.exchange("code", "c2", expired).await.unwrap(), None);
+        assert_eq!(store.get("token", "t3").await.unwrap(), None);
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{redis_store, redis_url, scratch_redis_store};
 use store::test_support::scratch_redis_prefix;
-use store::{Put, RedisSessionStore, SessionStore, StoreError};
+use store::{Exchange, Put, RedisSessionStore, SessionStore, StoreError};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -260,6 +260,79 @@ async fn take_and_follow_reads_the_target_once_in_one_script() {
         .unwrap();
     assert_eq!(taken, Some(("j2".to_owned(), None)));
     assert_eq!(stores[0].get("state", "s2").await.unwrap(), None);
+}
+
+/// A code exchanged at `/token` by two instances at once: one gets it, and only its
+/// token and receipt are written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn exchange_takes_once_and_keeps_the_value_under_the_new_key() {
+    let prefix = scratch_redis_prefix();
+    let stores = [
+        Arc::new(redis_store(&prefix).await),
+        Arc::new(redis_store(&prefix).await),
+    ];
+    stores[0]
+        .put("code", "c1", "grant".into(), MINUTE)
+        .await
+        .unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(20));
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = Arc::clone(&stores[i % 2]);
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                let token = format!("t{i}");
+                let exchange = Exchange {
+                    to: ("token", &token),
+                    receipt_namespace: "redeemed",
+                    ttl: MINUTE,
+                };
+                barrier.wait().await;
+                let taken = store.exchange("code", "c1", exchange).await.unwrap();
+                taken.map(|value| (token, value))
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for t in tasks {
+        winners.extend(t.await.unwrap());
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let (token, value) = &winners[0];
+    assert_eq!(value, "grant");
+    assert_eq!(stores[1].get("code", "c1").await.unwrap(), None);
+    assert_eq!(
+        stores[1].get("token", token).await.unwrap().as_deref(),
+        Some("grant")
+    );
+    assert_eq!(
+        stores[0].get("redeemed", "c1").await.unwrap().as_deref(),
+        Some(token.as_str())
+    );
+    for i in 0..20 {
+        let other = format!("t{i}");
+        if other != *token {
+            assert_eq!(stores[0].get("token", &other).await.unwrap(), None);
+        }
+    }
+    // The token and receipt expire with the TTL given.
+    stores[0]
+        .put("code", "c2", "grant".into(), MINUTE)
+        .await
+        .unwrap();
+    let short = Exchange {
+        to: ("token", "short"),
+        receipt_namespace: "redeemed",
+        ttl: Duration::from_millis(100),
+    };
+    assert!(stores[0]
+        .exchange("code", "c2", short)
+        .await
+        .unwrap()
+        .is_some());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(stores[0].get("token", "short").await.unwrap(), None);
+    assert_eq!(stores[0].get("redeemed", "c2").await.unwrap(), None);
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::now;
 use crate::app::Hub;
-use crate::assertion::{self, Redemption};
+use crate::assertion::{self, CodeGrant, Redemption};
 use crate::config::RpAuthMethod;
 use crate::relying_party::{RelyingParty, RpJwtError};
 use audit::EventType;
@@ -334,17 +334,64 @@ async fn redeem(
         .code
         .as_deref()
         .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
-    let grant = match assertion::redeem_code(hub, code)
+    let (grant, access_token) = match assertion::redeem_code(hub, code)
         .await
         .map_err(|_| OAuthError::unavailable())?
     {
-        Redemption::Granted(g) => g,
+        Redemption::Granted {
+            grant,
+            access_token,
+        } => (grant, access_token),
         Redemption::Invalid => {
             return Err(OAuthError::invalid_grant(
                 "The code is invalid, expired or already used",
             ))
         }
     };
+    // The access token is stored but not yet handed out: any failure from here on
+    // withdraws it.
+    let id_token = match check_redemption(rp, form, &grant).and_then(|()| {
+        assertion::sign_id_token(hub, &grant).map_err(|e| {
+            tracing::error!(error = %e, "ID token signing failed");
+            OAuthError::unavailable()
+        })
+    }) {
+        Ok(id_token) => id_token,
+        Err(e) => {
+            assertion::revoke_access_token(hub, &access_token).await;
+            return Err(e);
+        }
+    };
+    let mut event = hub.audit.event(EventType::TokensIssued);
+    event.journey_id = Some(grant.journey_id.clone());
+    event.rp = Some(grant.client_id.clone());
+    event.level_achieved = Some(grant.acr.clone());
+    event.subject = Some(grant.sub.clone());
+    event.outcome = Some(grant.match_claim.status.as_str().to_owned());
+    if hub.audit.record(event).await.is_err() {
+        assertion::revoke_access_token(hub, &access_token).await;
+        return Err(OAuthError::unavailable());
+    }
+    tracing::debug!(journey = %grant.journey_id, client_id = %grant.client_id, "tokens issued");
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "no-store"))
+        .insert_header(("pragma", "no-cache"))
+        .json(json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": hub.settings.journey.access_token_ttl_secs,
+            "id_token": id_token,
+            "scope": grant.scope.join(" "),
+        })))
+}
+
+/// The code was issued to this client, for this redirect URI, and the PKCE verifier
+/// matches its challenge.
+fn check_redemption(
+    rp: &RelyingParty,
+    form: &TokenForm,
+    grant: &CodeGrant,
+) -> Result<(), OAuthError> {
     if grant.client_id != rp.settings.client_id {
         return Err(OAuthError::invalid_grant(
             "The code was issued to another client",
@@ -365,33 +412,7 @@ async fn redeem(
     ) {
         return Err(OAuthError::invalid_grant("PKCE verification failed"));
     }
-    let tokens = assertion::issue_tokens(hub, code, &grant)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "token issuance failed");
-            OAuthError::unavailable()
-        })?;
-    let mut event = hub.audit.event(EventType::TokensIssued);
-    event.journey_id = Some(grant.journey_id.clone());
-    event.rp = Some(grant.client_id.clone());
-    event.level_achieved = Some(grant.acr.clone());
-    event.subject = Some(grant.sub.clone());
-    event.outcome = Some(grant.match_claim.status.as_str().to_owned());
-    if hub.audit.record(event).await.is_err() {
-        assertion::revoke_access_token(hub, &tokens.access_token).await;
-        return Err(OAuthError::unavailable());
-    }
-    tracing::debug!(journey = %grant.journey_id, client_id = %grant.client_id, "tokens issued");
-    Ok(HttpResponse::Ok()
-        .insert_header(("cache-control", "no-store"))
-        .insert_header(("pragma", "no-cache"))
-        .json(json!({
-            "access_token": tokens.access_token,
-            "token_type": "Bearer",
-            "expires_in": tokens.expires_in,
-            "id_token": tokens.id_token,
-            "scope": grant.scope.join(" "),
-        })))
+    Ok(())
 }
 
 #[cfg(test)]
