@@ -89,6 +89,51 @@ async fn a_wrong_pkce_verifier_is_invalid_grant() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
+/// The code is exchanged for a stored access token before the request's checks; a
+/// request that then fails withdraws it, so nothing never handed out stays in Redis.
+#[tokio::test]
+async fn a_failed_redemption_leaves_no_access_token_stored() {
+    let scratch = tempfile::tempdir().unwrap();
+    let storage = storage_settings(Backend::Production, scratch.path()).await;
+    let prefix = storage["sessions"]["key_prefix"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let hub = spawn_hub_with(Options {
+        backend: Some(Backend::Production),
+        storage: Some(storage),
+        ..Options::default()
+    })
+    .await;
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let pattern = format!("{prefix}:access_token:*");
+    let mut stored_tokens = async || -> usize {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(&pattern)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        keys.len()
+    };
+    let request = AuthRequest::new(RP_MATCH);
+    let code = hub.code_for(&request, "alice").await;
+    let wrong_verifier = token::random_opaque(32);
+    let (status, _) = hub
+        .redeem(RP_MATCH, &secret_of(RP_MATCH), &code, &wrong_verifier)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(stored_tokens().await, 0);
+    // A redemption that succeeds keeps its one.
+    let request = AuthRequest::new(RP_MATCH);
+    let code = hub.code_for(&request, "alice").await;
+    let (status, body) = hub
+        .redeem(RP_MATCH, &secret_of(RP_MATCH), &code, &request.verifier)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(stored_tokens().await, 1);
+}
+
 #[tokio::test]
 async fn a_wrong_client_secret_is_invalid_client() {
     let hub = spawn_hub().await;
