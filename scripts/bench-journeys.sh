@@ -3,6 +3,7 @@
 #
 #   scripts/bench-journeys.sh [--short] [--scenario NAME]... [--users N] [--duration S]
 #                             [--warmup S] [--records N] [--citizens new|returning]
+#                             [--dataset-from userinfo|id-token]
 #                             [--workers N] [--profile] [--rate R] [--out DIR] [--base-port P]
 #                             [--no-build]
 #
@@ -30,6 +31,10 @@
 # --citizens returning: links are kept; after the first journey every journey is answered
 #   by cycle 0 (the stored link), and the records are never searched again.
 #
+# --dataset-from userinfo (default): the hub reads the matching dataset from the demo IdP's
+#   userinfo, as from any certified IdP. id-token: the demo IdP is configured with
+#   `claims_in_id_token` (it honours the `claims` request parameter), so the dataset comes in
+#   the ID token and the callback makes one call to the IdP instead of two.
 # --workers N: the hub's request threads (`server.workers`; default: the hub's default,
 #   one per CPU core).
 # --rate R: the measured run is open loop, R journey starts per second in total among the
@@ -84,6 +89,7 @@ USERS=8
 DURATION='' WARMUP=''
 RECORDS=10000
 CITIZENS=new
+DATASET_FROM=userinfo
 OUT=''
 BASE_PORT=18180
 BUILD=1
@@ -115,6 +121,11 @@ while (($#)); do
     --citizens)
         [[ ${2:-} == new || ${2:-} == returning ]] || die "--citizens is new or returning"
         CITIZENS=$2
+        shift
+        ;;
+    --dataset-from)
+        [[ ${2:-} == userinfo || ${2:-} == id-token ]] || die "--dataset-from is userinfo or id-token"
+        DATASET_FROM=$2
         shift
         ;;
     --out)
@@ -431,6 +442,7 @@ issuer = "http://127.0.0.1:$PORT_IDP"
 client_id = "hub"
 token_endpoint_auth_method = "private_key_jwt"
 max_level = "P2"
+claims_in_id_token = $([[ $DATASET_FROM == id-token ]] && echo true || echo false)
 EOF
 }
 
@@ -671,7 +683,7 @@ run_scenario() {
             '. + [{role: $role, processes: $n, cpu_secs: ($t / $hz), peak_rss_kib: $rss}]' <<<"$side")
     done
     jq --arg scenario "$scenario" --argjson instances "$instances" --arg storage "$storage" \
-        --argjson records "$RECORDS" --argjson demo "$DEMO_RECORDS" --arg citizens "$CITIZENS" --argjson warmup "$WARMUP" \
+        --argjson records "$RECORDS" --argjson demo "$DEMO_RECORDS" --arg citizens "$CITIZENS" --arg dataset_from "$DATASET_FROM" --argjson warmup "$WARMUP" \
         --argjson duration "$DURATION" --argjson side "$side" --arg busy "$busy" \
         --arg load_before "$load_before" --arg load_after "$load_after" \
         --arg commit "$(git describe --always --dirty 2>/dev/null || echo unknown)" \
@@ -680,7 +692,7 @@ run_scenario() {
         | . + {bench: {
             scenario: $scenario, hub_instances: $instances, storage: $storage,
             department_records: ($records + $demo), synthetic_records: $records,
-            citizens: $citizens, warmup_secs: $warmup, duration_secs: $duration,
+            citizens: $citizens, dataset_from: $dataset_from, warmup_secs: $warmup, duration_secs: $duration,
             side_processes: [$side[] | . + {cpu_ms_per_journey:
                 (if $r.completed > 0 then (.cpu_secs * 1000 / $r.completed * 1000 | round) / 1000 else null end)}],
             machine: {cpus: $cpus, busy_percent_during_run: ($busy | tonumber),
@@ -718,7 +730,7 @@ drop_databases_of() {
 
 # ---------------------------------------------------------------------------------------
 
-log "scenarios: ${SCENARIOS[*]}; $USERS users, ${WARMUP} s warm-up, ${DURATION} s measured; records: demo + $RECORDS; citizens: $CITIZENS; output: $OUT"
+log "scenarios: ${SCENARIOS[*]}; $USERS users, ${WARMUP} s warm-up, ${DURATION} s measured; records: demo + $RECORDS; citizens: $CITIZENS; dataset from: $DATASET_FROM; output: $OUT"
 log "machine: $(nproc) CPUs, load average $(loadavg)"
 for scenario in "${SCENARIOS[@]}"; do
     run_scenario "$scenario"

@@ -223,6 +223,55 @@ async fn a_p1_journey_through_a_secret_authenticated_idp_completes() {
     assert_eq!(claims["acr"], "P1");
 }
 
+/// The main IdP is configured with `claims_in_id_token`: the hub asks for the matching
+/// dataset in its ID token (the `claims` parameter) and makes no userinfo call there. The
+/// basic IdP is asked through userinfo. Both lead to the same match and the same
+/// attributes for the RP.
+#[tokio::test]
+async fn the_dataset_comes_from_the_id_token_of_an_idp_that_sends_it_there() {
+    let hub = spawn_hub().await;
+    let mut released = Vec::new();
+    for idp in [IDP_MAIN, IDP_BASIC] {
+        let request = AuthRequest::new(RP_MATCH).set("acr_values", Some("P1"));
+        let params = hub
+            .journey(&Browser::new(), &request, AtIdp::person("alice").via(idp))
+            .await
+            .rp();
+        let (status, body) = hub
+            .redeem(
+                RP_MATCH,
+                &secret_of(RP_MATCH),
+                &params["code"],
+                &request.verifier,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let claims = hub
+            .verify_id_token(body["id_token"].as_str().unwrap(), RP_MATCH)
+            .await;
+        assert_eq!(claims["match"]["status"], "matched", "{claims}");
+        let (status, mut info) = hub.userinfo(body["access_token"].as_str().unwrap()).await;
+        assert_eq!(status, StatusCode::OK);
+        info.as_object_mut().unwrap().remove("sub");
+        released.push((claims["match"].clone(), info));
+    }
+    assert_eq!(released[0], released[1]);
+    let info = &released[0].1;
+    assert!(
+        info["family_name"].is_string() && info["birthdate"].is_string(),
+        "{info}"
+    );
+    assert_eq!(hub.idp_main.userinfo_requests(), 0);
+    assert_eq!(hub.idp_basic.userinfo_requests(), 1);
+    let claims_parameter = |idp: &devkit::idp::DemoIdp| {
+        idp.authorization_requests()
+            .iter()
+            .any(|url| url.query_pairs().any(|(k, _)| k == "claims"))
+    };
+    assert!(claims_parameter(&hub.idp_main));
+    assert!(!claims_parameter(&hub.idp_basic));
+}
+
 #[tokio::test]
 async fn an_idp_asserting_a_lower_level_is_rejected() {
     let hub = spawn_hub().await;

@@ -217,7 +217,8 @@ pub async fn start_peers(issuer: &str, include_down_idp: bool) -> Peers {
     }
     let mut idps = vec![
         json!({"id": IDP_MAIN, "name": "Main IdP", "issuer": main_url, "client_id": "hub-at-main",
-               "token_endpoint_auth_method": "private_key_jwt", "max_level": "P2"}),
+               "token_endpoint_auth_method": "private_key_jwt", "max_level": "P2",
+               "claims_in_id_token": true}),
         json!({"id": IDP_BASIC, "name": "Basic IdP", "issuer": basic_url, "client_id": "hub-at-basic",
                "token_endpoint_auth_method": "client_secret_basic", "client_secret": "basic-secret", "max_level": "P1"}),
     ];

@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -157,6 +158,11 @@ impl DemoIdp {
     pub fn authorization_requests(&self) -> Vec<Url> {
         lock(&self.state.recorded).clone()
     }
+
+    /// How many requests reached the userinfo endpoint so far.
+    pub fn userinfo_requests(&self) -> usize {
+        self.state.userinfo_requests.load(Ordering::Relaxed)
+    }
 }
 
 struct Endpoints {
@@ -174,6 +180,8 @@ struct PendingAuthorization {
     nonce: String,
     code_challenge: String,
     scope: String,
+    /// Claims the `claims` request parameter asked for in the ID token.
+    id_token_claims: Vec<String>,
     level_index: usize,
     expires_at: u64,
 }
@@ -187,6 +195,7 @@ struct CodeGrant {
     acr: String,
     auth_time: u64,
     scope: String,
+    id_token_claims: Vec<String>,
     expires_at: u64,
 }
 
@@ -215,6 +224,7 @@ struct IdpState {
     /// a certified IdP keeps them: client id -> (keys, kept until, Unix seconds).
     client_keys: Mutex<HashMap<String, (token::VerificationKeys, u64)>>,
     recorded: Mutex<Vec<Url>>,
+    userinfo_requests: AtomicUsize,
 }
 
 fn invalid_config(msg: String) -> std::io::Error {
@@ -279,6 +289,7 @@ impl IdpState {
             used_jtis: Mutex::default(),
             client_keys: Mutex::default(),
             recorded: Mutex::default(),
+            userinfo_requests: AtomicUsize::new(0),
         })
     }
 
@@ -375,7 +386,7 @@ async fn discovery(data: web::Data<IdpState>) -> HttpResponse {
         "acr_values_supported": data.available_levels(),
         "scopes_supported": ["openid", "profile", "address"],
         "claims_supported": claims,
-        "claims_parameter_supported": false,
+        "claims_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
@@ -485,6 +496,11 @@ fn authorize(data: &IdpState, raw: &[u8]) -> HttpResponse {
             "code_challenge is not a base64url SHA-256 value",
         );
     }
+    let id_token_claims = match get("claims").map(requested_id_token_claims) {
+        None => Vec::new(),
+        Some(Ok(names)) => names,
+        Some(Err(e)) => return fail("invalid_request", &e),
+    };
     let level_index = match get("acr_values") {
         None => data.max_index,
         Some(acr) => {
@@ -514,6 +530,7 @@ fn authorize(data: &IdpState, raw: &[u8]) -> HttpResponse {
                 nonce: nonce.to_owned(),
                 code_challenge: code_challenge.to_owned(),
                 scope: scope.to_owned(),
+                id_token_claims,
                 level_index,
                 expires_at: now + PENDING_TTL_SECS,
             },
@@ -681,6 +698,7 @@ async fn login(body: Bytes, data: web::Data<IdpState>) -> HttpResponse {
                 acr: data.config.levels[level_index].clone(),
                 auth_time: now,
                 scope: pending.scope,
+                id_token_claims: pending.id_token_claims,
                 expires_at: now + CODE_TTL_SECS,
             },
         );
@@ -794,7 +812,7 @@ async fn token_inner(
         ));
     }
 
-    let claims = json!({
+    let mut claims = json!({
         "iss": data.issuer,
         "sub": grant.subject,
         "aud": client.client_id,
@@ -804,6 +822,15 @@ async fn token_inner(
         "nonce": grant.nonce,
         "acr": grant.acr,
     });
+    if let (Some(person), Value::Object(claims)) = (data.person(&grant.subject), &mut claims) {
+        if let Value::Object(released) = userinfo_claims(person) {
+            for (name, value) in released {
+                if grant.id_token_claims.contains(&name) {
+                    claims.insert(name, value);
+                }
+            }
+        }
+    }
     let id_token = data.key.sign(&claims).map_err(|e| {
         tracing::error!(error = %e, "demo IdP could not sign an ID token");
         OAuthError::new(
@@ -1018,6 +1045,7 @@ fn bearer_error(error: Option<&str>, description: &str) -> HttpResponse {
 }
 
 async fn userinfo(req: HttpRequest, body: Bytes, data: web::Data<IdpState>) -> HttpResponse {
+    data.userinfo_requests.fetch_add(1, Ordering::Relaxed);
     let header_token = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -1091,6 +1119,25 @@ fn userinfo_claims(p: &TestPerson) -> Value {
         Value::Array(p.previous_addresses.iter().map(address_claim).collect()),
     );
     Value::Object(m)
+}
+
+/// The names of the `claims` request parameter's `id_token` member (OIDC Core §5.5) that
+/// this IdP releases; other members and unknown claims are ignored, as §5.5 allows.
+fn requested_id_token_claims(claims: &str) -> Result<Vec<String>, String> {
+    let request: Value =
+        serde_json::from_str(claims).map_err(|_| "claims is not JSON".to_owned())?;
+    let Value::Object(request) = request else {
+        return Err("claims is not a JSON object".into());
+    };
+    Ok(match request.get("id_token") {
+        Some(Value::Object(wanted)) => wanted
+            .keys()
+            .filter(|name| USERINFO_CLAIMS.contains(&name.as_str()))
+            .cloned()
+            .collect(),
+        Some(_) => return Err("claims.id_token is not a JSON object".into()),
+        None => Vec::new(),
+    })
 }
 
 /// A client's keys kept from an earlier fetch, if still within their `max-age`.

@@ -540,6 +540,12 @@ pub struct IdentityProviderSettings {
     pub client_secret: Option<String>,
     /// Highest level this IdP is certified for.
     pub max_level: String,
+    /// The IdP honours the OIDC `claims` request parameter for the ID token (OIDC Core
+    /// §5.5): the hub asks for the matching dataset in the ID token and reads it from
+    /// there, without calling userinfo (one call to the IdP per journey instead of two).
+    /// An ID token that carries none of it is followed by the userinfo call after all.
+    #[serde(default)]
+    pub claims_in_id_token: bool,
 }
 
 /// Ports and file of the `hub demo` command.

@@ -13,7 +13,7 @@ use openidconnect::{
     AccessToken, AdditionalClaims, AdditionalProviderMetadata, AuthenticationContextClass,
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, DiscoveryError, IssuerUrl, Nonce,
     OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl,
-    RequestTokenError, Scope, TokenResponse, UserInfoClaims,
+    RequestTokenError, Scope, StandardClaims, TokenResponse, UserInfoClaims,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
@@ -287,7 +287,7 @@ impl IdentityProvider {
         )
         .set_redirect_uri(RedirectUrl::from_url(redirect_uri.clone()));
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let (url, state, nonce) = client
+        let request = client
             .authorize_url(
                 CoreAuthenticationFlow::AuthorizationCode,
                 CsrfToken::new_random,
@@ -296,8 +296,13 @@ impl IdentityProvider {
             .add_scope(Scope::new("profile".into()))
             .add_scope(Scope::new("address".into()))
             .add_auth_context_value(AuthenticationContextClass::new(level.to_owned()))
-            .set_pkce_challenge(challenge)
-            .url();
+            .set_pkce_challenge(challenge);
+        let (url, state, nonce) = if self.settings.claims_in_id_token {
+            request.add_extra_param("claims", DATASET_IN_ID_TOKEN)
+        } else {
+            request
+        }
+        .url();
         let upstream = UpstreamRequest {
             idp_id: self.settings.id.clone(),
             state: state.secret().clone(),
@@ -374,7 +379,8 @@ impl IdentityProvider {
             audience: vec![self.settings.client_id.clone()],
             leeway_secs: CLOCK_SKEW_SECS as u64,
         };
-        keys.verify::<serde_json::Value>(&id_token.to_string(), &expect)
+        let payload = keys
+            .verify::<serde_json::Value>(&id_token.to_string(), &expect)
             .map_err(|e| UpstreamError::Invalid(format!("id_token: {e}")))?;
         // ...then every claim check by openidconnect (iss, aud and azp again, exp, iat,
         // nonce) on the token whose signature is now known good.
@@ -389,6 +395,17 @@ impl IdentityProvider {
         let subject = claims.subject().clone();
         let acr = claims.auth_context_ref().map(|a| a.as_str().to_owned());
         let auth_time = claims.auth_time().map(|t| t.timestamp());
+        if self.settings.claims_in_id_token {
+            if let Some(dataset) = dataset_in_id_token(&payload) {
+                return Ok(IdpAssertion {
+                    subject: subject.as_str().to_owned(),
+                    acr,
+                    auth_time,
+                    dataset,
+                });
+            }
+            tracing::warn!(idp = %self.settings.id, "the ID token carried no matching dataset; asking userinfo");
+        }
         let userinfo: UserInfoClaims<HistoryClaims, CoreGenderClaim> = client
             .user_info(
                 AccessToken::new(response.access_token().secret().clone()),
@@ -405,7 +422,7 @@ impl IdentityProvider {
             subject: subject.as_str().to_owned(),
             acr,
             auth_time,
-            dataset: dataset_from(&userinfo),
+            dataset: dataset_from(userinfo.standard_claims(), userinfo.additional_claims()),
         })
     }
 
@@ -450,18 +467,32 @@ fn address_lines(street: Option<&str>, locality: Option<&str>) -> Vec<String> {
         .collect()
 }
 
+/// The `claims` request parameter asking for the matching dataset in the ID token:
+/// the standard claims userinfo would carry for the `profile` and `address` scopes that
+/// matching uses, and the history extension.
+const DATASET_IN_ID_TOKEN: &str = r#"{"id_token":{"given_name":null,"middle_name":null,"family_name":null,"birthdate":null,"gender":null,"address":null,"previous_family_names":null,"previous_addresses":null}}"#;
+
+/// The matching dataset from a verified ID token's claims, if it carries one (a name or
+/// a date of birth): as userinfo's, the same claims in the same shapes.
+fn dataset_in_id_token(payload: &serde_json::Value) -> Option<matching::MatchingDataset> {
+    let std = StandardClaims::<CoreGenderClaim>::deserialize(payload).ok()?;
+    let history = HistoryClaims::deserialize(payload).ok()?;
+    let carried =
+        std.given_name().is_some() || std.family_name().is_some() || std.birthdate().is_some();
+    carried.then(|| dataset_from(&std, &history))
+}
+
 /// Maps OIDC standard claims (plus the history extension) to the matching dataset.
 fn dataset_from(
-    userinfo: &UserInfoClaims<HistoryClaims, CoreGenderClaim>,
+    std: &StandardClaims<CoreGenderClaim>,
+    extra: &HistoryClaims,
 ) -> matching::MatchingDataset {
-    let std = userinfo.standard_claims();
     let mut surnames: Vec<String> = std
         .family_name()
         .and_then(|n| n.get(None))
         .map(|n| n.as_str().to_owned())
         .into_iter()
         .collect();
-    let extra = userinfo.additional_claims();
     surnames.extend(extra.previous_family_names.iter().cloned());
     let mut addresses = Vec::new();
     if let Some(a) = std.address() {

@@ -238,6 +238,7 @@ async fn discovery_document_describes_the_op() {
     );
     assert_eq!(d["jwks_uri"], json!(format!("{}/jwks", op.base)));
     assert_eq!(d["response_types_supported"], json!(["code"]));
+    assert_eq!(d["claims_parameter_supported"], json!(true));
     assert_eq!(d["subject_types_supported"], json!(["public"]));
     assert_eq!(d["id_token_signing_alg_values_supported"], json!(["ES256"]));
     assert_eq!(
@@ -389,6 +390,59 @@ async fn code_flow_with_client_secret_basic_verifies_and_releases_userinfo() {
         op.userinfo(access_token).await.status(),
         StatusCode::UNAUTHORIZED
     );
+}
+
+/// The `claims` request parameter (OIDC Core §5.5): the claims asked for in the ID token
+/// are in it, with the values userinfo gives; nothing else is added; a malformed
+/// parameter is refused.
+#[tokio::test]
+async fn claims_requested_for_the_id_token_are_in_it() {
+    let op = start(vec![]).await;
+    let wanted = r#"{"id_token":{"family_name":null,"birthdate":{"essential":true},"address":null,"email":null},"userinfo":{"gender":null}}"#;
+    let (q, pending) = op.run(&[("claims", wanted)], "alice", "normal").await;
+    let resp = op
+        .exchange_basic(&q["code"], &pending.verifier, SECRET)
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: Value = resp.json().await.expect("json");
+    let expect = token::Expect {
+        issuer: Some(op.base.clone()),
+        audience: vec![CLIENT.into()],
+        leeway_secs: 0,
+    };
+    let id_token = body["id_token"].as_str().expect("id_token");
+    let claims: Value = op.jwks().await.verify(id_token, &expect).expect("verifies");
+    let access_token = body["access_token"].as_str().expect("access_token");
+    let info: Value = op.userinfo(access_token).await.json().await.expect("json");
+    for name in ["family_name", "birthdate", "address"] {
+        assert!(
+            claims[name].is_string() || claims[name].is_object(),
+            "{name}"
+        );
+        assert_eq!(claims[name], info[name], "{name}");
+    }
+    for name in ["given_name", "gender", "email", "previous_addresses"] {
+        assert!(
+            claims.get(name).is_none(),
+            "{name} was not asked for the ID token"
+        );
+    }
+    // Without the parameter, the ID token carries no personal data.
+    let (code, pending) = op.code_for("alice").await;
+    let resp = op.exchange_basic(&code, &pending.verifier, SECRET).await;
+    let body: Value = resp.json().await.expect("json");
+    let claims: Value = op
+        .jwks()
+        .await
+        .verify(body["id_token"].as_str().expect("id_token"), &expect)
+        .expect("verifies");
+    assert!(claims.get("family_name").is_none() && claims.get("birthdate").is_none());
+    for bad in ["not json", "[1]", r#"{"id_token":["family_name"]}"#] {
+        let (url, _) = op.authorize_url(&[("claims", bad)]);
+        let resp = op.http.get(url).send().await.expect("authorize");
+        assert_eq!(resp.status(), StatusCode::FOUND, "{bad}");
+        assert_eq!(query(&location(&resp))["error"], "invalid_request", "{bad}");
+    }
 }
 
 #[tokio::test]
