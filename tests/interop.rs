@@ -506,6 +506,14 @@ async fn openid_client_sees_access_denied_as_an_oidc_error() {
 /// A hub with `oidc-provider` as an extra IdP; the hub authenticates there with
 /// `private_key_jwt` or else `client_secret_basic`.
 async fn hub_behind_oidc_provider(private_key_jwt: bool) -> (TestHub, OidcProvider) {
+    hub_behind_oidc_provider_with(private_key_jwt, json!({})).await
+}
+
+/// As [`hub_behind_oidc_provider`], with `settings` added to the hub's entry for it.
+async fn hub_behind_oidc_provider_with(
+    private_key_jwt: bool,
+    settings: Value,
+) -> (TestHub, OidcProvider) {
     let (hub_l, hub_url) = free_listener();
     let (op_config, hub_side) = if private_key_jwt {
         (
@@ -520,6 +528,10 @@ async fn hub_behind_oidc_provider(private_key_jwt: bool) -> (TestHub, OidcProvid
         )
     };
     let op = OidcProvider::start(&hub_url, op_config).await;
+    let mut hub_side = hub_side;
+    if let (Some(entry), Some(extra)) = (hub_side.as_object_mut(), settings.as_object()) {
+        entry.extend(extra.clone());
+    }
     let hub = spawn_hub_on(
         hub_l,
         Options::default(),
@@ -598,6 +610,39 @@ async fn oidc_provider_as_idp_with_client_secret_basic() {
 #[tokio::test]
 async fn oidc_provider_as_idp_with_private_key_jwt() {
     oidc_provider_journey(true).await;
+}
+
+/// oidc-provider honours the `claims` request parameter: with `claims_in_id_token` the hub
+/// asks it for the matching dataset in the ID token, matches on that, and never calls its
+/// userinfo endpoint. Without the setting it does (once per journey).
+#[tokio::test]
+async fn oidc_provider_gives_the_dataset_in_its_id_token_when_asked() {
+    node_ready();
+    for (in_id_token, userinfo_calls) in [(true, 0), (false, 1)] {
+        let settings = json!({"claims_in_id_token": in_id_token});
+        let (hub, op) = hub_behind_oidc_provider_with(true, settings).await;
+        let request = AuthRequest::new(RP_MATCH);
+        let params = through_oidc_provider(&op, &request.url(&hub), "alice").await;
+        let code = params
+            .get("code")
+            .unwrap_or_else(|| panic!("no code: {params:?}"));
+        let claims = hub.claims_for(RP_MATCH, code, &request.verifier).await;
+        assert_eq!(claims["match"]["status"], "matched", "{claims}");
+        assert_eq!(claims["match"]["record_id"], "123", "{claims}");
+        let count: Value = hub
+            .http
+            .get(format!("{}/test/userinfo-requests", op.issuer))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            count["count"], userinfo_calls,
+            "claims_in_id_token = {in_id_token}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -16,6 +16,10 @@
 //   POST /interaction/:uid/confirm  grants the requested scopes and claims
 //   POST /interaction/:uid/cancel   access_denied, "End-User cancelled the sign-in"
 //   POST /interaction/:uid/deny     access_denied, "End-User denied the consent"
+//   GET  /test/userinfo-requests    {"count": N}: requests its userinfo endpoint has had
+//
+// The `claims` request parameter is supported (OIDC Core 5.5): claims asked for in the
+// ID token are put there once consented to.
 //
 // Accounts: "alice" (Alice Smith, 1980-04-10, 12 High Street, Leeds LS1 4AB: the demo
 // department record 123) and "bob" (Robert Brown, no department record).
@@ -108,7 +112,7 @@ const provider = new Provider(issuer, {
   },
   scopes: ['openid', 'profile', 'address'],
   cookies: { keys: [randomBytes(32).toString('base64url')] },
-  features: { devInteractions: { enabled: false } },
+  features: { devInteractions: { enabled: false }, claimsParameter: { enabled: true } },
   // oidc-provider refuses to fetch from special-use addresses (SSRF protection); the hub's
   // jwks_uri is on loopback in the tests, so drop that guard for them.
   fetch: (url, options) => {
@@ -205,7 +209,14 @@ async function interaction(req, res, uid, action) {
 }
 
 const callback = provider.callback();
+let userinfoRequests = 0;
 server.on('request', (req, res) => {
+  if (req.url === '/test/userinfo-requests') {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ count: userinfoRequests }));
+    return;
+  }
+  if (req.url.startsWith('/me')) userinfoRequests += 1;
   const m = /^\/interaction\/([^/?]+)(?:\/([a-z]+))?(?:\?.*)?$/.exec(req.url);
   if (!m) {
     callback(req, res);
