@@ -2,7 +2,8 @@
 //! cycle 3 (one extra attribute), then account creation or no match.
 //!
 //! Cycle 0 always runs in the hub. Cycles 1 and 3 run through one [`Placement`]: in the
-//! hub against imported records, or at the relying party's remote matching service
+//! hub against imported records (cycle 1's candidates then come in the same statement as
+//! cycle 0's link), or at the relying party's remote matching service
 //! (docs/matching-service.md). Both run the same engine; whatever goes wrong on the way
 //! (store, transport, timeout, a response that does not verify) ends the journey with
 //! `matching_unavailable` and an audit event, never with a guess.
@@ -12,7 +13,7 @@
 use std::time::Duration;
 
 use matching::{Decision, MatchPolicy, MatchingDataset, Outcome};
-use store::{Database, StoreError};
+use store::{Database, LinkOrCandidates, StoreError};
 use tokio::sync::OnceCell;
 
 use crate::app::Hub;
@@ -406,15 +407,64 @@ async fn run_cycle(
         Ok(decision) => decision,
         Err(failure) => return Err(unavailable(hub, journey, number, placement, &failure).await),
     };
-    log_decision(&journey.id, number, placement, &decision);
+    record_decision(hub, journey, number, placement, &decision);
+    Ok(decision)
+}
+
+/// Logs a decision and defers its audit event.
+fn record_decision(
+    hub: &Hub,
+    journey: &Journey,
+    cycle: u8,
+    placement: Placement<'_>,
+    decision: &Decision,
+) {
+    log_decision(&journey.id, cycle, placement, decision);
     defer_matching(
         hub,
         journey,
-        number,
+        cycle,
         decision.outcome.as_str(),
         &decision.reasons,
     );
-    Ok(decision)
+}
+
+/// What cycle 0 found: a stored link or not, and, in the hub, cycle 1's candidates
+/// with it (one statement for both).
+enum StoredLink {
+    Linked(RecordId),
+    /// No link; in the hub, the candidates for cycle 1.
+    None(Option<Vec<matching::DepartmentRecord>>),
+}
+
+/// Cycle 0, and in the hub cycle 1's candidate retrieval in the same statement.
+async fn stored_link(
+    hub: &Hub,
+    rp: &RelyingParty,
+    identity: &VerifiedIdentity,
+) -> Result<StoredLink, StoreError> {
+    let rp_id = &rp.settings.client_id;
+    let (idp, subject) = (&identity.idp_id, &identity.idp_subject);
+    match Placement::of(rp) {
+        Placement::InHub => {
+            let keys = matching::query_blocking_keys(&identity.dataset);
+            let limit = rp.settings.matching.max_candidates;
+            Ok(
+                match hub
+                    .db
+                    .link_or_candidates(rp_id, idp, subject, &keys, limit)
+                    .await?
+                {
+                    LinkOrCandidates::Linked(record) => StoredLink::Linked(record),
+                    LinkOrCandidates::Candidates(found) => StoredLink::None(Some(found)),
+                },
+            )
+        }
+        Placement::Remote(_) => Ok(match hub.db.record_link(rp_id, idp, subject).await? {
+            Some(record) => StoredLink::Linked(record),
+            None => StoredLink::None(None),
+        }),
+    }
 }
 
 /// Cycles 0 and 1.
@@ -424,15 +474,7 @@ pub(crate) async fn first_attempt(
     journey: &Journey,
     identity: &VerifiedIdentity,
 ) -> Next {
-    let link = hub
-        .db
-        .record_link(
-            &rp.settings.client_id,
-            &identity.idp_id,
-            &identity.idp_subject,
-        )
-        .await;
-    match link {
+    let candidates = match stored_link(hub, rp, identity).await {
         Err(e) => {
             return unavailable(
                 hub,
@@ -443,7 +485,7 @@ pub(crate) async fn first_attempt(
             )
             .await
         }
-        Ok(Some(record)) => {
+        Ok(StoredLink::Linked(record)) => {
             tracing::debug!(
                 journey = %journey.id,
                 cycle = 0,
@@ -459,11 +501,19 @@ pub(crate) async fn first_attempt(
                 link: None,
             };
         }
-        Ok(None) => {}
-    }
-    let decision = match run_cycle(hub, rp, journey, identity, Cycle::One).await {
-        Ok(decision) => decision,
-        Err(next) => return next,
+        Ok(StoredLink::None(candidates)) => candidates,
+    };
+    let decision = match candidates {
+        Some(candidates) => {
+            let policy = &rp.settings.matching;
+            let decision = matching::match_cycle1(&identity.dataset, &candidates, policy);
+            record_decision(hub, journey, 1, Placement::InHub, &decision);
+            decision
+        }
+        None => match run_cycle(hub, rp, journey, identity, Cycle::One).await {
+            Ok(decision) => decision,
+            Err(next) => return next,
+        },
     };
     if decision.outcome == Outcome::Match {
         return matched(decision);

@@ -66,6 +66,15 @@ impl Default for DatabaseOptions {
     }
 }
 
+/// What [`Database::link_or_candidates`] found.
+#[derive(Debug)]
+pub enum LinkOrCandidates {
+    /// Matched before (cycle 0): the linked record.
+    Linked(RecordId),
+    /// No link: the candidates for cycle 1 (one more than the limit when there are more).
+    Candidates(Vec<DepartmentRecord>),
+}
+
 /// Connections in the pool right now, for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PoolState {
@@ -449,6 +458,43 @@ impl Database {
             q::record_link(&mut conn, rp_id, idp_id, idp_subject).await?
         });
         Ok(found.map(RecordId))
+    }
+
+    /// Matching cycles 0 and 1 in one statement: the record this IdP subject was matched
+    /// to before at this RP, or, when there is none, the candidates
+    /// [`Database::candidates_by_blocking_keys`] would return.
+    pub async fn link_or_candidates(
+        &self,
+        rp_id: &str,
+        idp_id: &str,
+        idp_subject: &str,
+        keys: &[String],
+        limit: usize,
+    ) -> Result<LinkOrCandidates, StoreError> {
+        // Without keys, no candidate: the link alone (an empty `IN ()` list is not SQL).
+        if keys.is_empty() {
+            let link = self.record_link(rp_id, idp_id, idp_subject).await?;
+            return Ok(link.map_or(
+                LinkOrCandidates::Candidates(Vec::new()),
+                LinkOrCandidates::Linked,
+            ));
+        }
+        let limit = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let rows = with_conn!(self, |conn, q| {
+            q::link_or_candidate_rows(&mut conn, rp_id, idp_id, idp_subject, keys, limit).await?
+        });
+        let mut candidates = Vec::with_capacity(rows.len());
+        for (record_id, dataset) in rows {
+            let Some(json) = dataset else {
+                return Ok(LinkOrCandidates::Linked(RecordId(record_id)));
+            };
+            let dataset = decode_dataset(rp_id, &record_id, &json)?;
+            candidates.push(DepartmentRecord {
+                record_id: RecordId(record_id),
+                dataset,
+            });
+        }
+        Ok(LinkOrCandidates::Candidates(candidates))
     }
 
     /// Remembers that this IdP subject matched `record` at this RP, replacing

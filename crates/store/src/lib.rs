@@ -37,7 +37,9 @@ pub mod test_support;
 pub use audit_log::{
     AppendedRange, AuditCheckReport, AuditFilter, AuditProblem, AuditProblemKind, MAX_AUDIT_PAGE,
 };
-pub use database::{Database, DatabaseOptions, PoolState, PreparedRecords, SchemaStatus};
+pub use database::{
+    Database, DatabaseOptions, LinkOrCandidates, PoolState, PreparedRecords, SchemaStatus,
+};
 pub use error::StoreError;
 pub use records_file::RowError;
 pub use redis_session::RedisSessionStore;

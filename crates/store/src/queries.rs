@@ -207,6 +207,48 @@ macro_rules! portable_queries {
                 .await
         }
 
+        /// The record this IdP subject is linked to at `rp` (cycle 0) and, only when
+        /// there is none, the candidates of [`candidate_rows`] (cycle 1), in one
+        /// statement: `(record_id, None)` for the link, `(record_id, Some(dataset))`
+        /// for each candidate, by `record_id`, at most `limit`.
+        pub(crate) async fn link_or_candidate_rows(
+            conn: &mut $conn,
+            rp: &str,
+            idp: &str,
+            subject: &str,
+            keys: &[String],
+            limit: i64,
+        ) -> QueryResult<Vec<(String, Option<String>)>> {
+            use crate::schema::department_record_keys::dsl as dk;
+            use crate::schema::department_records::dsl as dr;
+            use crate::schema::record_links::dsl as rl;
+            use diesel::dsl::{exists, not};
+            use diesel::query_dsl::positional_order_dsl::PositionalOrderDsl;
+            use diesel::sql_types::{Nullable, Text};
+            let link = || {
+                rl::record_links
+                    .filter(rl::rp_id.eq(rp))
+                    .filter(rl::idp_id.eq(idp))
+                    .filter(rl::idp_subject.eq(subject))
+            };
+            let ids = dk::department_record_keys
+                .filter(dk::rp_id.eq(rp))
+                .filter(dk::blocking_key.eq_any(keys))
+                .select(dk::record_id);
+            let candidates = dr::department_records
+                .filter(dr::rp_id.eq(rp))
+                .filter(dr::record_id.eq_any(ids))
+                .filter(not(exists(link().select(rl::record_id))))
+                .select((dr::record_id, dr::dataset.nullable()));
+            link()
+                .select((rl::record_id, diesel::dsl::sql::<Nullable<Text>>("NULL")))
+                .union_all(candidates)
+                .positional_order_by(1)
+                .limit(limit)
+                .load(conn)
+                .await
+        }
+
         /// Whether any record still waits for its blocking keys (one probe of
         /// the partial index `department_records_unkeyed`).
         pub(crate) async fn unkeyed_record_exists(conn: &mut $conn) -> QueryResult<bool> {

@@ -580,6 +580,71 @@ async fn more_than_limit_returns_limit_plus_one() {
     }
 }
 
+/// Cycles 0 and 1 in one statement: with no link, exactly the candidates (same order and
+/// limit); once the subject is linked, the link alone, whatever the keys find; links of
+/// another RP, IdP or subject do not count.
+#[tokio::test]
+async fn link_or_candidates_gives_the_link_or_else_the_candidates() {
+    use store::LinkOrCandidates;
+    for t in migrated_databases().await {
+        let db = &t.db;
+        let records: Vec<_> = ["R3", "R1", "R2"]
+            .iter()
+            .map(|id| keyed_record(id, "Smith", "1980-04-10", "LS1 4AB"))
+            .collect();
+        db.import_records("rp", &records).await.unwrap();
+        let keys = matching::query_blocking_keys(&records[0].dataset);
+        for limit in [1, 1000] {
+            let found = db
+                .link_or_candidates("rp", "idp", "sub", &keys, limit)
+                .await
+                .unwrap();
+            let expected = db
+                .candidates_by_blocking_keys("rp", &keys, limit)
+                .await
+                .unwrap();
+            let LinkOrCandidates::Candidates(found) = found else {
+                panic!("{}: no link yet, but {found:?}", t.backend);
+            };
+            assert_eq!(ids(&found), ids(&expected), "{}: limit {limit}", t.backend);
+            assert_eq!(found[0].dataset, expected[0].dataset);
+        }
+        for (rp, idp, sub) in [
+            ("rp2", "idp", "sub"),
+            ("rp", "idp2", "sub"),
+            ("rp", "idp", "sub2"),
+        ] {
+            db.save_record_link(rp, idp, sub, &RecordId("X9".into()))
+                .await
+                .unwrap();
+        }
+        let found = db
+            .link_or_candidates("rp", "idp", "sub", &keys, 1000)
+            .await
+            .unwrap();
+        assert!(
+            matches!(found, LinkOrCandidates::Candidates(ref c) if c.len() == 3),
+            "{}: {found:?}",
+            t.backend
+        );
+        db.save_record_link("rp", "idp", "sub", &RecordId("R2".into()))
+            .await
+            .unwrap();
+        for keys in [keys.clone(), vec!["no-such-key".to_owned()], Vec::new()] {
+            let found = db
+                .link_or_candidates("rp", "idp", "sub", &keys, 1)
+                .await
+                .unwrap();
+            assert!(
+                matches!(found, LinkOrCandidates::Linked(ref r) if r.0 == "R2"),
+                "{}: {keys:?}: {found:?}",
+                t.backend
+            );
+        }
+        t.cleanup().await;
+    }
+}
+
 /// Runs only the migrations before the blocking keys one, the way a database
 /// of the previous hub version looks.
 async fn migrate_before_keys(t: &TestDb) {
