@@ -494,6 +494,9 @@ impl Database {
                 dataset,
             });
         }
+        // In `record_id` order, as `candidates_by_blocking_keys` gives them (a union's
+        // order is not guaranteed; the engine's decisions do not depend on it).
+        candidates.sort_by(|a, b| a.record_id.0.cmp(&b.record_id.0));
         Ok(LinkOrCandidates::Candidates(candidates))
     }
 

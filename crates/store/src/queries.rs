@@ -208,9 +208,11 @@ macro_rules! portable_queries {
         }
 
         /// The record this IdP subject is linked to at `rp` (cycle 0) and, only when
-        /// there is none, the candidates of [`candidate_rows`] (cycle 1), in one
-        /// statement: `(record_id, None)` for the link, `(record_id, Some(dataset))`
-        /// for each candidate, by `record_id`, at most `limit`.
+        /// there is none, the candidates of [`candidate_rows`] (cycle 1), at most
+        /// `limit`, in one statement: `(record_id, None)` for the link,
+        /// `(record_id, Some(dataset))` for each candidate. Written without SQL
+        /// literals or positional ordering, so that PostgreSQL keeps it prepared
+        /// (diesel caches only statements of a static shape).
         pub(crate) async fn link_or_candidate_rows(
             conn: &mut $conn,
             rp: &str,
@@ -223,7 +225,6 @@ macro_rules! portable_queries {
             use crate::schema::department_records::dsl as dr;
             use crate::schema::record_links::dsl as rl;
             use diesel::dsl::{exists, not};
-            use diesel::query_dsl::positional_order_dsl::PositionalOrderDsl;
             use diesel::sql_types::{Nullable, Text};
             let link = || {
                 rl::record_links
@@ -239,12 +240,12 @@ macro_rules! portable_queries {
                 .filter(dr::rp_id.eq(rp))
                 .filter(dr::record_id.eq_any(ids))
                 .filter(not(exists(link().select(rl::record_id))))
+                .order(dr::record_id)
+                .limit(limit)
                 .select((dr::record_id, dr::dataset.nullable()));
             link()
-                .select((rl::record_id, diesel::dsl::sql::<Nullable<Text>>("NULL")))
+                .select((rl::record_id, None::<String>.into_sql::<Nullable<Text>>()))
                 .union_all(candidates)
-                .positional_order_by(1)
-                .limit(limit)
                 .load(conn)
                 .await
         }

@@ -155,38 +155,55 @@ async fn put_all_writes_every_entry_with_its_own_expiry() {
     assert_eq!(store.get("journey", "j2").await.unwrap(), None);
 }
 
+/// Two stores on one prefix, each with its own connections: two hub instances.
+async fn two_instances() -> [Arc<RedisSessionStore>; 2] {
+    let prefix = scratch_redis_prefix();
+    [
+        Arc::new(redis_store(&prefix).await),
+        Arc::new(redis_store(&prefix).await),
+    ]
+}
+
+/// Runs `attempt(store, i)` for `callers` callers released at once, alternately on
+/// each instance; what the attempts that got something returned.
+async fn race<T, F, Fut>(stores: &[Arc<RedisSessionStore>; 2], callers: usize, attempt: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(Arc<RedisSessionStore>, usize) -> Fut,
+    Fut: std::future::Future<Output = Option<T>> + Send + 'static,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(callers));
+    let tasks: Vec<_> = (0..callers)
+        .map(|i| {
+            let barrier = Arc::clone(&barrier);
+            let attempt = attempt(Arc::clone(&stores[i % 2]), i);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                attempt.await
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for t in tasks {
+        winners.extend(t.await.unwrap());
+    }
+    winners
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn take_is_single_use_under_50_concurrent_callers() {
-    let prefix = scratch_redis_prefix();
-    // Two stores with their own connections: two hub instances.
-    let stores = [
-        Arc::new(redis_store(&prefix).await),
-        Arc::new(redis_store(&prefix).await),
-    ];
+    let stores = two_instances().await;
     for round in 0..5 {
         let key = format!("code-{round}");
         stores[0]
             .put("code", &key, "grant".into(), MINUTE)
             .await
             .unwrap();
-        let barrier = Arc::new(tokio::sync::Barrier::new(50));
-        let tasks: Vec<_> = (0..50)
-            .map(|i| {
-                let store = Arc::clone(&stores[i % 2]);
-                let barrier = Arc::clone(&barrier);
-                let key = key.clone();
-                tokio::spawn(async move {
-                    barrier.wait().await;
-                    store.take("code", &key).await.unwrap()
-                })
-            })
-            .collect();
-        let mut winners = Vec::new();
-        for t in tasks {
-            if let Some(v) = t.await.unwrap() {
-                winners.push(v);
-            }
-        }
+        let winners = race(&stores, 50, |store, _| {
+            let key = key.clone();
+            async move { store.take("code", &key).await.unwrap() }
+        })
+        .await;
         assert_eq!(winners, vec!["grant".to_owned()], "round {round}");
         assert_eq!(stores[1].get("code", &key).await.unwrap(), None);
     }
@@ -194,11 +211,7 @@ async fn take_is_single_use_under_50_concurrent_callers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn take_and_follow_reads_the_target_once_in_one_script() {
-    let prefix = scratch_redis_prefix();
-    let stores = [
-        Arc::new(redis_store(&prefix).await),
-        Arc::new(redis_store(&prefix).await),
-    ];
+    let stores = two_instances().await;
     stores[0]
         .put("journey", "j1", "{\"step\":1}".into(), MINUTE)
         .await
@@ -207,24 +220,13 @@ async fn take_and_follow_reads_the_target_once_in_one_script() {
         .put("state", "s1", "j1".into(), MINUTE)
         .await
         .unwrap();
-    let barrier = Arc::new(tokio::sync::Barrier::new(20));
-    let tasks: Vec<_> = (0..20)
-        .map(|i| {
-            let store = Arc::clone(&stores[i % 2]);
-            let barrier = Arc::clone(&barrier);
-            tokio::spawn(async move {
-                barrier.wait().await;
-                store
-                    .take_and_follow("state", "s1", "journey")
-                    .await
-                    .unwrap()
-            })
-        })
-        .collect();
-    let mut winners = Vec::new();
-    for t in tasks {
-        winners.extend(t.await.unwrap());
-    }
+    let winners = race(&stores, 20, |store, _| async move {
+        store
+            .take_and_follow("state", "s1", "journey")
+            .await
+            .unwrap()
+    })
+    .await;
     assert_eq!(
         winners,
         vec![("j1".to_owned(), Some("{\"step\":1}".to_owned()))],
@@ -266,37 +268,22 @@ async fn take_and_follow_reads_the_target_once_in_one_script() {
 /// token and receipt are written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn exchange_takes_once_and_keeps_the_value_under_the_new_key() {
-    let prefix = scratch_redis_prefix();
-    let stores = [
-        Arc::new(redis_store(&prefix).await),
-        Arc::new(redis_store(&prefix).await),
-    ];
+    let stores = two_instances().await;
     stores[0]
         .put("code", "c1", "grant".into(), MINUTE)
         .await
         .unwrap();
-    let barrier = Arc::new(tokio::sync::Barrier::new(20));
-    let tasks: Vec<_> = (0..20)
-        .map(|i| {
-            let store = Arc::clone(&stores[i % 2]);
-            let barrier = Arc::clone(&barrier);
-            tokio::spawn(async move {
-                let token = format!("t{i}");
-                let exchange = Exchange {
-                    to: ("token", &token),
-                    receipt_namespace: "redeemed",
-                    ttl: MINUTE,
-                };
-                barrier.wait().await;
-                let taken = store.exchange("code", "c1", exchange).await.unwrap();
-                taken.map(|value| (token, value))
-            })
-        })
-        .collect();
-    let mut winners = Vec::new();
-    for t in tasks {
-        winners.extend(t.await.unwrap());
-    }
+    let winners = race(&stores, 20, |store, i| async move {
+        let token = format!("t{i}");
+        let exchange = Exchange {
+            to: ("token", &token),
+            receipt_namespace: "redeemed",
+            ttl: MINUTE,
+        };
+        let taken = store.exchange("code", "c1", exchange).await.unwrap();
+        taken.map(|value| (token, value))
+    })
+    .await;
     assert_eq!(winners.len(), 1, "{winners:?}");
     let (token, value) = &winners[0];
     assert_eq!(value, "grant");
