@@ -3,7 +3,7 @@
 #
 #   scripts/bench-journeys.sh [--short] [--scenario NAME]... [--users N] [--duration S]
 #                             [--warmup S] [--records N] [--citizens new|returning]
-#                             [--dataset-from userinfo|id-token]
+#                             [--dataset-from userinfo|id-token] [--audit-check]
 #                             [--workers N] [--profile] [--rate R] [--out DIR] [--base-port P]
 #                             [--no-build]
 #
@@ -35,6 +35,10 @@
 #   userinfo, as from any certified IdP. id-token: the demo IdP is configured with
 #   `claims_in_id_token` (it honours the `claims` request parameter), so the dataset comes in
 #   the ID token and the callback makes one call to the IdP instead of two.
+# --audit-check: after each scenario's run, once its processes have stopped, verify the
+#   whole verification log (`hub audit check`: every event and tree node) and print its
+#   events by type (PostgreSQL scenarios), so an overload run shows that every answer was
+#   audited and nothing was lost.
 # --workers N: the hub's request threads (`server.workers`; default: the hub's default,
 #   one per CPU core).
 # --rate R: the measured run is open loop, R journey starts per second in total among the
@@ -96,6 +100,7 @@ BUILD=1
 SHORT=0
 WORKERS=''
 PROFILE=0
+AUDIT_CHECK=0
 RATE=()
 
 # positive_int OPTION VALUE MIN (a trailing "s" is allowed: --duration 20s).
@@ -136,6 +141,7 @@ while (($#)); do
     --base-port) positive_int "$1" "${2:-}" 1024 && BASE_PORT=$2 && shift ;;
     --workers) positive_int "$1" "${2:-}" 1 && WORKERS=$2 && shift ;;
     --profile) PROFILE=1 ;;
+    --audit-check) AUDIT_CHECK=1 ;;
     --no-build) BUILD=0 ;;
     -h | --help)
         usage
@@ -707,10 +713,27 @@ run_scenario() {
     if [[ -n $balancer_pid ]]; then
         grep 'connections' "$OUT/logs/$scenario-balancer.log" >&2 || true
     fi
+    if ((AUDIT_CHECK)); then audit_check "$scenario" "$dir/hub.toml" "$db_name"; fi
     drop_databases_of "$scenario"
     forget_redis_prefixes
     # The hub logs every request (some MB per 1000 journeys).
     if have gzip; then gzip -f "$OUT/logs/$scenario"-*.log 2>/dev/null || true; fi
+}
+
+# audit_check SCENARIO CONFIG DB_NAME: verifies the scenario's verification log; on
+# PostgreSQL (DB_NAME set) also prints its events by type.
+audit_check() {
+    local scenario=$1 config=$2 db=$3
+    if "$BIN/hub" --config "$config" audit check >"$OUT/logs/$scenario-audit-check.log" 2>&1; then
+        log "$scenario: $(tail -n 1 "$OUT/logs/$scenario-audit-check.log")"
+    else
+        tail -n 5 "$OUT/logs/$scenario-audit-check.log" >&2 || true
+        die "$scenario: the verification log does not verify (logs/$scenario-audit-check.log)"
+    fi
+    [[ -n $db ]] || return 0
+    psql "$(pg_url "$db")" -XAtq -F ' ' -c \
+        "select event_type, count(*) from audit_events group by event_type order by count(*) desc" |
+        while read -r kind count; do log "$scenario: audit events $kind: $count"; done
 }
 
 # Drops this scenario's databases now (the template stays for the next scenario).
