@@ -34,11 +34,16 @@ return {value, redis.call('GET', ARGV[1] .. value)}",
 });
 
 /// `GETDEL` of KEYS[1] and, if it was there, its value `SET` under KEYS[2] and
-/// ARGV[2] (KEYS[2]'s key without the prefix) under KEYS[3], both `PX` ARGV[1].
+/// ARGV[2] (KEYS[2]'s key without the prefix) under KEYS[3], both `PX` ARGV[1]. If it
+/// was not, but the receipt KEYS[3] names ARGV[2], this exchange already happened (a
+/// retry whose first reply was lost): the value kept under KEYS[2] again.
 static EXCHANGE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"local value = redis.call('GETDEL', KEYS[1])
-if not value then return false end
+if not value then
+  if redis.call('GET', KEYS[3]) == ARGV[2] then return redis.call('GET', KEYS[2]) end
+  return false
+end
 redis.call('SET', KEYS[2], value, 'PX', ARGV[1])
 redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[1])
 return value",

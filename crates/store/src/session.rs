@@ -64,7 +64,9 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     /// to a shared store. A code exchanged for a token that stands for what the code did,
     /// with the receipt to revoke the token by if the code is presented again.
     ///
-    /// Of any number of concurrent callers at most one receives the value.
+    /// Of any number of concurrent callers at most one receives the value. The same
+    /// exchange (the same `exchange.to`) repeated, as a retry after a lost reply does,
+    /// receives it again: only a caller who knows the new key can.
     async fn exchange(
         &self,
         namespace: &str,
@@ -284,10 +286,16 @@ impl SessionStore for MemorySessionStore {
         let now = Instant::now();
         let mut state = self.lock();
         state.maybe_sweep(now);
+        let (to_namespace, to_key) = exchange.to;
         let Some(taken) = state.remove(namespace, key).filter(|e| e.is_live(now)) else {
+            let receipt = state.live(exchange.receipt_namespace, key, now);
+            if receipt.is_some_and(|r| r.value == to_key) {
+                return Ok(state
+                    .live(to_namespace, to_key, now)
+                    .map(|e| e.value.clone()));
+            }
             return Ok(None);
         };
-        let (to_namespace, to_key) = exchange.to;
         let receipt = Entry::new(to_key.to_owned(), exchange.ttl, now);
         state.insert(exchange.receipt_namespace, key, receipt);
         let value = taken.value;
@@ -439,7 +447,16 @@ mod tests {
             store.get("redeemed", "c1").await.unwrap().as_deref(),
             Some("t1")
         );
-        // A second exchange of the same code finds nothing and writes nothing.
+        // The same exchange again (a retry) gets the value again; another finds nothing
+        // and writes nothing.
+        assert_eq!(
+            store
+                .exchange("code", "c1", exchange)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("grant")
+        );
         let again = Exchange {
             to: ("token", "t2"),
             ..exchange

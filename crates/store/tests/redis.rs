@@ -302,6 +302,26 @@ async fn exchange_takes_once_and_keeps_the_value_under_the_new_key() {
             assert_eq!(stores[0].get("token", &other).await.unwrap(), None);
         }
     }
+    // The winner's exchange repeated (a retry after a lost reply) gets the value again;
+    // a loser's does not.
+    let repeat = |to| Exchange {
+        to: ("token", to),
+        receipt_namespace: "redeemed",
+        ttl: MINUTE,
+    };
+    let again = stores[1]
+        .exchange("code", "c1", repeat(token))
+        .await
+        .unwrap();
+    assert_eq!(again.as_deref(), Some("grant"));
+    let loser = if token == "t0" { "t1" } else { "t0" };
+    assert_eq!(
+        stores[1]
+            .exchange("code", "c1", repeat(loser))
+            .await
+            .unwrap(),
+        None
+    );
     // The token and receipt expire with the TTL given.
     stores[0]
         .put("code", "c2", "grant".into(), MINUTE)
