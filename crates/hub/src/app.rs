@@ -251,6 +251,7 @@ impl Application {
 
 fn serve(hub: web::Data<Hub>, listener: TcpListener) -> Result<Server, StartError> {
     let server_settings = hub.settings.server.clone();
+    let workers = hub.settings.worker_threads();
     let body_limit = server_settings.max_body_bytes;
     let tls = server_settings.tls.as_ref().map(tls_config).transpose()?;
     let security = web::Data::new(BrowserSecurity::new(&hub));
@@ -288,11 +289,9 @@ fn serve(hub: web::Data<Hub>, listener: TcpListener) -> Result<Server, StartErro
     ))
     .keep_alive(Duration::from_secs(server_settings.keep_alive_secs))
     .max_connections(server_settings.max_connections)
-    .max_connection_rate(server_settings.max_connection_rate);
-    let server = match server_settings.workers {
-        0 => server,
-        n => server.workers(n),
-    };
+    .max_connection_rate(server_settings.max_connection_rate)
+    // The count the database pools are shared out by (`Settings::database_options`).
+    .workers(workers);
     let server = match tls {
         Some(config) => server.listen_rustls_0_23(listener, config)?,
         None => server.listen(listener)?,

@@ -429,12 +429,13 @@ fn record_decision(
     );
 }
 
-/// What cycle 0 found: a stored link or not, and, in the hub, cycle 1's candidates
-/// with it (one statement for both).
+/// What cycle 0 found.
 enum StoredLink {
     Linked(RecordId),
-    /// No link; in the hub, the candidates for cycle 1.
-    None(Option<Vec<matching::DepartmentRecord>>),
+    /// No link, and cycle 1's candidates, read with it (in the hub).
+    Candidates(Vec<matching::DepartmentRecord>),
+    /// No link; cycle 1 runs at the remote matching service.
+    NotLinked,
 }
 
 /// Cycle 0, and in the hub cycle 1's candidate retrieval in the same statement.
@@ -456,13 +457,13 @@ async fn stored_link(
                     .await?
                 {
                     LinkOrCandidates::Linked(record) => StoredLink::Linked(record),
-                    LinkOrCandidates::Candidates(found) => StoredLink::None(Some(found)),
+                    LinkOrCandidates::Candidates(found) => StoredLink::Candidates(found),
                 },
             )
         }
         Placement::Remote(_) => Ok(match hub.db.record_link(rp_id, idp, subject).await? {
             Some(record) => StoredLink::Linked(record),
-            None => StoredLink::None(None),
+            None => StoredLink::NotLinked,
         }),
     }
 }
@@ -474,7 +475,7 @@ pub(crate) async fn first_attempt(
     journey: &Journey,
     identity: &VerifiedIdentity,
 ) -> Next {
-    let candidates = match stored_link(hub, rp, identity).await {
+    let decision = match stored_link(hub, rp, identity).await {
         Err(e) => {
             return unavailable(
                 hub,
@@ -501,19 +502,18 @@ pub(crate) async fn first_attempt(
                 link: None,
             };
         }
-        Ok(StoredLink::None(candidates)) => candidates,
-    };
-    let decision = match candidates {
-        Some(candidates) => {
+        Ok(StoredLink::Candidates(candidates)) => {
             let policy = &rp.settings.matching;
             let decision = matching::match_cycle1(&identity.dataset, &candidates, policy);
             record_decision(hub, journey, 1, Placement::InHub, &decision);
             decision
         }
-        None => match run_cycle(hub, rp, journey, identity, Cycle::One).await {
-            Ok(decision) => decision,
-            Err(next) => return next,
-        },
+        Ok(StoredLink::NotLinked) => {
+            match run_cycle(hub, rp, journey, identity, Cycle::One).await {
+                Ok(decision) => decision,
+                Err(next) => return next,
+            }
+        }
     };
     if decision.outcome == Outcome::Match {
         return matched(decision);
