@@ -410,6 +410,13 @@ async fn idp_hint_skips_the_picker() {
         .await
         .rp();
     assert!(params.contains_key("code"));
+    // The start, held back, went into the log with the IdP's selection, before it.
+    let started = hub.events_of_type("journey_started").await;
+    let selected = hub.events_of_type("idp_selected").await;
+    assert_eq!((started.len(), selected.len()), (1, 1));
+    assert_eq!(started[0]["journey_id"], selected[0]["journey_id"]);
+    assert_eq!(selected[0]["idp"], IDP_MAIN);
+    assert!(started[0]["index"].as_u64() < selected[0]["index"].as_u64());
 }
 
 #[tokio::test]

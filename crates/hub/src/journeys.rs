@@ -9,7 +9,7 @@ use store::{Put, StoreError};
 use crate::app::Hub;
 use crate::assertion;
 use crate::failure::{rp_error_url, see_other, PageError, Reason};
-use crate::journey::{Journey, MatchClaim, MatchStatus};
+use crate::journey::{Journey, MatchClaim, MatchStatus, VerifiedIdentity};
 use audit::EventType;
 use matching::RecordId;
 
@@ -119,7 +119,8 @@ pub(crate) async fn fail(hub: &Hub, journey: &mut Journey, reason: Reason) -> Ht
 /// Completes the journey: stores the single-use code, logs the assertion (with the
 /// journey's deferred events), and sends the browser to the RP. Fails closed: if the code,
 /// the journey or the log entry cannot be stored, no code leaves the hub. `link`, a
-/// record newly matched, is saved once the decision is in the log.
+/// record newly matched, is saved once the decision is in the log, without holding up
+/// the response.
 pub(crate) async fn complete(
     hub: &Hub,
     journey: &mut Journey,
@@ -153,18 +154,25 @@ pub(crate) async fn complete(
         return back_to_rp(hub, journey, Reason::HubUnavailable);
     }
     if let Some(record) = link {
-        let rp = &journey.request.client_id;
-        let saved = hub
-            .db
-            .save_record_link(rp, &identity.idp_id, &identity.idp_subject, &record)
-            .await;
-        // Only a shortcut for the citizen's next journey (cycle 0): without it,
-        // that journey matches at cycle 1 again.
-        if let Err(e) = saved {
-            tracing::warn!(error = %e, journey = %journey.id, "could not save the record link");
-        }
+        save_link_behind(hub, journey, &identity, record);
     }
     tracing::info!(journey = %journey.id, status = ?outcome.status, "assertion issued");
     hub.metrics.journey_ended(outcome.status.as_str());
     see_other(issued.url.as_str())
+}
+
+/// Saves the link of a newly matched record in a task of its own, off the callback's
+/// response path. The link is only a shortcut for the citizen's next journey (cycle 0):
+/// without it, that journey matches at cycle 1 again. It is saved after the decision is
+/// in the log, so every stored link has its logged decision.
+fn save_link_behind(hub: &Hub, journey: &Journey, identity: &VerifiedIdentity, record: RecordId) {
+    let db = hub.db.clone();
+    let rp = journey.request.client_id.clone();
+    let journey_id = journey.id.clone();
+    let (idp, subject) = (identity.idp_id.clone(), identity.idp_subject.clone());
+    tokio::spawn(async move {
+        if let Err(e) = db.save_record_link(&rp, &idp, &subject, &record).await {
+            tracing::warn!(error = %e, journey = %journey_id, "could not save the record link");
+        }
+    });
 }

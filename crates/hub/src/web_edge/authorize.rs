@@ -266,9 +266,6 @@ async fn authorize(
     );
     tracing::debug!(journey = %journey.id, client_id = %rp.settings.client_id, level = %journey.request.minimum_level, "journey started");
     let started = hub.audit.journey_event(EventType::JourneyStarted, &journey);
-    if hub.audit.record(started).await.is_err() {
-        return deny(Reason::HubUnavailable);
-    }
     let hinted = idp_hint.and_then(|h| {
         eligible
             .iter()
@@ -276,9 +273,18 @@ async fn authorize(
             .map(|i| i.settings.id.clone())
     });
     let mut response = match hinted {
-        Some(idp_id) => journey_steps::send_to_idp(&hub, &mut journey, &idp_id).await,
+        Some(idp_id) => {
+            // Sending the browser on always records an event of the journey (selected
+            // or failed): the start goes into the log with it, in one append.
+            let _deferring = hub.audit.deferral_scope(&journey);
+            hub.audit.defer(&journey, started);
+            journey_steps::send_to_idp(&hub, &mut journey, &idp_id).await
+        }
         None => {
-            if journeys::save(&hub, &journey).await.is_err() {
+            // Neither write needs the other: wait for both at once.
+            let (logged, saved) =
+                tokio::join!(hub.audit.record(started), journeys::save(&hub, &journey));
+            if logged.is_err() || saved.is_err() {
                 return deny(Reason::HubUnavailable);
             }
             html(

@@ -79,16 +79,18 @@ pub(crate) async fn send_to_idp(hub: &Hub, journey: &mut Journey, idp_id: &str) 
     if journey.select_idp(upstream).is_err() {
         return journeys::fail(hub, journey, Reason::JourneyFinished).await;
     }
-    if let Err(e) = journeys::save_with_upstream_state(hub, journey, &state).await {
+    // The stored journey and the log entry do not depend on each other: both are
+    // awaited at once, and the browser goes on only if both are written.
+    let selected = hub.audit.journey_event(EventType::IdpSelected, journey);
+    let (saved, logged) = tokio::join!(
+        journeys::save_with_upstream_state(hub, journey, &state),
+        hub.audit.record(selected),
+    );
+    if let Err(e) = saved {
         tracing::error!(error = %e, "session store unavailable");
         return journeys::fail(hub, journey, Reason::HubUnavailable).await;
     }
-    if hub
-        .audit
-        .record(hub.audit.journey_event(EventType::IdpSelected, journey))
-        .await
-        .is_err()
-    {
+    if logged.is_err() {
         return journeys::fail(hub, journey, Reason::HubUnavailable).await;
     }
     tracing::debug!(journey = %journey.id, idp = idp_id, "sent to identity provider");
