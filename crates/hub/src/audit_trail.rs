@@ -194,6 +194,9 @@ impl AuditTrail {
 
 async fn write_batches(db: Database, mut rx: mpsc::Receiver<Pending>, max_batch: usize) {
     while let Some(first) = rx.recv().await {
+        // Let the requests already woken on this event loop run first: those that
+        // append join this batch, and wait for the same commit instead of the next.
+        tokio::task::yield_now().await;
         let mut events = first.events.len();
         let mut batch = vec![first];
         while events < max_batch {
