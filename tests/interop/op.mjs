@@ -89,6 +89,11 @@ function client() {
   return c;
 }
 
+// Where start-up has got to, on stderr (shown by the test if the start times out).
+const progress = (step) =>
+  console.error(`op.mjs: ${step}, ${Math.round(process.uptime() * 1000)} ms after node started`);
+progress('oidc-provider imported');
+
 // The OP's own signing key: RSA, so ID tokens are RS256 (oidc-provider's default).
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const signingJwk = { ...privateKey.export({ format: 'jwk' }), use: 'sig' };
@@ -96,6 +101,7 @@ const signingJwk = { ...privateKey.export({ format: 'jwk' }), use: 'sig' };
 const server = createServer();
 await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
 const issuer = `http://127.0.0.1:${server.address().port}`;
+progress(`key generated, listening at ${issuer}`);
 
 const provider = new Provider(issuer, {
   clients: [client()],
