@@ -50,6 +50,7 @@ async fn call(
     limit: usize,
 ) -> Result<HttpResponse, IdpHttpError> {
     let request = reqwest::Request::try_from(request)?;
+    let endpoint = request.url().path().to_owned();
     let response = http.execute(request).await?;
     if response
         .content_length()
@@ -71,5 +72,20 @@ async fn call(
         }
         body.extend_from_slice(&chunk);
     }
+    note_error_status(response.status(), &endpoint, &body);
     Ok(builder.body(body)?)
+}
+
+/// Logs an error status that `openidconnect` would report without it: a server error, or
+/// any error with an empty body ("server returned empty error response"). Only the status,
+/// the endpoint's path and the body's length: an IdP's body may hold personal data.
+fn note_error_status(status: reqwest::StatusCode, endpoint: &str, body: &[u8]) {
+    if status.is_server_error() || (!status.is_success() && body.is_empty()) {
+        tracing::warn!(
+            status = status.as_u16(),
+            endpoint,
+            bytes = body.len(),
+            "identity provider answered with an error status"
+        );
+    }
 }
