@@ -22,16 +22,31 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 /// which is what [`crate::MemorySessionStore`] does with `Duration::MAX`.
 const MAX_TTL_MS: u64 = 100 * 365 * 24 * 60 * 60 * 1000;
 
-/// `take_and_follow`: KEYS[1] is the index, ARGV[1] the key prefix of the entries it
-/// names. Every key the script touches is derived from KEYS[1]'s value, which a
-/// Redis Cluster would refuse; the hub uses one Redis (or a primary and replicas).
+/// `take_and_follow`: KEYS[1] is the index and KEYS[2] its receipt; ARGV[1] is the key
+/// prefix of the entries the index names, ARGV[2] the call's attempt id and ARGV[3] the
+/// receipt's TTL in ms. The taken value is kept under the receipt behind the attempt id,
+/// so the same call run again (a retry after a lost reply) gets it again and any other
+/// call finds nothing. Every key the script reads through the index is derived from its
+/// value, which a Redis Cluster would refuse; the hub uses one Redis (or a primary and
+/// replicas).
 static TAKE_AND_FOLLOW: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"local value = redis.call('GETDEL', KEYS[1])
-if not value then return false end
+if value then
+  redis.call('SET', KEYS[2], ARGV[2] .. ' ' .. value, 'PX', ARGV[3])
+else
+  local receipt = redis.call('GET', KEYS[2])
+  local mine = ARGV[2] .. ' '
+  if not receipt or string.sub(receipt, 1, #mine) ~= mine then return false end
+  value = string.sub(receipt, #mine + 1)
+end
 return {value, redis.call('GET', ARGV[1] .. value)}",
     )
 });
+
+/// How long a `take_and_follow` receipt is kept: far longer than a retry takes (two
+/// reply timeouts), short enough that receipts do not pile up.
+const TAKE_RECEIPT_TTL_MS: u64 = 30_000;
 
 /// `GETDEL` of KEYS[1] and, if it was there, its value `SET` under KEYS[2] and
 /// ARGV[2] (KEYS[2]'s key without the prefix) under KEYS[3], both `PX` ARGV[1]. If it
@@ -185,6 +200,31 @@ impl RedisSessionStore {
     fn unavailable(&self, e: &RedisError) -> StoreError {
         StoreError::Unavailable(format!("redis at {}: {e}", self.shown_url))
     }
+
+    /// [`SessionStore::take_and_follow`] as the call `attempt`: run again with the same
+    /// attempt id, as [`Self::retried`] does after a lost reply, it gets what the first
+    /// run took; with another id, nothing.
+    pub(crate) async fn take_and_follow_as(
+        &self,
+        namespace: &str,
+        key: &str,
+        target_namespace: &str,
+        attempt: &str,
+    ) -> Result<Option<(String, Option<String>)>, StoreError> {
+        let index = self.key(namespace, key)?;
+        let receipt = self.key(&format!("{namespace}.taken"), key)?;
+        let target_prefix = self.key(target_namespace, "")?;
+        let mut invocation = TAKE_AND_FOLLOW.prepare_invoke();
+        invocation
+            .key(&index)
+            .key(&receipt)
+            .arg(&target_prefix)
+            .arg(attempt)
+            .arg(TAKE_RECEIPT_TTL_MS);
+        let invocation = &invocation;
+        self.retried(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+            .await
+    }
 }
 
 /// The TTL in milliseconds for `PX`, or `None` for a zero TTL (already expired).
@@ -230,18 +270,15 @@ impl SessionStore for RedisSessionStore {
 
     /// A Lua script ([`TAKE_AND_FOLLOW`]): `GETDEL` of the index, then `GET` of the
     /// entry it names, atomically and in one round trip (`EVALSHA`, loaded on first use).
+    /// Retried after a lost reply, it gets the same answer (see `take_and_follow_as`).
     async fn take_and_follow(
         &self,
         namespace: &str,
         key: &str,
         target_namespace: &str,
     ) -> Result<Option<(String, Option<String>)>, StoreError> {
-        let index = self.key(namespace, key)?;
-        let target_prefix = self.key(target_namespace, "")?;
-        let mut invocation = TAKE_AND_FOLLOW.prepare_invoke();
-        invocation.key(&index).arg(&target_prefix);
-        let invocation = &invocation;
-        self.retried(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+        let attempt = uuid::Uuid::new_v4().simple().to_string();
+        self.take_and_follow_as(namespace, key, target_namespace, &attempt)
             .await
     }
 

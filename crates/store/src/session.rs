@@ -51,7 +51,8 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     /// one-time handle and the state it leads to (an upstream `state` and its journey).
     ///
     /// `None` when the index entry is absent; `Some((value, None))` when it was
-    /// taken but the entry it names is gone.
+    /// taken but the entry it names is gone. A shared store's own retry after a lost
+    /// reply gets the same answer; no other call does.
     async fn take_and_follow(
         &self,
         namespace: &str,

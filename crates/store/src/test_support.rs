@@ -62,6 +62,18 @@ pub fn scratch_redis_prefix() -> String {
     format!("{SCRATCH_PREFIX}{}", uuid::Uuid::new_v4().simple())
 }
 
+/// [`crate::SessionStore::take_and_follow`] on Redis as the call `attempt`, so a test
+/// can run one call twice, as a retry after a lost reply does, without losing a reply.
+pub async fn redis_take_and_follow_as(
+    store: &crate::RedisSessionStore,
+    (namespace, key, target_namespace): (&str, &str, &str),
+    attempt: &str,
+) -> Result<Option<(String, Option<String>)>, StoreError> {
+    store
+        .take_and_follow_as(namespace, key, target_namespace, attempt)
+        .await
+}
+
 fn postgres_url(raw: &str) -> Result<url::Url, StoreError> {
     let url = url::Url::parse(raw.trim())
         .map_err(|e| StoreError::InvalidUrl(format!("not a PostgreSQL url ({e})")))?;

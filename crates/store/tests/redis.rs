@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{redis_store, redis_url, scratch_redis_store};
-use store::test_support::scratch_redis_prefix;
+use store::test_support::{redis_take_and_follow_as, scratch_redis_prefix};
 use store::{Exchange, Put, RedisSessionStore, SessionStore, StoreError};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -262,6 +262,43 @@ async fn take_and_follow_reads_the_target_once_in_one_script() {
         .unwrap();
     assert_eq!(taken, Some(("j2".to_owned(), None)));
     assert_eq!(stores[0].get("state", "s2").await.unwrap(), None);
+}
+
+/// The IdP's callback whose Redis reply was lost: the same call run again gets the journey
+/// it took (the store retries once after a broken connection); any other call, such as
+/// the callback URL replayed, gets nothing.
+#[tokio::test]
+async fn take_and_follow_retried_by_its_caller_gets_the_same_answer() {
+    let stores = two_instances().await;
+    stores[0]
+        .put("journey", "j1", "{}".into(), MINUTE)
+        .await
+        .unwrap();
+    stores[0]
+        .put("state", "s1", "j1".into(), MINUTE)
+        .await
+        .unwrap();
+    let call = ("state", "s1", "journey");
+    let expected = Some(("j1".to_owned(), Some("{}".to_owned())));
+    let first = redis_take_and_follow_as(&stores[0], call, "attempt-1").await;
+    assert_eq!(first.unwrap(), expected);
+    let retried = redis_take_and_follow_as(&stores[1], call, "attempt-1").await;
+    assert_eq!(retried.unwrap(), expected, "the retry gets what it took");
+    for other in ["attempt-2", "attempt", ""] {
+        let replayed = redis_take_and_follow_as(&stores[1], call, other).await;
+        assert_eq!(
+            replayed.unwrap(),
+            None,
+            "another call ({other:?}) gets nothing"
+        );
+    }
+    assert_eq!(
+        stores[0]
+            .take_and_follow("state", "s1", "journey")
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 /// A code exchanged at `/token` by two instances at once: one gets it, and only its
