@@ -50,7 +50,6 @@ async fn call(
     limit: usize,
 ) -> Result<HttpResponse, IdpHttpError> {
     let request = reqwest::Request::try_from(request)?;
-    let endpoint = request.url().path().to_owned();
     let response = http.execute(request).await?;
     if response
         .content_length()
@@ -72,7 +71,7 @@ async fn call(
         }
         body.extend_from_slice(&chunk);
     }
-    note_error_status(response.status(), &endpoint, &body);
+    note_error_status(response.status(), response.url().path(), &body);
     Ok(builder.body(body)?)
 }
 
