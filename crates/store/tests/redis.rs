@@ -209,17 +209,19 @@ async fn take_is_single_use_under_50_concurrent_callers() {
     }
 }
 
+/// Journey `j1` holding `journey`, and upstream state `s1` naming it.
+async fn put_journey_and_state(store: &RedisSessionStore, journey: &str) {
+    store
+        .put("journey", "j1", journey.into(), MINUTE)
+        .await
+        .unwrap();
+    store.put("state", "s1", "j1".into(), MINUTE).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn take_and_follow_reads_the_target_once_in_one_script() {
     let stores = two_instances().await;
-    stores[0]
-        .put("journey", "j1", "{\"step\":1}".into(), MINUTE)
-        .await
-        .unwrap();
-    stores[0]
-        .put("state", "s1", "j1".into(), MINUTE)
-        .await
-        .unwrap();
+    put_journey_and_state(&stores[0], "{\"step\":1}").await;
     let winners = race(&stores, 20, |store, _| async move {
         store
             .take_and_follow("state", "s1", "journey")
@@ -270,14 +272,7 @@ async fn take_and_follow_reads_the_target_once_in_one_script() {
 #[tokio::test]
 async fn take_and_follow_retried_by_its_caller_gets_the_same_answer() {
     let stores = two_instances().await;
-    stores[0]
-        .put("journey", "j1", "{}".into(), MINUTE)
-        .await
-        .unwrap();
-    stores[0]
-        .put("state", "s1", "j1".into(), MINUTE)
-        .await
-        .unwrap();
+    put_journey_and_state(&stores[0], "{}").await;
     let call = ("state", "s1", "journey");
     let expected = Some(("j1".to_owned(), Some("{}".to_owned())));
     let first = redis_take_and_follow_as(&stores[0], call, "attempt-1").await;
