@@ -5,11 +5,13 @@
 //! own (every `record_blocking_keys` key of every record, looked up by the query's
 //! `query_blocking_keys`), runs cycle 1 and, when that does not match, cycle 3 with the NINO
 //! the citizen would type (what the hub does for a relying party configured for cycle 3).
-//! Prints the per-set table (`cargo test -p devkit --test accuracy -- --nocapture`) and
-//! asserts issue 4's bounds: no false match at all, at least 99% of true matches found on the
-//! clean, typo, nickname and moved-address sets. False matches are listed by query and
-//! record id with the decision's reasons (set `CORPUS_DEBUG=1` to also print the query and
-//! the record: synthetic data, never real).
+//! Prints the per-set table (`cargo test -p devkit --test accuracy -- --nocapture`: found at
+//! cycle 1, found at cycle 3, false matches, recall at cycle 1 and with cycle 3, for every
+//! set including each error kind of the error model) and asserts the bounds: no false match
+//! in any set, and each set's recall at least its floor in `corpus::RECALL_FLOORS`. False
+//! matches are listed by query and record id with the decision's reasons (set
+//! `CORPUS_DEBUG=1` to also print the query and the record: synthetic data, never real);
+//! `CORPUS_MISSED=1` lists the missed true matches the same way.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
@@ -21,7 +23,7 @@ use matching::{Decision, DepartmentRecord, MatchPolicy};
 const SPEC: CorpusSpec = CorpusSpec {
     seed: 20_260_422,
     records: 50_000,
-    queries_per_set: 300,
+    queries_per_set: 200,
 };
 
 /// [`SPEC`], or the corpus named by `CORPUS_SEED`, `CORPUS_RECORDS` and
@@ -125,8 +127,10 @@ fn matching_meets_the_accuracy_bounds_on_the_synthetic_corpus() {
             Some(c3) if !cycle1.is_match() => c3,
             _ => cycle1,
         };
-        if !last.is_match() && query.truth.is_some() && query.set.recall_bound_applies() {
-            // A true match missed where the recall bound applies: ids and reasons only.
+        if !last.is_match() && query.truth.is_some() && std::env::var_os("CORPUS_MISSED").is_some()
+        {
+            // A true match missed (set `CORPUS_MISSED=1`; there are many in the error-kind
+            // sets): ids and reasons only.
             println!(
                 "missed: {} ({}) truth {:?} cycle 1 {:?}, cycle 3 {:?}",
                 query.dataset.id.as_deref().unwrap_or("?"),

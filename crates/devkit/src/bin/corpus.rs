@@ -6,8 +6,11 @@
 //! ```
 //!
 //! `DIR/records.csv` is imported with `hub records import`, `DIR/queries.jsonl` is the input
-//! of `hub match batch`, and `DIR/truth.jsonl` says which record each query should match
-//! (see `devkit::corpus`). The same arguments always write the same bytes.
+//! of `hub match batch`, and `DIR/truth.jsonl` says which record each query should match and
+//! which set it belongs to (`clean`, `first_name_ocr`, `dob_from_household`, `febrl_mix`,
+//! `absent_household`, ...: every `QuerySet` by its snake_case name, so a department's own
+//! evaluation can report recall per error kind; see `devkit::corpus`). The same arguments
+//! always write the same bytes.
 
 use std::fs::{self, File};
 use std::io::BufWriter;

@@ -1,4 +1,5 @@
-//! Scoring matching decisions against the corpus truth, and issue 4's acceptance bounds.
+//! Scoring matching decisions against the corpus truth, and the acceptance bounds: no false
+//! match anywhere, and per-set recall floors.
 
 use std::fmt;
 
@@ -7,9 +8,52 @@ use serde::Serialize;
 
 use super::{LabelledQuery, QuerySet};
 
-/// Smallest share of true matches that must be found on the clean, typo, nickname and
-/// moved-address sets, at cycle 1 or cycle 3 (issue 4).
-pub const MIN_RECALL: f64 = 0.99;
+/// Per set: the smallest recall at cycle 1 and with cycle 3 (cycle 1, then cycle 3 when
+/// that did not match) the accuracy test accepts.
+///
+/// Each floor is what the engine achieved when the error model was added (default test
+/// spec: seed 20260422, 50,000 records, 200 queries per set), rounded down to a multiple of
+/// 0.05, so that the test catches a regression without failing on the engine of the day.
+/// The floors are raised as the engine improves; never lowered to make a change pass.
+/// Sets whose people have no record (`absent*`) have no recall and are not listed.
+pub const RECALL_FLOORS: &[(QuerySet, f64, f64)] = &[
+    // (set, min recall at cycle 1, min recall with cycle 3)
+    (QuerySet::Clean, 1.00, 1.00),
+    (QuerySet::Typo, 0.45, 1.00),
+    (QuerySet::Nickname, 0.00, 1.00),
+    (QuerySet::SwappedDayMonth, 1.00, 1.00),
+    (QuerySet::MovedAddress, 0.45, 1.00),
+    (QuerySet::Hyphenated, 1.00, 1.00),
+    (QuerySet::FirstNameTypo, 0.00, 1.00),
+    (QuerySet::FirstNameOcr, 0.00, 1.00),
+    (QuerySet::FirstNamePhonetic, 0.00, 1.00),
+    (QuerySet::FirstNameMissing, 1.00, 1.00),
+    (QuerySet::SurnameTypo, 0.85, 0.85),
+    (QuerySet::SurnamePhonetic, 1.00, 1.00),
+    (QuerySet::SurnameMissing, 0.40, 1.00),
+    (QuerySet::NamesSwapped, 1.00, 1.00),
+    (QuerySet::DobMissing, 0.00, 1.00),
+    (QuerySet::DobInvalid, 0.00, 1.00),
+    (QuerySet::DobOneDigit, 0.70, 0.70),
+    (QuerySet::DobTransposed, 0.00, 0.00),
+    (QuerySet::DobYearOffByOne, 0.90, 0.90),
+    (QuerySet::DobFromHousehold, 0.00, 0.00),
+    (QuerySet::PostcodeDigit, 0.00, 1.00),
+    (QuerySet::PostcodeTransposed, 0.00, 1.00),
+    (QuerySet::PostcodeMissing, 0.00, 1.00),
+    (QuerySet::HouseNumberDiffers, 1.00, 1.00),
+    (QuerySet::StreetTypo, 1.00, 1.00),
+    (QuerySet::AddressMissing, 0.00, 1.00),
+    (QuerySet::ValueReplaced, 1.00, 1.00),
+    (QuerySet::FebrlMix, 0.20, 0.65),
+    (QuerySet::CensusMix, 0.85, 0.95),
+    (QuerySet::Twin, 1.00, 1.00),
+    (QuerySet::Namesake, 0.75, 1.00),
+    (QuerySet::FatherSon, 1.00, 1.00),
+    (QuerySet::TwinNoisy, 0.15, 0.60),
+    (QuerySet::NamesakeNoisy, 0.15, 0.50),
+    (QuerySet::FatherSonNoisy, 0.20, 0.65),
+];
 
 /// Counts for one query set (or several combined).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -39,21 +83,21 @@ impl SetFigures {
         self.correct_cycle1 + self.correct_cycle3
     }
 
-    /// Correct matches over queries with a truth; `None` when no query has one.
+    /// Correct matches (at either cycle) over queries with a truth; `None` when no query
+    /// has one.
     pub fn recall(&self) -> Option<f64> {
         (self.with_truth > 0).then(|| self.correct() as f64 / self.with_truth as f64)
+    }
+
+    /// Correct matches at cycle 1 over queries with a truth; `None` when no query has one.
+    pub fn recall_cycle1(&self) -> Option<f64> {
+        (self.with_truth > 0).then(|| self.correct_cycle1 as f64 / self.with_truth as f64)
     }
 
     /// Correct matches over all matches made; `None` when nothing was matched.
     pub fn precision(&self) -> Option<f64> {
         let matched = self.correct() + self.false_matches;
         (matched > 0).then(|| self.correct() as f64 / matched as f64)
-    }
-
-    /// Whether recall reaches [`MIN_RECALL`], in integer arithmetic (99% of 300 is exactly
-    /// 297, not a float a hair below it).
-    fn recall_reaches_bound(&self) -> bool {
-        self.with_truth > 0 && self.correct() * 100 >= self.with_truth * 99
     }
 
     fn add(&mut self, other: &SetFigures) {
@@ -168,9 +212,9 @@ impl AccuracyReport {
         total
     }
 
-    /// Issue 4's acceptance bounds: no false match in any set (above all the hard
-    /// negatives), and at least [`MIN_RECALL`] of true matches found on the clean, typo,
-    /// nickname and moved-address sets, each and combined. The error lists every breach.
+    /// The acceptance bounds: no false match in any set (above all the hard negatives), and
+    /// every set's recall at cycle 1 and with cycle 3 at least its [`RECALL_FLOORS`] entry.
+    /// The error lists every breach.
     pub fn check(&self) -> Result<(), String> {
         let mut breaches = Vec::new();
         if self.unanswered > 0 {
@@ -195,26 +239,25 @@ impl AccuracyReport {
                 ));
             }
         }
-        let bounded: Vec<(String, SetFigures)> = self
-            .sets
-            .iter()
-            .filter(|(set, _)| set.recall_bound_applies())
-            .map(|(set, f)| (format!("`{set}`"), *f))
-            .chain(std::iter::once((
-                "clean+typo+nickname+moved_address combined".to_owned(),
-                self.combined(QuerySet::recall_bound_applies),
-            )))
-            .collect();
-        for (name, figures) in bounded {
-            if figures.with_truth == 0 {
-                breaches.push(format!("{name}: no queries with a truth to measure recall"));
-            } else if !figures.recall_reaches_bound() {
+        for &(set, floor_cycle1, floor_cycle3) in RECALL_FLOORS {
+            let figures = self.figures(set);
+            let (Some(cycle1), Some(cycle3)) = (figures.recall_cycle1(), figures.recall()) else {
                 breaches.push(format!(
-                    "{name}: recall {} ({} of {}) below {:.0}%",
-                    percent(figures.recall()),
-                    figures.correct(),
-                    figures.with_truth,
-                    MIN_RECALL * 100.0
+                    "`{set}`: no queries with a truth to measure recall"
+                ));
+                continue;
+            };
+            // A hair of tolerance: 0.95 of 200 is exactly 190, not a float a hair below.
+            if cycle1 + 1e-9 < floor_cycle1 {
+                breaches.push(format!(
+                    "`{set}`: recall at cycle 1 {} below its floor {floor_cycle1:.2}",
+                    percent(Some(cycle1))
+                ));
+            }
+            if cycle3 + 1e-9 < floor_cycle3 {
+                breaches.push(format!(
+                    "`{set}`: recall with cycle 3 {} below its floor {floor_cycle3:.2}",
+                    percent(Some(cycle3))
                 ));
             }
         }
@@ -233,51 +276,44 @@ fn percent(value: Option<f64>) -> String {
 fn row(f: &mut fmt::Formatter<'_>, name: &str, s: &SetFigures) -> fmt::Result {
     writeln!(
         f,
-        "{name:<22} {:>7} {:>6} {:>7} {:>7} {:>6} {:>9} {:>9} {:>9} {:>10}",
+        "{name:<22} {:>7} {:>8} {:>8} {:>6} {:>9} {:>9} {:>9} {:>10}",
         s.queries,
-        s.with_truth,
         s.correct_cycle1,
         s.correct_cycle3,
         s.false_matches,
-        s.no_match,
         s.ambiguous,
+        percent(s.recall_cycle1()),
         percent(s.recall()),
         percent(s.precision()),
     )
 }
 
-/// A fixed-width table: one row per set, then the bounded sets combined, the hard negatives
-/// combined and everything.
+/// A fixed-width table: one row per set (found at cycle 1, found at cycle 3 after no match
+/// at cycle 1, false matches, ambiguous outcomes, recall at cycle 1 and with cycle 3), then
+/// the true-match sets combined, the hard negatives combined and everything.
 impl fmt::Display for AccuracyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{:<22} {:>7} {:>6} {:>7} {:>7} {:>6} {:>9} {:>9} {:>9} {:>10}",
+            "{:<22} {:>7} {:>8} {:>8} {:>6} {:>9} {:>9} {:>9} {:>10}",
             "set",
             "queries",
-            "truth",
-            "c1 ok",
-            "c3 ok",
+            "found c1",
+            "found c3",
             "false",
-            "no match",
             "ambiguous",
-            "recall",
+            "recall c1",
+            "with c3",
             "precision"
         )?;
         for (set, figures) in &self.sets {
-            let marker = if set.recall_bound_applies() {
-                " *"
-            } else if set.is_hard_negative() {
-                " !"
-            } else {
-                ""
-            };
+            let marker = if set.is_hard_negative() { " !" } else { "" };
             row(f, &format!("{set}{marker}"), figures)?;
         }
         row(
             f,
-            "* bounded (>=99%)",
-            &self.combined(QuerySet::recall_bound_applies),
+            "true-match sets",
+            &self.combined(|set| !set.is_hard_negative()),
         )?;
         row(
             f,

@@ -1,12 +1,13 @@
 //! The fictional population: people in households at addresses, the department's records of
 //! them, and the confusable people the hard-negative query sets are built around.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use matching::{Address, DepartmentRecord, MatchingDataset, RecordId};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::errors;
 use super::names::{
     nickname_related, nicknames_of, DISTRICTS, FEMALE_GIVEN_NAMES, INWARD_LETTERS,
     MALE_GIVEN_NAMES, STREET_KINDS, STREET_NAMES, SURNAMES, SURNAME_ENDINGS, SURNAME_STEMS,
@@ -137,7 +138,7 @@ impl Dob {
     }
 }
 
-fn days_in_month(year: u16, month: u8) -> u8 {
+pub(super) fn days_in_month(year: u16, month: u8) -> u8 {
     match month {
         4 | 6 | 9 | 11 => 30,
         2 if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => {
@@ -568,8 +569,9 @@ impl World {
 
 /// How many department records the hard-negative structures add per query.
 fn structure_records(queries_per_set: usize) -> usize {
-    // twins 2, namesakes 2, father and son 2, the absent person's relative 1.
-    7 * queries_per_set
+    // twins 2, namesakes 2, father and son 2, the absent person's relative 1, the same
+    // again for the noisy variants, and the absent person's household member 1.
+    15 * queries_per_set
 }
 
 pub(super) fn generate(spec: &CorpusSpec) -> Corpus {
@@ -617,9 +619,10 @@ pub(super) fn generate(spec: &CorpusSpec) -> Corpus {
                 Subject::Record(i) => (&people[i], Some(record_id(i))),
                 Subject::Absent(i) => (&absent[i], None),
             };
+            let household_dob = plan.household_member.map(|j| people[j].dob);
             LabelledQuery {
                 set: plan.set,
-                dataset: queries::assert(&mut rng, &world, person, plan),
+                dataset: queries::assert(&mut rng, &world, person, plan, household_dob),
                 truth,
                 nino: Some(queries::typed_nino(
                     &mut rng,
@@ -684,6 +687,96 @@ fn department_record(world: &World, p: &Person, record_id: RecordId) -> Departme
     }
 }
 
+/// The sets that ask about an ordinary record of the general population, in plan order.
+const RECORD_SETS: [QuerySet; 29] = [
+    QuerySet::Clean,
+    QuerySet::Typo,
+    QuerySet::Nickname,
+    QuerySet::SwappedDayMonth,
+    QuerySet::MovedAddress,
+    QuerySet::Hyphenated,
+    QuerySet::FirstNameTypo,
+    QuerySet::FirstNameOcr,
+    QuerySet::FirstNamePhonetic,
+    QuerySet::FirstNameMissing,
+    QuerySet::SurnameTypo,
+    QuerySet::SurnamePhonetic,
+    QuerySet::SurnameMissing,
+    QuerySet::NamesSwapped,
+    QuerySet::DobMissing,
+    QuerySet::DobInvalid,
+    QuerySet::DobOneDigit,
+    QuerySet::DobTransposed,
+    QuerySet::DobYearOffByOne,
+    QuerySet::DobFromHousehold,
+    QuerySet::PostcodeDigit,
+    QuerySet::PostcodeTransposed,
+    QuerySet::PostcodeMissing,
+    QuerySet::HouseNumberDiffers,
+    QuerySet::StreetTypo,
+    QuerySet::AddressMissing,
+    QuerySet::ValueReplaced,
+    QuerySet::FebrlMix,
+    QuerySet::CensusMix,
+];
+
+/// People living at the same address (same unit, house and flat), by address: a household.
+fn households(people: &[Person]) -> BTreeMap<(u32, u16, Option<u8>), Vec<usize>> {
+    let mut by_home: BTreeMap<(u32, u16, Option<u8>), Vec<usize>> = BTreeMap::new();
+    for (i, p) in people.iter().enumerate() {
+        by_home
+            .entry((p.home.unit, p.home.house, p.home.flat))
+            .or_default()
+            .push(i);
+    }
+    by_home
+}
+
+/// The first other member of `i`'s household born on another day and called otherwise, if
+/// any. A son named after his father, given his father's date of birth, *is* his father's
+/// record in every field: no matcher can tell them apart, so such a query would measure
+/// the labelling, not the engine.
+fn household_member(
+    households: &BTreeMap<(u32, u16, Option<u8>), Vec<usize>>,
+    people: &[Person],
+    i: usize,
+) -> Option<usize> {
+    let home = people[i].home;
+    let me = &people[i];
+    households
+        .get(&(home.unit, home.house, home.flat))?
+        .iter()
+        .copied()
+        .find(|&j| {
+            let other = &people[j];
+            j != i
+                && other.dob != me.dob
+                && other.given != me.given
+                && !nickname_related(other.given, me.given)
+        })
+}
+
+/// Whether `p` can carry the error of `set` (a name with an OCR-confusable shape, a date
+/// with a valid transposition, a household to copy from...).
+fn suitable(set: QuerySet, p: &Person, has_household_member: bool) -> bool {
+    match set {
+        QuerySet::Nickname => nicknames_of(p.given).is_some(),
+        QuerySet::SwappedDayMonth => p.dob.swapped_iso().is_some(),
+        QuerySet::Hyphenated => !p.surname.contains(' '),
+        // Typos need a name long enough to mistype and still be a name.
+        QuerySet::Typo => p.given.len() >= 3 && p.surname.len() >= 3,
+        QuerySet::FirstNameTypo => p.given.len() >= 3,
+        QuerySet::SurnameTypo => p.surname.len() >= 3,
+        QuerySet::FirstNameOcr => errors::ocr_places(p.given) > 0,
+        QuerySet::FirstNamePhonetic => errors::phonetic_places(p.given) > 0,
+        QuerySet::SurnamePhonetic => errors::phonetic_places(&p.surname) > 0,
+        QuerySet::DobTransposed => !errors::transpositions(p.dob).is_empty(),
+        QuerySet::DobYearOffByOne => !(p.dob.month == 2 && p.dob.day == 29),
+        QuerySet::DobFromHousehold => has_household_member,
+        _ => true,
+    }
+}
+
 /// Picks distinct people of the general population for the sets that ask about an ordinary
 /// record, each person at most once across all sets.
 fn choose_record_queries(
@@ -694,14 +787,8 @@ fn choose_record_queries(
     plans: &mut Vec<QueryPlan>,
 ) {
     let mut used = vec![false; people.len()];
-    for set in [
-        QuerySet::Clean,
-        QuerySet::Typo,
-        QuerySet::Nickname,
-        QuerySet::SwappedDayMonth,
-        QuerySet::MovedAddress,
-        QuerySet::Hyphenated,
-    ] {
+    let households = households(people);
+    for set in RECORD_SETS {
         let mut chosen = 0;
         // Bounded so that a tiny population yields fewer queries instead of looping.
         let mut attempts = 0usize;
@@ -711,16 +798,8 @@ fn choose_record_queries(
             if used[i] {
                 continue;
             }
-            let p = &people[i];
-            let suitable = match set {
-                QuerySet::Nickname => nicknames_of(p.given).is_some(),
-                QuerySet::SwappedDayMonth => p.dob.swapped_iso().is_some(),
-                QuerySet::Hyphenated => !p.surname.contains(' '),
-                // Typos need a name long enough to mistype and still be a name.
-                QuerySet::Typo => p.given.len() >= 3 && p.surname.len() >= 3,
-                _ => true,
-            };
-            if !suitable {
+            let member = household_member(&households, people, i);
+            if !suitable(set, &people[i], member.is_some()) {
                 continue;
             }
             used[i] = true;
@@ -736,13 +815,16 @@ fn choose_record_queries(
             plans.push(QueryPlan {
                 set,
                 subject: Subject::Record(i),
+                household_member: member,
             });
             chosen += 1;
         }
     }
 }
 
-/// Adds the confusable records of the hard-negative sets and plans their queries.
+/// Adds the confusable records of the hard-negative sets and plans their queries: twins,
+/// namesakes, parents and children and absent people, clean and then noisy (new pairs, so
+/// no person is asked about twice), and absent household members.
 fn build_hard_negatives(
     rng: &mut ChaCha8Rng,
     world: &mut World,
@@ -751,50 +833,78 @@ fn build_hard_negatives(
     q: usize,
     plans: &mut Vec<QueryPlan>,
 ) {
-    for _ in 0..q {
-        let (a, b) = twins(rng, world);
-        let asked = people.len() + below(rng, 2);
-        people.push(a);
-        people.push(b);
-        plans.push(QueryPlan {
-            set: QuerySet::Twin,
-            subject: Subject::Record(asked),
-        });
+    let pairs: [(QuerySet, PairMaker); 6] = [
+        (QuerySet::Twin, twins),
+        (QuerySet::Namesake, namesakes),
+        (QuerySet::FatherSon, parent_and_child),
+        (QuerySet::TwinNoisy, twins),
+        (QuerySet::NamesakeNoisy, namesakes),
+        (QuerySet::FatherSonNoisy, parent_and_child),
+    ];
+    for (set, make) in pairs {
+        for _ in 0..q {
+            let (a, b) = make(rng, world);
+            let asked = people.len() + below(rng, 2);
+            people.push(a);
+            people.push(b);
+            plans.push(QueryPlan {
+                set,
+                subject: Subject::Record(asked),
+                household_member: None,
+            });
+        }
+    }
+    for set in [QuerySet::Absent, QuerySet::AbsentNoisy] {
+        for _ in 0..q {
+            let (a, b) = match rng.gen_range(0..3u32) {
+                0 => namesakes(rng, world),
+                1 => twins(rng, world),
+                _ => parent_and_child(rng, world),
+            };
+            // One of the pair has a record; the other, asked about, has none.
+            let (with_record, without) = if chance(rng, 50) { (a, b) } else { (b, a) };
+            people.push(with_record);
+            absent.push(without);
+            plans.push(QueryPlan {
+                set,
+                subject: Subject::Absent(absent.len() - 1),
+                household_member: None,
+            });
+        }
     }
     for _ in 0..q {
-        let (a, b) = namesakes(rng, world);
-        let asked = people.len() + below(rng, 2);
-        people.push(a);
-        people.push(b);
-        plans.push(QueryPlan {
-            set: QuerySet::Namesake,
-            subject: Subject::Record(asked),
-        });
-    }
-    for _ in 0..q {
-        let (a, b) = parent_and_child(rng, world);
-        let asked = people.len() + below(rng, 2);
-        people.push(a);
-        people.push(b);
-        plans.push(QueryPlan {
-            set: QuerySet::FatherSon,
-            subject: Subject::Record(asked),
-        });
-    }
-    for _ in 0..q {
-        let (a, b) = match rng.gen_range(0..3u32) {
-            0 => namesakes(rng, world),
-            1 => twins(rng, world),
-            _ => parent_and_child(rng, world),
-        };
-        // One of the pair has a record; the other, asked about, has none.
-        let (with_record, without) = if chance(rng, 50) { (a, b) } else { (b, a) };
-        people.push(with_record);
+        let (member, without) = household_pair(rng, world);
+        people.push(member);
         absent.push(without);
         plans.push(QueryPlan {
-            set: QuerySet::Absent,
+            set: QuerySet::AbsentHousehold,
             subject: Subject::Absent(absent.len() - 1),
+            household_member: Some(people.len() - 1),
         });
+    }
+}
+
+/// Makes a pair of confusable people.
+type PairMaker = fn(&mut ChaCha8Rng, &mut World) -> (Person, Person);
+
+/// Two members of one household with the same surname at the same address, born on
+/// different days: siblings a few years apart (or a couple sharing a name), with different
+/// first names.
+fn household_pair(rng: &mut ChaCha8Rng, world: &mut World) -> (Person, Person) {
+    let (a, mut b) = twins(rng, world);
+    b.previous_surname = None;
+    loop {
+        let gap = rng.gen_range(1..=6u16);
+        let year = if chance(rng, 50) && a.dob.year - gap >= FIRST_BIRTH_YEAR {
+            a.dob.year - gap
+        } else {
+            (a.dob.year + gap).min(LAST_BIRTH_YEAR)
+        };
+        let dob = Dob::random_in_year(rng, year);
+        if dob != a.dob {
+            b.dob = dob;
+            return (a, b);
+        }
     }
 }
 

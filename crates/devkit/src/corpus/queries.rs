@@ -10,7 +10,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::names::nicknames_of;
-use super::population::{below, chance, pick, Person, World};
+use super::noise::{apply_error, census_mix, febrl_mix};
+use super::population::{below, chance, pick, Dob, Person, World};
 use super::QuerySet;
 
 /// Whose query it is: a person with a department record (index into the people) or one of
@@ -26,18 +27,34 @@ pub(super) enum Subject {
 pub(super) struct QueryPlan {
     pub(super) set: QuerySet,
     pub(super) subject: Subject,
+    /// Another member of the subject's household who has a record (index into the people),
+    /// whose date of birth a form may carry by mistake.
+    pub(super) household_member: Option<usize>,
 }
 
 /// The matching dataset the IdP sends for `person` in the plan's situation (`id` unset).
+/// `household_dob` is the date of birth of [`QueryPlan::household_member`].
 pub(super) fn assert(
     rng: &mut ChaCha8Rng,
     world: &World,
     person: &Person,
     plan: &QueryPlan,
+    household_dob: Option<Dob>,
 ) -> MatchingDataset {
     let mut d = clean_view(rng, world, person);
     match plan.set {
         QuerySet::Clean | QuerySet::Twin | QuerySet::FatherSon => {}
+        QuerySet::TwinNoisy | QuerySet::FatherSonNoisy | QuerySet::FebrlMix => {
+            febrl_mix(rng, &mut d);
+        }
+        QuerySet::CensusMix => {
+            census_mix(rng, &mut d, nicknames_of(person.given), household_dob);
+        }
+        QuerySet::AbsentHousehold => {
+            if let Some(dob) = household_dob {
+                d.date_of_birth = Some(dob.iso());
+            }
+        }
         QuerySet::Typo => {
             if chance(rng, 50) {
                 // In the given name itself, not in middle names some IdPs append to it.
@@ -75,18 +92,27 @@ pub(super) fn assert(
                 *surname = styled_name(rng, &sent);
             }
         }
-        QuerySet::Namesake => {
+        QuerySet::Namesake | QuerySet::NamesakeNoisy => {
             // A namesake who has since moved: the address tells the two records apart no
             // more; only cycle 3 can.
             if chance(rng, 25) {
                 moved(rng, world, person, &mut d, false);
             }
+            if plan.set == QuerySet::NamesakeNoisy {
+                febrl_mix(rng, &mut d);
+            }
         }
-        QuerySet::Absent => {
+        QuerySet::Absent | QuerySet::AbsentNoisy => {
             // Some IdPs verify no address (e.g. a passport-only identity).
             if chance(rng, 25) {
                 d.addresses.clear();
             }
+            if plan.set == QuerySet::AbsentNoisy {
+                febrl_mix(rng, &mut d);
+            }
+        }
+        kind => {
+            apply_error(rng, kind, &mut d, household_dob);
         }
     }
     d

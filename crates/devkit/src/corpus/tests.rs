@@ -110,7 +110,7 @@ fn every_set_has_its_queries_with_unique_ids_and_existing_truths() {
     let record_ids: BTreeSet<_> = corpus.records.iter().map(|r| &r.record_id).collect();
     assert_eq!(record_ids.len(), corpus.records.len(), "record ids unique");
     for q in &corpus.queries {
-        assert_eq!(q.truth.is_none(), q.set == QuerySet::Absent, "{}", q.set);
+        assert_eq!(q.truth.is_none(), q.set.is_absent(), "{}", q.set);
         if let Some(truth) = &q.truth {
             assert!(index.by_id.contains_key(truth));
         }
@@ -224,6 +224,73 @@ fn record_sets_differ_from_their_record_in_the_promised_way() {
 }
 
 #[test]
+fn error_kind_sets_carry_their_error() {
+    let corpus = generate(&spec(10));
+    let index = Index::new(&corpus);
+    let mut census_clean = 0;
+    for q in &corpus.queries {
+        let d = &q.dataset;
+        let Some(truth) = &q.truth else { continue };
+        let r = index.truth(q);
+        let real_date = |s: &Option<String>| s.as_deref().and_then(errors::parse_iso).is_some();
+        match q.set {
+            QuerySet::FirstNameTypo | QuerySet::FirstNameOcr | QuerySet::FirstNamePhonetic => {
+                assert_ne!(first_word(d), first(r), "{}", q.set);
+                assert_eq!(surname(d), surname(r));
+                assert_eq!(d.date_of_birth, r.date_of_birth);
+            }
+            QuerySet::SurnameTypo | QuerySet::SurnamePhonetic => {
+                assert_ne!(surname(d), surname(r), "{}", q.set);
+                assert_eq!(first_word(d), first(r));
+            }
+            QuerySet::FirstNameMissing => assert_eq!(d.first_name, None),
+            QuerySet::SurnameMissing => assert!(d.surnames.is_empty()),
+            QuerySet::NamesSwapped => {
+                assert_eq!(first(d), surname(r));
+                assert_eq!(surname(d), first(r));
+            }
+            QuerySet::DobMissing => assert_eq!(d.date_of_birth, None),
+            QuerySet::DobInvalid => assert!(!real_date(&d.date_of_birth)),
+            QuerySet::DobOneDigit | QuerySet::DobTransposed | QuerySet::DobYearOffByOne => {
+                assert!(real_date(&d.date_of_birth), "{}", q.set);
+                assert_ne!(d.date_of_birth, r.date_of_birth);
+            }
+            QuerySet::DobFromHousehold => {
+                assert_ne!(d.date_of_birth, r.date_of_birth);
+                assert!(corpus.records.iter().any(|o| &o.record_id != truth
+                    && o.dataset.date_of_birth == d.date_of_birth
+                    && current_postcode(&o.dataset) == current_postcode(r)));
+            }
+            QuerySet::PostcodeDigit | QuerySet::PostcodeTransposed => {
+                let sent = current_postcode(d).unwrap();
+                let held = current_postcode(r).unwrap();
+                assert_ne!(sent, held);
+                assert_eq!(sent.len(), held.len());
+            }
+            QuerySet::PostcodeMissing => assert_eq!(d.addresses[0].postcode, None),
+            QuerySet::AddressMissing => assert!(d.addresses.is_empty()),
+            QuerySet::HouseNumberDiffers | QuerySet::StreetTypo | QuerySet::ValueReplaced => {
+                assert_eq!(current_postcode(d), current_postcode(r));
+                let lines = |x: &MatchingDataset| fold(&x.addresses[0].lines.join(" "));
+                assert_ne!(lines(d), lines(r), "{}", q.set);
+            }
+            QuerySet::CensusMix => {
+                census_clean += usize::from(
+                    first_word(d) == first(r)
+                        && surname(d) == surname(r)
+                        && d.date_of_birth == r.date_of_birth,
+                );
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        census_clean > 30,
+        "census noise is rare: {census_clean} of 40 clean"
+    );
+}
+
+#[test]
 fn hard_negatives_have_their_confusable_records_on_file() {
     let corpus = generate(&spec(9));
     let index = Index::new(&corpus);
@@ -236,7 +303,7 @@ fn hard_negatives_have_their_confusable_records_on_file() {
     let mut absent_kinds = BTreeSet::new();
     for q in &corpus.queries {
         match q.set {
-            QuerySet::Twin => {
+            QuerySet::Twin | QuerySet::TwinNoisy => {
                 let r = index.truth(q);
                 let twin = records.iter().find(|o| {
                     **o != r
@@ -251,7 +318,7 @@ fn hard_negatives_have_their_confusable_records_on_file() {
                     r.first_name.as_deref().unwrap_or("")
                 ));
             }
-            QuerySet::Namesake => {
+            QuerySet::Namesake | QuerySet::NamesakeNoisy => {
                 let r = index.truth(q);
                 assert!(records.iter().any(|o| *o != r
                     && first(o) == first(r)
@@ -259,7 +326,7 @@ fn hard_negatives_have_their_confusable_records_on_file() {
                     && o.date_of_birth == r.date_of_birth
                     && current_postcode(o) != current_postcode(r)));
             }
-            QuerySet::FatherSon => {
+            QuerySet::FatherSon | QuerySet::FatherSonNoisy => {
                 let r = index.truth(q);
                 assert!(records.iter().any(|o| *o != r
                     && first(o) == first(r)
@@ -286,6 +353,15 @@ fn hard_negatives_have_their_confusable_records_on_file() {
                     .any(|o| same_name(&o) && (20..=40).contains(&(year(o) - year(d)).abs()));
                 assert!(namesake || twin || parent_or_child, "no relative on file");
                 absent_kinds.insert((namesake, twin, parent_or_child));
+            }
+            QuerySet::AbsentHousehold => {
+                // The household member's record: same surname, address and (copied) date
+                // of birth, another first name.
+                let d = &q.dataset;
+                assert!(records.iter().any(|o| surname(o) == surname(d)
+                    && o.date_of_birth == d.date_of_birth
+                    && current_postcode(o) == current_postcode(d)
+                    && first(o) != first_word(d)));
             }
             _ => {}
         }
@@ -320,6 +396,9 @@ fn truth_lines_name_the_set_in_snake_case() {
     }
     assert!(truth.contains(r#""set":"swapped_day_month""#));
     assert!(truth.contains(r#""set":"father_son""#));
+    assert!(truth.contains(r#""set":"first_name_ocr""#));
+    assert!(truth.contains(r#""set":"census_mix""#));
+    assert!(truth.contains(r#""set":"absent_household""#));
     assert!(truth.contains(r#""truth":null"#));
 }
 
