@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use matching::{DepartmentRecord, RecordId};
 use serde_json::{json, Value};
 
 fn hub(config: &Path, args: &[&str]) -> std::process::Output {
@@ -197,4 +198,107 @@ fn batch_mode_refuses_an_unknown_relying_party() {
         .expect("run hub");
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("not configured"));
+}
+
+/// A record that matches the query of the same name and date of birth.
+fn person(id: &str, first: &str, surname: &str, dob: &str, postcode: &str) -> DepartmentRecord {
+    DepartmentRecord {
+        record_id: RecordId(id.to_owned()),
+        dataset: serde_json::from_value(json!({"first_name": first, "surnames": [surname],
+            "date_of_birth": dob, "gender": "female",
+            "addresses": [{"lines": ["1 High Street"], "postcode": postcode, "current": true}]}))
+        .unwrap(),
+    }
+}
+
+/// A line that fails (bad JSON, a stored record that no longer decodes) gets an error line
+/// and every later line is still decided; a line with hundreds of surnames and postcodes
+/// (more blocking keys than SQLite binds in one statement) is decided too; a byte-order
+/// mark before the first line does not lose it.
+#[tokio::test]
+async fn batch_lines_that_fail_get_error_lines_and_the_rest_are_decided() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("batch.db").display());
+    let db = store::Database::open(&url).await.unwrap();
+    db.migrate().await.unwrap();
+    let records = [
+        person("A1", "Alice", "Smith", "1980-04-10", "LS1 4AB"),
+        person("B1", "Bea", "Jones", "1975-05-05", "YO1 7HH"),
+        person("C1", "Cara", "Lee", "1960-06-06", "M1 1AA"),
+    ];
+    db.import_records("rp", &records).await.unwrap();
+    db.execute_raw("UPDATE department_records SET dataset = '{' WHERE record_id = 'C1'")
+        .await
+        .unwrap();
+    let query = |r: &DepartmentRecord, id: &str| {
+        let mut q = serde_json::to_value(&r.dataset).unwrap();
+        q["id"] = json!(id);
+        q.to_string()
+    };
+    let mut huge = serde_json::to_value(&records[0].dataset).unwrap();
+    huge["id"] = json!("q-huge");
+    // Surnames of distinct consonant patterns, so distinct sound-alike codes.
+    let c = ['b', 'd', 'f', 'g', 'k', 'l', 'm', 'n', 'p', 'r', 's', 't'];
+    let surnames: Vec<String> = (0..300)
+        .map(|i| {
+            format!(
+                "{}a{}o{}ell",
+                c[i / 144].to_ascii_uppercase(),
+                c[i / 12 % 12],
+                c[i % 12]
+            )
+        })
+        .collect();
+    huge["surnames"] = json!(surnames);
+    huge["addresses"] = json!((0..300)
+        .map(|i| json!({"postcode": format!("LS{} {}AB", i / 10 + 1, i % 10), "current": false}))
+        .collect::<Vec<_>>());
+    let huge_dataset: matching::MatchingDataset = serde_json::from_value(huge.clone()).unwrap();
+    let keys = matching::query_blocking_keys(&huge_dataset).len();
+    assert!(keys > 32_766, "more keys than SQLite binds at once: {keys}");
+    let input = [
+        format!("\u{feff}{}", query(&records[0], "q-alice")),
+        huge.to_string(),
+        r#"{"id": "q-broken""#.to_owned(),
+        query(&records[2], "q-cara"),
+        query(&records[1], "q-bea"),
+        query(&records[0], "q-alice-again"),
+    ]
+    .join("\n");
+    let rp = hub::match_batch::BatchRp {
+        client_id: "rp".into(),
+        policy: matching::MatchPolicy::default(),
+        cycle3_attribute: None,
+    };
+    let mut output = Vec::new();
+    let summary = hub::match_batch::run(&db, &rp, input.as_bytes(), &mut output)
+        .await
+        .expect("only output errors stop a batch");
+    let lines: Vec<Value> = String::from_utf8(output)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let outcome = |l: &Value| {
+        l["outcome"]
+            .as_str()
+            .map_or_else(|| format!("error: {}", l["error"]), str::to_owned)
+    };
+    let got: Vec<_> = lines
+        .iter()
+        .map(|l| (l["line"].clone(), outcome(l)))
+        .collect();
+    assert_eq!(got.len(), 6, "{lines:?}");
+    assert_eq!(lines[0]["record_id"], "A1", "{lines:?}");
+    assert!(lines[1]["outcome"].is_string(), "{lines:?}");
+    assert!(lines[2]["error"].as_str().unwrap().contains("JSON"));
+    assert_eq!(lines[3]["id"], "q-cara");
+    assert_eq!(
+        lines[3]["error"],
+        "not decided: the database failed (see the log)"
+    );
+    assert!(!lines[3].to_string().contains("Cara"));
+    assert_eq!(lines[4]["record_id"], "B1", "{lines:?}");
+    assert_eq!(lines[5]["record_id"], "A1", "{lines:?}");
+    assert_eq!((summary.lines, summary.errors), (6, 2));
 }
