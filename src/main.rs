@@ -431,6 +431,15 @@ async fn import(settings: Settings, rp: &str, file: &std::path::Path) -> anyhow:
     let seconds = started.elapsed().as_secs_f64();
     let report = match outcome {
         Ok(report) => report,
+        Err(hub::records::ImportError::NothingImported { why, rejected }) => {
+            for e in &rejected {
+                eprintln!("line {}: {}", e.line, e.message);
+            }
+            bail!(
+                "nothing imported for relying party {rp} from {}: {why}",
+                file.display()
+            );
+        }
         Err(e) => {
             // Every batch before the failure is stored: say how far it got.
             println!(
