@@ -458,6 +458,13 @@ async fn import(settings: Settings, rp: &str, file: &std::path::Path) -> anyhow:
         report.rejected.len(),
         report.imported as f64 / seconds.max(1e-9)
     );
+    if report.invalid_date_of_birth > 0 {
+        println!(
+            "{} of them without a valid date of birth (missing or not a real YYYY-MM-DD date): \
+             stored, but never found by date of birth",
+            report.invalid_date_of_birth
+        );
+    }
     Ok(())
 }
 

@@ -40,9 +40,10 @@ default_level = "P2"
         .expect("run hub")
 }
 
-/// An import that reads no record exits non-zero and says why.
+/// An import that reads no record exits non-zero and says why; one that stores records
+/// without a valid date of birth says how many.
 #[test]
-fn records_import_fails_when_nothing_is_read() {
+fn records_import_fails_when_nothing_is_read_and_counts_invalid_dates_of_birth() {
     let dir = tempfile::tempdir().unwrap();
     for (name, content, why) in [
         ("empty.csv", "", "empty file"),
@@ -78,6 +79,10 @@ fn records_import_fails_when_nothing_is_read() {
     assert!(out.status.success(), "{stdout}");
     assert!(
         stdout.contains("imported 2 records, rejected 0 rows"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 of them without a valid date of birth"),
         "{stdout}"
     );
 }

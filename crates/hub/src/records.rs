@@ -31,6 +31,10 @@ pub struct ImportReport {
     pub imported: usize,
     /// Rows that were not records, in file order.
     pub rejected: Vec<RowError>,
+    /// Records stored whose `date_of_birth` is missing or not a real `YYYY-MM-DD`
+    /// date: they are kept, but can never be found by date of birth, so the
+    /// department should hear how many there are.
+    pub invalid_date_of_birth: usize,
 }
 
 /// How far an import has got, reported after each batch (for a progress bar).
@@ -135,6 +139,7 @@ pub async fn import_file_with_progress(
         if !records.is_empty() {
             report.imported += db.import_prepared(rp_id, records).await?;
         }
+        report.invalid_date_of_birth += parsed.invalid_date_of_birth;
         file_error = file_error.or(parsed.rejected.iter().find(|e| e.whole_file).cloned());
         report.rejected.extend(parsed.rejected);
         state.bytes_read = bytes_read.load(Ordering::Relaxed).min(total_bytes);
@@ -164,6 +169,19 @@ pub async fn import_file_with_progress(
 struct Parsed {
     records: Result<PreparedRecords, StoreError>,
     rejected: Vec<RowError>,
+    /// Records in `records` without a valid date of birth.
+    invalid_date_of_birth: usize,
+}
+
+/// True when the record has no date of birth that matching can use (missing, or
+/// not a real `YYYY-MM-DD` date).
+fn lacks_valid_date_of_birth(record: &DepartmentRecord) -> bool {
+    record
+        .dataset
+        .date_of_birth
+        .as_deref()
+        .and_then(matching::parse_date_of_birth)
+        .is_none()
 }
 
 /// Parses the whole file into batches (the blocking side of the import).
@@ -199,6 +217,10 @@ fn batch(records: &mut Vec<DepartmentRecord>, rejected: &mut Vec<RowError>) -> P
     let parsed = Parsed {
         records: PreparedRecords::new(records),
         rejected: std::mem::take(rejected),
+        invalid_date_of_birth: records
+            .iter()
+            .filter(|r| lacks_valid_date_of_birth(r))
+            .count(),
     };
     records.clear();
     parsed
@@ -281,6 +303,20 @@ mod tests {
             rejected: Vec::new(),
         };
         assert_eq!(e.to_string(), "nothing imported: all 2 rows were rejected");
+    }
+
+    #[tokio::test]
+    async fn records_without_a_valid_date_of_birth_are_stored_and_counted() {
+        let csv = "record_id,surname,date_of_birth\n\
+                   D1,Khan,1980-04-10\n\
+                   D2,Lee,1980-02-30\n\
+                   D3,Ng,10/04/1980\n\
+                   D4,Ho,\n";
+        let (report, stored) = import("records.csv", csv).await;
+        let report = report.unwrap();
+        assert_eq!(report.imported, 4);
+        assert_eq!(report.invalid_date_of_birth, 3);
+        assert_eq!(stored, 4);
     }
 
     #[tokio::test]
