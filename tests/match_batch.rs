@@ -302,3 +302,124 @@ async fn batch_lines_that_fail_get_error_lines_and_the_rest_are_decided() {
     assert_eq!(lines[5]["record_id"], "A1", "{lines:?}");
     assert_eq!((summary.lines, summary.errors), (6, 2));
 }
+
+/// `hub match evaluate` on a hand-made set whose counts are known: an exact query of its
+/// own record (score ~37), an exact query of a record that is not the person's (a false
+/// match at any threshold up to ~37), a name-and-date-of-birth-only query of its record
+/// (~25), a twin (ambiguous: a miss at every threshold), a person without a record and
+/// without candidates; a query missing from the truth file and a malformed line are
+/// skipped.
+#[tokio::test]
+async fn evaluate_counts_true_and_false_matches_and_misses_per_threshold() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hub.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[data]
+dir = "{dir}"
+
+[database]
+url = "sqlite://{dir}/evaluate.db"
+
+[[relying_parties]]
+client_id = "rp-eval"
+name = "Evaluate"
+redirect_uris = ["http://127.0.0.1:9/callback"]
+token_endpoint_auth_method = "client_secret_basic"
+client_secret = "secret"
+default_level = "P2"
+"#,
+            dir = dir.path().display()
+        ),
+    )
+    .unwrap();
+    let file = |name: &str, content: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let records = file(
+        "records.csv",
+        "record_id,first_name,surname,date_of_birth,gender,address_lines,postcode\n\
+         A1,Alice,Smith,1980-04-10,female,1 High Street,LS1 4AB\n\
+         B1,Bea,Jones,1975-05-05,female,2 Mill Lane,YO1 7HH\n\
+         C1,Cara,Lee,1960-06-06,female,3 Long Road,M1 1AA\n\
+         D1,Dee,Ward,1990-09-09,female,4 Park Row,BS1 5AA\n\
+         D2,Dee,Ward,1990-09-09,female,4 Park Row,BS1 5AA\n",
+    );
+    hub(&config, &["migrate"]);
+    hub(&config, &["records", "import", "--rp", "rp-eval", &records]);
+    let person = |id: &str, first: &str, surname: &str, dob: &str, line: &str, postcode: &str| {
+        json!({"id": id, "first_name": first, "surnames": [surname], "date_of_birth": dob,
+            "gender": "female", "addresses": [{"lines": [line], "postcode": postcode, "current": true}]})
+        .to_string()
+    };
+    let queries = file(
+        "queries.jsonl",
+        &[
+            person("q-1", "Alice", "Smith", "1980-04-10", "1 High Street", "LS1 4AB"),
+            person("q-2", "Bea", "Jones", "1975-05-05", "2 Mill Lane", "YO1 7HH"),
+            json!({"id": "q-3", "first_name": "Cara", "surnames": ["Lee"], "date_of_birth": "1960-06-06"})
+                .to_string(),
+            person("q-4", "Dee", "Ward", "1990-09-09", "4 Park Row", "BS1 5AA"),
+            person("q-5", "Zed", "Young", "2001-01-01", "9 Nowhere", "SW1A 1AA"),
+            person("q-6", "Alice", "Smith", "1980-04-10", "1 High Street", "LS1 4AB"),
+            "not json".to_owned(),
+        ]
+        .join("\n"),
+    );
+    let truth = file(
+        "truth.jsonl",
+        r#"{"id": "q-1", "record_id": "A1"}
+{"id": "q-2", "record_id": null}
+{"id": "q-3", "set": "partial", "truth": "C1", "nino": null}
+{"id": "q-4", "record_id": "D1"}
+{"id": "q-5", "record_id": null}
+"#,
+    );
+    let args = [
+        "match", "evaluate", "--rp", "rp-eval", "--input", &queries, "--truth", &truth,
+    ];
+    let out = hub(&config, &[&args[..], &["--json"]].concat());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["queries"], 5, "{report}");
+    assert_eq!(report["with_record"], 3);
+    assert_eq!(report["skipped"], 2);
+    assert_eq!(report["failed"], 0);
+    let rows = report["thresholds"].as_array().unwrap();
+    assert_eq!(
+        rows.len(),
+        21,
+        "10 to 50 in steps of 2, 28 (configured) among them"
+    );
+    let row = |t: f64| {
+        let r = rows.iter().find(|r| r["threshold"] == t).unwrap();
+        (
+            r["configured"].as_bool().unwrap(),
+            r["true_matches"].as_u64().unwrap(),
+            r["false_matches"].as_u64().unwrap(),
+            r["misses"].as_u64().unwrap(),
+            r["precision"].as_f64(),
+            r["recall"].as_f64(),
+        )
+    };
+    let third = 1.0 / 3.0;
+    assert_eq!(
+        row(20.0),
+        (false, 2, 1, 1, Some(2.0 / 3.0), Some(2.0 / 3.0))
+    );
+    assert_eq!(row(28.0), (true, 1, 1, 2, Some(0.5), Some(third)));
+    assert_eq!(row(40.0), (false, 0, 0, 3, None, Some(0.0)));
+
+    let table = String::from_utf8(hub(&config, &args).stdout).unwrap();
+    assert!(
+        table.contains("threshold  true_matches  false_matches  misses  precision  recall"),
+        "{table}"
+    );
+    let configured: Vec<_> = table.lines().filter(|l| l.contains('*')).collect();
+    assert_eq!(configured.len(), 1, "{table}");
+    assert!(configured[0].trim_start().starts_with("28.00*"), "{table}");
+    assert!(configured[0].contains("50.00%"), "{table}");
+}
