@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use matching::{DepartmentRecord, RecordId};
 use serde_json::{json, Value};
 
 fn hub(config: &Path, args: &[&str]) -> std::process::Output {
@@ -197,4 +198,228 @@ fn batch_mode_refuses_an_unknown_relying_party() {
         .expect("run hub");
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("not configured"));
+}
+
+/// A record that matches the query of the same name and date of birth.
+fn person(id: &str, first: &str, surname: &str, dob: &str, postcode: &str) -> DepartmentRecord {
+    DepartmentRecord {
+        record_id: RecordId(id.to_owned()),
+        dataset: serde_json::from_value(json!({"first_name": first, "surnames": [surname],
+            "date_of_birth": dob, "gender": "female",
+            "addresses": [{"lines": ["1 High Street"], "postcode": postcode, "current": true}]}))
+        .unwrap(),
+    }
+}
+
+/// A line that fails (bad JSON, a stored record that no longer decodes) gets an error line
+/// and every later line is still decided; a line with hundreds of surnames and postcodes
+/// (more blocking keys than SQLite binds in one statement) is decided too; a byte-order
+/// mark before the first line does not lose it.
+#[tokio::test]
+async fn batch_lines_that_fail_get_error_lines_and_the_rest_are_decided() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("batch.db").display());
+    let db = store::Database::open(&url).await.unwrap();
+    db.migrate().await.unwrap();
+    let records = [
+        person("A1", "Alice", "Smith", "1980-04-10", "LS1 4AB"),
+        person("B1", "Bea", "Jones", "1975-05-05", "YO1 7HH"),
+        person("C1", "Cara", "Lee", "1960-06-06", "M1 1AA"),
+    ];
+    db.import_records("rp", &records).await.unwrap();
+    db.execute_raw("UPDATE department_records SET dataset = '{' WHERE record_id = 'C1'")
+        .await
+        .unwrap();
+    let query = |r: &DepartmentRecord, id: &str| {
+        let mut q = serde_json::to_value(&r.dataset).unwrap();
+        q["id"] = json!(id);
+        q.to_string()
+    };
+    let mut huge = serde_json::to_value(&records[0].dataset).unwrap();
+    huge["id"] = json!("q-huge");
+    // Surnames of distinct consonant patterns, so distinct sound-alike codes.
+    let c = ['b', 'd', 'f', 'g', 'k', 'l', 'm', 'n', 'p', 'r', 's', 't'];
+    let surnames: Vec<String> = (0..300)
+        .map(|i| {
+            format!(
+                "{}a{}o{}ell",
+                c[i / 144].to_ascii_uppercase(),
+                c[i / 12 % 12],
+                c[i % 12]
+            )
+        })
+        .collect();
+    huge["surnames"] = json!(surnames);
+    huge["addresses"] = json!((0..300)
+        .map(|i| json!({"postcode": format!("LS{} {}AB", i / 10 + 1, i % 10), "current": false}))
+        .collect::<Vec<_>>());
+    let huge_dataset: matching::MatchingDataset = serde_json::from_value(huge.clone()).unwrap();
+    let keys = matching::query_blocking_keys(&huge_dataset).len();
+    assert!(keys > 32_766, "more keys than SQLite binds at once: {keys}");
+    let input = [
+        format!("\u{feff}{}", query(&records[0], "q-alice")),
+        huge.to_string(),
+        r#"{"id": "q-broken""#.to_owned(),
+        query(&records[2], "q-cara"),
+        query(&records[1], "q-bea"),
+        query(&records[0], "q-alice-again"),
+    ]
+    .join("\n");
+    let rp = hub::match_batch::BatchRp {
+        client_id: "rp".into(),
+        policy: matching::MatchPolicy::default(),
+        cycle3_attribute: None,
+    };
+    let mut output = Vec::new();
+    let summary = hub::match_batch::run(&db, &rp, input.as_bytes(), &mut output)
+        .await
+        .expect("only output errors stop a batch");
+    let lines: Vec<Value> = String::from_utf8(output)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let outcome = |l: &Value| {
+        l["outcome"]
+            .as_str()
+            .map_or_else(|| format!("error: {}", l["error"]), str::to_owned)
+    };
+    let got: Vec<_> = lines
+        .iter()
+        .map(|l| (l["line"].clone(), outcome(l)))
+        .collect();
+    assert_eq!(got.len(), 6, "{lines:?}");
+    assert_eq!(lines[0]["record_id"], "A1", "{lines:?}");
+    assert!(lines[1]["outcome"].is_string(), "{lines:?}");
+    assert!(lines[2]["error"].as_str().unwrap().contains("JSON"));
+    assert_eq!(lines[3]["id"], "q-cara");
+    assert_eq!(
+        lines[3]["error"],
+        "not decided: the database failed (see the log)"
+    );
+    assert!(!lines[3].to_string().contains("Cara"));
+    assert_eq!(lines[4]["record_id"], "B1", "{lines:?}");
+    assert_eq!(lines[5]["record_id"], "A1", "{lines:?}");
+    assert_eq!((summary.lines, summary.errors), (6, 2));
+}
+
+/// `hub match evaluate` on a hand-made set whose counts are known: an exact query of its
+/// own record (score ~37), an exact query of a record that is not the person's (a false
+/// match at any threshold up to ~37), a name-and-date-of-birth-only query of its record
+/// (~25), a twin (ambiguous: a miss at every threshold), a person without a record and
+/// without candidates; a query missing from the truth file and a malformed line are
+/// skipped.
+#[tokio::test]
+async fn evaluate_counts_true_and_false_matches_and_misses_per_threshold() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hub.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[data]
+dir = "{dir}"
+
+[database]
+url = "sqlite://{dir}/evaluate.db"
+
+[[relying_parties]]
+client_id = "rp-eval"
+name = "Evaluate"
+redirect_uris = ["http://127.0.0.1:9/callback"]
+token_endpoint_auth_method = "client_secret_basic"
+client_secret = "secret"
+default_level = "P2"
+"#,
+            dir = dir.path().display()
+        ),
+    )
+    .unwrap();
+    let file = |name: &str, content: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let records = file(
+        "records.csv",
+        "record_id,first_name,surname,date_of_birth,gender,address_lines,postcode\n\
+         A1,Alice,Smith,1980-04-10,female,1 High Street,LS1 4AB\n\
+         B1,Bea,Jones,1975-05-05,female,2 Mill Lane,YO1 7HH\n\
+         C1,Cara,Lee,1960-06-06,female,3 Long Road,M1 1AA\n\
+         D1,Dee,Ward,1990-09-09,female,4 Park Row,BS1 5AA\n\
+         D2,Dee,Ward,1990-09-09,female,4 Park Row,BS1 5AA\n",
+    );
+    hub(&config, &["migrate"]);
+    hub(&config, &["records", "import", "--rp", "rp-eval", &records]);
+    let person = |id: &str, first: &str, surname: &str, dob: &str, line: &str, postcode: &str| {
+        json!({"id": id, "first_name": first, "surnames": [surname], "date_of_birth": dob,
+            "gender": "female", "addresses": [{"lines": [line], "postcode": postcode, "current": true}]})
+        .to_string()
+    };
+    let queries = file(
+        "queries.jsonl",
+        &[
+            person("q-1", "Alice", "Smith", "1980-04-10", "1 High Street", "LS1 4AB"),
+            person("q-2", "Bea", "Jones", "1975-05-05", "2 Mill Lane", "YO1 7HH"),
+            json!({"id": "q-3", "first_name": "Cara", "surnames": ["Lee"], "date_of_birth": "1960-06-06"})
+                .to_string(),
+            person("q-4", "Dee", "Ward", "1990-09-09", "4 Park Row", "BS1 5AA"),
+            person("q-5", "Zed", "Young", "2001-01-01", "9 Nowhere", "SW1A 1AA"),
+            person("q-6", "Alice", "Smith", "1980-04-10", "1 High Street", "LS1 4AB"),
+            "not json".to_owned(),
+        ]
+        .join("\n"),
+    );
+    let truth = file(
+        "truth.jsonl",
+        r#"{"id": "q-1", "record_id": "A1"}
+{"id": "q-2", "record_id": null}
+{"id": "q-3", "set": "partial", "truth": "C1", "nino": null}
+{"id": "q-4", "record_id": "D1"}
+{"id": "q-5", "record_id": null}
+"#,
+    );
+    let args = [
+        "match", "evaluate", "--rp", "rp-eval", "--input", &queries, "--truth", &truth,
+    ];
+    let out = hub(&config, &[&args[..], &["--json"]].concat());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["queries"], 5, "{report}");
+    assert_eq!(report["with_record"], 3);
+    assert_eq!(report["skipped"], 2);
+    assert_eq!(report["failed"], 0);
+    let rows = report["thresholds"].as_array().unwrap();
+    assert_eq!(
+        rows.len(),
+        21,
+        "10 to 50 in steps of 2, 28 (configured) among them"
+    );
+    let row = |t: f64| {
+        let r = rows.iter().find(|r| r["threshold"] == t).unwrap();
+        (
+            r["configured"].as_bool().unwrap(),
+            r["true_matches"].as_u64().unwrap(),
+            r["false_matches"].as_u64().unwrap(),
+            r["misses"].as_u64().unwrap(),
+            r["precision"].as_f64(),
+            r["recall"].as_f64(),
+        )
+    };
+    let third = 1.0 / 3.0;
+    assert_eq!(
+        row(20.0),
+        (false, 2, 1, 1, Some(2.0 / 3.0), Some(2.0 / 3.0))
+    );
+    assert_eq!(row(28.0), (true, 1, 1, 2, Some(0.5), Some(third)));
+    assert_eq!(row(40.0), (false, 0, 0, 3, None, Some(0.0)));
+
+    let table = String::from_utf8(hub(&config, &args).stdout).unwrap();
+    assert!(
+        table.contains("threshold  true_matches  false_matches  misses  precision  recall"),
+        "{table}"
+    );
+    let configured: Vec<_> = table.lines().filter(|l| l.contains('*')).collect();
+    assert_eq!(configured.len(), 1, "{table}");
+    assert!(configured[0].trim_start().starts_with("28.00*"), "{table}");
+    assert!(configured[0].contains("50.00%"), "{table}");
 }

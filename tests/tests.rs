@@ -20,6 +20,7 @@ mod matching_service;
 mod par_jar;
 mod protocol;
 mod proxy;
+mod records_import;
 mod scale;
 mod tls;
 mod verification_log;

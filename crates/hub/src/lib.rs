@@ -18,6 +18,7 @@ pub mod journey;
 mod journeys;
 pub mod level;
 pub mod match_batch;
+pub mod match_evaluate;
 pub mod matching_service;
 mod matching_step;
 pub mod metrics;

@@ -2,9 +2,10 @@
 //! line out, against the local database with a relying party's policy. For evaluating
 //! the engine and for departments tuning thresholds (docs/matching-service.md).
 //!
-//! Streams: memory does not grow with the file. A malformed line gets an error line of
-//! its own and the batch goes on; only I/O and database failures stop it. Error lines say
-//! what is wrong with the line's shape, never quote its content.
+//! Streams: memory does not grow with the file. A line that is malformed, or whose
+//! decision fails (the database refused its candidate look-up), gets an error line of its
+//! own and the batch goes on; only reading the input or writing the output stops it.
+//! Error lines say what is wrong with the line's shape, never quote its content.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -62,15 +63,27 @@ pub struct BatchSummary {
     pub cycle3: usize,
 }
 
-/// Errors that stop a batch as a whole (a malformed line does not).
+/// Errors that stop a batch as a whole (a line that fails does not).
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
     #[error("reading the input: {0}")]
     Read(std::io::Error),
     #[error("writing the output: {0}")]
     Write(std::io::Error),
-    #[error("database: {0}")]
-    Store(#[from] StoreError),
+}
+
+/// A UTF-8 byte-order mark, which some editors put at the start of a file.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The error line's text for a line whose decision failed in the store: the kind of
+/// failure only (the full error goes to the log, which the operator reads).
+fn store_failure(e: &StoreError) -> String {
+    let kind = if e.is_unavailable() {
+        "the database is unavailable"
+    } else {
+        "the database failed"
+    };
+    format!("not decided: {kind} (see the log)")
 }
 
 #[derive(Serialize)]
@@ -164,6 +177,9 @@ pub async fn run(
             break;
         }
         number += 1;
+        if number == 1 && buffer.starts_with(BOM) {
+            buffer.drain(..BOM.len());
+        }
         if buffer.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
@@ -177,25 +193,35 @@ pub async fn run(
                     error,
                 })
             }
-            Ok(dataset) => {
-                let (cycle, decision) = decide(db, rp, &dataset).await?;
-                *summary
-                    .outcomes
-                    .entry(decision.outcome.as_str().to_owned())
-                    .or_default() += 1;
-                if cycle == 3 {
-                    summary.cycle3 += 1;
+            Ok(dataset) => match decide(db, rp, &dataset).await {
+                Err(e) => {
+                    tracing::warn!(line = number, error = %e, "batch line not decided");
+                    summary.errors += 1;
+                    serde_json::to_string(&ErrorLine {
+                        line: number,
+                        id: dataset.id.as_deref(),
+                        error: store_failure(&e),
+                    })
                 }
-                serde_json::to_string(&DecisionLine {
-                    line: number,
-                    id: &dataset.id,
-                    cycle,
-                    outcome: decision.outcome.as_str(),
-                    record_id: decision.record_id.as_ref().map(|r| r.as_str()),
-                    score: decision.score,
-                    reasons: &decision.reasons,
-                })
-            }
+                Ok((cycle, decision)) => {
+                    *summary
+                        .outcomes
+                        .entry(decision.outcome.as_str().to_owned())
+                        .or_default() += 1;
+                    if cycle == 3 {
+                        summary.cycle3 += 1;
+                    }
+                    serde_json::to_string(&DecisionLine {
+                        line: number,
+                        id: &dataset.id,
+                        cycle,
+                        outcome: decision.outcome.as_str(),
+                        record_id: decision.record_id.as_ref().map(|r| r.as_str()),
+                        score: decision.score,
+                        reasons: &decision.reasons,
+                    })
+                }
+            },
         }
         .map_err(|e| BatchError::Write(std::io::Error::other(e)))?;
         output

@@ -31,6 +31,10 @@ pub struct ImportReport {
     pub imported: usize,
     /// Rows that were not records, in file order.
     pub rejected: Vec<RowError>,
+    /// Records stored whose `date_of_birth` is missing or not a real `YYYY-MM-DD`
+    /// date: they are kept, but can never be found by date of birth, so the
+    /// department should hear how many there are.
+    pub invalid_date_of_birth: usize,
 }
 
 /// How far an import has got, reported after each batch (for a progress bar).
@@ -59,10 +63,34 @@ pub enum ImportError {
     /// The parsing thread died (a bug); what was written before stays.
     #[error("the file reader stopped unexpectedly")]
     Reader,
+    /// The file gave no record at all: almost always the wrong file or format, which
+    /// must not look like a successful import. `rejected` are its bad rows, if any.
+    #[error("nothing imported: {why}")]
+    NothingImported {
+        why: NothingRead,
+        rejected: Vec<RowError>,
+    },
+}
+
+/// Why an import read no record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NothingRead {
+    /// The file as a whole is unusable: empty, no `record_id` in the header, a
+    /// header of one column (another delimiter), unreadable.
+    #[error("{0}")]
+    File(RowError),
+    /// The file has no rows (after its header, for CSV).
+    #[error("the file has no rows")]
+    NoRows,
+    /// Every row was rejected.
+    #[error("all {0} rows were rejected")]
+    AllRejected(usize),
 }
 
 /// Streams `path` (CSV, or JSON lines when it ends in `.jsonl`/`.ndjson`) into the
 /// records of relying party `rp_id`. Good rows are kept; bad rows are reported.
+/// A file that gives no record at all (empty, no usable header, no rows, every
+/// row rejected) is [`ImportError::NothingImported`], saying why.
 pub async fn import_file(
     db: &Database,
     rp_id: &str,
@@ -101,6 +129,7 @@ pub async fn import_file_with_progress(
     let parser = tokio::task::spawn_blocking(move || parse(counter, json_lines, &sender));
 
     let mut report = ImportReport::default();
+    let mut file_error = None;
     let mut state = ImportProgress {
         total_bytes,
         ..ImportProgress::default()
@@ -110,6 +139,8 @@ pub async fn import_file_with_progress(
         if !records.is_empty() {
             report.imported += db.import_prepared(rp_id, records).await?;
         }
+        report.invalid_date_of_birth += parsed.invalid_date_of_birth;
+        file_error = file_error.or(parsed.rejected.iter().find(|e| e.whole_file).cloned());
         report.rejected.extend(parsed.rejected);
         state.bytes_read = bytes_read.load(Ordering::Relaxed).min(total_bytes);
         state.imported = report.imported;
@@ -117,7 +148,20 @@ pub async fn import_file_with_progress(
         progress(&state);
     }
     parser.await.map_err(|_| ImportError::Reader)?;
-    Ok(report)
+    if report.imported > 0 {
+        return Ok(report);
+    }
+    let why = match (file_error, report.rejected.len()) {
+        (Some(e), _) => NothingRead::File(e),
+        (None, 0) => NothingRead::NoRows,
+        (None, n) => NothingRead::AllRejected(n),
+    };
+    // A file-level error is the `why`; `rejected` keeps the rows' own.
+    report.rejected.retain(|e| !e.whole_file);
+    Err(ImportError::NothingImported {
+        why,
+        rejected: report.rejected,
+    })
 }
 
 /// One batch from the parser: the records (encoded, with their keys) and the
@@ -125,6 +169,19 @@ pub async fn import_file_with_progress(
 struct Parsed {
     records: Result<PreparedRecords, StoreError>,
     rejected: Vec<RowError>,
+    /// Records in `records` without a valid date of birth.
+    invalid_date_of_birth: usize,
+}
+
+/// True when the record has no date of birth that matching can use (missing, or
+/// not a real `YYYY-MM-DD` date).
+fn lacks_valid_date_of_birth(record: &DepartmentRecord) -> bool {
+    record
+        .dataset
+        .date_of_birth
+        .as_deref()
+        .and_then(matching::parse_date_of_birth)
+        .is_none()
 }
 
 /// Parses the whole file into batches (the blocking side of the import).
@@ -142,23 +199,31 @@ fn parse(reader: CountingReader, json_lines: bool, sender: &mpsc::Sender<Parsed>
             Ok(record) => records.push(record),
             Err(e) => rejected.push(e),
         }
-        if records.len() == BATCH {
-            let parsed = Parsed {
-                records: PreparedRecords::new(&records),
-                rejected: std::mem::take(&mut rejected),
-            };
-            records.clear();
-            if sender.blocking_send(parsed).is_err() {
-                return;
-            }
+        if records.len() == BATCH
+            && sender
+                .blocking_send(batch(&mut records, &mut rejected))
+                .is_err()
+        {
+            return;
         }
     }
     if !records.is_empty() || !rejected.is_empty() {
-        let _ = sender.blocking_send(Parsed {
-            records: PreparedRecords::new(&records),
-            rejected,
-        });
+        let _ = sender.blocking_send(batch(&mut records, &mut rejected));
     }
+}
+
+/// The records and rejected rows gathered so far as one batch, leaving both empty.
+fn batch(records: &mut Vec<DepartmentRecord>, rejected: &mut Vec<RowError>) -> Parsed {
+    let parsed = Parsed {
+        records: PreparedRecords::new(records),
+        rejected: std::mem::take(rejected),
+        invalid_date_of_birth: records
+            .iter()
+            .filter(|r| lacks_valid_date_of_birth(r))
+            .count(),
+    };
+    records.clear();
+    parsed
 }
 
 /// Counts the bytes read through it, for the progress report.
@@ -172,5 +237,97 @@ impl Read for CountingReader {
         let n = self.inner.read(buf)?;
         self.count.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Imports a file of this name and content into a fresh SQLite database; also
+    /// returns how many records the database then holds.
+    async fn import(name: &str, content: &str) -> (Result<ImportReport, ImportError>, i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("hub.db").display());
+        let db = Database::open(&url).await.unwrap();
+        db.migrate().await.unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        let outcome = import_file(&db, "rp", &path).await;
+        (outcome, db.count_records("rp").await.unwrap())
+    }
+
+    /// Why an import read nothing, and its rejected rows' lines.
+    async fn nothing(name: &str, content: &str) -> (NothingRead, Vec<u64>) {
+        match import(name, content).await.0 {
+            Err(ImportError::NothingImported { why, rejected }) => {
+                (why, rejected.iter().map(|e| e.line).collect())
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_file_that_gives_no_record_fails_saying_why() {
+        let file_error = |why: NothingRead| match why {
+            NothingRead::File(e) => e.to_string(),
+            other => panic!("{other:?}"),
+        };
+        let (why, rows) = nothing("empty.csv", "").await;
+        assert!(file_error(why).contains("empty file"));
+        assert!(rows.is_empty());
+        let (why, _) = nothing("no-id.csv", "first_name,surname\nA,B\n").await;
+        assert!(file_error(why).contains("no record_id column"));
+        let (why, _) = nothing("semicolons.csv", "record_id;surname\nD1;Khan\n").await;
+        assert!(file_error(why).contains("other than commas"));
+
+        assert_eq!(
+            nothing("header-only.csv", "record_id,surname\n").await,
+            (NothingRead::NoRows, vec![])
+        );
+        assert_eq!(
+            nothing("empty.jsonl", "\n").await,
+            (NothingRead::NoRows, vec![])
+        );
+        assert_eq!(
+            nothing("bad.csv", "record_id,surname\nD1\n,Khan\n").await,
+            (NothingRead::AllRejected(2), vec![2, 3])
+        );
+        assert_eq!(
+            nothing("bad.jsonl", "{\"surname\": \"Khan\"}\n").await,
+            (NothingRead::AllRejected(1), vec![1])
+        );
+        let e = ImportError::NothingImported {
+            why: NothingRead::AllRejected(2),
+            rejected: Vec::new(),
+        };
+        assert_eq!(e.to_string(), "nothing imported: all 2 rows were rejected");
+    }
+
+    #[tokio::test]
+    async fn records_without_a_valid_date_of_birth_are_stored_and_counted() {
+        let csv = "record_id,surname,date_of_birth\n\
+                   D1,Khan,1980-04-10\n\
+                   D2,Lee,1980-02-30\n\
+                   D3,Ng,10/04/1980\n\
+                   D4,Ho,\n";
+        let (report, stored) = import("records.csv", csv).await;
+        let report = report.unwrap();
+        assert_eq!(report.imported, 4);
+        assert_eq!(report.invalid_date_of_birth, 3);
+        assert_eq!(stored, 4);
+    }
+
+    #[tokio::test]
+    async fn a_byte_order_mark_does_not_cost_the_first_line() {
+        let (report, stored) = import("bom.csv", "\u{feff}record_id,surname\nD1,Khan\n").await;
+        assert_eq!(report.unwrap().imported, 1);
+        assert_eq!(stored, 1);
+        let jsonl = "\u{feff}{\"record_id\": \"D1\"}\n{\"record_id\": \"D2\"}\n";
+        let (report, stored) = import("bom.jsonl", jsonl).await;
+        let report = report.unwrap();
+        assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+        assert_eq!((report.imported, stored), (2, 2));
     }
 }

@@ -415,8 +415,8 @@ impl Database {
     /// The RP's records stored under any of these blocking keys (from
     /// [`matching::query_blocking_keys`]): the candidate set for matching cycles 1 and 3.
     ///
-    /// One SQL statement, reading only the key index entries of `keys` and
-    /// those records. Returns at most `limit + 1` records, so a caller can
+    /// One SQL statement per 10,000 keys (any number of keys works), reading only
+    /// the key index entries of `keys` and those records. Returns at most `limit + 1` records, so a caller can
     /// tell "exactly `limit`" from "more than `limit`" (the engine refuses to
     /// decide on a truncated set). Each record appears once, in `record_id`
     /// order. A stored record that no longer decodes fails the whole call
@@ -431,11 +431,17 @@ impl Database {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let limit = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let wanted = limit.saturating_add(1);
+        let sql_limit = i64::try_from(wanted).unwrap_or(i64::MAX);
         let rows = with_conn!(self, |conn, q| {
-            q::candidate_rows(&mut conn, rp_id, keys, limit).await?
+            let mut rows = Vec::new();
+            for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+                rows.extend(q::candidate_rows(&mut conn, rp_id, chunk, sql_limit).await?);
+            }
+            rows
         });
-        rows.into_iter()
+        first_by_record_id(rows, wanted)
+            .into_iter()
             .map(|(record_id, json)| {
                 let dataset = decode_dataset(rp_id, &record_id, &json)?;
                 Ok(DepartmentRecord {
@@ -479,24 +485,47 @@ impl Database {
                 LinkOrCandidates::Linked,
             ));
         }
-        let limit = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
-        let rows = with_conn!(self, |conn, q| {
-            q::link_or_candidate_rows(&mut conn, rp_id, idp_id, idp_subject, keys, limit).await?
+        let wanted = limit.saturating_add(1);
+        let sql_limit = i64::try_from(wanted).unwrap_or(i64::MAX);
+        let found = with_conn!(self, |conn, q| {
+            let mut rows = Vec::new();
+            for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+                let chunk_rows = q::link_or_candidate_rows(
+                    &mut conn,
+                    rp_id,
+                    idp_id,
+                    idp_subject,
+                    chunk,
+                    sql_limit,
+                )
+                .await?;
+                rows.extend(chunk_rows);
+                // A link row means the statement returned no candidates: done.
+                if rows.iter().any(|(_, dataset)| dataset.is_none()) {
+                    break;
+                }
+            }
+            rows
         });
-        let mut candidates = Vec::with_capacity(rows.len());
-        for (record_id, dataset) in rows {
+        let mut rows = Vec::with_capacity(found.len());
+        for (record_id, dataset) in found {
             let Some(json) = dataset else {
                 return Ok(LinkOrCandidates::Linked(RecordId(record_id)));
             };
-            let dataset = decode_dataset(rp_id, &record_id, &json)?;
-            candidates.push(DepartmentRecord {
-                record_id: RecordId(record_id),
-                dataset,
-            });
+            rows.push((record_id, json));
         }
         // In `record_id` order, as `candidates_by_blocking_keys` gives them (a union's
         // order is not guaranteed; the engine's decisions do not depend on it).
-        candidates.sort_by(|a, b| a.record_id.0.cmp(&b.record_id.0));
+        let candidates = first_by_record_id(rows, wanted)
+            .into_iter()
+            .map(|(record_id, json)| {
+                let dataset = decode_dataset(rp_id, &record_id, &json)?;
+                Ok(DepartmentRecord {
+                    record_id: RecordId(record_id),
+                    dataset,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
         Ok(LinkOrCandidates::Candidates(candidates))
     }
 
@@ -540,6 +569,24 @@ impl Database {
             |conn, q| Ok(q::count_records(&mut conn, rp_id).await?)
         )
     }
+}
+
+/// Blocking keys per candidate statement. SQLite binds each key of the `IN` list as a
+/// variable of its own and refuses a statement with more than 32,766 of them, so a query
+/// with more keys (a dataset with hundreds of surnames and postcodes) is looked up in
+/// chunks whose results are merged. PostgreSQL binds the list as one array
+/// (`= ANY($n)`), so its statement keeps its one prepared shape whatever the chunk; the
+/// same chunks there keep one code path and bound each array.
+const KEYS_PER_STATEMENT: usize = 10_000;
+
+/// The first `wanted` rows by `record_id`, each record once: the merge of per-chunk
+/// results, each of which is already its chunk's first `wanted` (so the merge's first
+/// `wanted` are the same as one statement over all keys would give).
+fn first_by_record_id<T>(mut rows: Vec<(String, T)>, wanted: usize) -> Vec<(String, T)> {
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows.dedup_by(|a, b| a.0 == b.0);
+    rows.truncate(wanted);
+    rows
 }
 
 /// A batch of department records encoded for storage with their blocking

@@ -5,7 +5,7 @@
 //! so one typo does not lose a whole import. Error messages never quote cell
 //! values (they are personal data); they name the line, column and problem.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::io::{BufRead, Read};
 
@@ -18,6 +18,9 @@ pub struct RowError {
     pub line: u64,
     /// What is wrong, without quoting the row's values.
     pub message: String,
+    /// True when the problem is the file's rather than one row's (empty, no usable
+    /// header, a read failure): nothing after it is read.
+    pub whole_file: bool,
 }
 
 impl fmt::Display for RowError {
@@ -33,6 +36,15 @@ impl RowError {
         Self {
             line,
             message: message.into(),
+            whole_file: false,
+        }
+    }
+
+    /// An error that ends the reading of the file.
+    fn file(line: u64, message: impl Into<String>) -> Self {
+        Self {
+            whole_file: true,
+            ..Self::new(line, message)
         }
     }
 }
@@ -90,7 +102,7 @@ struct Layout {
 }
 
 impl Layout {
-    fn from_header(header: &csv::StringRecord) -> Result<Self, String> {
+    fn from_header(header: &[String]) -> Result<Self, String> {
         let mut columns = Vec::with_capacity(header.len());
         let mut attribute_names = Vec::new();
         let mut seen = std::collections::HashSet::new();
@@ -112,7 +124,14 @@ impl Layout {
             });
         }
         if !columns.contains(&Column::RecordId) {
-            return Err("the header row has no record_id column".into());
+            return Err(match header {
+                [only] if only.contains([';', '\t', '|']) => {
+                    "the header row is one column with no record_id column: \
+                     is the file separated by something other than commas?"
+                }
+                _ => "the header row has no record_id column",
+            }
+            .into());
         }
         Ok(Self {
             columns,
@@ -120,7 +139,7 @@ impl Layout {
         })
     }
 
-    fn record(&self, line: u64, row: &csv::StringRecord) -> Result<DepartmentRecord, RowError> {
+    fn record(&self, line: u64, row: &[String]) -> Result<DepartmentRecord, RowError> {
         if row.len() != self.columns.len() {
             return Err(RowError::new(
                 line,
@@ -209,74 +228,259 @@ fn insert_attribute(attributes: &mut BTreeMap<String, String>, name: &str, cell:
     }
 }
 
-/// Streaming CSV reader state.
-struct CsvRecords<R> {
-    reader: csv::Reader<R>,
-    layout: Option<Layout>,
-    row: csv::StringRecord,
-    done: bool,
+/// Physical lines one CSV row may span (quoted cells with line breaks): plenty for
+/// addresses written a line per line, and a bound on what a stray opening quote can
+/// take before its row is rejected and the lines after it are read again.
+const MAX_LINES_PER_ROW: usize = 20;
+
+/// A UTF-8 byte-order mark, which spreadsheet programs put at the start of files.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// How one row's text splits into cells.
+#[derive(Debug, PartialEq, Eq)]
+enum Split {
+    /// The row's cells, unquoted.
+    Cells(Vec<Vec<u8>>),
+    /// A quoted cell is still open at the end of the text: the row goes on on the next line.
+    Open,
+    /// Something other than a comma follows the closing quote of this (1-based) column.
+    AfterQuote(usize),
 }
 
-impl<R: Read> CsvRecords<R> {
-    /// The line the reader is at, for errors with no position of their own.
-    fn current_line(&self) -> u64 {
-        self.reader.position().line().max(1)
+/// Splits one row (without its final line break) into cells, RFC 4180 style: a cell
+/// that starts with `"` is quoted up to the next single `"` (`""` is a quote inside it,
+/// line breaks are kept), and only a comma, spaces or the end may follow it; in an
+/// unquoted cell a `"` is an ordinary character.
+fn split_row(text: &[u8]) -> Split {
+    let mut cells = Vec::new();
+    let mut i = 0;
+    loop {
+        if text.get(i) != Some(&b'"') {
+            let rest = text.get(i..).unwrap_or_default();
+            let end = rest.iter().position(|&b| b == b',');
+            cells.push(rest[..end.unwrap_or(rest.len())].to_vec());
+            match end {
+                Some(end) => i += end + 1,
+                None => return Split::Cells(cells),
+            }
+            continue;
+        }
+        let Some((cell, after)) = quoted_cell(text, i + 1) else {
+            return Split::Open;
+        };
+        cells.push(cell);
+        i = after;
+        while matches!(text.get(i), Some(b' ' | b'\t')) {
+            i += 1;
+        }
+        match text.get(i) {
+            None => return Split::Cells(cells),
+            Some(b',') => i += 1,
+            Some(_) => return Split::AfterQuote(cells.len()),
+        }
     }
 }
 
-impl<R: Read> Iterator for CsvRecords<R> {
-    type Item = Result<DepartmentRecord, RowError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if self.done {
-                return None;
+/// The content of the quoted cell whose text starts at `start` (after its opening
+/// quote) and the index after its closing quote; `None` when it is not closed.
+fn quoted_cell(text: &[u8], start: usize) -> Option<(Vec<u8>, usize)> {
+    let mut cell = Vec::new();
+    let mut i = start;
+    loop {
+        match (text.get(i)?, text.get(i + 1)) {
+            (b'"', Some(b'"')) => {
+                cell.push(b'"');
+                i += 2;
             }
-            let line_before = self.current_line();
-            match self.reader.read_record(&mut self.row) {
-                Ok(false) => {
-                    self.done = true;
-                    if self.layout.is_none() {
-                        return Some(Err(RowError::new(1, "empty file: expected a header row")));
-                    }
-                    return None;
-                }
-                Ok(true) => {
-                    let line = self.row.position().map_or(line_before, |p| p.line());
-                    match &self.layout {
-                        Some(layout) => return Some(layout.record(line, &self.row)),
-                        None => match Layout::from_header(&self.row) {
-                            Ok(layout) => self.layout = Some(layout),
-                            Err(message) => {
-                                // Without a usable header no row can be read.
-                                self.done = true;
-                                return Some(Err(RowError::new(line, message)));
-                            }
-                        },
-                    }
-                }
+            (b'"', _) => return Some((cell, i + 1)),
+            (&b, _) => {
+                cell.push(b);
+                i += 1;
+            }
+        }
+    }
+}
+
+/// The line without its `\n` or `\r\n`.
+fn trim_line_break(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// One physical line of the file: its number and its bytes with their line break.
+type PhysicalLine = (u64, Vec<u8>);
+
+/// One row's cells, split but not yet read as text.
+struct Row {
+    /// The line the row starts on.
+    line: u64,
+    cells: Vec<Vec<u8>>,
+    /// The lines after the first that the row spans (quoted cells with line breaks).
+    more_lines: Vec<PhysicalLine>,
+}
+
+/// Streaming CSV reader state.
+struct CsvRecords<R> {
+    reader: R,
+    /// Lines read but not yet part of a row (given back after a row spanning them failed).
+    pending: VecDeque<PhysicalLine>,
+    /// Lines read from `reader` so far.
+    lines_read: u64,
+    layout: Option<Layout>,
+    /// Set after the last item: the end of the file, or an error about the whole file.
+    done: bool,
+}
+
+impl<R: BufRead> CsvRecords<R> {
+    /// The next physical line, those given back first; `Ok(None)` at the end.
+    fn line(&mut self) -> Result<Option<PhysicalLine>, RowError> {
+        if let Some(line) = self.pending.pop_front() {
+            return Ok(Some(line));
+        }
+        let mut bytes = Vec::new();
+        loop {
+            match self.reader.read_until(b'\n', &mut bytes) {
+                Ok(0) => return Ok(None),
+                Ok(_) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    let line = e.position().map_or(line_before, |p| p.line());
-                    let message = match e.kind() {
-                        csv::ErrorKind::Utf8 { err, .. } => {
-                            format!("column {} is not valid UTF-8", err.field() + 1)
-                        }
-                        csv::ErrorKind::Io(e) => {
-                            self.done = true;
-                            format!("read error: {e}")
-                        }
-                        _ => {
-                            self.done = true;
-                            format!("unreadable CSV: {e}")
-                        }
-                    };
-                    if self.layout.is_none() {
-                        self.done = true;
-                    }
-                    return Some(Err(RowError::new(line, message)));
+                    let line = self.lines_read + 1;
+                    return Err(RowError::file(line, format!("read error: {e}")));
                 }
             }
         }
+        self.lines_read += 1;
+        if self.lines_read == 1 && bytes.starts_with(BOM) {
+            bytes.drain(..BOM.len());
+        }
+        Ok(Some((self.lines_read, bytes)))
+    }
+
+    /// The next row's first line and cells, `None` at the end of the file. A row whose
+    /// quotes do not balance within [`MAX_LINES_PER_ROW`] lines (or by the end of the
+    /// file) is an error at its first line, and the lines after that one are read
+    /// again as rows of their own: a stray quote costs its own row only.
+    fn row(&mut self) -> Option<Result<Row, RowError>> {
+        let (first, mut text) = loop {
+            match self.line() {
+                Err(e) => return Some(Err(e)),
+                Ok(None) => return None,
+                Ok(Some((n, bytes))) if !trim_line_break(&bytes).is_empty() => break (n, bytes),
+                Ok(Some(_)) => {} // a blank line
+            }
+        };
+        let mut taken = Vec::new();
+        let problem = loop {
+            match split_row(trim_line_break(&text)) {
+                Split::Cells(cells) => {
+                    return Some(Ok(Row {
+                        line: first,
+                        cells,
+                        more_lines: taken,
+                    }))
+                }
+                Split::AfterQuote(column) => {
+                    break format!(
+                        "column {column}: text after a closing quote (unbalanced quotes?)"
+                    );
+                }
+                Split::Open if taken.len() + 1 >= MAX_LINES_PER_ROW => {
+                    break format!(
+                        "a quoted cell is not closed within {MAX_LINES_PER_ROW} lines (unbalanced quotes?)"
+                    );
+                }
+                Split::Open => match self.line() {
+                    Err(e) => return Some(Err(e)),
+                    Ok(None) => {
+                        break "a quoted cell is not closed by the end of the file (unbalanced quotes?)"
+                            .to_owned();
+                    }
+                    Ok(Some(line)) => {
+                        text.extend_from_slice(&line.1);
+                        taken.push(line);
+                    }
+                },
+            }
+        };
+        self.give_back(taken);
+        Some(Err(RowError::new(first, problem)))
+    }
+
+    /// Puts lines back to be read again, in order, before any not read yet.
+    fn give_back(&mut self, lines: Vec<PhysicalLine>) {
+        for line in lines.into_iter().rev() {
+            self.pending.push_front(line);
+        }
+    }
+}
+
+impl<R: BufRead> CsvRecords<R> {
+    /// The row's first line and its cells as text. A row that spans several lines but
+    /// has the wrong number of cells is most likely a stray quote that took the lines
+    /// after it: it is rejected and those lines are read again as rows of their own.
+    fn checked(&mut self, row: Row) -> Result<(u64, Vec<String>), RowError> {
+        let expected = self.layout.as_ref().map(|l| l.columns.len());
+        if !row.more_lines.is_empty() && expected.is_some_and(|n| n != row.cells.len()) {
+            let message = format!(
+                "expected {} columns, found {} in a row spanning {} lines (unbalanced quotes?)",
+                expected.unwrap_or_default(),
+                row.cells.len(),
+                row.more_lines.len() + 1
+            );
+            self.give_back(row.more_lines);
+            return Err(RowError::new(row.line, message));
+        }
+        Ok((row.line, cells_as_text(row.line, row.cells)?))
+    }
+}
+
+/// The row's cells as text; an error names the first column that is not UTF-8.
+fn cells_as_text(line: u64, cells: Vec<Vec<u8>>) -> Result<Vec<String>, RowError> {
+    cells
+        .into_iter()
+        .enumerate()
+        .map(|(i, cell)| {
+            String::from_utf8(cell)
+                .map_err(|_| RowError::new(line, format!("column {} is not valid UTF-8", i + 1)))
+        })
+        .collect()
+}
+
+impl<R: BufRead> Iterator for CsvRecords<R> {
+    type Item = Result<DepartmentRecord, RowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done {
+            let row = match self.row() {
+                None => {
+                    self.done = true;
+                    let empty = RowError::file(1, "empty file: expected a header row");
+                    return self.layout.is_none().then_some(Err(empty));
+                }
+                Some(row) => row,
+            };
+            let row = row.and_then(|row| self.checked(row));
+            let (line, cells) = match row {
+                // Without a header, no row after a bad one can be read.
+                Err(e) if e.whole_file || self.layout.is_none() => {
+                    self.done = true;
+                    return Some(Err(RowError::file(e.line, e.message)));
+                }
+                Err(e) => return Some(Err(e)),
+                Ok(row) => row,
+            };
+            match &self.layout {
+                Some(layout) => return Some(layout.record(line, &cells)),
+                None => match Layout::from_header(&cells) {
+                    Ok(layout) => self.layout = Some(layout),
+                    Err(message) => {
+                        self.done = true;
+                        return Some(Err(RowError::file(line, message)));
+                    }
+                },
+            }
+        }
+        None
     }
 }
 
@@ -291,16 +495,15 @@ impl<R: Read> Iterator for CsvRecords<R> {
 /// non-current address without lines. `nino`, `driving_licence` and every
 /// unknown column go into `attributes` (unknown ones keyed by their header).
 /// Values are trimmed; blank cells are absent. Dates are passed through as
-/// written (matching copes with malformed ones).
+/// written (matching copes with malformed ones). A leading byte-order mark is
+/// skipped. Quoted cells may span lines, but a row whose quotes do not balance
+/// is rejected on its own ([`MAX_LINES_PER_ROW`]).
 pub fn read_csv<R: Read>(r: R) -> impl Iterator<Item = Result<DepartmentRecord, RowError>> {
-    let reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(r);
     CsvRecords {
-        reader,
+        reader: std::io::BufReader::with_capacity(1 << 16, r),
+        pending: std::collections::VecDeque::new(),
+        lines_read: 0,
         layout: None,
-        row: csv::StringRecord::new(),
         done: false,
     }
 }
@@ -554,6 +757,108 @@ mod tests {
         assert_eq!(rows[1].as_ref().unwrap_err().line, 4);
     }
 
+    fn outcome(rows: &[Result<DepartmentRecord, RowError>]) -> Vec<String> {
+        rows.iter()
+            .map(|r| match r {
+                Ok(record) => record.record_id.0.clone(),
+                Err(e) => format!("line {}", e.line),
+            })
+            .collect()
+    }
+
+    /// A stray opening quote that is never closed used to take every line after it into
+    /// its cell, and those rows vanished: now its row is rejected and the rest is read.
+    #[test]
+    fn csv_unclosed_quote_costs_only_its_own_row() {
+        let mut text = "record_id,surname,date_of_birth
+D0,\"Smith,1980-01-01\n"
+            .to_owned();
+        for i in 1..=30 {
+            text.push_str(&format!("D{i},Jones,1990-01-01\n"));
+        }
+        let rows = parse(&text);
+        let mut expected = vec!["line 2".to_owned()];
+        expected.extend((1..=30).map(|i| format!("D{i}")));
+        assert_eq!(outcome(&rows), expected);
+        let bad = rows[0].as_ref().unwrap_err();
+        assert!(bad.message.contains("not closed"), "{bad}");
+        assert!(!bad.message.contains("Smith"), "{bad}");
+        assert!(!bad.whole_file);
+
+        // Closed by the end of the file, before the line limit: the same.
+        let rows = parse("record_id,surname\nD1,\"Lee\nD2,Ng\nD3,Ho\n");
+        assert_eq!(outcome(&rows), ["line 2", "D2", "D3"]);
+    }
+
+    /// A stray quote closed by another one further down (text after the closing quote,
+    /// or the wrong number of cells) rejects the first row only; the rows it spanned are
+    /// read again, each imported or rejected on its own.
+    #[test]
+    fn csv_stray_quote_closed_later_rejects_its_row_and_rereads_the_rest() {
+        let text = "record_id,surname,date_of_birth\n\
+                    D1,\"Smith,1980-01-01\n\
+                    D2,O\"Brien,1990-01-01\n\
+                    D3,Lee,1991-01-01\n";
+        let rows = parse(text);
+        assert_eq!(outcome(&rows), ["line 2", "D2", "D3"]);
+        assert_eq!(
+            rows[1].as_ref().unwrap().dataset.surnames,
+            ["O\"Brien"],
+            "a quote inside an unquoted cell is a character"
+        );
+
+        let text = "record_id,surname,date_of_birth\n\
+                    D1,\"Smith,1980-01-01\n\
+                    D2,Jones,1990-01-01\n\
+                    D3,Lee\",1991-01-01,x\n\
+                    D4,Ho,1992-02-02\n";
+        let rows = parse(text);
+        assert_eq!(outcome(&rows), ["line 2", "D2", "line 4", "D4"]);
+        assert!(rows[0]
+            .as_ref()
+            .unwrap_err()
+            .message
+            .contains("spanning 3 lines"));
+    }
+
+    /// Multi-line quoted cells within the limit still work, with CRLF line breaks too,
+    /// and doubled quotes inside quoted cells are quotes.
+    #[test]
+    fn csv_quoted_cells_span_lines_within_the_limit() {
+        let text = "record_id,address_lines,surname\r\n\
+                    A,\"1 \"\"The Oaks\"\"\r\nLong Road\r\nLeeds\", Smith\r\n\
+                    B,x,Lee\r\n";
+        let rows = parse(text);
+        assert_eq!(outcome(&rows), ["A", "B"]);
+        let a = rows[0].as_ref().unwrap();
+        assert_eq!(
+            a.dataset.addresses[0].lines,
+            ["1 \"The Oaks\"\r\nLong Road\r\nLeeds"]
+        );
+        assert_eq!(a.dataset.surnames, ["Smith"]);
+    }
+
+    #[test]
+    fn csv_byte_order_mark_before_a_quoted_header() {
+        let rows = parse("\u{feff}\"record_id\",surname\nR1,Khan\n");
+        assert_eq!(outcome(&rows), ["R1"]);
+    }
+
+    #[test]
+    fn csv_whole_file_errors_say_why() {
+        let only = |text: &str| {
+            let rows = parse(text);
+            assert_eq!(rows.len(), 1, "{rows:?}");
+            let e = rows[0].clone().unwrap_err();
+            assert!(e.whole_file, "{e}");
+            e.message
+        };
+        assert!(only("").contains("empty file"));
+        assert!(only("first_name,surname\nA,B\n").contains("no record_id column"));
+        assert!(only("record_id;surname\nD1;Khan\n").contains("other than commas"));
+        assert!(only("record_id\tsurname\nD1\tKhan\n").contains("other than commas"));
+    }
+
     #[test]
     fn csv_header_needs_record_id_and_columns_are_optional() {
         let rows = parse("first_name,surname\nA,B\n");
@@ -628,6 +933,13 @@ mod tests {
             "expected a JSON object"
         );
         assert_eq!(rows[1].as_ref().unwrap_err().line, 2);
+    }
+
+    #[test]
+    fn json_lines_byte_order_mark_on_the_first_line() {
+        let text = "\u{feff}{\"record_id\":\"D1\"}\n{\"record_id\":\"D2\"}\n";
+        let rows: Vec<_> = read_json_lines(text.as_bytes()).collect();
+        assert_eq!(outcome(&rows), ["D1", "D2"]);
     }
 
     #[test]

@@ -580,6 +580,97 @@ async fn more_than_limit_returns_limit_plus_one() {
     }
 }
 
+/// `n` distinct surnames with distinct sound-alike codes (consonant patterns).
+fn many_surnames(n: usize) -> Vec<String> {
+    const C: &[char] = &['b', 'd', 'f', 'g', 'k', 'l', 'm', 'n', 'p', 'r', 's', 't'];
+    let mut names = Vec::with_capacity(n);
+    'all: for a in C {
+        for b in C {
+            for c in C {
+                if names.len() == n {
+                    break 'all;
+                }
+                names.push(format!("{}a{b}o{c}ell", a.to_ascii_uppercase()));
+            }
+        }
+    }
+    names
+}
+
+/// `n` distinct well-formed postcodes.
+fn many_postcodes(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            format!(
+                "{}{} {}AB",
+                ["LS", "YO", "M", "B"][i % 4],
+                i / 40 + 1,
+                i / 4 % 10
+            )
+        })
+        .collect()
+}
+
+/// A query with hundreds of surnames and postcodes has more blocking keys than SQLite
+/// binds in one statement (32,766): both look-ups still find exactly the records the keys
+/// lead to, in `record_id` order and within the limit, on both backends.
+#[tokio::test]
+async fn a_query_with_more_keys_than_sqlite_binds_finds_its_records() {
+    let surnames = many_surnames(300);
+    let postcodes = many_postcodes(300);
+    let mut q = query(None, Some("1971-02-03"), None);
+    q.surnames = surnames.clone();
+    q.addresses = postcodes
+        .iter()
+        .map(|p| Address {
+            lines: Vec::new(),
+            postcode: Some(p.clone()),
+            current: false,
+        })
+        .collect();
+    let keys = matching::query_blocking_keys(&q);
+    assert!(keys.len() > 40_000, "only {} keys", keys.len());
+    // Found through keys far apart in the list (so in different chunks), and one not at all.
+    let records = vec![
+        keyed_record("R3", &surnames[0], "1990-01-01", &postcodes[0]),
+        keyed_record("R1", &surnames[299], "1990-01-01", &postcodes[299]),
+        keyed_record("R2", &surnames[150], "1990-01-01", &postcodes[7]),
+        keyed_record("R0", "Okonkwo", "1990-01-01", "SW1A 1AA"),
+    ];
+    for t in migrated_databases().await {
+        let db = &t.db;
+        db.import_records("rp", &records).await.unwrap();
+        for (limit, expected) in [(1000, vec!["R1", "R2", "R3"]), (1, vec!["R1", "R2"])] {
+            let found = db
+                .candidates_by_blocking_keys("rp", &keys, limit)
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e}", t.backend));
+            assert_eq!(ids(&found), expected, "{}: limit {limit}", t.backend);
+            let found = db
+                .link_or_candidates("rp", "idp", "sub", &keys, limit)
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e}", t.backend));
+            let store::LinkOrCandidates::Candidates(found) = found else {
+                panic!("{}: no link yet, but {found:?}", t.backend);
+            };
+            assert_eq!(ids(&found), expected, "{}: limit {limit}", t.backend);
+        }
+        db.save_record_link("rp", "idp", "sub", &RecordId("R2".into()))
+            .await
+            .unwrap();
+        let found = db
+            .link_or_candidates("rp", "idp", "sub", &keys, 1000)
+            .await
+            .unwrap();
+        assert!(
+            matches!(found, store::LinkOrCandidates::Linked(ref r) if r.0 == "R2"),
+            "{}: {found:?}",
+            t.backend
+        );
+        t.cleanup().await;
+    }
+}
+
 /// Cycles 0 and 1 in one statement: with no link, exactly the candidates (same order and
 /// limit); once the subject is linked, the link alone, whatever the keys find; links of
 /// another RP, IdP or subject do not count.
