@@ -196,9 +196,13 @@ pub struct Decision {
     /// The matched record; always `None` unless `outcome` is `Match`.
     #[serde(default)]
     pub record_id: Option<RecordId>,
-    /// Strength of the evidence for the chosen record (0 when nothing was chosen).
+    /// Strength of the evidence for the best candidate, in bits (0 without candidates).
     #[serde(default)]
     pub score: f64,
+    /// The model's probability that the best candidate is the person (0 without
+    /// candidates): the score with the prior odds of a candidate being the person.
+    #[serde(default)]
+    pub probability: f64,
     /// Machine-readable explanation codes, e.g. `cycle1:qualifying=1`.
     #[serde(default)]
     pub reasons: Vec<String>,

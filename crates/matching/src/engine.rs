@@ -2,21 +2,23 @@
 //! attribute).
 //!
 //! Each candidate gets a Fellegi-Sunter score: the sum of the match weights of its field
-//! comparisons ([`crate::weights`]). A different surname, date of birth or cycle-3
-//! attribute vetoes a candidate outright. The best remaining candidate is a match only when
-//! its score reaches the policy's threshold *and* leads the second best by the policy's
-//! margin; otherwise the answer is ambiguous or no match, never a guess, because linking a
-//! person to someone else's record is the worst failure the hub can have. The outcome
-//! does not depend on the order of the candidates.
+//! comparisons ([`crate::Model`]). Two rules rule a candidate out whatever the sum: at
+//! cycle 3 a different (or absent) attribute, and the household rule (same address, a
+//! first name that does not say it is the same person: another member of the household).
+//! At cycle 1 a date of birth must have been compared. The best remaining candidate is a match only when its score reaches
+//! the policy's threshold *and* leads the second best by the policy's margin; otherwise
+//! the answer is ambiguous or no match, never a guess, because linking a person to someone
+//! else's record is the worst failure the hub can have. The outcome does not depend on
+//! the order of the candidates.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use crate::compare::{self, Person};
+use crate::model::{builtin_weights, Field, Level, Weights};
 use crate::normalise::{
     normalise_attribute, normalise_attribute_type, ATTRIBUTE_DRIVING_LICENCE, ATTRIBUTE_NINO,
 };
-use crate::weights::{self, Field, Level, SWAPPED_NAMES_PENALTY};
 use crate::{Decision, DepartmentRecord, MatchPolicy, MatchingDataset, Outcome, RecordId};
 
 /// Which cycle is deciding, with what it needs.
@@ -67,23 +69,28 @@ impl Cycle {
     }
 }
 
+/// Penalty in bits for names given in the wrong order (first name as surname).
+const SWAPPED_NAMES_PENALTY: f64 = 1.0;
+
 /// One candidate's comparisons and score.
 struct Scored<'a> {
     record_id: &'a RecordId,
     score: f64,
     comparisons: Vec<(Field, Level)>,
     swapped_names: bool,
+    /// Another member of the query's household ([`household_member`]).
+    household_member: bool,
 }
 
 impl Scored<'_> {
-    /// Ruled out by a veto, or at cycle 3 by not holding the attribute at all.
+    /// Ruled out by the household rule, or at cycle 3 by not holding the attribute.
     fn excluded(&self, cycle: &Cycle) -> bool {
-        self.comparisons.iter().any(|(field, level)| {
-            weights::vetoes(*field, *level)
-                || (matches!(cycle, Cycle::Three { .. })
-                    && *field == Field::Attribute
-                    && *level != Level::Exact)
-        })
+        self.household_member
+            || (matches!(cycle, Cycle::Three { .. })
+                && self
+                    .comparisons
+                    .iter()
+                    .any(|(field, level)| *field == Field::Attribute && *level != Level::Exact))
     }
 
     /// Best first: higher score, then record id (only to make ties deterministic).
@@ -95,62 +102,80 @@ impl Scored<'_> {
     }
 }
 
-/// Surname, date of birth and postcode exactly the same, first name only similar: the
-/// record of a twin (or a sibling) as much as a typo. Fellegi-Sunter assumes fields are
-/// independent; inside one household they are not, so there a similar first name is
-/// no evidence for the person, and only an exact one (or cycle 3) can match.
-fn twin_signature(first: Level, surname: Level, date_of_birth: Level, address: Level) -> bool {
-    matches!(
-        first,
-        Level::Nickname | Level::OtherGivenName | Level::Fuzzy | Level::Phonetic | Level::Initial
-    ) && surname == Level::Exact
-        && date_of_birth == Level::Exact
-        && matches!(address, Level::PostcodeAndHouse | Level::Postcode)
+/// The same address (a household), and neither the first name, the gender nor the date
+/// of birth says it is the same person: the first name is missing, loosely similar (two
+/// typos, a sound-alike), an initial, another given name or different; or the gender
+/// disagrees; or the date of birth is different or decades apart. That is how the record
+/// of a twin, a sibling, a partner or a parent looks: relatives share surname and
+/// address, sometimes the first name (a son named after his father) or the date of birth
+/// (twins; an IdP's record can carry a relative's). Fellegi-Sunter assumes fields are
+/// independent; inside one household they are not, so at cycle 1 such a record is ruled
+/// out whatever its score. At cycle 3 the attribute, which relatives do not share,
+/// decides instead.
+fn household_member(first: Level, date_of_birth: Level, address: Level, gender: Level) -> bool {
+    let same_person = matches!(first, Level::Exact | Level::Nickname | Level::Fuzzy)
+        && gender != Level::Disagree
+        && !matches!(date_of_birth, Level::Different | Level::OneDigitDecade);
+    compare::same_address(address) && !same_person
+}
+
+/// A comparison's weight, with exact agreement on a name weighted by how common the
+/// query's name is (when the names are crossed, by the other name's frequency).
+fn field_weight(
+    weights: &Weights,
+    query: &Person,
+    field: Field,
+    level: Level,
+    crossed: bool,
+) -> f64 {
+    match (field, level, crossed) {
+        (Field::FirstName, Level::Exact, false) => weights.exact_weight(field, query.first()),
+        (Field::Surname, Level::Exact, false) => weights.exact_weight(field, query.surnames()),
+        _ => weights.weight(field, level),
+    }
 }
 
 /// Compares the query with one candidate, field by field.
-fn score<'a>(query: &Person, record: &'a DepartmentRecord, cycle: &Cycle) -> Scored<'a> {
-    let early = compare::date_of_birth_of(query, &record.dataset);
-    if weights::vetoes(Field::DateOfBirth, early) {
-        return Scored {
-            record_id: &record.record_id,
-            score: weights::weight(Field::DateOfBirth, early),
-            comparisons: vec![(Field::DateOfBirth, early)],
-            swapped_names: false,
-        };
-    }
+fn score<'a>(
+    weights: &Weights,
+    query: &Person,
+    record: &'a DepartmentRecord,
+    cycle: &Cycle,
+) -> Scored<'a> {
     let candidate = Person::new(&record.dataset);
     let mut first = compare::first_name(query, &candidate);
     let mut surname = compare::surname(query, &candidate);
     let mut swapped_names = false;
     let straight =
-        weights::weight(Field::FirstName, first) + weights::weight(Field::Surname, surname);
+        weights.weight(Field::FirstName, first) + weights.weight(Field::Surname, surname);
     // Names in the wrong order show as two disagreeing names; only then look crosswise.
-    let disagree =
-        |level: Level| matches!(level, Level::Different | Level::Phonetic | Level::Initial);
+    let disagree = |level: Level| {
+        matches!(
+            level,
+            Level::Different | Level::Phonetic | Level::FuzzyFar | Level::Initial
+        )
+    };
     let crossed = if disagree(first) || disagree(surname) {
         compare::swapped_names(query, &candidate)
     } else {
         None
     };
     if let Some((f, s)) = crossed {
-        let crossed = weights::weight(Field::FirstName, f) + weights::weight(Field::Surname, s)
+        let crossed = weights.weight(Field::FirstName, f) + weights.weight(Field::Surname, s)
             - SWAPPED_NAMES_PENALTY;
         if crossed > straight {
             (first, surname, swapped_names) = (f, s, true);
         }
     }
-    let date_of_birth = compare::date_of_birth(query, &candidate);
     let address = compare::address(query, &candidate);
-    if twin_signature(first, surname, date_of_birth, address) {
-        first = Level::SimilarInHousehold;
-    }
+    let gender = compare::gender_level(query, &candidate);
+    let date_of_birth = compare::date_of_birth(query, &candidate);
     let mut comparisons = vec![
         (Field::FirstName, first),
         (Field::Surname, surname),
         (Field::DateOfBirth, date_of_birth),
         (Field::Address, address),
-        (Field::Gender, compare::gender_level(query, &candidate)),
+        (Field::Gender, gender),
     ];
     comparisons.extend(
         cycle
@@ -164,7 +189,7 @@ fn score<'a>(query: &Person, record: &'a DepartmentRecord, cycle: &Cycle) -> Sco
     };
     let score = comparisons
         .iter()
-        .map(|(field, level)| weights::weight(*field, *level))
+        .map(|(field, level)| field_weight(weights, query, *field, *level, swapped_names))
         .sum::<f64>()
         - penalty;
     Scored {
@@ -172,7 +197,17 @@ fn score<'a>(query: &Person, record: &'a DepartmentRecord, cycle: &Cycle) -> Sco
         score,
         comparisons,
         swapped_names,
+        household_member: matches!(cycle, Cycle::One)
+            && household_member(first, date_of_birth, address, gender),
     }
+}
+
+/// Whether the candidate's `field` was compared (both sides had a usable value).
+fn compared(scored: &Scored<'_>, field: Field) -> bool {
+    scored
+        .comparisons
+        .iter()
+        .any(|(f, level)| *f == field && *level != Level::Missing)
 }
 
 /// Rounds a score for reasons and decisions, so they read and compare well.
@@ -180,13 +215,13 @@ fn rounded(score: f64) -> f64 {
     (score * 100.0).round() / 100.0
 }
 
-fn explain(best: &Scored<'_>, reasons: &mut Vec<String>) {
+fn explain(weights: &Weights, query: &Person, best: &Scored<'_>, reasons: &mut Vec<String>) {
     for (field, level) in &best.comparisons {
         reasons.push(format!(
             "{}={}({:+.2})",
             field.code(),
             level.code(),
-            weights::weight(*field, *level)
+            field_weight(weights, query, *field, *level, best.swapped_names)
         ));
     }
     if best.swapped_names {
@@ -200,7 +235,7 @@ fn explain(best: &Scored<'_>, reasons: &mut Vec<String>) {
 fn decision(
     query: &MatchingDataset,
     outcome: Outcome,
-    best: Option<(&RecordId, f64)>,
+    best: Option<(&RecordId, f64, f64)>,
     reasons: Vec<String>,
 ) -> Decision {
     Decision {
@@ -208,14 +243,16 @@ fn decision(
         outcome,
         record_id: best
             .filter(|_| outcome == Outcome::Match)
-            .map(|(id, _)| id.clone()),
-        score: best.map_or(0.0, |(_, s)| rounded(s)),
+            .map(|(id, _, _)| id.clone()),
+        score: best.map_or(0.0, |(_, s, _)| rounded(s)),
+        probability: best.map_or(0.0, |(_, _, p)| p),
         reasons,
     }
 }
 
 /// Scores every candidate and applies the decision rule.
 fn decide(
+    weights: &Weights,
     query: &MatchingDataset,
     candidates: &[DepartmentRecord],
     policy: &MatchPolicy,
@@ -234,7 +271,7 @@ fn decide(
     let mut by_record: BTreeMap<&RecordId, Scored<'_>> = BTreeMap::new();
     let mut excluded = 0;
     for candidate in candidates {
-        let scored = score(&q, candidate, cycle);
+        let scored = score(weights, &q, candidate, cycle);
         if scored.excluded(cycle) {
             excluded += 1;
             continue;
@@ -256,13 +293,18 @@ fn decide(
         return decision(query, Outcome::NoMatch, None, reasons);
     };
     reasons.push(format!("{label}:best={:.2}", best.score));
-    explain(best, &mut reasons);
+    explain(weights, &q, best, &mut reasons);
     let second = ranked.get(1).map(|s| s.score);
     if let Some(second) = second {
         reasons.push(format!("{label}:second={second:.2}"));
     }
     let threshold = cycle.threshold(policy);
-    let outcome = if best.score < threshold {
+    let outcome = if matches!(cycle, Cycle::One) && !compared(best, Field::DateOfBirth) {
+        // A parent and a child can share name and address: without a date of birth to
+        // compare, cycle 1 cannot tell them apart, whatever the score.
+        reasons.push("decision:date_of_birth_needed".to_owned());
+        Outcome::NoMatch
+    } else if best.score < threshold {
         reasons.push(format!("decision:below_threshold({threshold:.2})"));
         Outcome::NoMatch
     } else if second.is_some_and(|s| best.score - s < policy.margin) {
@@ -272,7 +314,13 @@ fn decide(
         reasons.push("decision:match".to_owned());
         Outcome::Match
     };
-    decision(query, outcome, Some((best.record_id, best.score)), reasons)
+    let probability = weights.probability(best.score);
+    decision(
+        query,
+        outcome,
+        Some((best.record_id, best.score, probability)),
+        reasons,
+    )
 }
 
 /// Cycle 1: matches the dataset asserted by the IdP against a department's candidates.
@@ -280,14 +328,21 @@ fn decide(
 /// `Match` carries the record id; `Ambiguous` and `NoMatch` carry none. `score` is the best
 /// candidate's total weight in bits (0 without candidates). `reasons` are codes and
 /// numbers only, never personal data: `cycle1:candidates=N`, `query:<field>_missing`,
-/// `cycle1:excluded=N` (vetoed), `cycle1:best=S`, the best candidate's comparisons as
+/// `cycle1:excluded=N` (household rule), `cycle1:best=S`, the best candidate's comparisons as
 /// `<field>=<level>(<weight>)`, `cycle1:second=S`, and one `decision:...` code.
 pub fn match_cycle1(
     query: &MatchingDataset,
     candidates: &[DepartmentRecord],
     policy: &MatchPolicy,
 ) -> Decision {
-    decide(query, candidates, policy, &Cycle::One, Vec::new())
+    decide(
+        builtin_weights(),
+        query,
+        candidates,
+        policy,
+        &Cycle::One,
+        Vec::new(),
+    )
 }
 
 /// Reason label for the attribute type: known types by name, others as `other` (a
@@ -319,6 +374,7 @@ pub fn match_cycle3(
     let mut reasons = vec![format!("cycle3:attribute={}", attribute_label(&kind))];
     match normalise_attribute(&kind, value) {
         Ok(wanted) => decide(
+            builtin_weights(),
             query,
             candidates,
             policy,

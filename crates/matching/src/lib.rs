@@ -11,14 +11,18 @@ mod blocking;
 mod compare;
 mod dataset;
 mod engine;
+mod estimate;
+mod model;
 mod nicknames;
 mod normalise;
 mod policy;
-mod weights;
 
-pub use blocking::{query_blocking_keys, record_blocking_keys};
+pub use blocking::{query_blocking_keys, record_blocking_keys, MAX_QUERY_KEYS};
+pub use compare::given_names_equivalent;
 pub use dataset::{Address, Decision, DepartmentRecord, MatchingDataset, Outcome, RecordId};
 pub use engine::{match_cycle1, match_cycle3};
+pub use estimate::{estimate, LabelledPair, M_FLOOR, RANDOM_PAIRS, TERM_FREQUENCIES};
+pub use model::{Model, ModelError, Probabilities, TF_MAX_BOOST_BITS};
 pub use normalise::{
     normalise_attribute, normalise_attribute_type, normalise_date_of_birth, normalise_name,
     normalise_postcode, parse_date_of_birth, ATTRIBUTE_DRIVING_LICENCE, ATTRIBUTE_NINO,

@@ -26,7 +26,9 @@ pub(crate) fn phonetic_codes(name: &str) -> Option<(String, String)> {
 
 /// Double Metaphone primary codes of every surname and of each part of a double-barrelled
 /// one (`Smith-Jones` gives codes for `smith jones`, `smith` and `jones`), for blocking.
-pub(crate) fn surname_codes(surnames: &[String]) -> std::collections::BTreeSet<String> {
+pub(crate) fn surname_codes<'a>(
+    surnames: impl IntoIterator<Item = &'a String>,
+) -> std::collections::BTreeSet<String> {
     let mut codes = std::collections::BTreeSet::new();
     for surname in surnames {
         let name = normalise_name(surname);
@@ -41,6 +43,12 @@ pub(crate) fn surname_codes(surnames: &[String]) -> std::collections::BTreeSet<S
         }
     }
     codes
+}
+
+/// Blocking code of one normalised name word: its Double Metaphone primary code, or for
+/// names outside Latin script the name itself marked with `=`.
+pub(crate) fn name_code(word: &str) -> String {
+    phonetic_codes(word).map_or_else(|| format!("={word}"), |(primary, _)| primary)
 }
 
 /// Leading honorifics removed from names: they are not part of who someone is, and IdPs

@@ -26,8 +26,8 @@ pub struct MatchPolicy {
 impl Default for MatchPolicy {
     fn default() -> Self {
         Self {
-            threshold: 28.0,
-            cycle3_threshold: 35.0,
+            threshold: 32.0,
+            cycle3_threshold: 36.0,
             margin: 6.0,
             max_candidates: 1000,
         }

@@ -294,12 +294,13 @@ fn decision_json_shape_round_trip() {
         outcome: Outcome::Match,
         record_id: Some(RecordId("D42".into())),
         score: 17.3,
+        probability: 0.999,
         reasons: vec!["cycle1:qualifying=1".into()],
     };
     let v = serde_json::to_value(&d).expect("serialises");
     assert_eq!(
         v,
-        serde_json::json!({"id":"q-1","outcome":"match","record_id":"D42","score":17.3,"reasons":["cycle1:qualifying=1"]})
+        serde_json::json!({"id":"q-1","outcome":"match","record_id":"D42","score":17.3,"probability":0.999,"reasons":["cycle1:qualifying=1"]})
     );
     let back: Decision = serde_json::from_value(v).expect("parses");
     assert_eq!(back, d);

@@ -11,48 +11,49 @@ use super::{LabelledQuery, QuerySet};
 /// Per set: the smallest recall at cycle 1 and with cycle 3 (cycle 1, then cycle 3 when
 /// that did not match) the accuracy test accepts.
 ///
-/// Each floor is what the engine achieved when the error model was added (default test
-/// spec: seed 20260422, 50,000 records, 200 queries per set), rounded down to a multiple of
-/// 0.05, so that the test catches a regression without failing on the engine of the day.
-/// The floors are raised as the engine improves; never lowered to make a change pass.
+/// Each floor is what the engine achieves on the default test spec (seed 20260422, 50,000
+/// records, 200 queries per set), rounded down to a multiple of 0.05, so that the test
+/// catches a regression. The floors are raised as the engine improves, never lowered to
+/// make a change pass; the low cycle-1 floors are the sets the engine leaves to cycle 3
+/// on purpose (docs/matching.md, "The decision rule").
 /// Sets whose people have no record (`absent*`) have no recall and are not listed.
 pub const RECALL_FLOORS: &[(QuerySet, f64, f64)] = &[
     // (set, min recall at cycle 1, min recall with cycle 3)
     (QuerySet::Clean, 1.00, 1.00),
-    (QuerySet::Typo, 0.45, 1.00),
-    (QuerySet::Nickname, 0.00, 1.00),
+    (QuerySet::Typo, 0.95, 1.00),
+    (QuerySet::Nickname, 1.00, 1.00),
     (QuerySet::SwappedDayMonth, 1.00, 1.00),
-    (QuerySet::MovedAddress, 0.45, 1.00),
+    (QuerySet::MovedAddress, 0.50, 1.00),
     (QuerySet::Hyphenated, 1.00, 1.00),
-    (QuerySet::FirstNameTypo, 0.00, 1.00),
-    (QuerySet::FirstNameOcr, 0.00, 1.00),
-    (QuerySet::FirstNamePhonetic, 0.00, 1.00),
-    (QuerySet::FirstNameMissing, 1.00, 1.00),
-    (QuerySet::SurnameTypo, 0.85, 0.85),
+    (QuerySet::FirstNameTypo, 0.65, 1.00),
+    (QuerySet::FirstNameOcr, 0.75, 1.00),
+    (QuerySet::FirstNamePhonetic, 0.75, 1.00),
+    (QuerySet::FirstNameMissing, 0.00, 1.00),
+    (QuerySet::SurnameTypo, 0.95, 1.00),
     (QuerySet::SurnamePhonetic, 1.00, 1.00),
-    (QuerySet::SurnameMissing, 0.40, 1.00),
+    (QuerySet::SurnameMissing, 1.00, 1.00),
     (QuerySet::NamesSwapped, 1.00, 1.00),
     (QuerySet::DobMissing, 0.00, 1.00),
-    (QuerySet::DobInvalid, 0.00, 1.00),
-    (QuerySet::DobOneDigit, 0.70, 0.70),
-    (QuerySet::DobTransposed, 0.00, 0.00),
-    (QuerySet::DobYearOffByOne, 0.90, 0.90),
-    (QuerySet::DobFromHousehold, 0.00, 0.00),
-    (QuerySet::PostcodeDigit, 0.00, 1.00),
-    (QuerySet::PostcodeTransposed, 0.00, 1.00),
-    (QuerySet::PostcodeMissing, 0.00, 1.00),
+    (QuerySet::DobInvalid, 0.10, 1.00),
+    (QuerySet::DobOneDigit, 0.75, 1.00),
+    (QuerySet::DobTransposed, 1.00, 1.00),
+    (QuerySet::DobYearOffByOne, 0.95, 1.00),
+    (QuerySet::DobFromHousehold, 0.00, 1.00),
+    (QuerySet::PostcodeDigit, 1.00, 1.00),
+    (QuerySet::PostcodeTransposed, 1.00, 1.00),
+    (QuerySet::PostcodeMissing, 1.00, 1.00),
     (QuerySet::HouseNumberDiffers, 1.00, 1.00),
     (QuerySet::StreetTypo, 1.00, 1.00),
-    (QuerySet::AddressMissing, 0.00, 1.00),
+    (QuerySet::AddressMissing, 0.40, 1.00),
     (QuerySet::ValueReplaced, 1.00, 1.00),
-    (QuerySet::FebrlMix, 0.20, 0.65),
-    (QuerySet::CensusMix, 0.85, 0.95),
-    (QuerySet::Twin, 1.00, 1.00),
-    (QuerySet::Namesake, 0.75, 1.00),
+    (QuerySet::FebrlMix, 0.55, 0.90),
+    (QuerySet::CensusMix, 0.95, 0.95),
+    (QuerySet::Twin, 0.95, 1.00),
+    (QuerySet::Namesake, 0.80, 1.00),
     (QuerySet::FatherSon, 1.00, 1.00),
-    (QuerySet::TwinNoisy, 0.15, 0.60),
-    (QuerySet::NamesakeNoisy, 0.15, 0.50),
-    (QuerySet::FatherSonNoisy, 0.20, 0.65),
+    (QuerySet::TwinNoisy, 0.55, 0.85),
+    (QuerySet::NamesakeNoisy, 0.40, 0.80),
+    (QuerySet::FatherSonNoisy, 0.55, 0.85),
 ];
 
 /// Counts for one query set (or several combined).

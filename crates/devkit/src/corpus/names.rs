@@ -847,7 +847,7 @@ pub(super) fn nickname_related(a: &str, b: &str) -> bool {
     NICKNAMES.iter().any(|(formal, nicknames)| {
         let covers = |n: &str| n == *formal || nicknames.contains(&n);
         covers(a) && covers(b)
-    })
+    }) || matching::given_names_equivalent(a, b)
 }
 
 /// Postcode districts (outward codes) with their post towns. Covers every outward shape
