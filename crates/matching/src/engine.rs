@@ -5,7 +5,7 @@
 //! comparisons ([`crate::Model`]). Two rules rule a candidate out whatever the sum: at
 //! cycle 3 a different (or absent) attribute, and the household rule (same address, a
 //! first name that does not say it is the same person: another member of the household).
-//! At cycle 1 a date of birth must have been compared. The best remaining candidate is a match only when its score reaches
+//! At cycle 1 a date of birth and an address must have been compared. The best remaining candidate is a match only when its score reaches
 //! the policy's threshold *and* leads the second best by the policy's margin; otherwise
 //! the answer is ambiguous or no match, never a guess, because linking a person to someone
 //! else's record is the worst failure the hub can have. The outcome does not depend on
@@ -202,6 +202,23 @@ fn score<'a>(
     }
 }
 
+/// The field cycle 1 could not compare on the best candidate and needs, whatever the
+/// score: a date of birth (a parent and a child can share name and address, and only the
+/// date tells them apart) and an address (name and date of birth alone are what
+/// namesakes born the same day share). Cycle 3's attribute stands in for either.
+fn cycle1_needs(cycle: &Cycle, best: &Scored<'_>) -> Option<&'static str> {
+    if !matches!(cycle, Cycle::One) {
+        return None;
+    }
+    [
+        (Field::DateOfBirth, "date_of_birth"),
+        (Field::Address, "address"),
+    ]
+    .into_iter()
+    .find(|(field, _)| !compared(best, *field))
+    .map(|(_, name)| name)
+}
+
 /// Whether the candidate's `field` was compared (both sides had a usable value).
 fn compared(scored: &Scored<'_>, field: Field) -> bool {
     scored
@@ -299,10 +316,8 @@ fn decide(
         reasons.push(format!("{label}:second={second:.2}"));
     }
     let threshold = cycle.threshold(policy);
-    let outcome = if matches!(cycle, Cycle::One) && !compared(best, Field::DateOfBirth) {
-        // A parent and a child can share name and address: without a date of birth to
-        // compare, cycle 1 cannot tell them apart, whatever the score.
-        reasons.push("decision:date_of_birth_needed".to_owned());
+    let outcome = if let Some(needed) = cycle1_needs(cycle, best) {
+        reasons.push(format!("decision:{needed}_needed"));
         Outcome::NoMatch
     } else if best.score < threshold {
         reasons.push(format!("decision:below_threshold({threshold:.2})"));

@@ -485,6 +485,31 @@ fn cycle1_needs_a_date_of_birth_to_compare() {
 }
 
 #[test]
+fn cycle1_needs_an_address_to_compare() {
+    // Rare names and the date of birth agree, but without an address that is what
+    // namesakes born the same day share: cycle 3, never cycle 1.
+    let record_of = |addresses: &[&str]| {
+        with_nino(
+            person("Peregrine", &["Quellington"], "1971-03-09", addresses),
+            "AB123456C",
+        )
+    };
+    let records = vec![record("R1", record_of(&["4|LS1 4AB"]))];
+    let no_address = person("Peregrine", &["Quellington"], "1971-03-09", &[]);
+    let d = cycle1(&no_address, &records);
+    assert_no_record(&d);
+    assert!(has_reason(&d, "query:address_missing"), "{:?}", d.reasons);
+    assert!(has_reason(&d, "decision:address_needed"), "{:?}", d.reasons);
+    assert_match(&cycle3(&no_address, "AB123456C", &records), "R1");
+    // The same when the department holds no address.
+    let records = vec![record("R2", record_of(&[]))];
+    let with_address = person("Peregrine", &["Quellington"], "1971-03-09", &["4|LS1 4AB"]);
+    let d = cycle1(&with_address, &records);
+    assert!(has_reason(&d, "decision:address_needed"), "{:?}", d.reasons);
+    assert_no_record(&d);
+}
+
+#[test]
 fn twins_with_different_names_are_told_apart() {
     let records = vec![
         record(
