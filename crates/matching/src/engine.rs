@@ -120,7 +120,7 @@ fn household_member(first: Level, date_of_birth: Level, address: Level, gender: 
 }
 
 /// A comparison's weight, with exact agreement on a name weighted by how common the
-/// query's name is (when the names are crossed, by the other name's frequency).
+/// query's name is (names compared crosswise get the level's average weight).
 fn field_weight(
     weights: &Weights,
     query: &Person,

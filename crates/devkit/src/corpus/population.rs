@@ -687,38 +687,6 @@ fn department_record(world: &World, p: &Person, record_id: RecordId) -> Departme
     }
 }
 
-/// The sets that ask about an ordinary record of the general population, in plan order.
-const RECORD_SETS: [QuerySet; 29] = [
-    QuerySet::Clean,
-    QuerySet::Typo,
-    QuerySet::Nickname,
-    QuerySet::SwappedDayMonth,
-    QuerySet::MovedAddress,
-    QuerySet::Hyphenated,
-    QuerySet::FirstNameTypo,
-    QuerySet::FirstNameOcr,
-    QuerySet::FirstNamePhonetic,
-    QuerySet::FirstNameMissing,
-    QuerySet::SurnameTypo,
-    QuerySet::SurnamePhonetic,
-    QuerySet::SurnameMissing,
-    QuerySet::NamesSwapped,
-    QuerySet::DobMissing,
-    QuerySet::DobInvalid,
-    QuerySet::DobOneDigit,
-    QuerySet::DobTransposed,
-    QuerySet::DobYearOffByOne,
-    QuerySet::DobFromHousehold,
-    QuerySet::PostcodeDigit,
-    QuerySet::PostcodeTransposed,
-    QuerySet::PostcodeMissing,
-    QuerySet::HouseNumberDiffers,
-    QuerySet::StreetTypo,
-    QuerySet::AddressMissing,
-    QuerySet::ValueReplaced,
-    QuerySet::FebrlMix,
-    QuerySet::CensusMix,
-];
 
 /// People living at the same address (same unit, house and flat), by address: a household.
 fn households(people: &[Person]) -> BTreeMap<(u32, u16, Option<u8>), Vec<usize>> {
@@ -788,7 +756,8 @@ fn choose_record_queries(
 ) {
     let mut used = vec![false; people.len()];
     let households = households(people);
-    for set in RECORD_SETS {
+    // The sets about an ordinary record of the general population, in report order.
+    for set in QuerySet::ALL.into_iter().filter(|s| !s.is_hard_negative()) {
         let mut chosen = 0;
         // Bounded so that a tiny population yields fewer queries instead of looping.
         let mut attempts = 0usize;
