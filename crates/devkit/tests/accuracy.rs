@@ -44,6 +44,20 @@ fn spec() -> CorpusSpec {
     }
 }
 
+/// The default policy, or with the cycle-1 threshold `CORPUS_THRESHOLD` (to see how much
+/// room the default leaves before the hard negatives start to match).
+fn policy() -> MatchPolicy {
+    let default = MatchPolicy::default();
+    let threshold = std::env::var("CORPUS_THRESHOLD")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default.threshold);
+    MatchPolicy {
+        threshold,
+        ..default
+    }
+}
+
 /// Blocking key -> indexes of the records stored under it.
 struct BlockingIndex<'a> {
     records: &'a [DepartmentRecord],
@@ -102,7 +116,7 @@ fn matching_meets_the_accuracy_bounds_on_the_synthetic_corpus() {
     let generated = started.elapsed();
     let index = BlockingIndex::new(&corpus.records);
     let indexed = started.elapsed();
-    let policy = MatchPolicy::default();
+    let policy = policy();
     let decisions: Vec<(Decision, Option<Decision>)> = corpus
         .queries
         .iter()

@@ -11,9 +11,10 @@ use super::{LabelledQuery, QuerySet};
 /// Per set: the smallest recall at cycle 1 and with cycle 3 (cycle 1, then cycle 3 when
 /// that did not match) the accuracy test accepts.
 ///
-/// Each floor is what the engine achieves on the default test spec (seed 20260422, 50,000
-/// records, 200 queries per set), rounded down to a multiple of 0.05, so that the test
-/// catches a regression. The floors are raised as the engine improves, never lowered to
+/// Each floor is the lower of what the engine achieves on the default test spec (seed
+/// 20260422, 50,000 records, 200 queries per set) and on the million-record spec of
+/// docs/matching.md, rounded down to a multiple of 0.05, so that the test catches a
+/// regression at either size. The floors are raised as the engine improves, never lowered to
 /// make a change pass; the low cycle-1 floors are the sets the engine leaves to cycle 3
 /// on purpose (docs/matching.md, "The decision rule").
 /// Sets whose people have no record (`absent*`) have no recall and are not listed.
@@ -23,7 +24,7 @@ pub const RECALL_FLOORS: &[(QuerySet, f64, f64)] = &[
     (QuerySet::Typo, 0.95, 1.00),
     (QuerySet::Nickname, 1.00, 1.00),
     (QuerySet::SwappedDayMonth, 1.00, 1.00),
-    (QuerySet::MovedAddress, 0.50, 1.00),
+    (QuerySet::MovedAddress, 0.45, 1.00),
     (QuerySet::Hyphenated, 1.00, 1.00),
     (QuerySet::FirstNameTypo, 0.65, 1.00),
     (QuerySet::FirstNameOcr, 0.75, 1.00),
@@ -46,14 +47,14 @@ pub const RECALL_FLOORS: &[(QuerySet, f64, f64)] = &[
     (QuerySet::StreetTypo, 1.00, 1.00),
     (QuerySet::AddressMissing, 0.00, 1.00),
     (QuerySet::ValueReplaced, 1.00, 1.00),
-    (QuerySet::FebrlMix, 0.50, 0.90),
+    (QuerySet::FebrlMix, 0.50, 0.85),
     (QuerySet::CensusMix, 0.95, 0.95),
     (QuerySet::Twin, 0.95, 1.00),
-    (QuerySet::Namesake, 0.80, 1.00),
+    (QuerySet::Namesake, 0.70, 1.00),
     (QuerySet::FatherSon, 1.00, 1.00),
     (QuerySet::TwinNoisy, 0.55, 0.85),
     (QuerySet::NamesakeNoisy, 0.40, 0.80),
-    (QuerySet::FatherSonNoisy, 0.55, 0.85),
+    (QuerySet::FatherSonNoisy, 0.50, 0.85),
 ];
 
 /// Counts for one query set (or several combined).
