@@ -687,7 +687,6 @@ fn department_record(world: &World, p: &Person, record_id: RecordId) -> Departme
     }
 }
 
-
 /// People living at the same address (same unit, house and flat), by address: a household.
 fn households(people: &[Person]) -> BTreeMap<(u32, u16, Option<u8>), Vec<usize>> {
     let mut by_home: BTreeMap<(u32, u16, Option<u8>), Vec<usize>> = BTreeMap::new();
