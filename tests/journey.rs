@@ -299,6 +299,10 @@ async fn cancelling_at_the_idp_returns_access_denied_with_reason() {
         .rp();
     assert_eq!(params["error"], "access_denied");
     assert_eq!(params["reason"], "user_cancelled");
+    assert_eq!(
+        params["error_description"],
+        "The user cancelled at the identity provider"
+    );
     assert_eq!(params["state"], request.state);
 }
 
@@ -540,7 +544,12 @@ async fn cancelling_on_the_picker_goes_back_to_the_rp() {
         .submit(&url, &picker, "/journey/cancel", &[])
         .await
         .rp();
+    assert_eq!(params["error"], "access_denied");
     assert_eq!(params["reason"], "user_cancelled");
+    assert_eq!(
+        params["error_description"], "The user cancelled at the hub",
+        "the citizen never reached an identity provider"
+    );
 }
 
 #[tokio::test]

@@ -13,7 +13,11 @@ use crate::pages::{html, ErrorPage};
 /// Why a journey ended without an assertion. The string codes are a public contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
+    /// The citizen cancelled at the identity provider.
     UserCancelled,
+    /// The citizen cancelled on the hub's own picker (same `reason` code, its own
+    /// description).
+    UserCancelledAtHub,
     IdpAccessDenied,
     IdpUnavailable,
     IdpError,
@@ -43,7 +47,7 @@ impl Reason {
     /// The stable reason code sent as `reason`.
     pub fn code(self) -> &'static str {
         match self {
-            Self::UserCancelled => "user_cancelled",
+            Self::UserCancelled | Self::UserCancelledAtHub => "user_cancelled",
             Self::IdpAccessDenied => "idp_access_denied",
             Self::IdpUnavailable => "idp_unavailable",
             Self::IdpError => "idp_error",
@@ -70,6 +74,7 @@ impl Reason {
     pub fn oidc_error(self) -> &'static str {
         match self {
             Self::UserCancelled
+            | Self::UserCancelledAtHub
             | Self::IdpAccessDenied
             | Self::LevelNotAvailable
             | Self::LevelTooLow
@@ -94,6 +99,7 @@ impl Reason {
     pub fn description(self) -> &'static str {
         match self {
             Self::UserCancelled => "The user cancelled at the identity provider",
+            Self::UserCancelledAtHub => "The user cancelled at the hub",
             Self::IdpAccessDenied => "The identity provider could not verify the user",
             Self::IdpUnavailable => "The identity provider is unavailable",
             Self::IdpError => "The identity provider returned an invalid response",
