@@ -297,6 +297,63 @@ async fn private_key_jwt_authenticates_and_assertions_are_single_use() {
     );
 }
 
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// RFC 6749 §2.3: one client authentication method per request. A valid Basic header
+/// with another client's valid assertion, or with a secret in the body too, is
+/// `invalid_request` (and audited); the code is not spent.
+#[tokio::test]
+async fn two_client_authentication_methods_in_one_request_are_invalid_request() {
+    let hub = spawn_hub().await;
+    let request = AuthRequest::new(RP_MATCH);
+    let code = hub.code_for(&request, "alice").await;
+    let secret = secret_of(RP_MATCH);
+    let grant = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", TEST_RP_CALLBACK),
+        ("code_verifier", request.verifier.as_str()),
+    ];
+    let assertion = hub.client_assertion("jti-mixed");
+    let with_assertion = [
+        ("client_assertion_type", JWT_BEARER),
+        ("client_assertion", assertion.as_str()),
+    ];
+    let with_secret = [("client_secret", secret.as_str())];
+    for extra in [&with_assertion[..], &with_secret[..]] {
+        let form: Vec<_> = grant.iter().chain(extra).copied().collect();
+        let (status, body) = hub.token_request(Some((RP_MATCH, &secret)), &form).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{extra:?}: {body}");
+        assert_eq!(body["error"], "invalid_request", "{extra:?}: {body}");
+    }
+    let auditor = secret_of(AUDITOR_ALL);
+    let (status, body) = hub
+        .token_request(
+            Some((AUDITOR_ALL, &auditor)),
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_secret", auditor.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "auditor: {body}");
+    assert_eq!(body["error"], "invalid_request", "auditor: {body}");
+
+    let mixed = hub
+        .events_of_type("request_rejected")
+        .await
+        .into_iter()
+        .filter(|e| e["outcome"] == "client_auth_methods_mixed")
+        .count();
+    assert_eq!(mixed, 3, "each refusal is in the verification log");
+    let (status, body) = hub.token_request(Some((RP_MATCH, &secret)), &grant).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "one method redeems the code: {body}"
+    );
+}
+
 #[tokio::test]
 async fn a_secret_cannot_stand_in_for_a_registered_private_key_jwt() {
     let hub = spawn_hub().await;

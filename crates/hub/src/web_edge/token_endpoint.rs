@@ -35,6 +35,17 @@ pub(crate) struct TokenForm {
     scope: Option<String>,
 }
 
+impl TokenForm {
+    fn credentials(&self) -> ClientCredentials<'_> {
+        ClientCredentials {
+            client_id: self.client_id.as_deref(),
+            client_assertion_type: self.client_assertion_type.as_deref(),
+            client_assertion: self.client_assertion.as_deref(),
+            client_secret_in_body: self.client_secret.is_some(),
+        }
+    }
+}
+
 /// An OAuth error response (RFC 6749 §5.2).
 #[derive(Debug)]
 pub(crate) struct OAuthError {
@@ -94,6 +105,30 @@ pub(crate) fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
     Some((decode(id)?, decode(secret)?))
 }
 
+/// True when the request carries an `Authorization: Basic` header, whether or not it
+/// parses: a client authentication method in use.
+fn has_basic_header(req: &HttpRequest) -> bool {
+    req.headers()
+        .get("authorization")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.get(..6))
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("basic "))
+}
+
+/// How many client authentication methods the request uses: the Basic header, a client
+/// assertion (either of its parameters) and a secret in the body. RFC 6749 §2.3: "The
+/// client MUST NOT use more than one authentication method in each request."
+fn methods_used(req: &HttpRequest, credentials: &ClientCredentials<'_>) -> usize {
+    [
+        has_basic_header(req),
+        credentials.client_assertion.is_some() || credentials.client_assertion_type.is_some(),
+        credentials.client_secret_in_body,
+    ]
+    .into_iter()
+    .filter(|used| *used)
+    .count()
+}
+
 /// Claims we read from a `private_key_jwt` client assertion.
 #[derive(Debug, Deserialize)]
 struct AssertionClaims {
@@ -137,11 +172,24 @@ impl<'h> Refusal<'h> {
             error: OAuthError::invalid_client(description),
         }
     }
+
+    /// More than one client authentication method in one request: `invalid_request`
+    /// (RFC 6749 §2.3), whichever of them would have succeeded.
+    fn several_methods() -> Self {
+        Self {
+            rp: None,
+            outcome: Some("client_auth_methods_mixed"),
+            error: OAuthError::invalid_request(MIXED_METHODS),
+        }
+    }
 }
 
+const MIXED_METHODS: &str = "Use exactly one client authentication method";
+
 /// Authenticates the client with the one method it registered (`client_secret_basic` or
-/// `private_key_jwt`), at `/token` and `/par` alike. Every refusal is recorded in the
-/// verification log as `request_rejected`.
+/// `private_key_jwt`), at `/token` and `/par` alike; a request using more than one method
+/// is `invalid_request`. Every refusal is recorded in the verification log as
+/// `request_rejected`.
 pub(crate) async fn authenticate<'h>(
     hub: &'h Hub,
     req: &HttpRequest,
@@ -163,6 +211,9 @@ async fn identify<'h>(
     req: &HttpRequest,
     credentials: ClientCredentials<'_>,
 ) -> Result<&'h RelyingParty, Refusal<'h>> {
+    if methods_used(req, &credentials) > 1 {
+        return Err(Refusal::several_methods());
+    }
     if credentials.client_secret_in_body {
         return Err(Refusal::new(
             None,
@@ -282,6 +333,12 @@ pub(crate) async fn token(
 ) -> HttpResponse {
     let result = match form.grant_type.as_deref() {
         Some("client_credentials") => {
+            if methods_used(&req, &form.credentials()) > 1 {
+                hub.audit
+                    .rejected(None, None, "client_auth_methods_mixed")
+                    .await;
+                return OAuthError::invalid_request(MIXED_METHODS).response();
+            }
             super::audit_api::auditor_token(&hub, &req, form.scope.as_deref()).await
         }
         _ => exchange(&hub, &req, &form).await,
@@ -294,13 +351,7 @@ async fn exchange(
     req: &HttpRequest,
     form: &TokenForm,
 ) -> Result<HttpResponse, OAuthError> {
-    let credentials = ClientCredentials {
-        client_id: form.client_id.as_deref(),
-        client_assertion_type: form.client_assertion_type.as_deref(),
-        client_assertion: form.client_assertion.as_deref(),
-        client_secret_in_body: form.client_secret.is_some(),
-    };
-    let rp = authenticate(hub, req, credentials).await?;
+    let rp = authenticate(hub, req, form.credentials()).await?;
     let result = redeem(hub, rp, form).await;
     if let Err(e) = &result {
         if e.error == "invalid_grant" {
