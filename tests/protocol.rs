@@ -354,6 +354,57 @@ async fn two_client_authentication_methods_in_one_request_are_invalid_request() 
     );
 }
 
+/// POST /token redeeming `code` for [`RP_JWT`], authenticated by `assertion`.
+async fn redeem_with_assertion(
+    hub: &TestHub,
+    request: &AuthRequest,
+    code: &str,
+    assertion: &str,
+) -> (StatusCode, Value) {
+    hub.token_request(
+        None,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", TEST_RP_CALLBACK),
+            ("code_verifier", &request.verifier),
+            ("client_id", RP_JWT),
+            ("client_assertion_type", JWT_BEARER),
+            ("client_assertion", assertion),
+        ],
+    )
+    .await
+}
+
+/// A client assertion's `aud` names the hub only: its issuer, token endpoint or PAR
+/// endpoint. An array that also names anyone else is refused, as is a foreign string.
+#[tokio::test]
+async fn a_client_assertion_addressed_to_anyone_else_too_is_refused() {
+    let hub = spawn_hub().await;
+    let (token, par) = (format!("{}/token", hub.url), format!("{}/par", hub.url));
+    let with_aud = |aud: &Value| hub.client_assertion_with(serde_json::json!({ "aud": aud }));
+    let request = AuthRequest::new(RP_JWT);
+    let code = hub.code_for(&request, "alice").await;
+    for aud in [
+        serde_json::json!([token, "https://elsewhere.example/token"]),
+        serde_json::json!([hub.url, par, "https://elsewhere.example"]),
+        serde_json::json!("https://elsewhere.example/token"),
+        serde_json::json!([]),
+    ] {
+        let (status, body) = redeem_with_assertion(&hub, &request, &code, &with_aud(&aud)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "aud {aud}: {body}");
+        assert_eq!(body["error"], "invalid_client", "aud {aud}: {body}");
+    }
+    let ours = serde_json::json!([hub.url, token, par]);
+    let (status, body) = redeem_with_assertion(&hub, &request, &code, &with_aud(&ours)).await;
+    assert_eq!(status, StatusCode::OK, "the hub's own names: {body}");
+    let request = AuthRequest::new(RP_JWT);
+    let code = hub.code_for(&request, "alice").await;
+    let issuer = serde_json::json!(hub.url);
+    let (status, body) = redeem_with_assertion(&hub, &request, &code, &with_aud(&issuer)).await;
+    assert_eq!(status, StatusCode::OK, "the issuer: {body}");
+}
+
 #[tokio::test]
 async fn a_secret_cannot_stand_in_for_a_registered_private_key_jwt() {
     let hub = spawn_hub().await;

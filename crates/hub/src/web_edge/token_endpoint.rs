@@ -134,10 +134,31 @@ fn methods_used(req: &HttpRequest, credentials: &ClientCredentials<'_>) -> usize
 struct AssertionClaims {
     iss: String,
     sub: String,
+    aud: Audience,
     jti: String,
     exp: i64,
     #[serde(default)]
     iat: Option<i64>,
+}
+
+/// A JWT's `aud`: one string or an array of them (RFC 7519 §4.1.3).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// True when every audience named is one of `accepted` (and at least one is named):
+    /// an assertion also addressed to someone else could be replayed there, or here.
+    fn only(&self, accepted: &[String]) -> bool {
+        let named: &[String] = match self {
+            Self::One(one) => std::slice::from_ref(one),
+            Self::Many(many) => many,
+        };
+        !named.is_empty() && named.iter().all(|aud| accepted.contains(aud))
+    }
 }
 
 /// The client authentication parameters of a request to `/token` or `/par` (the
@@ -272,10 +293,12 @@ async fn private_key_jwt<'h>(
         return Err(Refusal::failed(Some(rp)));
     }
     // The assertion may name the issuer or the endpoint it is sent to; both endpoints
-    // that authenticate clients are accepted at either, as RFC 7523 allows.
+    // that authenticate clients are accepted at either, as RFC 7523 allows. Nothing else:
+    // an `aud` array that also names another party is refused.
+    let accepted = [hub.url("/token"), hub.url("/par"), hub.issuer.clone()];
     let expect = token::Expect {
         issuer: Some(claimed.clone()),
-        audience: vec![hub.url("/token"), hub.url("/par"), hub.issuer.clone()],
+        audience: accepted.to_vec(),
         leeway_secs: 5,
     };
     let claims: AssertionClaims = rp
@@ -295,6 +318,7 @@ async fn private_key_jwt<'h>(
     let now = now();
     let lifetime = claims.exp - claims.iat.unwrap_or(now);
     if claims.sub != claims.iss
+        || !claims.aud.only(&accepted)
         || claims.exp - now > MAX_ASSERTION_LIFETIME
         || lifetime > MAX_ASSERTION_LIFETIME
     {
@@ -480,5 +504,16 @@ mod tests {
             basic_credentials(&req),
             Some(("my rp".to_owned(), "s:cret".to_owned()))
         );
+    }
+
+    #[test]
+    fn an_audience_is_accepted_only_if_it_names_no_one_else() {
+        let accepted = ["https://hub".to_owned(), "https://hub/token".to_owned()];
+        let aud = |json: serde_json::Value| serde_json::from_value::<Audience>(json).unwrap();
+        assert!(aud(json!("https://hub/token")).only(&accepted));
+        assert!(aud(json!(["https://hub", "https://hub/token"])).only(&accepted));
+        assert!(!aud(json!(["https://hub/token", "https://rp.example"])).only(&accepted));
+        assert!(!aud(json!("https://rp.example")).only(&accepted));
+        assert!(!aud(json!([])).only(&accepted));
     }
 }
