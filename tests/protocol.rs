@@ -405,6 +405,34 @@ async fn a_client_assertion_addressed_to_anyone_else_too_is_refused() {
     assert_eq!(status, StatusCode::OK, "the issuer: {body}");
 }
 
+/// Client assertions valid for an hour (Authlib's default) authenticate, once; longer
+/// ones are refused.
+#[tokio::test]
+async fn an_hour_long_client_assertion_authenticates_once() {
+    let hub = spawn_hub().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let request = AuthRequest::new(RP_JWT);
+    let code = hub.code_for(&request, "alice").await;
+    let too_long = hub.client_assertion_with(serde_json::json!({"iat": now, "exp": now + 7200}));
+    let (status, body) = redeem_with_assertion(&hub, &request, &code, &too_long).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "two hours: {body}");
+    let hour = hub.client_assertion_with(serde_json::json!({"iat": now, "exp": now + 3600}));
+    let (status, body) = redeem_with_assertion(&hub, &request, &code, &hour).await;
+    assert_eq!(status, StatusCode::OK, "an hour: {body}");
+
+    let request = AuthRequest::new(RP_JWT);
+    let code = hub.code_for(&request, "alice").await;
+    let (status, body) = redeem_with_assertion(&hub, &request, &code, &hour).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the same assertion again: {body}"
+    );
+}
+
 #[tokio::test]
 async fn a_secret_cannot_stand_in_for_a_registered_private_key_jwt() {
     let hub = spawn_hub().await;

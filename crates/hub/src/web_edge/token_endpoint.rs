@@ -19,8 +19,13 @@ use audit::EventType;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const CLIENT_ASSERTION_JTIS: &str = "client_assertion_jti";
-/// Client assertions may live at most this long (RFC 9700 recommends short lifetimes).
-const MAX_ASSERTION_LIFETIME: i64 = 300;
+/// Client assertions may live at most this long: an hour, what common client libraries
+/// issue (Authlib's default is 3,600 s). Safe because each `jti` is single use and
+/// remembered for as long as its assertion is valid ([`replay_window`]).
+const MAX_ASSERTION_LIFETIME: i64 = 3600;
+/// The `jti` is kept this much longer than the assertion's `exp`: the signature check
+/// allows a few seconds of clock skew.
+const JTI_GRACE_SECS: u64 = 10;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct TokenForm {
@@ -324,7 +329,7 @@ async fn private_key_jwt<'h>(
     {
         return Err(Refusal::failed(Some(rp)));
     }
-    let ttl = Duration::from_secs((claims.exp - now).max(1) as u64 + 10);
+    let ttl = replay_window(claims.exp, now);
     let fresh = hub
         .sessions
         .put_if_absent(
@@ -348,6 +353,12 @@ async fn private_key_jwt<'h>(
         ));
     }
     Ok(rp)
+}
+
+/// How long an assertion's `jti` stays in the replay store: until the assertion has
+/// expired (plus the clock-skew grace), so it cannot be used twice while it is valid.
+fn replay_window(exp: i64, now: i64) -> Duration {
+    Duration::from_secs((exp - now).max(1) as u64 + JTI_GRACE_SECS)
 }
 
 pub(crate) async fn token(
@@ -503,6 +514,17 @@ mod tests {
         assert_eq!(
             basic_credentials(&req),
             Some(("my rp".to_owned(), "s:cret".to_owned()))
+        );
+    }
+
+    #[test]
+    fn a_jti_is_remembered_while_its_assertion_is_valid() {
+        let now = 1_800_000_000;
+        let window = replay_window(now + MAX_ASSERTION_LIFETIME, now);
+        assert!(window >= Duration::from_secs(MAX_ASSERTION_LIFETIME as u64));
+        assert!(
+            replay_window(now - 3, now) > Duration::from_secs(5),
+            "leeway"
         );
     }
 
