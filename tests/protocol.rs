@@ -196,6 +196,24 @@ async fn authorization_requests_without_pkce_s256_are_refused() {
     }
 }
 
+/// Only `response_mode=query` is supported: `form_post`, `fragment` or `jwt` are refused
+/// (in the query, where the RP's library also looks for errors), not silently answered
+/// in the query as if the RP had not asked.
+#[tokio::test]
+async fn response_modes_other_than_query_are_refused() {
+    let hub = spawn_hub().await;
+    for mode in ["form_post", "fragment", "jwt", "query.jwt"] {
+        let request = AuthRequest::new(RP_MATCH).set("response_mode", Some(mode));
+        let params = Browser::new().get(&request.url(&hub)).await.rp();
+        assert_eq!(params["error"], "invalid_request", "{mode}");
+        assert_eq!(params["reason"], "unsupported_response_mode", "{mode}");
+        assert_eq!(params["state"], request.state, "{mode}");
+    }
+    let request = AuthRequest::new(RP_MATCH).set("response_mode", Some("query"));
+    let (status, _, _) = Browser::new().get(&request.url(&hub)).await.page();
+    assert_eq!(status, StatusCode::OK, "query is the default: the picker");
+}
+
 #[tokio::test]
 async fn other_bad_authorization_requests_get_standard_errors() {
     let hub = spawn_hub().await;

@@ -28,6 +28,8 @@ pub enum Reason {
     JourneyExpired,
     JourneyFinished,
     UnsupportedResponseType,
+    /// A `response_mode` other than `query`.
+    UnsupportedResponseMode,
     InvalidScope,
     PkceRequired,
     UnknownLevel,
@@ -58,6 +60,7 @@ impl Reason {
             Self::JourneyExpired => "journey_expired",
             Self::JourneyFinished => "journey_finished",
             Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::UnsupportedResponseMode => "unsupported_response_mode",
             Self::InvalidScope => "invalid_scope",
             Self::PkceRequired => "pkce_required",
             Self::UnknownLevel => "unknown_level",
@@ -87,7 +90,10 @@ impl Reason {
             Self::IdpError => "server_error",
             Self::UnsupportedResponseType => "unsupported_response_type",
             Self::InvalidScope => "invalid_scope",
-            Self::PkceRequired | Self::UnknownLevel | Self::ParRequired => "invalid_request",
+            Self::PkceRequired
+            | Self::UnknownLevel
+            | Self::ParRequired
+            | Self::UnsupportedResponseMode => "invalid_request",
             Self::LoginRequired => "login_required",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::RequestUriInvalid => "invalid_request_uri",
@@ -110,6 +116,7 @@ impl Reason {
             Self::JourneyExpired => "The journey expired",
             Self::JourneyFinished => "The journey had already finished",
             Self::UnsupportedResponseType => "Only response_type=code is supported",
+            Self::UnsupportedResponseMode => "Only response_mode=query is supported",
             Self::InvalidScope => "The openid scope is required",
             Self::PkceRequired => "PKCE with code_challenge_method=S256 is required",
             Self::UnknownLevel => "The requested level of assurance is not supported",
