@@ -10,6 +10,8 @@
 # Both runs happen even if the first fails; the exit code is the first failure's.
 # Throwaway servers started here are stopped on exit; servers that were already running
 # (including ones left up by a manual `scripts/test-services.sh start`) are left alone.
+# The tests' scratch databases carry this run's name (HUB_TEST_RUN, chosen here), and only
+# those are dropped on exit: other runs on the same server (another developer, CI) keep theirs.
 
 set -euo pipefail
 
@@ -23,10 +25,15 @@ services=$(scripts/test-services.sh start) || {
 }
 eval "$services"
 
-# Tests create one scratch database per hub (hub_test_*); drop them when done.
+# Tests create one scratch database per hub, named hub_test_<run>_<random> after
+# HUB_TEST_RUN (crates/store/src/test_support.rs); drop this run's when done, and nothing
+# else: another run may be using its databases right now.
+HUB_TEST_RUN=r$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+export HUB_TEST_RUN
+
 drop_scratch_databases() {
     command -v psql >/dev/null 2>&1 || return 0
-    psql "$DATABASE_URL" -Atc "select datname from pg_database where datname like 'hub\_test\_%'" 2>/dev/null |
+    psql "$DATABASE_URL" -Atc "select datname from pg_database where datname like 'hub\_test\_${HUB_TEST_RUN}\_%'" 2>/dev/null |
         while read -r db; do
             psql "$DATABASE_URL" -qc "drop database if exists \"$db\" with (force)" >/dev/null 2>&1 || true
         done
@@ -42,7 +49,7 @@ trap stop_services EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-echo "test.sh: DATABASE_URL=$DATABASE_URL REDIS_URL=$REDIS_URL" >&2
+echo "test.sh: DATABASE_URL=$DATABASE_URL REDIS_URL=$REDIS_URL HUB_TEST_RUN=$HUB_TEST_RUN" >&2
 
 status=0
 echo "test.sh: cargo test --workspace --all-targets --locked $*" >&2

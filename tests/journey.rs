@@ -42,10 +42,8 @@ async fn matched_person_gets_a_signed_assertion_with_record_and_level() {
 async fn unmatched_person_is_created_when_the_rp_allows_it() {
     let hub = spawn_hub().await;
     let claims = hub.id_token_for(RP_CREATE, "bob").await;
-    assert_eq!(
-        claims["match"],
-        json!({"status": "created", "record_id": null})
-    );
+    // No record: the claim is absent, not `null` (absent claims are omitted).
+    assert_eq!(claims["match"], json!({"status": "created"}));
 }
 
 #[tokio::test]
@@ -301,6 +299,10 @@ async fn cancelling_at_the_idp_returns_access_denied_with_reason() {
         .rp();
     assert_eq!(params["error"], "access_denied");
     assert_eq!(params["reason"], "user_cancelled");
+    assert_eq!(
+        params["error_description"],
+        "The user cancelled at the identity provider"
+    );
     assert_eq!(params["state"], request.state);
 }
 
@@ -542,7 +544,12 @@ async fn cancelling_on_the_picker_goes_back_to_the_rp() {
         .submit(&url, &picker, "/journey/cancel", &[])
         .await
         .rp();
+    assert_eq!(params["error"], "access_denied");
     assert_eq!(params["reason"], "user_cancelled");
+    assert_eq!(
+        params["error_description"], "The user cancelled at the hub",
+        "the citizen never reached an identity provider"
+    );
 }
 
 #[tokio::test]

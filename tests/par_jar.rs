@@ -476,6 +476,11 @@ async fn pushed_requests_are_checked_like_authorization_requests() {
             "invalid_scope",
         ),
         (
+            AuthRequest::new(RP_MATCH).set("response_mode", Some("form_post")),
+            "invalid_request",
+            "unsupported_response_mode",
+        ),
+        (
             AuthRequest::new(RP_MATCH)
                 .set("request_uri", Some("urn:ietf:params:oauth:request_uri:abc")),
             "invalid_request",

@@ -196,6 +196,24 @@ async fn authorization_requests_without_pkce_s256_are_refused() {
     }
 }
 
+/// Only `response_mode=query` is supported: `form_post`, `fragment` or `jwt` are refused
+/// (in the query, where the RP's library also looks for errors), not silently answered
+/// in the query as if the RP had not asked.
+#[tokio::test]
+async fn response_modes_other_than_query_are_refused() {
+    let hub = spawn_hub().await;
+    for mode in ["form_post", "fragment", "jwt", "query.jwt"] {
+        let request = AuthRequest::new(RP_MATCH).set("response_mode", Some(mode));
+        let params = Browser::new().get(&request.url(&hub)).await.rp();
+        assert_eq!(params["error"], "invalid_request", "{mode}");
+        assert_eq!(params["reason"], "unsupported_response_mode", "{mode}");
+        assert_eq!(params["state"], request.state, "{mode}");
+    }
+    let request = AuthRequest::new(RP_MATCH).set("response_mode", Some("query"));
+    let (status, _, _) = Browser::new().get(&request.url(&hub)).await.page();
+    assert_eq!(status, StatusCode::OK, "query is the default: the picker");
+}
+
 #[tokio::test]
 async fn other_bad_authorization_requests_get_standard_errors() {
     let hub = spawn_hub().await;
@@ -294,6 +312,142 @@ async fn private_key_jwt_authenticates_and_assertions_are_single_use() {
         status,
         StatusCode::OK,
         "client authentication failures do not spend the code"
+    );
+}
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// RFC 6749 §2.3: one client authentication method per request. A valid Basic header
+/// with another client's valid assertion, or with a secret in the body too, is
+/// `invalid_request` (and audited); the code is not spent.
+#[tokio::test]
+async fn two_client_authentication_methods_in_one_request_are_invalid_request() {
+    let hub = spawn_hub().await;
+    let request = AuthRequest::new(RP_MATCH);
+    let code = hub.code_for(&request, "alice").await;
+    let secret = secret_of(RP_MATCH);
+    let grant = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", TEST_RP_CALLBACK),
+        ("code_verifier", request.verifier.as_str()),
+    ];
+    let assertion = hub.client_assertion("jti-mixed");
+    let with_assertion = [
+        ("client_assertion_type", JWT_BEARER),
+        ("client_assertion", assertion.as_str()),
+    ];
+    let with_secret = [("client_secret", secret.as_str())];
+    for extra in [&with_assertion[..], &with_secret[..]] {
+        let form: Vec<_> = grant.iter().chain(extra).copied().collect();
+        let (status, body) = hub.token_request(Some((RP_MATCH, &secret)), &form).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{extra:?}: {body}");
+        assert_eq!(body["error"], "invalid_request", "{extra:?}: {body}");
+    }
+    let auditor = secret_of(AUDITOR_ALL);
+    let (status, body) = hub
+        .token_request(
+            Some((AUDITOR_ALL, &auditor)),
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_secret", auditor.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "auditor: {body}");
+    assert_eq!(body["error"], "invalid_request", "auditor: {body}");
+
+    let mixed = hub
+        .events_of_type("request_rejected")
+        .await
+        .into_iter()
+        .filter(|e| e["outcome"] == "client_auth_methods_mixed")
+        .count();
+    assert_eq!(mixed, 3, "each refusal is in the verification log");
+    let (status, body) = hub.token_request(Some((RP_MATCH, &secret)), &grant).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "one method redeems the code: {body}"
+    );
+}
+
+/// POST /token redeeming `code` for [`RP_JWT`], authenticated by `assertion`.
+async fn redeem_with_assertion(
+    hub: &TestHub,
+    request: &AuthRequest,
+    code: &str,
+    assertion: &str,
+) -> (StatusCode, Value) {
+    hub.token_request(
+        None,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", TEST_RP_CALLBACK),
+            ("code_verifier", &request.verifier),
+            ("client_id", RP_JWT),
+            ("client_assertion_type", JWT_BEARER),
+            ("client_assertion", assertion),
+        ],
+    )
+    .await
+}
+
+/// A client assertion's `aud` names the hub only: its issuer, token endpoint or PAR
+/// endpoint. An array that also names anyone else is refused, as is a foreign string.
+#[tokio::test]
+async fn a_client_assertion_addressed_to_anyone_else_too_is_refused() {
+    let hub = spawn_hub().await;
+    let (token, par) = (format!("{}/token", hub.url), format!("{}/par", hub.url));
+    let with_aud = |aud: &Value| hub.client_assertion_with(serde_json::json!({ "aud": aud }));
+    let request = AuthRequest::new(RP_JWT);
+    let code = hub.code_for(&request, "alice").await;
+    for aud in [
+        serde_json::json!([token, "https://elsewhere.example/token"]),
+        serde_json::json!([hub.url, par, "https://elsewhere.example"]),
+        serde_json::json!("https://elsewhere.example/token"),
+        serde_json::json!([]),
+    ] {
+        let (status, body) = redeem_with_assertion(&hub, &request, &code, &with_aud(&aud)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "aud {aud}: {body}");
+        assert_eq!(body["error"], "invalid_client", "aud {aud}: {body}");
+    }
+    let ours = serde_json::json!([hub.url, token, par]);
+    let (status, body) = redeem_with_assertion(&hub, &request, &code, &with_aud(&ours)).await;
+    assert_eq!(status, StatusCode::OK, "the hub's own names: {body}");
+    let request = AuthRequest::new(RP_JWT);
+    let code = hub.code_for(&request, "alice").await;
+    let issuer = serde_json::json!(hub.url);
+    let (status, body) = redeem_with_assertion(&hub, &request, &code, &with_aud(&issuer)).await;
+    assert_eq!(status, StatusCode::OK, "the issuer: {body}");
+}
+
+/// Client assertions valid for an hour (Authlib's default) authenticate, once; longer
+/// ones are refused.
+#[tokio::test]
+async fn an_hour_long_client_assertion_authenticates_once() {
+    let hub = spawn_hub().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let request = AuthRequest::new(RP_JWT);
+    let code = hub.code_for(&request, "alice").await;
+    let too_long = hub.client_assertion_with(serde_json::json!({"iat": now, "exp": now + 7200}));
+    let (status, body) = redeem_with_assertion(&hub, &request, &code, &too_long).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "two hours: {body}");
+    let hour = hub.client_assertion_with(serde_json::json!({"iat": now, "exp": now + 3600}));
+    let (status, body) = redeem_with_assertion(&hub, &request, &code, &hour).await;
+    assert_eq!(status, StatusCode::OK, "an hour: {body}");
+
+    let request = AuthRequest::new(RP_JWT);
+    let code = hub.code_for(&request, "alice").await;
+    let (status, body) = redeem_with_assertion(&hub, &request, &code, &hour).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the same assertion again: {body}"
     );
 }
 

@@ -22,5 +22,6 @@ mod protocol;
 mod proxy;
 mod records_import;
 mod scale;
+mod test_script;
 mod tls;
 mod verification_log;

@@ -764,16 +764,37 @@ impl TestHub {
 
     /// A `private_key_jwt` client assertion for [`RP_JWT`].
     pub fn client_assertion(&self, jti: &str) -> String {
+        self.client_assertion_with(json!({"jti": jti}))
+    }
+
+    /// A client assertion for [`RP_JWT`] (valid for 60 s, `aud` the token endpoint, a
+    /// fresh `jti`) with the members of `overrides` in place of those.
+    pub fn client_assertion_with(&self, overrides: Value) -> String {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .expect("clock")
             .as_secs() as i64;
-        self.rp_jwt_key
-            .sign(
-                &json!({"iss": RP_JWT, "sub": RP_JWT, "aud": format!("{}/token", self.url),
-                          "jti": jti, "iat": now, "exp": now + 60}),
-            )
-            .expect("sign")
+        let mut claims = json!({"iss": RP_JWT, "sub": RP_JWT, "aud": format!("{}/token", self.url),
+                                "jti": token::random_opaque(12), "iat": now, "exp": now + 60});
+        for (name, value) in overrides.as_object().expect("an object of claims") {
+            claims[name] = value.clone();
+        }
+        self.rp_jwt_key.sign(&claims).expect("sign")
+    }
+
+    /// POST /token with `form`, and `Authorization: Basic` when `basic` is given.
+    pub async fn token_request(
+        &self,
+        basic: Option<(&str, &str)>,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.post(format!("{}/token", self.url)).form(form);
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(id, Some(secret));
+        }
+        let response = request.send().await.expect("token request");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
     }
 }
 

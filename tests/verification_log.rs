@@ -338,6 +338,46 @@ async fn exports_verify_offline_and_tampering_is_detected() {
     );
 }
 
+/// A proof asked for a tree larger than the log is a bad argument (400), on both proof
+/// endpoints, never "unavailable" (503).
+#[tokio::test]
+async fn proofs_for_a_tree_beyond_the_log_are_bad_requests() {
+    let hub = spawn_hub().await;
+    let token = hub.auditor_token(AUDITOR_ALL, None).await;
+    hub.id_token_for(RP_MATCH, "alice").await;
+    let (_, checkpoint) = hub.audit_get(&token, "/checkpoint").await;
+    let size = serde_json::from_str::<audit::Checkpoint>(&checkpoint)
+        .unwrap()
+        .tree_size;
+    let (status, _) = hub
+        .audit_get(
+            &token,
+            &format!("/proof/inclusion?index=0&tree_size={size}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "a tree the log has");
+    let beyond = size + 1_000;
+    for path in [
+        format!("/proof/inclusion?index=0&tree_size={beyond}"),
+        format!("/proof/inclusion?index={size}&tree_size={beyond}"),
+        format!("/proof/consistency?first=1&second={beyond}"),
+        format!("/proof/inclusion?index={size}&tree_size={size}"),
+    ] {
+        let (status, body) = hub.audit_get(&token, &path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["error"], "invalid_request", "{path}");
+    }
+    let (_, spec) = hub.audit_get("", "/openapi.json").await;
+    let spec: Value = serde_json::from_str(&spec).unwrap();
+    for path in ["/proof/inclusion", "/proof/consistency"] {
+        assert!(
+            spec["paths"][path]["get"]["responses"]["400"].is_object(),
+            "{path} documents its 400"
+        );
+    }
+}
+
 #[tokio::test]
 async fn consistency_between_checkpoints_verifies() {
     let hub = spawn_hub().await;

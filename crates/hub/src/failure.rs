@@ -13,7 +13,11 @@ use crate::pages::{html, ErrorPage};
 /// Why a journey ended without an assertion. The string codes are a public contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
+    /// The citizen cancelled at the identity provider.
     UserCancelled,
+    /// The citizen cancelled on the hub's own picker (same `reason` code, its own
+    /// description).
+    UserCancelledAtHub,
     IdpAccessDenied,
     IdpUnavailable,
     IdpError,
@@ -24,6 +28,8 @@ pub enum Reason {
     JourneyExpired,
     JourneyFinished,
     UnsupportedResponseType,
+    /// A `response_mode` other than `query`.
+    UnsupportedResponseMode,
     InvalidScope,
     PkceRequired,
     UnknownLevel,
@@ -43,7 +49,7 @@ impl Reason {
     /// The stable reason code sent as `reason`.
     pub fn code(self) -> &'static str {
         match self {
-            Self::UserCancelled => "user_cancelled",
+            Self::UserCancelled | Self::UserCancelledAtHub => "user_cancelled",
             Self::IdpAccessDenied => "idp_access_denied",
             Self::IdpUnavailable => "idp_unavailable",
             Self::IdpError => "idp_error",
@@ -54,6 +60,7 @@ impl Reason {
             Self::JourneyExpired => "journey_expired",
             Self::JourneyFinished => "journey_finished",
             Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::UnsupportedResponseMode => "unsupported_response_mode",
             Self::InvalidScope => "invalid_scope",
             Self::PkceRequired => "pkce_required",
             Self::UnknownLevel => "unknown_level",
@@ -70,6 +77,7 @@ impl Reason {
     pub fn oidc_error(self) -> &'static str {
         match self {
             Self::UserCancelled
+            | Self::UserCancelledAtHub
             | Self::IdpAccessDenied
             | Self::LevelNotAvailable
             | Self::LevelTooLow
@@ -82,7 +90,10 @@ impl Reason {
             Self::IdpError => "server_error",
             Self::UnsupportedResponseType => "unsupported_response_type",
             Self::InvalidScope => "invalid_scope",
-            Self::PkceRequired | Self::UnknownLevel | Self::ParRequired => "invalid_request",
+            Self::PkceRequired
+            | Self::UnknownLevel
+            | Self::ParRequired
+            | Self::UnsupportedResponseMode => "invalid_request",
             Self::LoginRequired => "login_required",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::RequestUriInvalid => "invalid_request_uri",
@@ -94,6 +105,7 @@ impl Reason {
     pub fn description(self) -> &'static str {
         match self {
             Self::UserCancelled => "The user cancelled at the identity provider",
+            Self::UserCancelledAtHub => "The user cancelled at the hub",
             Self::IdpAccessDenied => "The identity provider could not verify the user",
             Self::IdpUnavailable => "The identity provider is unavailable",
             Self::IdpError => "The identity provider returned an invalid response",
@@ -104,6 +116,7 @@ impl Reason {
             Self::JourneyExpired => "The journey expired",
             Self::JourneyFinished => "The journey had already finished",
             Self::UnsupportedResponseType => "Only response_type=code is supported",
+            Self::UnsupportedResponseMode => "Only response_mode=query is supported",
             Self::InvalidScope => "The openid scope is required",
             Self::PkceRequired => "PKCE with code_challenge_method=S256 is required",
             Self::UnknownLevel => "The requested level of assurance is not supported",

@@ -84,6 +84,8 @@ impl std::fmt::Debug for VerifiedIdentity {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MatchClaim {
     pub status: MatchStatus,
+    /// The RP's record, only when `status` is `matched`: absent otherwise (never `null`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_id: Option<String>,
 }
 

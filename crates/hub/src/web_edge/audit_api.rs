@@ -445,7 +445,8 @@ pub(crate) struct InclusionQuery {
 }
 
 /// GET /audit/v1/proof/inclusion: proof that event `index` is in the tree of `tree_size`.
-/// Only for events the auditor may see.
+/// Only for events the auditor may see. A `tree_size` beyond the log is the auditor's
+/// mistake (400, as for `/proof/consistency`), not an outage.
 pub(crate) async fn inclusion(
     hub: web::Data<Hub>,
     req: HttpRequest,
@@ -453,7 +454,15 @@ pub(crate) async fn inclusion(
 ) -> Result<HttpResponse, ApiError> {
     let grant = auditor(&hub, &req).await?;
     let size = match q.tree_size {
-        Some(s) => s,
+        Some(s) => {
+            let log_size = hub.db.audit_size().await.map_err(ApiError::unavailable)?;
+            if s > log_size {
+                return Err(ApiError::bad_request(
+                    "tree_size must not exceed the log's size",
+                ));
+            }
+            s
+        }
         None => {
             audit_checkpoints::ensure_current(&hub)
                 .await

@@ -22,6 +22,8 @@ pub(crate) struct AuthorizeParams {
     pub(crate) client_id: Option<String>,
     pub(crate) redirect_uri: Option<String>,
     pub(crate) response_type: Option<String>,
+    /// Only `query` (the default for `code`) is supported.
+    pub(crate) response_mode: Option<String>,
     pub(crate) scope: Option<String>,
     pub(crate) state: Option<String>,
     pub(crate) nonce: Option<String>,
@@ -71,6 +73,11 @@ pub(crate) fn validate(
 ) -> Result<RpRequest, Reason> {
     if p.response_type.as_deref() != Some("code") {
         return Err(Reason::UnsupportedResponseType);
+    }
+    // `form_post`, `fragment`, `jwt`, ... would be silently answered in the query
+    // instead: refuse them (the refusal itself goes back in the query, RFC 6749 §4.1.2.1).
+    if p.response_mode.as_deref().is_some_and(|m| m != "query") {
+        return Err(Reason::UnsupportedResponseMode);
     }
     let scope: Vec<String> = p
         .scope

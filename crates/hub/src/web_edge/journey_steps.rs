@@ -116,7 +116,8 @@ pub(crate) async fn choose_idp(
     Ok(send_to_idp(&hub, &mut journey, idp_id).await)
 }
 
-/// POST /journey/cancel: back to the RP with `access_denied` / `user_cancelled`.
+/// POST /journey/cancel (the picker's cancel): back to the RP with `access_denied` /
+/// `user_cancelled`, described as a cancel at the hub.
 pub(crate) async fn cancel(
     hub: web::Data<Hub>,
     req: HttpRequest,
@@ -126,7 +127,7 @@ pub(crate) async fn cancel(
     let reason = if journey.state.is_finished() {
         Reason::JourneyFinished
     } else {
-        Reason::UserCancelled
+        Reason::UserCancelledAtHub
     };
     Ok(journeys::fail(&hub, &mut journey, reason).await)
 }

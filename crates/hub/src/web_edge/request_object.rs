@@ -69,6 +69,8 @@ pub(crate) struct RequestObjectClaims {
     #[serde(default)]
     response_type: Option<String>,
     #[serde(default)]
+    response_mode: Option<String>,
+    #[serde(default)]
     scope: Option<String>,
     #[serde(default)]
     state: Option<String>,
@@ -182,6 +184,7 @@ pub(crate) fn accept(
         client_id: claims.client_id,
         redirect_uri: claims.redirect_uri,
         response_type: claims.response_type,
+        response_mode: claims.response_mode,
         scope: claims.scope,
         state: claims.state,
         nonce: claims.nonce,

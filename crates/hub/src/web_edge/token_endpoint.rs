@@ -19,8 +19,13 @@ use audit::EventType;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const CLIENT_ASSERTION_JTIS: &str = "client_assertion_jti";
-/// Client assertions may live at most this long (RFC 9700 recommends short lifetimes).
-const MAX_ASSERTION_LIFETIME: i64 = 300;
+/// Client assertions may live at most this long: an hour, what common client libraries
+/// issue (Authlib's default is 3,600 s). Safe because each `jti` is single use and
+/// remembered for as long as its assertion is valid ([`replay_window`]).
+const MAX_ASSERTION_LIFETIME: i64 = 3600;
+/// The `jti` is kept this much longer than the assertion's `exp`: the signature check
+/// allows a few seconds of clock skew.
+const JTI_GRACE_SECS: u64 = 10;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct TokenForm {
@@ -33,6 +38,17 @@ pub(crate) struct TokenForm {
     client_assertion: Option<String>,
     client_secret: Option<String>,
     scope: Option<String>,
+}
+
+impl TokenForm {
+    fn credentials(&self) -> ClientCredentials<'_> {
+        ClientCredentials {
+            client_id: self.client_id.as_deref(),
+            client_assertion_type: self.client_assertion_type.as_deref(),
+            client_assertion: self.client_assertion.as_deref(),
+            client_secret_in_body: self.client_secret.is_some(),
+        }
+    }
 }
 
 /// An OAuth error response (RFC 6749 §5.2).
@@ -94,15 +110,60 @@ pub(crate) fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
     Some((decode(id)?, decode(secret)?))
 }
 
+/// True when the request carries an `Authorization: Basic` header, whether or not it
+/// parses: a client authentication method in use.
+fn has_basic_header(req: &HttpRequest) -> bool {
+    req.headers()
+        .get("authorization")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.get(..6))
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("basic "))
+}
+
+/// How many client authentication methods the request uses: the Basic header, a client
+/// assertion (either of its parameters) and a secret in the body. RFC 6749 §2.3: "The
+/// client MUST NOT use more than one authentication method in each request."
+fn methods_used(req: &HttpRequest, credentials: &ClientCredentials<'_>) -> usize {
+    [
+        has_basic_header(req),
+        credentials.client_assertion.is_some() || credentials.client_assertion_type.is_some(),
+        credentials.client_secret_in_body,
+    ]
+    .into_iter()
+    .filter(|used| *used)
+    .count()
+}
+
 /// Claims we read from a `private_key_jwt` client assertion.
 #[derive(Debug, Deserialize)]
 struct AssertionClaims {
     iss: String,
     sub: String,
+    aud: Audience,
     jti: String,
     exp: i64,
     #[serde(default)]
     iat: Option<i64>,
+}
+
+/// A JWT's `aud`: one string or an array of them (RFC 7519 §4.1.3).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// True when every audience named is one of `accepted` (and at least one is named):
+    /// an assertion also addressed to someone else could be replayed there, or here.
+    fn only(&self, accepted: &[String]) -> bool {
+        let named: &[String] = match self {
+            Self::One(one) => std::slice::from_ref(one),
+            Self::Many(many) => many,
+        };
+        !named.is_empty() && named.iter().all(|aud| accepted.contains(aud))
+    }
 }
 
 /// The client authentication parameters of a request to `/token` or `/par` (the
@@ -137,11 +198,24 @@ impl<'h> Refusal<'h> {
             error: OAuthError::invalid_client(description),
         }
     }
+
+    /// More than one client authentication method in one request: `invalid_request`
+    /// (RFC 6749 §2.3), whichever of them would have succeeded.
+    fn several_methods() -> Self {
+        Self {
+            rp: None,
+            outcome: Some("client_auth_methods_mixed"),
+            error: OAuthError::invalid_request(MIXED_METHODS),
+        }
+    }
 }
 
+const MIXED_METHODS: &str = "Use exactly one client authentication method";
+
 /// Authenticates the client with the one method it registered (`client_secret_basic` or
-/// `private_key_jwt`), at `/token` and `/par` alike. Every refusal is recorded in the
-/// verification log as `request_rejected`.
+/// `private_key_jwt`), at `/token` and `/par` alike; a request using more than one method
+/// is `invalid_request`. Every refusal is recorded in the verification log as
+/// `request_rejected`.
 pub(crate) async fn authenticate<'h>(
     hub: &'h Hub,
     req: &HttpRequest,
@@ -163,6 +237,9 @@ async fn identify<'h>(
     req: &HttpRequest,
     credentials: ClientCredentials<'_>,
 ) -> Result<&'h RelyingParty, Refusal<'h>> {
+    if methods_used(req, &credentials) > 1 {
+        return Err(Refusal::several_methods());
+    }
     if credentials.client_secret_in_body {
         return Err(Refusal::new(
             None,
@@ -221,10 +298,12 @@ async fn private_key_jwt<'h>(
         return Err(Refusal::failed(Some(rp)));
     }
     // The assertion may name the issuer or the endpoint it is sent to; both endpoints
-    // that authenticate clients are accepted at either, as RFC 7523 allows.
+    // that authenticate clients are accepted at either, as RFC 7523 allows. Nothing else:
+    // an `aud` array that also names another party is refused.
+    let accepted = [hub.url("/token"), hub.url("/par"), hub.issuer.clone()];
     let expect = token::Expect {
         issuer: Some(claimed.clone()),
-        audience: vec![hub.url("/token"), hub.url("/par"), hub.issuer.clone()],
+        audience: accepted.to_vec(),
         leeway_secs: 5,
     };
     let claims: AssertionClaims = rp
@@ -244,12 +323,13 @@ async fn private_key_jwt<'h>(
     let now = now();
     let lifetime = claims.exp - claims.iat.unwrap_or(now);
     if claims.sub != claims.iss
+        || !claims.aud.only(&accepted)
         || claims.exp - now > MAX_ASSERTION_LIFETIME
         || lifetime > MAX_ASSERTION_LIFETIME
     {
         return Err(Refusal::failed(Some(rp)));
     }
-    let ttl = Duration::from_secs((claims.exp - now).max(1) as u64 + 10);
+    let ttl = replay_window(claims.exp, now);
     let fresh = hub
         .sessions
         .put_if_absent(
@@ -275,6 +355,12 @@ async fn private_key_jwt<'h>(
     Ok(rp)
 }
 
+/// How long an assertion's `jti` stays in the replay store: until the assertion has
+/// expired (plus the clock-skew grace), so it cannot be used twice while it is valid.
+fn replay_window(exp: i64, now: i64) -> Duration {
+    Duration::from_secs((exp - now).max(1) as u64 + JTI_GRACE_SECS)
+}
+
 pub(crate) async fn token(
     hub: web::Data<Hub>,
     req: HttpRequest,
@@ -282,6 +368,12 @@ pub(crate) async fn token(
 ) -> HttpResponse {
     let result = match form.grant_type.as_deref() {
         Some("client_credentials") => {
+            if methods_used(&req, &form.credentials()) > 1 {
+                hub.audit
+                    .rejected(None, None, "client_auth_methods_mixed")
+                    .await;
+                return OAuthError::invalid_request(MIXED_METHODS).response();
+            }
             super::audit_api::auditor_token(&hub, &req, form.scope.as_deref()).await
         }
         _ => exchange(&hub, &req, &form).await,
@@ -294,13 +386,7 @@ async fn exchange(
     req: &HttpRequest,
     form: &TokenForm,
 ) -> Result<HttpResponse, OAuthError> {
-    let credentials = ClientCredentials {
-        client_id: form.client_id.as_deref(),
-        client_assertion_type: form.client_assertion_type.as_deref(),
-        client_assertion: form.client_assertion.as_deref(),
-        client_secret_in_body: form.client_secret.is_some(),
-    };
-    let rp = authenticate(hub, req, credentials).await?;
+    let rp = authenticate(hub, req, form.credentials()).await?;
     let result = redeem(hub, rp, form).await;
     if let Err(e) = &result {
         if e.error == "invalid_grant" {
@@ -429,5 +515,27 @@ mod tests {
             basic_credentials(&req),
             Some(("my rp".to_owned(), "s:cret".to_owned()))
         );
+    }
+
+    #[test]
+    fn a_jti_is_remembered_while_its_assertion_is_valid() {
+        let now = 1_800_000_000;
+        let window = replay_window(now + MAX_ASSERTION_LIFETIME, now);
+        assert!(window >= Duration::from_secs(MAX_ASSERTION_LIFETIME as u64));
+        assert!(
+            replay_window(now - 3, now) > Duration::from_secs(5),
+            "leeway"
+        );
+    }
+
+    #[test]
+    fn an_audience_is_accepted_only_if_it_names_no_one_else() {
+        let accepted = ["https://hub".to_owned(), "https://hub/token".to_owned()];
+        let aud = |json: serde_json::Value| serde_json::from_value::<Audience>(json).unwrap();
+        assert!(aud(json!("https://hub/token")).only(&accepted));
+        assert!(aud(json!(["https://hub", "https://hub/token"])).only(&accepted));
+        assert!(!aud(json!(["https://hub/token", "https://rp.example"])).only(&accepted));
+        assert!(!aud(json!("https://rp.example")).only(&accepted));
+        assert!(!aud(json!([])).only(&accepted));
     }
 }
