@@ -399,8 +399,13 @@ impl Database {
         non_empty("rp_id", rp_id)?;
         let PreparedRecords { rows, unkeyed } = records;
         let rp = rp_id.to_owned();
-        let written = with_conn!(self, |conn, q| q::import_records(&mut conn, rp, rows)
-            .await?);
+        let written = with_conn!(self, |conn, q| q::import_records(
+            &mut conn,
+            rp,
+            rows,
+            stored_keys
+        )
+        .await?);
         tracing::debug!(rp_id, records = written, "imported department records");
         if unkeyed > 0 {
             tracing::warn!(
@@ -665,6 +670,14 @@ fn derive_stored_keys(rows: &[UnkeyedRow]) -> Result<Vec<Vec<String>>, StoreErro
             decode_dataset(rp_id, record_id, json).map(|d| matching::record_blocking_keys(&d))
         })
         .collect()
+}
+
+/// The import's [`queries::StoredKeys`]: the keys a stored record was written
+/// under, derived again from its dataset.
+fn stored_keys(json: &str) -> Option<Vec<String>> {
+    serde_json::from_str::<MatchingDataset>(json)
+        .ok()
+        .map(|d| matching::record_blocking_keys(&d))
 }
 
 /// A pool of SQLite connections to `conn_str` (a path or `:memory:`).

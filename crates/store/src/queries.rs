@@ -57,6 +57,12 @@ pub(crate) type UnkeyedRow = (String, String, String);
 /// dataset; a record that does not decode fails the batch).
 pub(crate) type DeriveKeys = fn(&[UnkeyedRow]) -> Result<Vec<Vec<String>>, StoreError>;
 
+/// The keys a stored record (keyed, so under the current scheme) was written
+/// under, from its dataset JSON; `None` when the dataset does not decode. A
+/// re-import deletes exactly these, through the key table's primary key: the
+/// table has no index by record, which would double the cost of every import.
+pub(crate) type StoredKeys = fn(&str) -> Option<Vec<String>>;
+
 #[derive(Insertable)]
 #[diesel(table_name = record_links)]
 pub(crate) struct LinkRow<'a> {
@@ -680,18 +686,19 @@ pub(crate) mod sqlite {
     /// Diesel cannot combine a multi-row INSERT with ON CONFLICT on SQLite, so
     /// this runs prepared (and cached) single-row statements, all inside one
     /// blocking task on the connection: no per-row hop between threads. Per
-    /// record: delete its old keys (an empty index range for a new record),
-    /// replace it, insert its keys.
+    /// record: delete the keys of the stored record it replaces (none for a
+    /// new record), replace it; then insert the new keys.
     pub(crate) async fn import_records(
         conn: &mut Conn,
         rp: String,
         rows: Vec<KeyedRecord>,
+        stored_keys: StoredKeys,
     ) -> QueryResult<usize> {
         conn.spawn_blocking(move |c| {
             let saved = sync::bulk_write_pragmas(c)?;
             let written = c.immediate_transaction::<_, diesel::result::Error, _>(|c| {
                 for row in &rows {
-                    sync::replace_record(c, &rp, &row.record_id, &row.dataset)?;
+                    sync::replace_record(c, &rp, &row.record_id, &row.dataset, stored_keys)?;
                 }
                 // In index order: consecutive inserts land on the same pages
                 // of the key index instead of all over it.
@@ -832,23 +839,47 @@ pub(crate) mod sqlite {
         }
 
         /// Writes one record (marked keyed) in place of any stored with its
-        /// id, and deletes the stored record's keys through the
-        /// `(rp_id, record_id)` index (an empty range for a new record): the
-        /// caller inserts the new ones.
+        /// id, and deletes the keys the stored record was written under (none
+        /// for a new record): the caller inserts the new ones.
         pub(super) fn replace_record(
             c: &mut diesel::SqliteConnection,
             rp: &str,
             record_id: &str,
             dataset: &str,
+            stored_keys: StoredKeys,
         ) -> QueryResult<()> {
             use department_record_keys::dsl as dk;
             use department_records::dsl as dr;
-            diesel::delete(
-                dk::department_record_keys
-                    .filter(dk::rp_id.eq(rp))
-                    .filter(dk::record_id.eq(record_id)),
-            )
-            .execute(c)?;
+            let stored: Option<String> = dr::department_records
+                .find((rp, record_id))
+                .filter(dr::keyed.eq(1))
+                .select(dr::dataset)
+                .first(c)
+                .optional()?;
+            if let Some(stored) = stored {
+                match stored_keys(&stored) {
+                    Some(keys) => {
+                        for key in &keys {
+                            diesel::delete(dk::department_record_keys.find((
+                                rp,
+                                key.as_str(),
+                                record_id,
+                            )))
+                            .execute(c)?;
+                        }
+                    }
+                    // A stored dataset that does not decode: its keys are
+                    // unknown, so every key row is read to find them.
+                    None => {
+                        diesel::delete(
+                            dk::department_record_keys
+                                .filter(dk::rp_id.eq(rp))
+                                .filter(dk::record_id.eq(record_id)),
+                        )
+                        .execute(c)?;
+                    }
+                }
+            }
             let row = RecordRow {
                 rp_id: rp,
                 record_id,
@@ -883,8 +914,8 @@ pub(crate) mod sqlite {
             Ok(())
         }
 
-        /// Replaces the keys of one record: deletes the old ones through the
-        /// `(rp_id, record_id)` index, inserts the new ones.
+        /// Writes the keys of one record that has none (`keyed = 0`: a change
+        /// of key scheme deletes every key when it resets `keyed`).
         pub(super) fn write_keys(
             c: &mut diesel::SqliteConnection,
             rp: &str,
@@ -892,14 +923,8 @@ pub(crate) mod sqlite {
             keys: &[String],
         ) -> QueryResult<()> {
             use department_record_keys::dsl as dk;
-            diesel::delete(
-                dk::department_record_keys
-                    .filter(dk::rp_id.eq(rp))
-                    .filter(dk::record_id.eq(record_id)),
-            )
-            .execute(c)?;
             for key in keys {
-                diesel::insert_into(dk::department_record_keys)
+                diesel::insert_or_ignore_into(dk::department_record_keys)
                     .values(&KeyRow {
                         rp_id: rp,
                         blocking_key: key,
@@ -1013,6 +1038,7 @@ pub(crate) mod pg {
         conn: &mut Conn,
         rp: String,
         rows: Vec<KeyedRecord>,
+        stored_keys: StoredKeys,
     ) -> QueryResult<usize> {
         let count = rows.len();
         let mut pairs: Vec<(String, String)> = rows
@@ -1027,10 +1053,95 @@ pub(crate) mod pg {
         let (ids, datasets): (Vec<String>, Vec<String>) =
             rows.into_iter().map(|r| (r.record_id, r.dataset)).unzip();
         conn.transaction(async move |c| {
+            bulk_write_settings(c).await?;
+            delete_stored_keys(c, &rp, &ids, stored_keys).await?;
             write_keyed(c, &rp, &ids, Some(&datasets), &key_ids, &keys).await?;
             Ok(count)
         })
         .await
+    }
+
+    /// Settings for the rest of a transaction that writes thousands of
+    /// records and keys.
+    async fn bulk_write_settings(c: &mut Conn) -> QueryResult<()> {
+        // With thousands of ids in `ANY(..)` or rows in `UNNEST(..)` the
+        // planner prefers reading a whole table (hashing the array) to
+        // thousands of index probes, and that scan grows with every batch of
+        // an import. Off for this transaction only: the probes cost the same
+        // whatever the table's size.
+        diesel::sql_query("SET LOCAL enable_seqscan = off")
+            .execute(c)
+            .await?;
+        // An import is re-runnable: its commits need not wait for the disk
+        // (a crash may lose the last batches, never corrupt anything).
+        diesel::sql_query("SET LOCAL synchronous_commit = off")
+            .execute(c)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes the keys the stored records `ids` of `rp` were written under
+    /// (none for new records), through the key table's primary key; locks
+    /// those records until the commit.
+    async fn delete_stored_keys(
+        c: &mut Conn,
+        rp: &str,
+        ids: &[String],
+        stored_keys: StoredKeys,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{Array, Text};
+        #[derive(diesel::QueryableByName)]
+        struct Stored {
+            #[diesel(sql_type = Text)]
+            record_id: String,
+            #[diesel(sql_type = Text)]
+            dataset: String,
+        }
+        let stored: Vec<Stored> = diesel::sql_query(
+            "SELECT record_id, dataset FROM department_records \
+             WHERE rp_id = $1 AND record_id = ANY($2) AND keyed = 1 FOR UPDATE",
+        )
+        .bind::<Text, _>(rp)
+        .bind::<Array<Text>, _>(ids)
+        .load(c)
+        .await?;
+        if stored.is_empty() {
+            return Ok(());
+        }
+        let (mut old_keys, mut old_ids, mut undecodable) = (Vec::new(), Vec::new(), Vec::new());
+        for row in stored {
+            match stored_keys(&row.dataset) {
+                Some(keys) => {
+                    for key in keys {
+                        old_keys.push(key);
+                        old_ids.push(row.record_id.clone());
+                    }
+                }
+                None => undecodable.push(row.record_id),
+            }
+        }
+        diesel::sql_query(
+            "DELETE FROM department_record_keys k \
+             USING UNNEST($2::text[], $3::text[]) AS o (blocking_key, record_id) \
+             WHERE k.rp_id = $1 AND k.blocking_key = o.blocking_key \
+             AND k.record_id = o.record_id",
+        )
+        .bind::<Text, _>(rp)
+        .bind::<Array<Text>, _>(&old_keys)
+        .bind::<Array<Text>, _>(&old_ids)
+        .execute(c)
+        .await?;
+        if !undecodable.is_empty() {
+            // Their keys are unknown: every key row of the RP is read to find them.
+            diesel::sql_query(
+                "DELETE FROM department_record_keys WHERE rp_id = $1 AND record_id = ANY($2)",
+            )
+            .bind::<Text, _>(rp)
+            .bind::<Array<Text>, _>(&undecodable)
+            .execute(c)
+            .await?;
+        }
+        Ok(())
     }
 
     /// Derives and writes the keys of up to `batch` records that have none yet
@@ -1046,6 +1157,7 @@ pub(crate) mod pg {
     ) -> Result<usize, StoreError> {
         use department_records::dsl as dr;
         conn.transaction::<_, StoreError, _>(async move |c| {
+            bulk_write_settings(c).await?;
             let rows: Vec<UnkeyedRow> = dr::department_records
                 .filter(dr::keyed.eq(0))
                 .order((dr::rp_id, dr::record_id))
@@ -1080,9 +1192,9 @@ pub(crate) mod pg {
         .await
     }
 
-    /// The import's statements: replaces the keys of records `ids` of `rp`
-    /// with `keys` (`key_ids[i]` is the record of `keys[i]`) and marks them
-    /// keyed, upserting their datasets when given.
+    /// The import's statements: writes `keys` (`key_ids[i]` is the record of
+    /// `keys[i]`) for records `ids` of `rp`, whose old keys are gone, and
+    /// marks them keyed, upserting their datasets when given.
     async fn write_keyed(
         c: &mut Conn,
         rp: &str,
@@ -1092,26 +1204,6 @@ pub(crate) mod pg {
         keys: &[String],
     ) -> QueryResult<()> {
         use diesel::sql_types::{Array, Text};
-        // With thousands of ids in `ANY($2)` the planner prefers reading the
-        // whole key table (hashing the array) to thousands of index probes,
-        // and that scan grows with every batch of an import. Off for this
-        // transaction only: the probes of the `(rp_id, record_id)` index
-        // cost the same whatever the table's size.
-        diesel::sql_query("SET LOCAL enable_seqscan = off")
-            .execute(c)
-            .await?;
-        // An import is re-runnable: its commits need not wait for the disk
-        // (a crash may lose the last batches, never corrupt anything).
-        diesel::sql_query("SET LOCAL synchronous_commit = off")
-            .execute(c)
-            .await?;
-        diesel::sql_query(
-            "DELETE FROM department_record_keys WHERE rp_id = $1 AND record_id = ANY($2)",
-        )
-        .bind::<Text, _>(rp)
-        .bind::<Array<Text>, _>(ids)
-        .execute(c)
-        .await?;
         match datasets {
             Some(datasets) => {
                 diesel::sql_query(
@@ -1141,7 +1233,8 @@ pub(crate) mod pg {
         diesel::sql_query(
             "INSERT INTO department_record_keys (rp_id, blocking_key, record_id) \
              SELECT $1, k.blocking_key, k.record_id \
-             FROM UNNEST($2::text[], $3::text[]) AS k (blocking_key, record_id)",
+             FROM UNNEST($2::text[], $3::text[]) AS k (blocking_key, record_id) \
+             ON CONFLICT DO NOTHING",
         )
         .bind::<Text, _>(rp)
         .bind::<Array<Text>, _>(keys)

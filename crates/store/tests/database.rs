@@ -551,6 +551,32 @@ async fn reimport_replaces_the_keys() {
 }
 
 #[tokio::test]
+async fn reimport_replaces_a_record_whose_stored_dataset_does_not_decode() {
+    for t in migrated_databases().await {
+        let db = &t.db;
+        let old = keyed_record("D1", "Okonkwo", "1980-04-10", "LS1 4AB");
+        db.import_records("rp", std::slice::from_ref(&old))
+            .await
+            .unwrap();
+        // Its keys can no longer be derived from what is stored.
+        t.execute_raw("UPDATE department_records SET dataset = '{not json'")
+            .await;
+        let new = keyed_record("D1", "Baptiste", "1991-05-06", "M1 1AA");
+        db.import_records("rp", std::slice::from_ref(&new))
+            .await
+            .unwrap();
+        assert!(
+            candidates(db, "rp", &old.dataset).await.is_empty(),
+            "{}",
+            t.backend
+        );
+        let found = candidates(db, "rp", &new.dataset).await;
+        assert_eq!(ids(&found), vec!["D1"], "{}", t.backend);
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
 async fn more_than_limit_returns_limit_plus_one() {
     for t in migrated_databases().await {
         let db = &t.db;
