@@ -179,6 +179,30 @@ async fn the_auditor_api_needs_a_token_with_audit_read() {
         StatusCode::BAD_REQUEST,
         "a scope the client may not have"
     );
+    let response = hub
+        .http
+        .post(format!("{}/token", hub.url))
+        .basic_auth(AUDITOR_ALL, Some("not-the-secret"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "a wrong secret"
+    );
+    // Every refusal is in the log, as a failed client authentication at /token is.
+    let refused: Vec<String> = hub
+        .events_of_type("request_rejected")
+        .await
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap_or("").to_owned())
+        .collect();
+    let count = |outcome: &str| refused.iter().filter(|o| *o == outcome).count();
+    assert_eq!(count("auditor_token_invalid"), 2, "{refused:?}");
+    assert_eq!(count("auditor_scope_insufficient"), 6, "{refused:?}");
+    assert_eq!(count("auditor_auth_failed"), 1, "{refused:?}");
     let (status, spec) = hub.audit_get("", "/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
     assert!(serde_json::from_str::<Value>(&spec).unwrap()["paths"]["/events"].is_object());

@@ -37,16 +37,15 @@ pub(crate) async fn auditor_token(
     req: &HttpRequest,
     scope: Option<&str>,
 ) -> Result<HttpResponse, OAuthError> {
-    let failed = || OAuthError::invalid_client("Client authentication failed");
-    let (id, secret) = basic_credentials(req).ok_or_else(failed)?;
-    let auditor = hub
-        .settings
-        .auditors
-        .iter()
-        .find(|a| {
+    let known = basic_credentials(req).and_then(|(id, secret)| {
+        hub.settings.auditors.iter().find(|a| {
             a.client_id == id && token::secrets_equal(a.client_secret.as_bytes(), secret.as_bytes())
         })
-        .ok_or_else(failed)?;
+    });
+    let Some(auditor) = known else {
+        hub.audit.rejected(None, None, "auditor_auth_failed").await;
+        return Err(OAuthError::invalid_client("Client authentication failed"));
+    };
     let scopes: Vec<String> = match scope {
         Some(s) => s.split_whitespace().map(str::to_owned).collect(),
         None => auditor.scopes.clone(),
@@ -139,8 +138,24 @@ impl actix_web::ResponseError for ApiError {
     }
 }
 
-/// The caller's grant: 401 without a valid token, 403 without `audit:read`.
+/// The caller's grant: 401 without a valid token, 403 without `audit:read`. A refusal
+/// is a `request_rejected` event, as a failed client authentication at `/token` is.
 async fn auditor(hub: &Hub, req: &HttpRequest) -> Result<AuditorGrant, ApiError> {
+    let result = auditor_grant(hub, req).await;
+    if let Err(ApiError(status, ..)) = &result {
+        let outcome = match *status {
+            StatusCode::UNAUTHORIZED => Some("auditor_token_invalid"),
+            StatusCode::FORBIDDEN => Some("auditor_scope_insufficient"),
+            _ => None,
+        };
+        if let Some(outcome) = outcome {
+            hub.audit.rejected(None, None, outcome).await;
+        }
+    }
+    result
+}
+
+async fn auditor_grant(hub: &Hub, req: &HttpRequest) -> Result<AuditorGrant, ApiError> {
     let unauthorized = || {
         ApiError(
             StatusCode::UNAUTHORIZED,
