@@ -188,6 +188,10 @@ async fn a_level_no_idp_is_certified_for_is_an_error_at_the_rp() {
     assert_eq!(params["error"], "access_denied");
     assert_eq!(params["reason"], "level_not_available");
     assert_eq!(params["state"], request.state);
+    let failed = hub.events_of_type("journey_failed").await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["outcome"], "level_not_available");
+    assert_eq!(failed[0]["rp"], RP_MATCH);
 }
 
 #[tokio::test]

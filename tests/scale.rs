@@ -336,6 +336,13 @@ async fn redis_outage_fails_closed_and_recovers_without_restart() {
 
     redis.set_up(true);
     wait_readiness(&hub, StatusCode::OK).await;
+    // The log (in PostgreSQL, up all along) has the failure the RP received (auditor
+    // tokens live in Redis, so it is read now).
+    let failed = hub.events_of_type("journey_failed").await;
+    assert!(
+        failed.iter().any(|e| e["outcome"] == "hub_unavailable"),
+        "{failed:?}"
+    );
     let claims = hub.id_token_for(RP_MATCH, "alice").await;
     assert_eq!(claims["match"]["record_id"], "123");
 }

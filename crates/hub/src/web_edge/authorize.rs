@@ -139,6 +139,16 @@ pub(crate) fn eligible_idps<'h>(
         .collect()
 }
 
+/// Records a failure sent back to the RP before any journey started (`journey_failed`
+/// with the reason code): every failure an RP receives is in the log, also while the
+/// session store is down. A refusal issues nothing, so it stands if the log is down too.
+async fn failed_before_start(hub: &Hub, client_id: &str, reason: Reason) {
+    let mut event = hub.audit.event(EventType::JourneyFailed);
+    event.rp = Some(client_id.to_owned());
+    event.outcome = Some(reason.code().to_owned());
+    let _ = hub.audit.record(event).await;
+}
+
 /// Where a refused authorization request is answered.
 enum Refusal {
     /// On a hub page: no trustworthy redirect URI is known.
@@ -254,12 +264,16 @@ async fn authorize(
             redirect_uri,
             state,
             reason,
-        }) => return deny_at(&redirect_uri, state.as_deref(), reason),
+        }) => {
+            failed_before_start(&hub, &rp.settings.client_id, reason).await;
+            return deny_at(&redirect_uri, state.as_deref(), reason);
+        }
     };
     let (redirect_uri, state) = (request.redirect_uri.clone(), request.state.clone());
     let deny = |reason: Reason| deny_at(&redirect_uri, state.as_deref(), reason);
     let eligible = eligible_idps(&hub, &request);
     if eligible.is_empty() {
+        failed_before_start(&hub, &rp.settings.client_id, Reason::LevelNotAvailable).await;
         return deny(Reason::LevelNotAvailable);
     }
     let browser = browser_session(&req).unwrap_or_else(|| token::random_opaque(32));
@@ -292,6 +306,12 @@ async fn authorize(
             let (logged, saved) =
                 tokio::join!(hub.audit.record(started), journeys::save(&hub, &journey));
             if logged.is_err() || saved.is_err() {
+                // The start is in the log (or the log is down): so is the failure.
+                if logged.is_ok() {
+                    let mut failed = hub.audit.journey_event(EventType::JourneyFailed, &journey);
+                    failed.outcome = Some(Reason::HubUnavailable.code().to_owned());
+                    let _ = hub.audit.record(failed).await;
+                }
                 return deny(Reason::HubUnavailable);
             }
             html(
