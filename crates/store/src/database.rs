@@ -372,8 +372,9 @@ impl Database {
     /// Each record is stored under [`matching::record_blocking_keys`] of its
     /// dataset; a record with an existing `(rp_id, record_id)` is replaced,
     /// and so are all its keys (old keys no longer find it). When a batch
-    /// repeats a `record_id` the last occurrence wins. Returns the number of
-    /// distinct records written. Records without any key (no usable date of
+    /// repeats a `record_id` the last occurrence wins; a record stored with
+    /// the same dataset is left as it is. Returns the number of distinct
+    /// records in the batch. Records without any key (no usable date of
     /// birth, surname or postcode) are stored but can never be candidates. A
     /// huge batch holds SQLite's write lock (or one PostgreSQL transaction)
     /// for its whole duration: callers importing millions of rows should split

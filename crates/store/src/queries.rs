@@ -686,8 +686,9 @@ pub(crate) mod sqlite {
     /// Diesel cannot combine a multi-row INSERT with ON CONFLICT on SQLite, so
     /// this runs prepared (and cached) single-row statements, all inside one
     /// blocking task on the connection: no per-row hop between threads. Per
-    /// record: delete the keys of the stored record it replaces (none for a
-    /// new record), replace it; then insert the new keys.
+    /// record: unless it is stored with the same dataset (then it is left
+    /// alone), delete the keys of the stored record it replaces (none for a
+    /// new record) and replace it; then insert the new keys.
     pub(crate) async fn import_records(
         conn: &mut Conn,
         rp: String,
@@ -697,12 +698,15 @@ pub(crate) mod sqlite {
         conn.spawn_blocking(move |c| {
             let saved = sync::bulk_write_pragmas(c)?;
             let written = c.immediate_transaction::<_, diesel::result::Error, _>(|c| {
+                let mut changed = Vec::with_capacity(rows.len());
                 for row in &rows {
-                    sync::replace_record(c, &rp, &row.record_id, &row.dataset, stored_keys)?;
+                    if sync::replace_record(c, &rp, &row.record_id, &row.dataset, stored_keys)? {
+                        changed.push(row);
+                    }
                 }
                 // In index order: consecutive inserts land on the same pages
                 // of the key index instead of all over it.
-                let mut keys: Vec<(&str, &str)> = rows
+                let mut keys: Vec<(&str, &str)> = changed
                     .iter()
                     .flat_map(|r| r.keys.iter().map(|k| (k.as_str(), r.record_id.as_str())))
                     .collect();
@@ -840,14 +844,15 @@ pub(crate) mod sqlite {
 
         /// Writes one record (marked keyed) in place of any stored with its
         /// id, and deletes the keys the stored record was written under (none
-        /// for a new record): the caller inserts the new ones.
+        /// for a new record): the caller inserts the new ones. False, writing
+        /// nothing, when the record is stored (and keyed) with this dataset.
         pub(super) fn replace_record(
             c: &mut diesel::SqliteConnection,
             rp: &str,
             record_id: &str,
             dataset: &str,
             stored_keys: StoredKeys,
-        ) -> QueryResult<()> {
+        ) -> QueryResult<bool> {
             use department_record_keys::dsl as dk;
             use department_records::dsl as dr;
             let stored: Option<String> = dr::department_records
@@ -856,6 +861,9 @@ pub(crate) mod sqlite {
                 .select(dr::dataset)
                 .first(c)
                 .optional()?;
+            if stored.as_deref() == Some(dataset) {
+                return Ok(false);
+            }
             if let Some(stored) = stored {
                 match stored_keys(&stored) {
                     Some(keys) => {
@@ -892,7 +900,7 @@ pub(crate) mod sqlite {
             diesel::replace_into(dr::department_records)
                 .values(&row)
                 .execute(c)?;
-            Ok(())
+            Ok(true)
         }
 
         /// Inserts `(blocking_key, record_id)` pairs of `rp`.
@@ -1018,8 +1026,9 @@ pub(crate) mod sqlite {
 pub(crate) mod pg {
     use super::*;
     use diesel::dsl::sql;
-    use diesel::sql_types::Bool;
+    use diesel::sql_types::{Array, Bool, Text};
     use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+    use std::collections::{HashMap, HashSet};
 
     /// The async connection type the PostgreSQL pool hands out.
     pub(crate) type Conn = AsyncPgConnection;
@@ -1027,13 +1036,15 @@ pub(crate) mod pg {
     portable_queries!(Conn);
 
     /// Writes the RP's records and their blocking keys in one transaction,
-    /// replacing any stored record with the same id and all of its old keys.
-    /// The caller has removed duplicate record ids (PostgreSQL refuses to
-    /// update the same row twice in one statement).
+    /// replacing any stored record with the same id and its old keys. The
+    /// caller has removed duplicate record ids (PostgreSQL refuses to update
+    /// the same row twice in one statement).
     ///
-    /// Three statements whatever the number of records, each with a handful of
-    /// array binds expanded by `UNNEST`: delete the records' old keys, upsert
-    /// the records, insert the new keys.
+    /// A record stored with the same dataset is left alone (a monthly
+    /// refresh of a department's file rewrites only what changed); for a
+    /// changed one only the keys it gained or lost are written. A handful of
+    /// statements whatever the number of records, with array binds expanded
+    /// by `UNNEST`.
     pub(crate) async fn import_records(
         conn: &mut Conn,
         rp: String,
@@ -1041,24 +1052,131 @@ pub(crate) mod pg {
         stored_keys: StoredKeys,
     ) -> QueryResult<usize> {
         let count = rows.len();
-        let mut pairs: Vec<(String, String)> = rows
-            .iter()
-            .flat_map(|r| r.keys.iter().map(|k| (k.clone(), r.record_id.clone())))
-            .collect();
-        // In index order: consecutive inserts land on the same pages of the
-        // key index instead of all over it (which, once the index outgrows
-        // shared_buffers, means reading and writing back a page per key).
-        pairs.sort_unstable();
-        let (keys, key_ids): (Vec<String>, Vec<String>) = pairs.into_iter().unzip();
-        let (ids, datasets): (Vec<String>, Vec<String>) =
-            rows.into_iter().map(|r| (r.record_id, r.dataset)).unzip();
         conn.transaction(async move |c| {
             bulk_write_settings(c).await?;
-            delete_stored_keys(c, &rp, &ids, stored_keys).await?;
-            write_keyed(c, &rp, &ids, Some(&datasets), &key_ids, &keys).await?;
+            let ids: Vec<String> = rows.iter().map(|r| r.record_id.clone()).collect();
+            let stored = stored_datasets(c, &rp, &ids).await?;
+            let changes = KeyChanges::new(rows, &stored, stored_keys);
+            if !changes.stale.is_empty() {
+                // Their keys are unknown: every key row of the RP is read to find them.
+                diesel::sql_query(
+                    "DELETE FROM department_record_keys WHERE rp_id = $1 AND record_id = ANY($2)",
+                )
+                .bind::<Text, _>(&rp)
+                .bind::<Array<Text>, _>(&changes.stale)
+                .execute(c)
+                .await?;
+            }
+            if !changes.removed_keys.is_empty() {
+                diesel::sql_query(
+                    "DELETE FROM department_record_keys k \
+                     USING UNNEST($2::text[], $3::text[]) AS o (blocking_key, record_id) \
+                     WHERE k.rp_id = $1 AND k.blocking_key = o.blocking_key \
+                     AND k.record_id = o.record_id",
+                )
+                .bind::<Text, _>(&rp)
+                .bind::<Array<Text>, _>(&changes.removed_keys)
+                .bind::<Array<Text>, _>(&changes.removed_ids)
+                .execute(c)
+                .await?;
+            }
+            write_keyed(
+                c,
+                &rp,
+                &changes.ids,
+                Some(&changes.datasets),
+                &changes.added_ids,
+                &changes.added_keys,
+            )
+            .await?;
             Ok(count)
         })
         .await
+    }
+
+    /// The datasets of the keyed records among `ids` of `rp`, locked until the
+    /// commit.
+    async fn stored_datasets(
+        c: &mut Conn,
+        rp: &str,
+        ids: &[String],
+    ) -> QueryResult<HashMap<String, String>> {
+        #[derive(diesel::QueryableByName)]
+        struct Stored {
+            #[diesel(sql_type = Text)]
+            record_id: String,
+            #[diesel(sql_type = Text)]
+            dataset: String,
+        }
+        let stored: Vec<Stored> = diesel::sql_query(
+            "SELECT record_id, dataset FROM department_records \
+             WHERE rp_id = $1 AND record_id = ANY($2) AND keyed = 1 FOR UPDATE",
+        )
+        .bind::<Text, _>(rp)
+        .bind::<Array<Text>, _>(ids)
+        .load(c)
+        .await?;
+        Ok(stored
+            .into_iter()
+            .map(|s| (s.record_id, s.dataset))
+            .collect())
+    }
+
+    /// What an import batch changes, given what is stored.
+    #[derive(Default)]
+    struct KeyChanges {
+        /// Records to write (new or changed) and their datasets.
+        ids: Vec<String>,
+        datasets: Vec<String>,
+        /// Keys to insert (`added_ids[i]` is the record of `added_keys[i]`),
+        /// in index order: consecutive inserts land on the same pages of the
+        /// key index instead of all over it.
+        added_keys: Vec<String>,
+        added_ids: Vec<String>,
+        /// Keys to delete, the same way.
+        removed_keys: Vec<String>,
+        removed_ids: Vec<String>,
+        /// Stored records whose dataset does not decode: all their keys go.
+        stale: Vec<String>,
+    }
+
+    impl KeyChanges {
+        fn new(
+            rows: Vec<KeyedRecord>,
+            stored: &HashMap<String, String>,
+            stored_keys: StoredKeys,
+        ) -> Self {
+            let mut changes = Self::default();
+            let mut added = Vec::new();
+            let mut removed = Vec::new();
+            for row in rows {
+                let old: HashSet<String> = match stored.get(&row.record_id) {
+                    Some(dataset) if *dataset == row.dataset => continue,
+                    Some(dataset) => match stored_keys(dataset) {
+                        Some(keys) => keys.into_iter().collect(),
+                        None => {
+                            changes.stale.push(row.record_id.clone());
+                            HashSet::new()
+                        }
+                    },
+                    None => HashSet::new(),
+                };
+                let new: HashSet<&String> = row.keys.iter().collect();
+                for key in old.iter().filter(|k| !new.contains(k)) {
+                    removed.push((key.clone(), row.record_id.clone()));
+                }
+                for key in row.keys.iter().filter(|k| !old.contains(*k)) {
+                    added.push((key.clone(), row.record_id.clone()));
+                }
+                changes.ids.push(row.record_id);
+                changes.datasets.push(row.dataset);
+            }
+            added.sort_unstable();
+            removed.sort_unstable();
+            (changes.added_keys, changes.added_ids) = added.into_iter().unzip();
+            (changes.removed_keys, changes.removed_ids) = removed.into_iter().unzip();
+            changes
+        }
     }
 
     /// Settings for the rest of a transaction that writes thousands of
@@ -1077,70 +1195,6 @@ pub(crate) mod pg {
         diesel::sql_query("SET LOCAL synchronous_commit = off")
             .execute(c)
             .await?;
-        Ok(())
-    }
-
-    /// Deletes the keys the stored records `ids` of `rp` were written under
-    /// (none for new records), through the key table's primary key; locks
-    /// those records until the commit.
-    async fn delete_stored_keys(
-        c: &mut Conn,
-        rp: &str,
-        ids: &[String],
-        stored_keys: StoredKeys,
-    ) -> QueryResult<()> {
-        use diesel::sql_types::{Array, Text};
-        #[derive(diesel::QueryableByName)]
-        struct Stored {
-            #[diesel(sql_type = Text)]
-            record_id: String,
-            #[diesel(sql_type = Text)]
-            dataset: String,
-        }
-        let stored: Vec<Stored> = diesel::sql_query(
-            "SELECT record_id, dataset FROM department_records \
-             WHERE rp_id = $1 AND record_id = ANY($2) AND keyed = 1 FOR UPDATE",
-        )
-        .bind::<Text, _>(rp)
-        .bind::<Array<Text>, _>(ids)
-        .load(c)
-        .await?;
-        if stored.is_empty() {
-            return Ok(());
-        }
-        let (mut old_keys, mut old_ids, mut undecodable) = (Vec::new(), Vec::new(), Vec::new());
-        for row in stored {
-            match stored_keys(&row.dataset) {
-                Some(keys) => {
-                    for key in keys {
-                        old_keys.push(key);
-                        old_ids.push(row.record_id.clone());
-                    }
-                }
-                None => undecodable.push(row.record_id),
-            }
-        }
-        diesel::sql_query(
-            "DELETE FROM department_record_keys k \
-             USING UNNEST($2::text[], $3::text[]) AS o (blocking_key, record_id) \
-             WHERE k.rp_id = $1 AND k.blocking_key = o.blocking_key \
-             AND k.record_id = o.record_id",
-        )
-        .bind::<Text, _>(rp)
-        .bind::<Array<Text>, _>(&old_keys)
-        .bind::<Array<Text>, _>(&old_ids)
-        .execute(c)
-        .await?;
-        if !undecodable.is_empty() {
-            // Their keys are unknown: every key row of the RP is read to find them.
-            diesel::sql_query(
-                "DELETE FROM department_record_keys WHERE rp_id = $1 AND record_id = ANY($2)",
-            )
-            .bind::<Text, _>(rp)
-            .bind::<Array<Text>, _>(&undecodable)
-            .execute(c)
-            .await?;
-        }
         Ok(())
     }
 
@@ -1233,8 +1287,7 @@ pub(crate) mod pg {
         diesel::sql_query(
             "INSERT INTO department_record_keys (rp_id, blocking_key, record_id) \
              SELECT $1, k.blocking_key, k.record_id \
-             FROM UNNEST($2::text[], $3::text[]) AS k (blocking_key, record_id) \
-             ON CONFLICT DO NOTHING",
+             FROM UNNEST($2::text[], $3::text[]) AS k (blocking_key, record_id)",
         )
         .bind::<Text, _>(rp)
         .bind::<Array<Text>, _>(keys)

@@ -522,10 +522,36 @@ async fn reimport_replaces_the_keys() {
         let db = &t.db;
         let old = keyed_record("D1", "Okonkwo", "1980-04-10", "LS1 4AB");
         let new = keyed_record("D1", "Baptiste", "1991-05-06", "M1 1AA");
-        db.import_records("rp", std::slice::from_ref(&old))
+        // Imported again unchanged (a department's monthly refresh): still found by
+        // every key, once.
+        for _ in 0..2 {
+            db.import_records("rp", std::slice::from_ref(&old))
+                .await
+                .unwrap();
+        }
+        assert_eq!(ids(&candidates(db, "rp", &old.dataset).await), vec!["D1"]);
+        for q in [
+            query(None, Some("1980-04-10"), None),
+            query(Some("Okonkwo"), Some("1980-04-01"), None),
+            query(Some("Okonkwo"), None, Some("LS1 4AB")),
+        ] {
+            assert_eq!(ids(&candidates(db, "rp", &q).await), vec!["D1"]);
+        }
+        // Moved: the keys of the old postcode go, the others stay.
+        let mut moved = old.clone();
+        moved.dataset.addresses[0].postcode = Some("YO1 7HH".into());
+        db.import_records("rp", std::slice::from_ref(&moved))
             .await
             .unwrap();
-        assert_eq!(ids(&candidates(db, "rp", &old.dataset).await), vec!["D1"]);
+        let at = |postcode: &str| query(Some("Okonkwo"), None, Some(postcode));
+        assert!(
+            candidates(db, "rp", &at("LS1 4AB")).await.is_empty(),
+            "{}",
+            t.backend
+        );
+        assert_eq!(ids(&candidates(db, "rp", &at("YO1 7HH")).await), vec!["D1"]);
+        let by_date = query(None, Some("1980-04-10"), None);
+        assert_eq!(ids(&candidates(db, "rp", &by_date).await), vec!["D1"]);
         db.import_records("rp", std::slice::from_ref(&new))
             .await
             .unwrap();
