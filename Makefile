@@ -1,7 +1,7 @@
 # The two commands a newcomer needs: `make run` and `make test`.
 CARGO ?= cargo
 
-.PHONY: run test lint fmt build fuzz bench
+.PHONY: run test lint deny advisories fmt build fuzz bench
 
 ## Build and start the demo: hub :8080, demo IdP :8081, demo RP :8082 (SQLite under ./data).
 run:
@@ -13,10 +13,21 @@ run:
 test:
 	CARGO="$(CARGO)" scripts/test.sh
 
-## Lints as CI enforces them.
-lint:
+## Lints as CI enforces them, and the supply-chain checks.
+lint: deny
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+## Licences, sources and banned crates of every dependency (deny.toml), with cargo-deny
+## (installed from crates.io when missing). RustSec advisories need the advisory database
+## from GitHub: `make advisories` where GitHub is reachable.
+CARGO_DENY_VERSION ?= 0.20.2
+deny:
+	command -v cargo-deny >/dev/null || $(CARGO) install --locked cargo-deny@$(CARGO_DENY_VERSION)
+	$(CARGO) deny --locked check bans licenses sources
+
+advisories:
+	$(CARGO) deny check advisories
 
 fmt:
 	$(CARGO) fmt --all
