@@ -115,8 +115,13 @@ enum AuditCommand {
         #[arg(long)]
         jwks: PathBuf,
     },
-    /// Re-verify the whole stored log against its nodes and signed checkpoints.
-    Check,
+    /// Re-verify the whole stored log against its nodes and signed checkpoints. Prints a
+    /// summary and each problem; exits non-zero when the log does not verify.
+    Check {
+        /// Print the report as one JSON object instead.
+        #[arg(long)]
+        json: bool,
+    },
     /// Archive events older than the retention period (or --before) as a signed,
     /// verifiable export, then prune them; the tree stays verifiable.
     Prune {
@@ -157,6 +162,54 @@ enum RecordsCommand {
         rp: String,
         file: PathBuf,
     },
+}
+
+/// `hub audit check` for a person: what was recomputed, then each problem on a line.
+fn check_report_text(report: &store::AuditCheckReport) -> String {
+    let mut text = format!(
+        "verification log: {} events ({} pruned), {} tree nodes and {} checkpoints recomputed\n",
+        report.head_size, report.pruned, report.nodes_checked, report.checkpoints_checked
+    );
+    if report.is_clean() {
+        text.push_str("intact: every leaf, node and checkpoint verifies\n");
+        return text;
+    }
+    text.push_str(&format!(
+        "DOES NOT VERIFY: {} problem(s){}\n",
+        report.problems.len(),
+        if report.truncated {
+            ", more not listed"
+        } else {
+            ""
+        }
+    ));
+    for p in &report.problems {
+        text.push_str(&format!(
+            "  at {}: {} ({})\n",
+            p.seq,
+            p.kind.as_str(),
+            p.detail
+        ));
+    }
+    text
+}
+
+/// `hub audit check --json`: the report as one object (`intact`, the counts, `problems`).
+fn check_report_json(report: &store::AuditCheckReport) -> serde_json::Value {
+    serde_json::json!({
+        "intact": report.is_clean(),
+        "head_size": report.head_size,
+        "events_checked": report.events_checked,
+        "pruned": report.pruned,
+        "nodes_checked": report.nodes_checked,
+        "checkpoints_checked": report.checkpoints_checked,
+        "truncated": report.truncated,
+        "problems": report.problems.iter().map(|p| serde_json::json!({
+            "kind": p.kind.as_str(),
+            "seq": p.seq,
+            "detail": p.detail,
+        })).collect::<Vec<_>>(),
+    })
 }
 
 fn main() -> ExitCode {
@@ -216,14 +269,18 @@ async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit {
-            command: AuditCommand::Check,
+            command: AuditCommand::Check { json },
         } => {
             let db = store::Database::open(&settings.database.url).await?;
             let report = db.audit_self_check().await?;
-            if !report.is_clean() {
-                bail!("the verification log does not verify: {report:?}");
+            if json {
+                println!("{}", check_report_json(&report));
+            } else {
+                print!("{}", check_report_text(&report));
             }
-            println!("verification log verified: {report:?}");
+            if !report.is_clean() {
+                bail!("the verification log does not verify");
+            }
             Ok(())
         }
         Command::Keys {

@@ -494,6 +494,55 @@ async fn tampering_in_the_database_is_detected_offline_and_by_the_hubs_own_check
     }
 }
 
+/// `hub audit check` against the hub's database: a summary for a person, `--json` for
+/// scripts, and a non-zero exit listing each problem once the log is altered.
+#[tokio::test]
+async fn hub_audit_check_reports_for_people_and_scripts() {
+    let hub = spawn_hub().await;
+    hub.id_token_for(RP_MATCH, "alice").await;
+    let check = |json: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hub"));
+        command
+            .args(["audit", "check"])
+            .env_remove("HUB_CONFIG")
+            .env("HUB_DATABASE__URL", &hub.database_url);
+        if json {
+            command.arg("--json");
+        }
+        let output = command.output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        (output.status.success(), stdout)
+    };
+    let (ok, text) = check(false);
+    assert!(ok, "{text}");
+    assert!(text.contains("intact"), "{text}");
+    assert!(!text.contains("AuditCheckReport"), "no Debug dump: {text}");
+    let (ok, json) = check(true);
+    assert!(ok, "{json}");
+    let report: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["intact"], true);
+    assert!(report["events_checked"].as_u64().unwrap() >= 3, "{report}");
+    assert_eq!(report["problems"], serde_json::json!([]));
+
+    let db = store::Database::open(&hub.database_url).await.unwrap();
+    db.execute_raw("UPDATE audit_events SET body = REPLACE(body, 'P2', 'P3') WHERE seq = 1")
+        .await
+        .unwrap();
+    let (ok, text) = check(false);
+    assert!(!ok);
+    assert!(text.contains("DOES NOT VERIFY"), "{text}");
+    assert!(text.contains("at 1: leaf_hash_mismatch"), "{text}");
+    let (ok, json) = check(true);
+    assert!(!ok);
+    let report: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["intact"], false);
+    assert_eq!(
+        report["problems"][0]["kind"], "leaf_hash_mismatch",
+        "{report}"
+    );
+    assert_eq!(report["problems"][0]["seq"], 1);
+}
+
 #[tokio::test]
 async fn no_personal_data_in_any_event() {
     let hub = spawn_hub().await;

@@ -152,6 +152,25 @@ pub enum AuditProblemKind {
     PruneMismatch,
 }
 
+impl AuditProblemKind {
+    /// A stable snake_case name, for reports and JSON output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Gap => "gap",
+            Self::LeafHashMismatch => "leaf_hash_mismatch",
+            Self::BodyUndecodable => "body_undecodable",
+            Self::ColumnMismatch => "column_mismatch",
+            Self::NodeMismatch => "node_mismatch",
+            Self::NodeMissing => "node_missing",
+            Self::CheckpointMismatch => "checkpoint_mismatch",
+            Self::CheckpointBeyondHead => "checkpoint_beyond_head",
+            Self::CountMismatch => "count_mismatch",
+            Self::HeadMismatch => "head_mismatch",
+            Self::PruneMismatch => "prune_mismatch",
+        }
+    }
+}
+
 /// The columns of `audit_events` that copy an event's fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct EventColumns {
