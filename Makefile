@@ -1,7 +1,7 @@
 # The two commands a newcomer needs: `make run` and `make test`.
 CARGO ?= cargo
 
-.PHONY: run test lint deny advisories fmt build fuzz bench
+.PHONY: run test lint deny advisories cargo-deny fmt build fuzz bench
 
 ## Build and start the demo: hub :8080, demo IdP :8081, demo RP :8082 (SQLite under ./data).
 run:
@@ -22,12 +22,14 @@ lint: deny
 ## (installed from crates.io when missing). RustSec advisories need the advisory database
 ## from GitHub: `make advisories` where GitHub is reachable.
 CARGO_DENY_VERSION ?= 0.20.2
-deny:
-	command -v cargo-deny >/dev/null || $(CARGO) install --locked cargo-deny@$(CARGO_DENY_VERSION)
+deny: cargo-deny
 	$(CARGO) deny --locked check bans licenses sources
 
-advisories:
-	$(CARGO) deny check advisories
+advisories: cargo-deny
+	$(CARGO) deny --locked check advisories
+
+cargo-deny:
+	$(CARGO) deny --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-deny@$(CARGO_DENY_VERSION)
 
 fmt:
 	$(CARGO) fmt --all

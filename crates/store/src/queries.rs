@@ -1179,9 +1179,21 @@ pub(crate) mod pg {
         }
     }
 
+    /// Any number, the same in every hub: the advisory lock that makes writes
+    /// of department records (imports and the key backfill) take turns.
+    const RECORD_WRITES_LOCK: i64 = 0x6875_625f_7265_6373; // "hub_recs"
+
     /// Settings for the rest of a transaction that writes thousands of
-    /// records and keys.
+    /// records and keys, and the lock that serialises such transactions
+    /// across hub instances: `FOR UPDATE` locks only records that exist, so
+    /// two imports of one new record (or an import during another instance's
+    /// backfill) could each write keys the other does not know about.
     async fn bulk_write_settings(c: &mut Conn) -> QueryResult<()> {
+        diesel::sql_query(format!(
+            "SELECT pg_advisory_xact_lock({RECORD_WRITES_LOCK})"
+        ))
+        .execute(c)
+        .await?;
         // With thousands of ids in `ANY(..)` or rows in `UNNEST(..)` the
         // planner prefers reading a whole table (hashing the array) to
         // thousands of index probes, and that scan grows with every batch of
