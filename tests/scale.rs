@@ -355,13 +355,27 @@ async fn postgres_outage_fails_closed_and_recovers_without_restart() {
     let (_, url, picker) = browser.get(&request.url(&hub)).await.page();
 
     postgres.set_up(false);
+    // A refused connection is known at once: neither readiness nor a request waits out
+    // database.acquire_timeout_ms (5 s) before it answers.
+    let asked = std::time::Instant::now();
     let body = wait_readiness(&hub, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(body["database"], "unreachable");
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        asked.elapsed()
+    );
     // The verification log lives in PostgreSQL too: no step completes that it cannot record.
+    let asked = std::time::Instant::now();
     let params = browser
         .submit(&url, &picker, "/journey/idp", &[("idp", IDP_MAIN)])
         .await
         .rp();
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        asked.elapsed()
+    );
     assert_eq!(params["error"], "temporarily_unavailable", "{params:?}");
     assert_eq!(params["reason"], "hub_unavailable");
     assert!(

@@ -6,16 +6,22 @@
 //! thread twice: to write the query, and to pass the answer back. So each thread gets a
 //! pool of its own, made on its first use, whose connections open on that thread's runtime.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use diesel::result::ConnectionError;
 use diesel_async::pooled_connection::bb8::{Pool, PooledConnection, RunError};
 use diesel_async::pooled_connection::{
-    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+    AsyncDieselConnectionManager, ManagerConfig, PoolError, RecyclingMethod,
 };
 use thread_local::ThreadLocal;
+use tokio::sync::Notify;
 
-use super::{DatabaseOptions, PgConn, PgUrl, TracingErrorSink};
+use super::{DatabaseOptions, PgConn, PgUrl};
+
+/// For how long after PostgreSQL refused a new connection a request that needs a new one
+/// fails at once, instead of waiting out `acquire_timeout` for a server that is down.
+const FAIL_FAST_FOR: Duration = Duration::from_secs(1);
 
 /// One bb8 pool per thread, all to the same PostgreSQL database; cheap to clone (clones
 /// share the pools).
@@ -26,6 +32,79 @@ pub(super) struct ThreadPools {
     per_thread: u32,
     acquire_timeout: Duration,
     pools: Arc<ThreadLocal<Pool<PgConn>>>,
+    refusals: Arc<Refusals>,
+}
+
+/// The last connection PostgreSQL refused (every thread's pool reports here), so that
+/// the hub knows the server is down at once: bb8 hands connect errors to its error sink
+/// and keeps a waiting request waiting until its timeout.
+#[derive(Debug, Default)]
+struct Refusals {
+    last: Mutex<Option<(Instant, String)>>,
+    /// Wakes requests waiting for a connection when one is refused.
+    refused: Notify,
+}
+
+impl Refusals {
+    fn record(&self, error: &ConnectionError) {
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((Instant::now(), error.to_string()));
+        self.refused.notify_waiters();
+    }
+
+    /// A new connection was opened: the server is back.
+    fn clear(&self) {
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// The refusal of the last [`FAIL_FAST_FOR`], as the error a request gets.
+    fn recent(&self) -> Option<RunError> {
+        let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let (at, message) = last.as_ref()?;
+        (at.elapsed() < FAIL_FAST_FOR).then(|| refused(message.clone()))
+    }
+}
+
+fn refused_now() -> RunError {
+    refused("the database refused a connection".into())
+}
+
+fn refused(message: String) -> RunError {
+    RunError::User(PoolError::ConnectionError(ConnectionError::BadConnection(
+        message,
+    )))
+}
+
+/// Reports each connection opened, which ends the failing fast at once.
+#[derive(Debug)]
+struct OpenedReporter(Arc<Refusals>);
+
+impl bb8::CustomizeConnection<PgConn, PoolError> for OpenedReporter {
+    fn on_acquire<'a>(
+        &'a self,
+        _connection: &'a mut PgConn,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), PoolError>> + Send + 'a>>
+    {
+        self.0.clear();
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Logs pool errors, as every pool does, and reports refused connections.
+#[derive(Debug, Clone)]
+struct RefusalSink(Arc<Refusals>);
+
+impl bb8::ErrorSink<PoolError> for RefusalSink {
+    fn sink(&self, error: PoolError) {
+        if let PoolError::ConnectionError(e) = &error {
+            self.0.record(e);
+        }
+        tracing::warn!(%error, "database pool error");
+    }
+
+    fn boxed_clone(&self) -> Box<dyn bb8::ErrorSink<PoolError>> {
+        Box::new(self.clone())
+    }
 }
 
 impl ThreadPools {
@@ -40,6 +119,7 @@ impl ThreadPools {
                 .max(1),
             acquire_timeout: options.acquire_timeout,
             pools: Arc::default(),
+            refusals: Arc::default(),
         }
     }
 
@@ -49,9 +129,24 @@ impl ThreadPools {
         self.pools.get_or(|| self.build())
     }
 
-    /// A connection from the calling thread's pool.
+    /// A connection from the calling thread's pool. Fails at once, rather than after
+    /// `acquire_timeout`, when it would need a new connection and PostgreSQL has just
+    /// refused one, or refuses one while it waits.
     pub(super) async fn get(&self) -> Result<PooledConnection<'_, PgConn>, RunError> {
-        self.local().get().await
+        let pool = self.local();
+        if pool.state().idle_connections == 0 {
+            if let Some(error) = self.refusals.recent() {
+                return Err(error);
+            }
+        }
+        let refused = self.refusals.refused.notified();
+        tokio::select! {
+            got = pool.get() => got,
+            () = refused => Err(self
+                .refusals
+                .recent()
+                .unwrap_or_else(refused_now)),
+        }
     }
 
     /// Every thread's pool (metrics).
@@ -73,7 +168,8 @@ impl ThreadPools {
         Pool::builder()
             .max_size(self.per_thread)
             .connection_timeout(self.acquire_timeout)
-            .error_sink(Box::new(TracingErrorSink))
+            .error_sink(Box::new(RefusalSink(Arc::clone(&self.refusals))))
+            .connection_customizer(Box::new(OpenedReporter(Arc::clone(&self.refusals))))
             .build_unchecked(manager)
     }
 }
