@@ -18,13 +18,6 @@ use hostile_idp::{HostileIdp, Trick};
 const IDP_HOSTILE: &str = "idp-hostile";
 const IDP_OTHER: &str = "idp-hostile-other";
 
-fn outcomes(events: &[Value]) -> Vec<String> {
-    events
-        .iter()
-        .map(|e| e["outcome"].as_str().unwrap_or("").to_owned())
-        .collect()
-}
-
 /// No code and no token has left the hub.
 async fn assert_nothing_issued(hub: &TestHub) {
     assert!(

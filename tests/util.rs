@@ -878,3 +878,11 @@ pub fn free_listener() -> (TcpListener, String) {
     let url = origin(&l);
     (l, url)
 }
+
+/// The `outcome` of each event (empty where it has none), in log order.
+pub fn outcomes(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap_or("").to_owned())
+        .collect()
+}

@@ -193,12 +193,7 @@ async fn the_auditor_api_needs_a_token_with_audit_read() {
         "a wrong secret"
     );
     // Every refusal is in the log, as a failed client authentication at /token is.
-    let refused: Vec<String> = hub
-        .events_of_type("request_rejected")
-        .await
-        .iter()
-        .map(|e| e["outcome"].as_str().unwrap_or("").to_owned())
-        .collect();
+    let refused = outcomes(&hub.events_of_type("request_rejected").await);
     let count = |outcome: &str| refused.iter().filter(|o| *o == outcome).count();
     assert_eq!(count("auditor_token_invalid"), 2, "{refused:?}");
     assert_eq!(count("auditor_scope_insufficient"), 6, "{refused:?}");
