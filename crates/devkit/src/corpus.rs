@@ -53,7 +53,7 @@ pub struct CorpusSpec {
 /// department's record in one typical way, or the query is a trap that must not match.
 ///
 /// The error-kind sets (`first_name_typo` to `value_replaced`) each carry exactly one error
-/// of the published error model (see `errors.rs` and docs/matching.md, "Error model") on the
+/// of the published error model (see `errors.rs` and docs/matching-accuracy.md, "Error model") on the
 /// person's clean view, so recall can be measured per kind; `febrl_mix` and `census_mix`
 /// mix them the way FEBRL's and pseudopeople's generators do.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -29,7 +29,7 @@ const SPEC: CorpusSpec = CorpusSpec {
 
 /// [`SPEC`], or the corpus named by `CORPUS_SEED`, `CORPUS_RECORDS` and
 /// `CORPUS_QUERIES_PER_SET` (e.g. a million records in a release build, for the figures in
-/// docs/matching.md).
+/// docs/matching-accuracy.md).
 fn spec() -> CorpusSpec {
     let var = |name: &str, default: u64| -> u64 {
         std::env::var(name)

@@ -10,7 +10,7 @@
 //!
 //! `u` comes from random pairs of the corpus's department records, `m` from its labelled
 //! queries (the person's own record), which carry the published error model
-//! (docs/matching.md). The seed differs from the accuracy test's, so the figures measured
+//! (docs/matching-accuracy.md). The seed differs from the accuracy test's, so the figures measured
 //! there are not measured on the data the model was estimated from.
 
 use std::path::PathBuf;

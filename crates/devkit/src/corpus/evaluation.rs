@@ -13,7 +13,7 @@ use super::{LabelledQuery, QuerySet};
 ///
 /// Each floor is the lower of what the engine achieves on the default test spec (seed
 /// 20260422, 50,000 records, 200 queries per set) and on the million-record spec of
-/// docs/matching.md, rounded down to a multiple of 0.05, so that the test catches a
+/// docs/matching-accuracy.md, rounded down to a multiple of 0.05, so that the test catches a
 /// regression at either size. The floors are raised as the engine improves, never lowered to
 /// make a change pass; the low cycle-1 floors are the sets the engine leaves to cycle 3
 /// on purpose (docs/matching.md, "The decision rule").
