@@ -73,6 +73,36 @@ pub enum AuditError {
         /// `tree_size`, `root_hash` or `time`.
         field: &'static str,
     },
+    /// A note key name, signing key or verifier key that cannot be used
+    /// (the message names the rule broken, never the key material).
+    #[error("bad note key: {0}")]
+    NoteKey(String),
+    /// Not a signed note, or not a tlog-checkpoint (signature lines, blank
+    /// line, tree size, root hash...).
+    #[error("malformed checkpoint note: {0}")]
+    NoteMalformed(String),
+    /// A signature line of the expected key does not verify: the note was
+    /// altered after signing, or forged.
+    #[error("checkpoint note signature by {key} does not verify")]
+    NoteSignature {
+        /// `<name>+<key id>` of the key.
+        key: String,
+    },
+    /// No signature line of the expected key (another key with the same name
+    /// does not count).
+    #[error("checkpoint note is not signed by {key}")]
+    NoteUnsigned {
+        /// `<name>+<key id>` of the expected key.
+        key: String,
+    },
+    /// A validly signed checkpoint of another log.
+    #[error("checkpoint note is for origin {found:?}, not {expected:?}")]
+    NoteOrigin {
+        /// The origin the caller expects.
+        expected: String,
+        /// The origin line of the note.
+        found: String,
+    },
     /// The export could not be read.
     #[error("export line {line}: read error: {source}")]
     ExportRead {

@@ -1,5 +1,6 @@
 //! The hub's tamper-evident verification log: event model, RFC 9162 Merkle
-//! tree hashing and proofs, signed checkpoints and offline export verification.
+//! tree hashing and proofs, signed checkpoints (JWS, and C2SP signed notes for
+//! witnesses) and offline export verification.
 //!
 //! No web and no SQL here, so that an auditor can check an export with nothing
 //! but this crate and the hub's public keys, and so that the tree logic is the
@@ -25,6 +26,7 @@ mod error;
 mod event;
 mod export;
 mod hash;
+mod note;
 mod tree;
 
 pub use checkpoint::{Checkpoint, CHECKPOINT_EXP, CHECKPOINT_JWS_TYP, CHECKPOINT_PAYLOAD_TYP};
@@ -32,6 +34,9 @@ pub use error::AuditError;
 pub use event::{rfc3339_now, Event, EventType};
 pub use export::{verify_export, ExportedEvent, VerifyReport};
 pub use hash::{decode_hash, empty_root, encode_hash, leaf_hash, node_hash, Hash};
+pub use note::{
+    checkpoint_note, verify_checkpoint_note, KeyName, NoteCheckpoint, NoteSigner, NoteVerifier,
+};
 pub use tree::{
     consistency_proof, inclusion_proof, nodes_completed_by, nodes_completed_by_batch,
     required_nodes, root, verify_consistency, verify_inclusion, MemoryTree, NodeMap, NodeSource,
