@@ -1,5 +1,6 @@
-//! Interoperability with independent certified OpenID Connect implementations (Node.js,
-//! versions pinned by `tests/interop/package-lock.json`; see docs/interop.md):
+//! Interoperability with independent OpenID Connect implementations (Node.js peers pinned
+//! by `tests/interop/package-lock.json`, Python ones by `tests/interop/python/requirements.txt`;
+//! see docs/interop.md):
 //!
 //! - panva's `openid-client` as a relying party of the hub (`tests/interop/rp.mjs`):
 //!   discovery, PKCE S256, `client_secret_basic` and `private_key_jwt`, pushed
@@ -7,9 +8,13 @@
 //!   validation, userinfo, and the errors it must see as standard OIDC errors;
 //! - panva's `oidc-provider` as an upstream identity provider of the hub
 //!   (`tests/interop/op.mjs`): its discovery, keys (RS256 ID tokens), token endpoint (with
-//!   the hub's client secret or `private_key_jwt`), userinfo and errors.
+//!   the hub's client secret or `private_key_jwt`), userinfo and errors;
+//! - Authlib (Python) as a relying party of the hub (`tests/interop/python/rp_authlib.py`):
+//!   PKCE S256, `private_key_jwt` with its default hour-long assertions and
+//!   `client_secret_basic`, ID token validation, userinfo, a replayed code.
 //!
-//! Node.js is required: without it these tests fail and say what to install.
+//! Node.js and Python 3 (with venv) are required: without them these tests fail and say
+//! what to install.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -23,10 +28,12 @@ use url::Url;
 
 use crate::util::*;
 
-/// Each node run, and each wait for a node process, gets at most this long.
-const NODE_TIMEOUT: Duration = Duration::from_secs(30);
-/// `npm ci` on a cold cache is slower.
-const NPM_TIMEOUT: Duration = Duration::from_secs(300);
+/// Each node or Python run, and each wait for a node process, gets at most this long.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// `npm ci`, or creating the Python venv, on a cold cache is slower.
+const INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
+/// In the interop venv: the Python and lock file it was built from.
+const VENV_STAMP: &str = "interop-stamp.txt";
 
 /// An RP with a client secret that needs form-encoding.
 const RP_INTEROP_BASIC: &str = "rp-interop-basic";
@@ -99,7 +106,7 @@ fn node_ready() -> &'static Path {
             sure `node` and `npm` are on PATH";
         let version = run_blocking(
             std::process::Command::new("node").arg("--version"),
-            NODE_TIMEOUT,
+            SCRIPT_TIMEOUT,
         )
         .map_err(|e| format!("{install}. ({e})"))?;
         let numbers: Vec<u32> = version
@@ -123,7 +130,7 @@ fn node_ready() -> &'static Path {
                 std::process::Command::new("npm")
                     .args(["ci", "--no-audit", "--no-fund", "--prefer-offline"])
                     .current_dir(&dir),
-                NPM_TIMEOUT,
+                INSTALL_TIMEOUT,
             )
             .map_err(|e| format!("npm ci in {} failed. {install}. ({e})", dir.display()))?;
         }
@@ -135,10 +142,102 @@ fn node_ready() -> &'static Path {
     }
 }
 
-/// Runs `node <script> <args>` to completion and parses the one JSON object it prints.
-async fn node_json(script: &str, args: &[&str]) -> Value {
-    let dir = node_ready();
-    let mut cmd = tokio::process::Command::new("node");
+/// Python 3 is there and a venv holds exactly what `tests/interop/python/requirements.txt`
+/// pins (with hashes). The venv lives in the target directory and is reused while its stamp
+/// (the Python and the lock file) still matches, else rebuilt: at most once per test process.
+/// Returns its `python`. Call it first thing in a test (it may block its thread for the
+/// install).
+fn python_ready() -> &'static Path {
+    static READY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let ready = READY.get_or_init(|| {
+        let install = "Python >= 3.11 with the venv module (and its ensurepip) is required \
+            for the Authlib interop tests (tests/interop/python, docs/interop.md): install it \
+            (Debian, Ubuntu: apt-get install python3 python3-venv) and make sure `python3` \
+            is on PATH";
+        let python = run_blocking(
+            std::process::Command::new("python3").args(["-c", PYTHON_PROBE]),
+            SCRIPT_TIMEOUT,
+        )
+        .map_err(|e| format!("{install}. ({e})"))?;
+        let lock = python_dir().join("requirements.txt");
+        let pins = std::fs::read_to_string(&lock).map_err(|e| format!("{lock:?}: {e}"))?;
+        let stamp = format!("{}\n{pins}", python.trim());
+        let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-venv");
+        if venv_stamp(&venv).as_ref() != Some(&stamp) {
+            build_venv(&venv, &lock, &stamp).map_err(|e| {
+                format!("making the interop venv failed (pip needs PyPI or its cache): {e}")
+            })?;
+        }
+        Ok(venv.join("bin/python"))
+    });
+    match ready {
+        Ok(python) => python,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Prints which Python this is (for the venv's stamp); fails unless it can make a venv.
+const PYTHON_PROBE: &str = "import sys, venv, ensurepip
+print(sys.executable, sys.version)
+sys.exit(0 if sys.version_info >= (3, 11) else 'Python >= 3.11 is needed')";
+
+/// `pip install` of a lock file: every package pinned with its hashes, wheels only.
+const PIP_INSTALL: [&str; 9] = [
+    "-m",
+    "pip",
+    "install",
+    "--require-hashes",
+    "--only-binary=:all:",
+    "--no-input",
+    "--disable-pip-version-check",
+    "--quiet",
+    "-r",
+];
+
+/// What a venv was built from, if it is complete.
+fn venv_stamp(venv: &Path) -> Option<String> {
+    std::fs::read_to_string(venv.join(VENV_STAMP)).ok()
+}
+
+fn python_dir() -> PathBuf {
+    interop_dir().join("python")
+}
+
+/// Creates the venv beside `venv`, installs the lock into it with `--require-hashes` (wheels
+/// only: nothing is compiled), then moves it into place, so that another test process
+/// never uses a half-built one.
+fn build_venv(venv: &Path, lock: &Path, stamp: &str) -> Result<(), String> {
+    let building = venv.with_extension(format!("building-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&building);
+    run_blocking(
+        std::process::Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&building),
+        INSTALL_TIMEOUT,
+    )?;
+    run_blocking(
+        std::process::Command::new(building.join("bin/python"))
+            .args(PIP_INSTALL)
+            .arg(lock),
+        INSTALL_TIMEOUT,
+    )?;
+    std::fs::write(building.join(VENV_STAMP), stamp).map_err(|e| format!("{building:?}: {e}"))?;
+    let _ = std::fs::remove_dir_all(venv);
+    if let Err(e) = std::fs::rename(&building, venv) {
+        // Another test process may have put its venv there first; fine if it is the same.
+        let _ = std::fs::remove_dir_all(&building);
+        if venv_stamp(venv).as_deref() != Some(stamp) {
+            return Err(format!("{building:?} -> {venv:?}: {e}"));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `<program> <script> <args>` in `dir` to completion and parses the one JSON object it
+/// prints.
+async fn script_json(program: &Path, dir: &Path, script: &str, args: &[&str]) -> Value {
+    let what = format!("{} {script} {args:?}", program.display());
+    let mut cmd = tokio::process::Command::new(program);
     cmd.arg(script)
         .args(args)
         .current_dir(dir)
@@ -146,20 +245,32 @@ async fn node_json(script: &str, args: &[&str]) -> Value {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    let output = tokio::time::timeout(NODE_TIMEOUT, cmd.output())
+    let output = tokio::time::timeout(SCRIPT_TIMEOUT, cmd.output())
         .await
-        .unwrap_or_else(|_| panic!("node {script} {args:?} timed out after {NODE_TIMEOUT:?}"))
-        .unwrap_or_else(|e| panic!("node {script}: {e}"));
+        .unwrap_or_else(|_| panic!("{what} timed out after {SCRIPT_TIMEOUT:?}"))
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "node {script} {args:?} failed ({}):\nstdout: {stdout}\nstderr: {stderr}",
+        "{what} failed ({}):\nstdout: {stdout}\nstderr: {stderr}",
         output.status
     );
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-        panic!("node {script}: no JSON on stdout ({e}):\nstdout: {stdout}\nstderr: {stderr}")
+        panic!("{what}: no JSON on stdout ({e}):\nstdout: {stdout}\nstderr: {stderr}")
     })
+}
+
+/// Runs `node <script> <args>` in `tests/interop` (see [`script_json`]).
+async fn node_json(script: &str, args: &[&str]) -> Value {
+    let dir = node_ready();
+    script_json(Path::new("node"), dir, script, args).await
+}
+
+/// Runs `<venv>/bin/python <script> <args>` in `tests/interop/python` (see [`script_json`]).
+async fn python_json(script: &str, args: &[&str]) -> Value {
+    let python = python_ready();
+    script_json(python, &python_dir(), script, args).await
 }
 
 /// `oidc-provider` running in a node process (killed on drop; its stderr is printed if the
@@ -172,7 +283,7 @@ struct OidcProvider {
 
 impl OidcProvider {
     /// Starts `op.mjs` for a hub at `hub_url` with `config` (see the script). A start that
-    /// does not report within [`NODE_TIMEOUT`] is tried once more with a fresh process: the
+    /// does not report within [`SCRIPT_TIMEOUT`] is tried once more with a fresh process: the
     /// peer's start-up is not what these tests are about, and on a loaded machine it has
     /// been seen to stall.
     async fn start(hub_url: &str, config: Value) -> Self {
@@ -218,7 +329,7 @@ impl OidcProvider {
             }
         });
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let first = tokio::time::timeout(NODE_TIMEOUT, lines.next_line()).await;
+        let first = tokio::time::timeout(SCRIPT_TIMEOUT, lines.next_line()).await;
         let err_text = || stderr.lock().map(|s| s.clone()).unwrap_or_default();
         let line = match first {
             Ok(Ok(Some(line))) => line,
@@ -269,12 +380,41 @@ impl Drop for OidcProvider {
     }
 }
 
-/// How `rp.mjs` authenticates at the hub's token endpoint.
+/// How `rp.mjs` or `rp_authlib.py` authenticates at the hub's token endpoint.
 enum RpAuth {
     /// Client id and secret.
     SecretBasic(&'static str, String),
     /// The RP's P-256 key (PKCS#8 DER file) and its kid.
     PrivateKeyJwt(PathBuf, String),
+}
+
+/// What both RP scripts take: the hub, the client id and how it authenticates.
+fn rp_input(hub: &TestHub, auth: RpAuth) -> Value {
+    let mut input = match auth {
+        RpAuth::SecretBasic(client_id, secret) => json!({
+            "client_id": client_id, "auth": "client_secret_basic",
+            "client_secret": secret,
+        }),
+        RpAuth::PrivateKeyJwt(key_file, kid) => json!({
+            "client_id": RP_INTEROP_JWT, "auth": "private_key_jwt",
+            "key_file": key_file, "kid": kid,
+        }),
+    };
+    input["issuer"] = json!(hub.url);
+    input["redirect_uri"] = json!(TEST_RP_CALLBACK);
+    input
+}
+
+/// The input of an RP script's callback step: what its authorization step returned, and the
+/// URL the browser was sent back to.
+fn callback_input(input: &Value, started: &Value, callback_url: &str, replay: bool) -> Value {
+    let mut input = input.clone();
+    for k in ["state", "nonce", "code_verifier"] {
+        input[k] = started[k].clone();
+    }
+    input["callback_url"] = json!(callback_url);
+    input["replay"] = json!(replay);
+    input
 }
 
 /// The `openid-client` relying party: its client id and authentication.
@@ -284,20 +424,9 @@ struct OpenIdClient {
 
 impl OpenIdClient {
     fn new(hub: &TestHub, auth: RpAuth) -> Self {
-        let input = match auth {
-            RpAuth::SecretBasic(client_id, secret) => json!({
-                "client_id": client_id, "auth": "client_secret_basic",
-                "client_secret": secret,
-            }),
-            RpAuth::PrivateKeyJwt(key_file, kid) => json!({
-                "client_id": RP_INTEROP_JWT, "auth": "private_key_jwt",
-                "key_file": key_file, "kid": kid,
-            }),
-        };
-        let mut input = input;
-        input["issuer"] = json!(hub.url);
-        input["redirect_uri"] = json!(TEST_RP_CALLBACK);
-        Self { input }
+        Self {
+            input: rp_input(hub, auth),
+        }
     }
 
     /// The same client sending its authorization requests through `/par` (`"par"`) or as a
@@ -314,13 +443,33 @@ impl OpenIdClient {
 
     /// The code exchange, ID token validation, userinfo and (with `replay`) the code redeemed again.
     async fn callback(&self, started: &Value, callback_url: &str, replay: bool) -> Value {
-        let mut input = self.input.clone();
-        for k in ["state", "nonce", "code_verifier"] {
-            input[k] = started[k].clone();
-        }
-        input["callback_url"] = json!(callback_url);
-        input["replay"] = json!(replay);
+        let input = callback_input(&self.input, started, callback_url, replay);
         node_json("rp.mjs", &["callback", &input.to_string()]).await
+    }
+}
+
+/// The Authlib relying party (`rp_authlib.py`): the same input as [`OpenIdClient`].
+struct Authlib {
+    input: Value,
+}
+
+impl Authlib {
+    fn new(hub: &TestHub, auth: RpAuth) -> Self {
+        Self {
+            input: rp_input(hub, auth),
+        }
+    }
+
+    /// Discovery and the authorization request: `{authorization_url, state, nonce, code_verifier}`.
+    async fn authorize(&self) -> Value {
+        python_json("rp_authlib.py", &["authorize", &self.input.to_string()]).await
+    }
+
+    /// The code exchange, ID token validation, userinfo and (with `replay`) the code redeemed
+    /// again; with `private_key_jwt`, the claims of the client assertions Authlib signed.
+    async fn callback(&self, started: &Value, callback_url: &str, replay: bool) -> Value {
+        let input = callback_input(&self.input, started, callback_url, replay);
+        python_json("rp_authlib.py", &["callback", &input.to_string()]).await
     }
 }
 
@@ -426,10 +575,9 @@ async fn openid_client_journey_with_pushed_authorization_request() {
     assert_eq!(query_names(url), ["client_id", "request_uri"], "{url}");
 }
 
-/// A hub with [`RP_INTEROP_JWT`] registered for `private_key_jwt`, and openid-client
-/// holding its key (in the returned directory, which must outlive the journey).
-async fn hub_with_private_key_jwt_rp() -> (TestHub, OpenIdClient, tempfile::TempDir) {
-    node_ready();
+/// A hub with [`RP_INTEROP_JWT`] registered for `private_key_jwt`, and the RP's side of it:
+/// its key (in the returned directory, which must outlive the journey).
+async fn hub_with_private_key_jwt_rp() -> (TestHub, RpAuth, tempfile::TempDir) {
     let keys = tempfile::tempdir().expect("tempdir");
     let key_file = keys.path().join("rp-es256.p8");
     let key = token::SigningKey::load_or_generate(&key_file).expect("RP key");
@@ -448,19 +596,17 @@ async fn hub_with_private_key_jwt_rp() -> (TestHub, OpenIdClient, tempfile::Temp
         },
     )
     .await;
-    let rp = OpenIdClient::new(
-        &hub,
-        RpAuth::PrivateKeyJwt(key_file.clone(), key.kid().to_owned()),
-    );
-    (hub, rp, keys)
+    let auth = RpAuth::PrivateKeyJwt(key_file, key.kid().to_owned());
+    (hub, auth, keys)
 }
 
 /// openid-client signs the request as a request object (its
 /// `buildAuthorizationUrlWithJAR`) with the key it also authenticates with.
 #[tokio::test]
 async fn openid_client_journey_with_signed_request_object() {
-    let (hub, rp, _keys) = hub_with_private_key_jwt_rp().await;
-    let rp = rp.with_request_mode("jar");
+    node_ready();
+    let (hub, auth, _keys) = hub_with_private_key_jwt_rp().await;
+    let rp = OpenIdClient::new(&hub, auth).with_request_mode("jar");
     let started = openid_client_journey(&hub, &rp, RP_INTEROP_JWT).await;
     assert_eq!(
         started["server"]["request_parameter_supported"],
@@ -496,7 +642,9 @@ async fn openid_client_journey_with_client_secret_basic() {
 
 #[tokio::test]
 async fn openid_client_journey_with_private_key_jwt() {
-    let (hub, rp, _keys) = hub_with_private_key_jwt_rp().await;
+    node_ready();
+    let (hub, auth, _keys) = hub_with_private_key_jwt_rp().await;
+    let rp = OpenIdClient::new(&hub, auth);
     openid_client_journey(&hub, &rp, RP_INTEROP_JWT).await;
 }
 
@@ -521,6 +669,93 @@ async fn openid_client_sees_access_denied_as_an_oidc_error() {
         "{result}"
     );
     assert_eq!(error["error"], "access_denied", "{result}");
+}
+
+/// A full Authlib journey for Alice; checks everything Authlib returned against what the
+/// hub signed. Returns the callback step's result.
+async fn authlib_journey(hub: &TestHub, rp: &Authlib, client_id: &str) -> Value {
+    let started = rp.authorize().await;
+    let authorization_url = started["authorization_url"].as_str().expect("url");
+    assert!(
+        authorization_url.starts_with(&format!("{}/authorize?", hub.url)),
+        "{started}"
+    );
+    assert_eq!(
+        query_names(authorization_url),
+        [
+            "acr_values",
+            "client_id",
+            "code_challenge",
+            "code_challenge_method",
+            "nonce",
+            "redirect_uri",
+            "response_type",
+            "scope",
+            "state"
+        ],
+        "{authorization_url}"
+    );
+    let callback = browse_demo_idp(hub, authorization_url, "alice").await;
+    let result = rp.callback(&started, &callback, true).await;
+    assert!(result.get("error").is_none(), "Authlib: {result}");
+    let claims = &result["id_token_claims"];
+    let id_token = result["id_token"].as_str().expect("id_token");
+    assert_eq!(
+        claims,
+        &hub.verify_id_token(id_token, client_id).await,
+        "Authlib read the claims the hub signed"
+    );
+    assert_eq!(claims["nonce"], started["nonce"], "{result}");
+    assert_eq!(claims["acr"], "P2", "{result}");
+    assert_eq!(claims["match"]["status"], "matched", "{result}");
+    assert_eq!(claims["match"]["record_id"], "123", "{result}");
+    let token_type = result["token"]["token_type"].as_str().unwrap_or_default();
+    assert!(token_type.eq_ignore_ascii_case("bearer"), "{result}");
+    let userinfo = &result["userinfo"];
+    assert_eq!(userinfo["sub"], claims["sub"], "{result}");
+    assert_eq!(userinfo["given_name"], "Alice", "{result}");
+    assert_eq!(userinfo["birthdate"], "1980-04-10", "{result}");
+    assert_eq!(
+        (
+            result["replay"]["error"]["name"].as_str(),
+            result["replay"]["error"]["error"].as_str()
+        ),
+        (Some("OAuthError"), Some("invalid_grant")),
+        "a replayed code is an invalid_grant OAuthError in Authlib: {result}"
+    );
+    result
+}
+
+/// Authlib with `private_key_jwt` as it comes: its assertions are valid for an hour, which
+/// the hub accepts, and each carries a new `jti` (the replay is refused for the code, not
+/// for the assertion).
+#[tokio::test]
+async fn authlib_journey_with_private_key_jwt() {
+    python_ready();
+    let (hub, auth, _keys) = hub_with_private_key_jwt_rp().await;
+    let rp = Authlib::new(&hub, auth);
+    let result = authlib_journey(&hub, &rp, RP_INTEROP_JWT).await;
+    let assertions = result["client_assertions"].as_array().expect("assertions");
+    assert_eq!(assertions.len(), 2, "the exchange and the replay: {result}");
+    for a in assertions {
+        assert_eq!(a["iss"], RP_INTEROP_JWT, "{a}");
+        assert_eq!(a["sub"], RP_INTEROP_JWT, "{a}");
+        assert_eq!(a["aud"], json!(format!("{}/token", hub.url)), "{a}");
+        let lifetime = a["exp"].as_i64().zip(a["iat"].as_i64()).map(|(e, i)| e - i);
+        assert_eq!(lifetime, Some(3600), "Authlib's default lifetime: {a}");
+    }
+    assert_ne!(assertions[0]["jti"], assertions[1]["jti"], "{result}");
+}
+
+/// Authlib sends the client id and secret in the Basic header without form-encoding them,
+/// which is the same for a secret of unreserved characters such as this one.
+#[tokio::test]
+async fn authlib_journey_with_client_secret_basic() {
+    python_ready();
+    let hub = spawn_hub().await;
+    let rp = Authlib::new(&hub, RpAuth::SecretBasic(RP_MATCH, secret_of(RP_MATCH)));
+    let result = authlib_journey(&hub, &rp, RP_MATCH).await;
+    assert!(result.get("client_assertions").is_none(), "{result}");
 }
 
 /// A hub with `oidc-provider` as an extra IdP; the hub authenticates there with
