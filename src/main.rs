@@ -115,12 +115,18 @@ enum AuditCommand {
         #[arg(long)]
         jwks: PathBuf,
     },
-    /// Re-verify the whole stored log against its nodes and signed checkpoints. Prints a
-    /// summary and each problem; exits non-zero when the log does not verify.
+    /// Re-verify the whole stored log: every event, node and checkpoint recomputed, the
+    /// signatures of the checkpoints and of the head's seal verified with the hub's keys,
+    /// published checkpoints and prunes found as the log records them. Prints a summary
+    /// and each problem; exits non-zero when the log does not verify.
     Check {
         /// Print the report as one JSON object instead.
         #[arg(long)]
         json: bool,
+        /// Verify signatures with this JWKS (the hub's /jwks) instead of the key files
+        /// under data.dir/keys.
+        #[arg(long)]
+        jwks: Option<PathBuf>,
     },
     /// Archive events older than the retention period (or --before) as a signed,
     /// verifiable export, then prune them; the tree stays verifiable.
@@ -258,8 +264,12 @@ async fn run() -> anyhow::Result<()> {
             });
             let db = store::Database::open(&settings.database.url).await?;
             db.require_current_schema().await?;
-            let (key, _) = hub::app::load_or_create_keys(&settings)?;
-            let report = hub::retention::prune(&db, &key, &before, &archive).await?;
+            let (keys, _) = hub::app::load_or_create_keys(&settings)?;
+            let jwks = keys.jwks();
+            let seal = hub::app::log_seal(keys)?;
+            let instance = settings.audit.instance.as_deref().unwrap_or("hub-cli");
+            let report =
+                hub::retention::prune(&db, &seal, &jwks, instance, &before, &archive).await?;
             println!(
                 "archived and pruned {} events older than {before} into {} (proved against checkpoint {})",
                 report.archived,
@@ -269,10 +279,21 @@ async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit {
-            command: AuditCommand::Check { json },
+            command: AuditCommand::Check { json, jwks },
         } => {
             let db = store::Database::open(&settings.database.url).await?;
-            let report = db.audit_self_check().await?;
+            let keys = match jwks {
+                Some(path) => token::VerificationKeys::from_jwks_json(
+                    &std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?,
+                )
+                .context("parsing the JWKS")?,
+                None => {
+                    let (keys, _) = hub::app::load_or_create_keys(&settings)?;
+                    token::VerificationKeys::from_jwks(&keys.jwks())?
+                }
+            };
+            let report = db.audit_self_check(&keys).await?;
             if json {
                 println!("{}", check_report_json(&report));
             } else {

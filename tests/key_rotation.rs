@@ -199,9 +199,10 @@ async fn pruning_after_a_rotation_verifies_checkpoints_signed_with_the_previous_
         .unwrap();
     let db = store::Database::open(&hub.database_url).await.unwrap();
     let (before, _) = hub::app::load_or_create_keys(&settings).unwrap();
-    // The latest checkpoint is signed before the rotation, and the log does not grow
-    // after it, so pruning proves the archive against it.
-    let checkpoint = hub::audit_checkpoints::ensure_checkpoint(&db, before.current())
+    // The current checkpoint (the head's seal) is signed before the rotation, and the
+    // log does not grow after it until the prune's record, so pruning proves the archive
+    // against it.
+    let checkpoint = hub::audit_checkpoints::current(&db, before.current())
         .await
         .unwrap();
     assert_eq!(kid_of(&checkpoint.signature), before.current().kid());
@@ -212,12 +213,17 @@ async fn pruning_after_a_rotation_verifies_checkpoints_signed_with_the_previous_
     tokio::time::sleep(Duration::from_millis(20)).await;
     let cutoff = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let archive = tempfile::tempdir().unwrap();
-    let report = hub::retention::prune(&db, &after, &cutoff, archive.path())
+    let jwks = after.jwks();
+    let seal = hub::app::log_seal(after).unwrap();
+    let report = hub::retention::prune(&db, &seal, &jwks, "test", &cutoff, archive.path())
         .await
         .expect("the archive verifies with the previous key, which is still published");
     assert_eq!(report.checkpoint_size, checkpoint.tree_size);
     assert!(report.archived > 0);
     let archived_jwks: Value =
         serde_json::from_slice(&std::fs::read(archive.path().join("jwks.json")).unwrap()).unwrap();
-    assert_eq!(archived_jwks, after.jwks());
+    assert_eq!(archived_jwks, jwks);
+    // The prune is recorded in the log, sealed with the new key over the old seal.
+    let report = db.audit_self_check(seal.verification_keys()).await.unwrap();
+    assert!(report.is_clean(), "{report:?}");
 }

@@ -657,8 +657,9 @@ impl TestHub {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    /// Verifies an ID token against the hub's published JWKS, as an RP would.
-    pub async fn verify_id_token(&self, id_token: &str, audience: &str) -> Value {
+    /// The hub's published keys (`/jwks`): what its tokens, checkpoints and the
+    /// verification log's seal verify with.
+    pub async fn published_keys(&self) -> token::VerificationKeys {
         let jwks: Value = self
             .http
             .get(format!("{}/jwks", self.url))
@@ -668,7 +669,12 @@ impl TestHub {
             .json()
             .await
             .expect("json");
-        let keys = token::VerificationKeys::from_jwks(&jwks).expect("hub jwks");
+        token::VerificationKeys::from_jwks(&jwks).expect("hub jwks")
+    }
+
+    /// Verifies an ID token against the hub's published JWKS, as an RP would.
+    pub async fn verify_id_token(&self, id_token: &str, audience: &str) -> Value {
+        let keys = self.published_keys().await;
         let expect = token::Expect {
             issuer: Some(self.url.clone()),
             audience: vec![audience.into()],

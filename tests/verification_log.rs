@@ -476,14 +476,21 @@ async fn tampering_in_the_database_is_detected_offline_and_by_the_hubs_own_check
             "{kind}: clean before"
         );
         let db = store::Database::open(&hub.database_url).await.unwrap();
-        assert!(db.audit_self_check().await.unwrap().is_clean());
+        assert!(db
+            .audit_self_check(&hub.published_keys().await)
+            .await
+            .unwrap()
+            .is_clean());
         for sql in statements {
             db.execute_raw(sql).await.unwrap();
         }
         let (ok, text) = verify_offline(&hub, &token, |e| e).await;
         assert!(!ok, "{kind}: hub audit verify must fail: {text}");
         assert!(
-            !db.audit_self_check().await.unwrap().is_clean(),
+            !db.audit_self_check(&hub.published_keys().await)
+                .await
+                .unwrap()
+                .is_clean(),
             "{kind}: self-check must fail"
         );
     }
@@ -500,7 +507,8 @@ async fn hub_audit_check_reports_for_people_and_scripts() {
         command
             .args(["audit", "check"])
             .env_remove("HUB_CONFIG")
-            .env("HUB_DATABASE__URL", &hub.database_url);
+            .env("HUB_DATABASE__URL", &hub.database_url)
+            .env("HUB_DATA__DIR", hub.data_dir.path());
         if json {
             command.arg("--json");
         }
@@ -603,10 +611,12 @@ async fn pruning_archives_first_and_the_tree_stays_verifiable() {
         .unwrap()
         .with(serde_json::json!({"data": {"dir": hub.data_dir.path()}, "database": {"url": hub.database_url}}))
         .unwrap();
-    let (key, _) = hub::app::load_or_create_keys(&settings).unwrap();
+    let (keys, _) = hub::app::load_or_create_keys(&settings).unwrap();
+    let jwks = keys.jwks();
+    let seal = hub::app::log_seal(keys).unwrap();
     let db = store::Database::open(&hub.database_url).await.unwrap();
     let archive = tempfile::tempdir().unwrap();
-    let report = hub::retention::prune(&db, &key, &cutoff_time, archive.path())
+    let report = hub::retention::prune(&db, &seal, &jwks, "test", &cutoff_time, archive.path())
         .await
         .unwrap();
     assert_eq!(report.archived, old.len() as u64);
@@ -640,5 +650,66 @@ async fn pruning_archives_first_and_the_tree_stays_verifiable() {
         StatusCode::NOT_FOUND,
         "a pruned event has no content to prove"
     );
-    assert!(db.audit_self_check().await.unwrap().is_clean());
+    assert!(db
+        .audit_self_check(&hub.published_keys().await)
+        .await
+        .unwrap()
+        .is_clean());
+}
+
+#[tokio::test]
+async fn checkpoints_are_read_without_side_effects_and_published_in_the_log() {
+    let hub = spawn_hub().await;
+    hub.id_token_for(RP_MATCH, "alice").await;
+    let all = hub.auditor_token(AUDITOR_ALL, None).await;
+    let db = store::Database::open(&hub.database_url).await.unwrap();
+    let keys = hub.published_keys().await;
+
+    // Reading the current checkpoint signs and stores nothing: it is the head's seal.
+    let size = db.audit_size().await.unwrap();
+    let (status, first) = hub.audit_get(&all, "/checkpoint").await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let (_, again) = hub.audit_get(&all, "/checkpoint").await;
+    assert_eq!(first, again, "the same checkpoint until the log grows");
+    let current: audit::Checkpoint = serde_json::from_str(&first).unwrap();
+    assert_eq!(current.tree_size, size);
+    current.verify(&keys).expect("signed by the hub");
+    assert!(db.checkpoints().await.unwrap().is_empty());
+    assert_eq!(db.audit_size().await.unwrap(), size);
+
+    // Publishing stores it and records it in the log; with nothing new, once only.
+    let settings = hub::Settings::load(None)
+        .unwrap()
+        .with(serde_json::json!({"data": {"dir": hub.data_dir.path()}, "database": {"url": hub.database_url}}))
+        .unwrap();
+    let (signing_keys, _) = hub::app::load_or_create_keys(&settings).unwrap();
+    let seal = hub::app::log_seal(signing_keys).unwrap();
+    let published = hub::audit_checkpoints::publish(&db, &seal, "test")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(published, current);
+    let again = hub::audit_checkpoints::publish(&db, &seal, "test")
+        .await
+        .unwrap();
+    assert_eq!(again, Some(current.clone()), "nothing new since: not again");
+    let (status, list) = hub.audit_get(&all, "/checkpoints").await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let list: Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list["checkpoints"], serde_json::json!([current]));
+    let records = hub.events_of_type("checkpoint_published").await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["checkpoint"], serde_json::json!(current));
+    let report = db.audit_self_check(&keys).await.unwrap();
+    assert!(report.is_clean(), "{report:?}");
+
+    // Deleting the published checkpoint is noticed, through the log's record of it.
+    db.execute_raw("DELETE FROM audit_checkpoints")
+        .await
+        .unwrap();
+    let report = db.audit_self_check(&keys).await.unwrap();
+    assert_eq!(
+        report.problems.iter().map(|p| p.kind).collect::<Vec<_>>(),
+        vec![store::AuditProblemKind::CheckpointMissing]
+    );
 }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hash::{leaf_hash, Hash};
 use crate::AuditError;
+use crate::Checkpoint;
 
 /// One audit event. Field names (and order) are the public export format.
 ///
@@ -43,6 +44,13 @@ pub struct Event {
     pub reasons: Vec<String>,
     /// Id of the hub instance that recorded it.
     pub instance: String,
+    /// For [`EventType::CheckpointPublished`]: the checkpoint, as signed. Left
+    /// out of the JSON when absent, so events without it hash as they always did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<Checkpoint>,
+    /// For [`EventType::LogPruned`]: every event below this seq was pruned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pruned_below: Option<u64>,
 }
 
 impl Event {
@@ -63,6 +71,8 @@ impl Event {
             match_cycle: None,
             reasons: Vec::new(),
             instance: instance.into(),
+            checkpoint: None,
+            pruned_below: None,
         }
     }
 
@@ -127,11 +137,17 @@ pub enum EventType {
     AuditorTokenIssued,
     /// An auditor exported events.
     AuditExported,
+    /// A checkpoint was published (listed at `/audit/v1/checkpoints`): the
+    /// event carries it, so a checkpoint deleted from storage is noticed.
+    CheckpointPublished,
+    /// The oldest events' bodies were pruned (retention); `pruned_below` says
+    /// how far. A prune without this event is tampering.
+    LogPruned,
 }
 
 impl EventType {
     /// Every event type, in declaration order.
-    pub const ALL: [EventType; 15] = [
+    pub const ALL: [EventType; 17] = [
         Self::JourneyStarted,
         Self::IdpSelected,
         Self::IdpReturned,
@@ -147,6 +163,8 @@ impl EventType {
         Self::RequestRejected,
         Self::AuditorTokenIssued,
         Self::AuditExported,
+        Self::CheckpointPublished,
+        Self::LogPruned,
     ];
 
     /// The `snake_case` name, as serialised.
@@ -167,6 +185,8 @@ impl EventType {
             Self::RequestRejected => "request_rejected",
             Self::AuditorTokenIssued => "auditor_token_issued",
             Self::AuditExported => "audit_exported",
+            Self::CheckpointPublished => "checkpoint_published",
+            Self::LogPruned => "log_pruned",
         }
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
-use store::{Database, MemorySessionStore, RedisSessionStore, SessionStore};
+use store::{Database, LogSeal, MemorySessionStore, RedisSessionStore, SessionStore};
 use tracing_actix_web::TracingLogger;
 use url::Url;
 
@@ -49,7 +49,10 @@ pub struct Hub {
     pub relying_parties: HashMap<String, RelyingParty>,
     pub identity_providers: Vec<IdentityProvider>,
     /// The current key of [`load_or_create_keys`]' set: the only one that signs.
-    pub signing_key: token::SigningKey,
+    pub signing_key: Arc<token::SigningKey>,
+    /// The current key and the published keys, as the verification log's
+    /// appends and checks use them.
+    pub log_seal: LogSeal,
     /// The published key set (current, next, previous; public parts), served at
     /// `/jwks`. Fixed at start: a rotation reaches an instance when it restarts.
     pub jwks: serde_json::Value,
@@ -71,12 +74,21 @@ impl Hub {
         db.require_current_schema().await?;
         let (signing_keys, pairwise) = load_or_create_keys(&settings)?;
         let jwks = signing_keys.jwks();
-        let signing_key = signing_keys.into_current();
+        let log_seal = log_seal(signing_keys)?;
+        let signing_key = log_seal.key().clone();
+        if db.seal_unsealed_head(&log_seal).await? {
+            tracing::warn!("sealed a verification log written before seals existed, as found");
+        }
         let instance =
             settings.audit.instance.clone().unwrap_or_else(|| {
                 format!("hub-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
             });
-        let audit = AuditTrail::start(db.clone(), instance, settings.audit.max_batch);
+        let audit = AuditTrail::start(
+            db.clone(),
+            log_seal.clone(),
+            instance,
+            settings.audit.max_batch,
+        );
         let sessions: Arc<dyn SessionStore> = match settings.sessions.url.as_str() {
             "memory" => Arc::new(MemorySessionStore::new()),
             url if url.starts_with("redis://") || url.starts_with("rediss://") => {
@@ -118,6 +130,7 @@ impl Hub {
                 })
                 .collect(),
             signing_key,
+            log_seal,
             jwks,
             pairwise,
             db,
@@ -178,6 +191,13 @@ pub fn load_or_create_keys(
     let signing_keys = token::SigningKeys::load_or_generate(&keys_dir)?;
     let pairwise = token::PairwiseSecret::load_or_generate(&keys_dir.join("pairwise.secret"))?;
     Ok((signing_keys, pairwise))
+}
+
+/// The verification log's seal from the hub's keys: the current key signs, and
+/// every published key is accepted on what the log already holds.
+pub fn log_seal(signing_keys: token::SigningKeys) -> Result<LogSeal, StartError> {
+    let keys = token::VerificationKeys::from_jwks(&signing_keys.jwks())?;
+    Ok(LogSeal::new(Arc::new(signing_keys.into_current()), keys))
 }
 
 /// `hub keys init`: creates whatever is missing of the current and next signing keys

@@ -1,14 +1,21 @@
-//! Signed checkpoints of the verification log, made on demand and periodically, and the
-//! periodic self-check of the stored log.
+//! The verification log's checkpoints and its periodic self-check.
+//!
+//! The *current* checkpoint is the head's seal: the append that made the head signed it,
+//! so serving it (`GET /audit/v1/checkpoint`, exports) signs and stores nothing. Every
+//! `checkpoint_interval_secs`, if the log grew, the current checkpoint is *published*:
+//! stored in the list auditors and witnesses read (`GET /audit/v1/checkpoints`) and
+//! recorded in the log itself by a `checkpoint_published` event, so that a published
+//! checkpoint deleted from storage is noticed by the self-check.
 
 use std::time::Duration;
 
 use actix_web::web;
-use store::{Database, StoreError};
+use audit::EventType;
+use store::{AuditFilter, Database, LogSeal, StoreError};
 
 use crate::app::Hub;
 
-/// Errors making a checkpoint.
+/// Errors reading or publishing a checkpoint.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
     #[error("store: {0}")]
@@ -17,43 +24,105 @@ pub enum CheckpointError {
     Audit(#[from] audit::AuditError),
 }
 
-/// The latest checkpoint, after signing a new one if the log has grown since.
-pub async fn ensure_current(hub: &Hub) -> Result<audit::Checkpoint, CheckpointError> {
-    ensure_checkpoint(&hub.db, &hub.signing_key).await
-}
+/// Events read past the latest published checkpoint to decide whether the log grew by
+/// more than the records of publishing it.
+const LOOK_AHEAD: u32 = 16;
 
-/// [`ensure_current`] for tools that have a database and the key but no running hub.
-pub async fn ensure_checkpoint(
+/// The log's current checkpoint: the head's seal. An empty log has none stored; its
+/// checkpoint is signed on the spot (and not stored).
+pub async fn current(
     db: &Database,
     key: &token::SigningKey,
 ) -> Result<audit::Checkpoint, CheckpointError> {
-    let size = db.audit_size().await?;
-    if let Some(latest) = db.latest_checkpoint().await? {
-        if latest.tree_size >= size {
-            return Ok(latest);
-        }
+    if let Some(seal) = db.audit_seal().await? {
+        return Ok(seal);
     }
+    let size = db.audit_size().await?;
     let root = db.audit_root(size).await?;
-    let checkpoint = audit::Checkpoint::sign(size, &root, audit::rfc3339_now(), key)?;
-    db.save_checkpoint(&checkpoint).await?;
-    // Another instance may have saved one for this size first: serve what is stored.
-    Ok(db.latest_checkpoint().await?.unwrap_or(checkpoint))
+    Ok(audit::Checkpoint::sign(
+        size,
+        &root,
+        audit::rfc3339_now(),
+        key,
+    )?)
 }
 
-/// Runs forever: a checkpoint every `checkpoint_interval_secs`, and the self-check every
-/// `self_check_interval_secs` (when non-zero).
+/// A checkpoint of the first `size` events (within the log): the published one if
+/// there is one, else signed now (and not stored).
+pub async fn at_size(
+    db: &Database,
+    key: &token::SigningKey,
+    size: u64,
+) -> Result<audit::Checkpoint, CheckpointError> {
+    if let Some(published) = db.checkpoint_at(size).await? {
+        return Ok(published);
+    }
+    let root = db.audit_root(size).await?;
+    Ok(audit::Checkpoint::sign(
+        size,
+        &root,
+        audit::rfc3339_now(),
+        key,
+    )?)
+}
+
+/// Publishes the current checkpoint if the log grew since the latest published one
+/// (by more than the events recording it): stores it, then records it in the log.
+/// Returns the latest published checkpoint, if there is one.
+pub async fn publish(
+    db: &Database,
+    seal: &LogSeal,
+    instance: &str,
+) -> Result<Option<audit::Checkpoint>, CheckpointError> {
+    let latest = db.latest_checkpoint().await?;
+    let Some(current) = db.audit_seal().await? else {
+        return Ok(latest);
+    };
+    if let Some(latest) = latest {
+        if latest.tree_size >= current.tree_size || only_records_since(db, &latest).await? {
+            return Ok(Some(latest));
+        }
+    }
+    db.save_checkpoint(&current).await?;
+    let event = audit::Event {
+        checkpoint: Some(current.clone()),
+        ..audit::Event::new(EventType::CheckpointPublished, instance)
+    };
+    db.append_audit_events(&[event], seal).await?;
+    Ok(Some(current))
+}
+
+/// Whether everything after `latest` records published checkpoints: then the log holds
+/// nothing new, and publishing again would only record the record.
+async fn only_records_since(db: &Database, latest: &audit::Checkpoint) -> Result<bool, StoreError> {
+    let after = latest.tree_size.checked_sub(1);
+    let page = db
+        .audit_events(&AuditFilter::default(), after, LOOK_AHEAD)
+        .await?;
+    Ok((page.len() as u32) < LOOK_AHEAD
+        && page
+            .iter()
+            .all(|(_, e)| e.event_type == EventType::CheckpointPublished))
+}
+
+/// Runs forever: publishes a checkpoint every `checkpoint_interval_secs`, and runs the
+/// self-check every `self_check_interval_secs` (when non-zero).
 pub(crate) async fn run(hub: web::Data<Hub>) {
     let every = Duration::from_secs(hub.settings.audit.checkpoint_interval_secs.max(1));
     let check_every = hub.settings.audit.self_check_interval_secs;
     let mut last_check = std::time::Instant::now();
     loop {
         tokio::time::sleep(every).await;
-        if let Err(e) = ensure_current(&hub).await {
-            tracing::warn!(error = %e, "could not make a checkpoint");
+        if let Err(e) = publish(&hub.db, &hub.log_seal, hub.audit.instance()).await {
+            tracing::warn!(error = %e, "could not publish a checkpoint");
         }
         if check_every > 0 && last_check.elapsed() >= Duration::from_secs(check_every) {
             last_check = std::time::Instant::now();
-            match hub.db.audit_self_check().await {
+            match hub
+                .db
+                .audit_self_check(hub.log_seal.verification_keys())
+                .await
+            {
                 Ok(report) if report.is_clean() => {
                     tracing::info!("verification log self-check passed")
                 }

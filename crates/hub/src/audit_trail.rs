@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use audit::{Event, EventType};
-use store::Database;
+use store::{Database, LogSeal};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::journey::Journey;
@@ -72,6 +72,7 @@ impl Drop for DeferralScope {
 #[derive(Debug)]
 struct Writer {
     db: Database,
+    seal: LogSeal,
     rx: mpsc::Receiver<Pending>,
     max_batch: usize,
 }
@@ -89,10 +90,16 @@ impl AuditTrail {
     /// append, on that caller's runtime: a request worker's event loop, where
     /// the database connections it opens then live too, so that appends,
     /// queries and their replies are not handed between threads.
-    pub fn start(db: Database, instance: String, max_batch: usize) -> Self {
+    /// Every append seals the log's head with `seal` (the hub's keys).
+    pub fn start(db: Database, seal: LogSeal, instance: String, max_batch: usize) -> Self {
         let max_batch = max_batch.max(1);
         let (tx, rx) = mpsc::channel(max_batch * 4);
-        let writer = Writer { db, rx, max_batch };
+        let writer = Writer {
+            db,
+            seal,
+            rx,
+            max_batch,
+        };
         Self {
             tx,
             unstarted: Arc::new(Mutex::new(Some(writer))),
@@ -107,8 +114,8 @@ impl AuditTrail {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
-        if let Some(Writer { db, rx, max_batch }) = writer {
-            tokio::spawn(write_batches(db, rx, max_batch));
+        if let Some(writer) = writer {
+            tokio::spawn(write_batches(writer));
         }
     }
 
@@ -192,7 +199,13 @@ impl AuditTrail {
     }
 }
 
-async fn write_batches(db: Database, mut rx: mpsc::Receiver<Pending>, max_batch: usize) {
+async fn write_batches(writer: Writer) {
+    let Writer {
+        db,
+        seal,
+        mut rx,
+        max_batch,
+    } = writer;
     while let Some(first) = rx.recv().await {
         // Let the requests already woken on this event loop run first: those that
         // append join this batch, and wait for the same commit instead of the next.
@@ -215,7 +228,7 @@ async fn write_batches(db: Database, mut rx: mpsc::Receiver<Pending>, max_batch:
             waiting.push(pending.done);
         }
         let result = db
-            .append_audit_events(&events)
+            .append_audit_events(&events, &seal)
             .await
             .map(|_| ())
             .map_err(|e| e.to_string());
@@ -244,7 +257,7 @@ mod tests {
     async fn deferred_events_go_with_the_next_record_and_a_dropped_scope_discards_them() {
         let db = Database::open("sqlite::memory:").await.unwrap();
         db.migrate().await.unwrap();
-        let trail = AuditTrail::start(db.clone(), "test".into(), 16);
+        let trail = AuditTrail::start(db.clone(), LogSeal::generate().unwrap(), "test".into(), 16);
         let journey = journey();
         {
             // A request whose future is dropped before it records anything.

@@ -6,9 +6,9 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
 
-use store::{AuditFilter, Database};
+use store::{AuditFilter, Database, LogSeal};
 
-use crate::audit_checkpoints::{ensure_checkpoint, CheckpointError};
+use crate::audit_checkpoints::{current, CheckpointError};
 
 /// What a prune did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,14 +40,18 @@ pub enum RetentionError {
 
 /// Archives every event older than `before` (RFC 3339) into `archive_dir`
 /// (`events.jsonl` with inclusion proofs, `checkpoint.json`, `jwks.json`), verifies the
-/// archive as an auditor would, and only then prunes those events.
+/// archive as an auditor would, records the prune in the log (a `log_pruned` event,
+/// appended first, so a prune is never without its record), and only then prunes those
+/// events. `jwks` is the hub's published key set.
 pub async fn prune(
     db: &Database,
-    signing_keys: &token::SigningKeys,
+    seal: &LogSeal,
+    jwks: &serde_json::Value,
+    instance: &str,
     before: &str,
     archive_dir: &Path,
 ) -> Result<PruneReport, RetentionError> {
-    let checkpoint = ensure_checkpoint(db, signing_keys.current()).await?;
+    let checkpoint = current(db, seal.key()).await?;
     let cutoff = db.audit_seq_at(before).await?.min(checkpoint.tree_size);
     std::fs::create_dir_all(archive_dir)?;
     let events_path = archive_dir.join("events.jsonl");
@@ -81,10 +85,10 @@ pub async fn prune(
     )?;
     std::fs::write(
         archive_dir.join("jwks.json"),
-        serde_json::to_vec_pretty(&signing_keys.jwks())?,
+        serde_json::to_vec_pretty(jwks)?,
     )?;
-    // The whole published set: the latest checkpoint may predate a key rotation.
-    let keys = token::VerificationKeys::from_jwks(&signing_keys.jwks())?;
+    // The whole published set: the checkpoint may predate a key rotation.
+    let keys = token::VerificationKeys::from_jwks(jwks)?;
     let report = audit::verify_export(
         BufReader::new(File::open(&events_path)?),
         &checkpoint,
@@ -96,6 +100,11 @@ pub async fn prune(
             verified: report.events,
         });
     }
+    let record = audit::Event {
+        pruned_below: Some(cutoff),
+        ..audit::Event::new(audit::EventType::LogPruned, instance)
+    };
+    db.append_audit_events(&[record], seal).await?;
     db.prune_audit_events_before(cutoff).await?;
     tracing::info!(
         archived,

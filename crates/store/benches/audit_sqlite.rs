@@ -50,6 +50,7 @@ fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("audit.db").display());
     let size = preload_size();
+    let seal = store::LogSeal::generate().expect("seal");
     let db = rt.block_on(async {
         let db = Database::open(&url).await.expect("open");
         db.migrate().await.expect("migrate");
@@ -57,7 +58,9 @@ fn bench(c: &mut Criterion) {
             let batch: Vec<Event> = (start..(start + PRELOAD_BATCH).min(size))
                 .map(event)
                 .collect();
-            db.append_audit_events(&batch).await.expect("preload");
+            db.append_audit_events(&batch, &seal)
+                .await
+                .expect("preload");
         }
         db
     });
@@ -76,7 +79,7 @@ fn bench(c: &mut Criterion) {
             b.iter_batched(
                 || take(n),
                 |events| {
-                    rt.block_on(db.append_audit_events(&events))
+                    rt.block_on(db.append_audit_events(&events, &seal))
                         .expect("append")
                 },
                 criterion::BatchSize::SmallInput,

@@ -424,6 +424,8 @@ impl Synth {
                 match_cycle: None,
                 reasons: Vec::new(),
                 instance: INSTANCES[self.rng.gen_range(0..INSTANCES.len())].to_owned(),
+                checkpoint: None,
+                pruned_below: None,
             };
         }
         let slot = self.rng.gen_range(0..self.active.len());
@@ -455,6 +457,8 @@ impl Synth {
                 Vec::new()
             },
             instance: INSTANCES[j.instance].to_owned(),
+            checkpoint: None,
+            pruned_below: None,
         };
         if j.next == j.steps.len() {
             let fresh = self.journey();
@@ -793,6 +797,13 @@ fn hex(hash: &Hash) -> String {
     s
 }
 
+/// One key seals every database of the run, as one hub would.
+fn seal() -> &'static store::LogSeal {
+    static SEAL: std::sync::OnceLock<store::LogSeal> = std::sync::OnceLock::new();
+    #[allow(clippy::expect_used)]
+    SEAL.get_or_init(|| store::LogSeal::generate().expect("a fresh key"))
+}
+
 /// The hub's own append path, `args.api_batch` events per call.
 async fn api_load(db: &Database, args: &Args, plan: &Plan) -> Result<MemoryTree> {
     let mut synth = Synth::new(*plan);
@@ -803,10 +814,11 @@ async fn api_load(db: &Database, args: &Args, plan: &Plan) -> Result<MemoryTree>
     while done < plan.n {
         let len = (plan.n - done).min(args.api_batch as u64);
         let batch: Vec<Event> = (0..len).map(|_| synth.next_event()).collect();
+        let seal = seal();
         for e in &batch {
             tree.push(e.leaf_hash());
         }
-        let range = db.append_audit_events(&batch).await?;
+        let range = db.append_audit_events(&batch, seal).await?;
         ensure!(range.first_seq == done, "appended at {}", range.first_seq);
         done = range.size;
         if done >= next_report {
@@ -831,7 +843,7 @@ async fn api_load(db: &Database, args: &Args, plan: &Plan) -> Result<MemoryTree>
 
 async fn self_check(db: &Database, when: &str, report: &mut Report) -> Result<()> {
     let t = Instant::now();
-    let check = db.audit_self_check().await?;
+    let check = db.audit_self_check(seal().verification_keys()).await?;
     let secs = t.elapsed().as_secs_f64();
     eprintln!(
         "self-check {when}: {} events, {} nodes checked in {secs:.1} s, {} problems",
@@ -1103,7 +1115,7 @@ async fn bench_appends(
                     .map(|_| live_event(&mut rng, &instance))
                     .collect();
                 let t = Instant::now();
-                let range = db.append_audit_events(&events).await?;
+                let range = db.append_audit_events(&events, seal()).await?;
                 h.saturating_record(micros(t.elapsed()));
                 ensure!(range.size - range.first_seq == batch as u64);
                 appended += batch as u64;

@@ -37,6 +37,11 @@ pub enum StoreError {
     /// yet, or migrated by a newer hub); the message says what to do.
     #[error("{0}")]
     Schema(String),
+    /// The verification log's signed head could not be made, or the head an
+    /// append would extend is not the one last sealed (rows changed outside
+    /// the hub): nothing is appended on top of it.
+    #[error("verification log seal: {0}")]
+    Seal(String),
 }
 
 impl StoreError {

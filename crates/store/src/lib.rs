@@ -26,6 +26,7 @@
 mod audit_log;
 mod database;
 mod error;
+mod log_seal;
 mod queries;
 pub mod records_file;
 mod redis_session;
@@ -41,6 +42,7 @@ pub use database::{
     Database, DatabaseOptions, LinkOrCandidates, PoolState, PreparedRecords, SchemaStatus,
 };
 pub use error::StoreError;
+pub use log_seal::LogSeal;
 pub use records_file::RowError;
 pub use redis_session::RedisSessionStore;
 pub use session::{Exchange, MemorySessionStore, Put, SessionStore};

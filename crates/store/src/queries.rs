@@ -13,9 +13,11 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 
 use crate::audit_log::{
-    node_map, require_all, to_i64, AppendBatch, AppendRows, AppendedRange, AuditTip, TimeMark,
+    check_head, node_map, require_all, sealed_tip, to_i64, AppendBatch, AppendRows, AppendedRange,
+    AuditTip, TimeMark,
 };
 use crate::error::StoreError;
+use crate::log_seal::LogSeal;
 use crate::schema::{
     audit_checkpoints, audit_events, audit_head, audit_nodes, department_record_keys,
     department_records, record_links,
@@ -151,6 +153,9 @@ pub(crate) struct AuditEventQuery<'a> {
 
 /// `audit_head`: (size, max_time, max_lag_ms).
 pub(crate) type HeadRow = (i64, Option<String>, i64);
+
+/// `audit_head` as an append reads it: [`HeadRow`] and the seal.
+pub(crate) type SealedHeadRow = (i64, Option<String>, i64, Option<String>);
 
 /// Self-check counts from one snapshot.
 #[derive(Debug)]
@@ -333,6 +338,35 @@ macro_rules! portable_queries {
                 .first(conn)
                 .await
                 .optional()
+        }
+
+        /// `audit_head`'s size, pruning bound and seal, read together.
+        pub(crate) async fn audit_sealed_head(
+            conn: &mut $conn,
+        ) -> QueryResult<Option<(i64, i64, Option<String>)>> {
+            use crate::schema::audit_head::dsl as h;
+            h::audit_head
+                .filter(h::id.eq(1))
+                .select((h::size, h::pruned_below, h::seal))
+                .first(conn)
+                .await
+                .optional()
+        }
+
+        /// Seals a head of `size` events that has no seal yet; 0 rows if it
+        /// has one, or has moved.
+        pub(crate) async fn seal_head(
+            conn: &mut $conn,
+            size: i64,
+            seal: &str,
+        ) -> QueryResult<usize> {
+            use crate::schema::audit_head::dsl as h;
+            diesel::update(
+                h::audit_head.filter(h::id.eq(1).and(h::size.eq(size)).and(h::seal.is_null())),
+            )
+            .set(h::seal.eq(seal))
+            .execute(conn)
+            .await
         }
 
         /// `audit_head.pruned_below`: every event below it is pruned, none
@@ -611,6 +645,22 @@ macro_rules! portable_queries {
                 .optional()
         }
 
+        /// Up to `limit` checkpoints with a tree size above `after`, ascending.
+        pub(crate) async fn checkpoints_after(
+            conn: &mut $conn,
+            after: i64,
+            limit: i64,
+        ) -> QueryResult<Vec<CheckpointRow>> {
+            use crate::schema::audit_checkpoints::dsl as cp;
+            cp::audit_checkpoints
+                .filter(cp::tree_size.gt(after))
+                .order(cp::tree_size)
+                .limit(limit)
+                .select(CheckpointRow::as_select())
+                .load(conn)
+                .await
+        }
+
         /// Every checkpoint, by ascending tree size.
         pub(crate) async fn checkpoints(conn: &mut $conn) -> QueryResult<Vec<CheckpointRow>> {
             use crate::schema::audit_checkpoints::dsl as cp;
@@ -759,9 +809,12 @@ pub(crate) mod sqlite {
     pub(crate) async fn append_audit(
         conn: &mut Conn,
         batch: AppendBatch,
+        seal: LogSeal,
     ) -> Result<AppendedRange, StoreError> {
         conn.spawn_blocking(move |c| {
-            Ok(c.immediate_transaction::<_, StoreError, _>(|c| sync::append_audit_sync(c, batch)))
+            Ok(c.immediate_transaction::<_, StoreError, _>(|c| {
+                sync::append_audit_sync(c, batch, &seal)
+            }))
         })
         .await?
     }
@@ -946,24 +999,32 @@ pub(crate) mod sqlite {
         pub(super) fn append_audit_sync(
             c: &mut diesel::SqliteConnection,
             batch: AppendBatch,
+            seal: &LogSeal,
         ) -> Result<AppendedRange, StoreError> {
             use audit_head::dsl as h;
-            let (size, max_time, max_lag_ms): HeadRow =
+            let (size, max_time, max_lag_ms, stored_seal): SealedHeadRow =
                 diesel::update(h::audit_head.filter(h::id.eq(1)))
                     .set(h::size.eq(h::size + to_i64(batch.len())?))
-                    .returning((h::size, h::max_time, h::max_lag_ms))
+                    .returning((h::size, h::max_time, h::max_lag_ms, h::seal))
                     .get_result(c)?;
             let (first, end) = claimed_range(size, batch.len())?;
-            let needed = batch.stored_nodes_needed(first);
-            let rows = audit_node_rows_sync(c, &node_coords(&needed)?)?;
+            let read = batch.stored_nodes_read(first);
+            let rows = audit_node_rows_sync(c, &node_coords(&read)?)?;
             let map = node_map(rows)?;
-            require_all(&map, &needed)?;
+            require_all(&map, &read)?;
+            check_head(seal, stored_seal.as_deref(), first, &map)?;
             let mut mark = TimeMark::stored(max_time, max_lag_ms)?;
-            let AppendRows { events, nodes, .. } = batch.rows(first, &map, &mut mark)?;
+            let AppendRows {
+                events,
+                nodes,
+                completed,
+            } = batch.rows(first, &map, &mut mark)?;
+            let (tip, sealed) = sealed_tip(seal, end, mark, &map, &completed)?;
             diesel::update(h::audit_head.filter(h::id.eq(1)))
                 .set((
-                    h::max_time.eq(mark.max_time()),
-                    h::max_lag_ms.eq(mark.max_lag_ms),
+                    h::max_time.eq(tip.mark.max_time()),
+                    h::max_lag_ms.eq(tip.mark.max_lag_ms),
+                    h::seal.eq(sealed),
                 ))
                 .execute(c)?;
             for chunk in events.chunks(AUDIT_EVENT_CHUNK) {
@@ -1333,30 +1394,30 @@ pub(crate) mod pg {
         conn: &mut Conn,
         batch: &AppendBatch,
         keep_tip: bool,
+        seal: &LogSeal,
     ) -> Result<(AppendedRange, Option<AuditTip>), StoreError> {
         conn.transaction::<_, StoreError, _>(async move |c| {
             use audit_head::dsl as h;
-            let (size, max_time, max_lag_ms): HeadRow =
+            let (size, max_time, max_lag_ms, stored_seal): SealedHeadRow =
                 diesel::update(h::audit_head.filter(h::id.eq(1)))
                     .set(h::size.eq(h::size + to_i64(batch.len())?))
-                    .returning((h::size, h::max_time, h::max_lag_ms))
+                    .returning((h::size, h::max_time, h::max_lag_ms, h::seal))
                     .get_result(c)
                     .await?;
             let (first, end) = claimed_range(size, batch.len())?;
-            let read = if keep_tip {
-                batch.stored_nodes_read(first)
-            } else {
-                batch.stored_nodes_needed(first)
-            };
+            // The whole frontier: the seal extended, and the one left, cover it.
+            let read = batch.stored_nodes_read(first);
             let rows = audit_node_rows(c, &node_coords(&read)?).await?;
             let map = node_map(rows)?;
             require_all(&map, &read)?;
+            check_head(seal, stored_seal.as_deref(), first, &map)?;
             let mut mark = TimeMark::stored(max_time, max_lag_ms)?;
             let AppendRows {
                 events,
                 nodes,
                 completed,
             } = batch.rows(first, &map, &mut mark)?;
+            let (tip, sealed) = sealed_tip(seal, end, mark, &map, &completed)?;
             // Pipelined: the three are sent before the first reply is awaited
             // (one round trip rather than three for a typical batch).
             let conn: &Conn = c;
@@ -1380,8 +1441,9 @@ pub(crate) mod pg {
             };
             let update_head = diesel::update(h::audit_head.filter(h::id.eq(1)))
                 .set((
-                    h::max_time.eq(mark.max_time()),
-                    h::max_lag_ms.eq(mark.max_lag_ms),
+                    h::max_time.eq(tip.mark.max_time()),
+                    h::max_lag_ms.eq(tip.mark.max_lag_ms),
+                    h::seal.eq(&sealed),
                 ))
                 .execute(&mut &*conn);
             tokio::try_join!(insert_events, insert_nodes, update_head)?;
@@ -1389,10 +1451,7 @@ pub(crate) mod pg {
                 first_seq: first,
                 size: end,
             };
-            let tip = keep_tip
-                .then(|| AuditTip::after(end, mark, &map, &completed))
-                .flatten();
-            Ok((range, tip))
+            Ok((range, keep_tip.then_some(tip)))
         })
         .await
     }
@@ -1407,7 +1466,8 @@ pub(crate) mod pg {
         conn: &mut Conn,
         tip: &AuditTip,
         batch: &AppendBatch,
-    ) -> Result<Option<(AppendedRange, Option<AuditTip>)>, StoreError> {
+        seal: &LogSeal,
+    ) -> Result<Option<(AppendedRange, AuditTip)>, StoreError> {
         if !tip.covers(batch) {
             return Ok(None);
         }
@@ -1419,7 +1479,10 @@ pub(crate) mod pg {
             nodes,
             completed,
         } = batch.rows(first, &tip.frontier, &mut mark)?;
-        let claimed: Vec<i64> = AppendAt::new(first, end, &mark, events, nodes)?
+        // The head is this writer's own last append (the statement checks its
+        // size), sealed by it: only the new seal is needed.
+        let (next, sealed) = sealed_tip(seal, end, mark, &tip.frontier, &completed)?;
+        let claimed: Vec<i64> = AppendAt::new(first, end, &next.mark, sealed, events, nodes)?
             .get_results(conn)
             .await?;
         if claimed.is_empty() {
@@ -1429,10 +1492,7 @@ pub(crate) mod pg {
             first_seq: first,
             size: end,
         };
-        Ok(Some((
-            range,
-            AuditTip::after(end, mark, &tip.frontier, &completed),
-        )))
+        Ok(Some((range, next)))
     }
 
     /// The statement of [`append_audit_at`]. Written by hand, with a static
@@ -1446,6 +1506,7 @@ pub(crate) mod pg {
         expected: i64,
         max_time: Option<String>,
         max_lag_ms: i64,
+        seal: String,
         seq: Vec<i64>,
         id: Vec<String>,
         time: Vec<String>,
@@ -1469,6 +1530,7 @@ pub(crate) mod pg {
             first: u64,
             end: u64,
             mark: &TimeMark,
+            seal: String,
             events: Vec<AuditEventRow>,
             nodes: Vec<AuditNodeRow>,
         ) -> Result<Self, StoreError> {
@@ -1477,6 +1539,7 @@ pub(crate) mod pg {
                 expected: to_i64(first)?,
                 max_time: mark.max_time().map(str::to_owned),
                 max_lag_ms: mark.max_lag_ms,
+                seal,
                 seq: Vec::with_capacity(events.len()),
                 id: Vec::with_capacity(events.len()),
                 time: Vec::with_capacity(events.len()),
@@ -1539,6 +1602,8 @@ pub(crate) mod pg {
             out.push_bind_param::<Nullable<Text>, _>(&self.max_time)?;
             out.push_sql(", max_lag_ms = ");
             out.push_bind_param::<BigInt, _>(&self.max_lag_ms)?;
+            out.push_sql(", seal = ");
+            out.push_bind_param::<Text, _>(&self.seal)?;
             out.push_sql(" WHERE id = 1 AND size = ");
             out.push_bind_param::<BigInt, _>(&self.expected)?;
             out.push_sql(

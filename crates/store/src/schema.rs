@@ -70,6 +70,7 @@ diesel::table! {
         max_time -> Nullable<Text>,
         max_lag_ms -> BigInt,
         pruned_below -> BigInt,
+        seal -> Nullable<Text>,
     }
 }
 

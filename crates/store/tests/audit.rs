@@ -9,11 +9,11 @@ mod common;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use audit::{Checkpoint, Event, EventType, Hash, MemoryTree};
+use audit::{Checkpoint, Event, EventType, Hash, MemoryTree, NodeSource};
 use common::{migrated_databases, Backend, TestDb};
 use store::{
     AppendedRange, AuditCheckReport, AuditFilter, AuditProblemKind, Database, DatabaseOptions,
-    StoreError,
+    LogSeal, StoreError,
 };
 
 /// A distinct event: `n` makes its id and time unique (time = base + n seconds).
@@ -46,6 +46,8 @@ fn event(n: u64, rp: Option<&str>, event_type: EventType, journey: &str) -> Even
         match_cycle: None,
         reasons: vec![],
         instance: "hub-test".to_owned(),
+        checkpoint: None,
+        pruned_below: None,
     }
 }
 
@@ -80,13 +82,24 @@ fn b64(hash: &Hash) -> String {
     audit::encode_hash(hash)
 }
 
-fn checkpoint(size: u64, root: &Hash) -> Checkpoint {
-    Checkpoint {
-        tree_size: size,
-        root_hash: b64(root),
-        time: time_of(size),
-        signature: format!("not-checked-by-the-store.{size}"),
+/// What `hub audit prune` appends before it prunes below `below` (dated long
+/// ago, so that it moves no time range).
+fn prune_record(below: u64) -> Event {
+    Event {
+        time: time_of(0),
+        pruned_below: Some(below),
+        ..Event::new(EventType::LogPruned, "test")
     }
+}
+
+/// The hub's keys in these tests: one key for every database, as one hub.
+fn seal() -> &'static LogSeal {
+    static SEAL: std::sync::OnceLock<LogSeal> = std::sync::OnceLock::new();
+    SEAL.get_or_init(|| LogSeal::generate().unwrap())
+}
+
+fn checkpoint(size: u64, root: &Hash) -> Checkpoint {
+    Checkpoint::sign(size, root, time_of(size), seal().key()).unwrap()
 }
 
 /// Every event in the log, read through the paged query.
@@ -114,7 +127,7 @@ async fn batches_append_in_order_and_every_proof_verifies() {
         assert_eq!(db.audit_size().await.unwrap(), 0);
         assert_eq!(db.audit_root(0).await.unwrap(), audit::empty_root(), "{b}");
         assert_eq!(
-            db.append_audit_events(&[]).await.unwrap(),
+            db.append_audit_events(&[], seal()).await.unwrap(),
             AppendedRange {
                 first_seq: 0,
                 size: 0
@@ -125,7 +138,7 @@ async fn batches_append_in_order_and_every_proof_verifies() {
         let mut start = 0;
         for len in [1, 2, 3, 7, 1, 16, 10, 5] {
             let range = db
-                .append_audit_events(&all[start..start + len])
+                .append_audit_events(&all[start..start + len], seal())
                 .await
                 .unwrap();
             assert_eq!(range.seqs(), start as u64..(start + len) as u64, "{b}");
@@ -173,7 +186,13 @@ async fn batches_append_in_order_and_every_proof_verifies() {
         ] {
             assert!(matches!(err, StoreError::InvalidInput(_)), "{b}: {err:?}");
         }
-        assert!(db.audit_self_check().await.unwrap().is_clean(), "{b}");
+        assert!(
+            db.audit_self_check(seal().verification_keys())
+                .await
+                .unwrap()
+                .is_clean(),
+            "{b}"
+        );
         t.cleanup().await;
     }
 }
@@ -183,9 +202,9 @@ async fn large_batch_spans_several_statements_and_pages_cap_at_1000() {
     for t in migrated_databases().await {
         let db = &t.db;
         let all = events(0..2300);
-        db.append_audit_events(&all[..1]).await.unwrap();
+        db.append_audit_events(&all[..1], seal()).await.unwrap();
         // More rows than one INSERT takes (events and nodes).
-        let range = db.append_audit_events(&all[1..]).await.unwrap();
+        let range = db.append_audit_events(&all[1..], seal()).await.unwrap();
         assert_eq!(range.seqs(), 1..2300);
 
         let page = db
@@ -208,7 +227,10 @@ async fn large_batch_spans_several_statements_and_pages_cap_at_1000() {
 
         let root = db.audit_root(2300).await.unwrap();
         assert_eq!(root, audit::root(2300, &tree_of(&all)).unwrap());
-        let report = db.audit_self_check().await.unwrap();
+        let report = db
+            .audit_self_check(seal().verification_keys())
+            .await
+            .unwrap();
         assert!(report.is_clean(), "{}: {report:?}", t.backend);
         assert_eq!(report.events_checked, 2300);
         assert_eq!(report.nodes_checked, 2300 - u64::from(2300u64.count_ones()));
@@ -222,19 +244,29 @@ async fn invalid_events_are_refused_whole() {
         let db = &t.db;
         let mut batch = events(0..3);
         batch[2].time = "yesterday".to_owned();
-        let err = db.append_audit_events(&batch).await.unwrap_err();
+        let err = db.append_audit_events(&batch, seal()).await.unwrap_err();
         assert!(matches!(err, StoreError::InvalidInput(_)), "{err:?}");
 
-        db.append_audit_events(&events(0..3)).await.unwrap();
+        db.append_audit_events(&events(0..3), seal()).await.unwrap();
         // A duplicate id rolls back the whole batch, head included.
-        let err = db.append_audit_events(&events(2..5)).await.unwrap_err();
+        let err = db
+            .append_audit_events(&events(2..5), seal())
+            .await
+            .unwrap_err();
         assert!(matches!(err, StoreError::Database(_)), "{err:?}");
         assert_eq!(db.audit_size().await.unwrap(), 3, "{}", t.backend);
         assert_eq!(
-            db.append_audit_events(&events(3..5)).await.unwrap().seqs(),
+            db.append_audit_events(&events(3..5), seal())
+                .await
+                .unwrap()
+                .seqs(),
             3..5
         );
-        assert!(db.audit_self_check().await.unwrap().is_clean());
+        assert!(db
+            .audit_self_check(seal().verification_keys())
+            .await
+            .unwrap()
+            .is_clean());
         t.cleanup().await;
     }
 }
@@ -264,7 +296,7 @@ async fn concurrent_appends(t: &TestDb) {
             while start < mine.len() {
                 let len = (1 + (start + task as usize) % 4).min(mine.len() - start);
                 let range = db
-                    .append_audit_events(&mine[start..start + len])
+                    .append_audit_events(&mine[start..start + len], seal())
                     .await
                     .unwrap();
                 assert_eq!(range.size - range.first_seq, len as u64);
@@ -304,7 +336,10 @@ async fn concurrent_appends(t: &TestDb) {
     let in_order: Vec<Event> = read.into_iter().map(|r| r.1).collect();
     let expected = audit::root(400, &tree_of(&in_order)).unwrap();
     assert_eq!(db.audit_root(400).await.unwrap(), expected, "{}", t.backend);
-    let report = db.audit_self_check().await.unwrap();
+    let report = db
+        .audit_self_check(seal().verification_keys())
+        .await
+        .unwrap();
     assert!(report.is_clean(), "{}: {report:?}", t.backend);
     assert_eq!(report.events_checked, 400);
 }
@@ -318,30 +353,45 @@ async fn appends_continue_from_the_tip_and_notice_other_instances_on_postgres() 
     let all = events(0..60);
     let first = Database::open(&t.url).await.unwrap();
     for chunk in all[..37].chunks(5) {
-        first.append_audit_events(chunk).await.unwrap();
+        first.append_audit_events(chunk, seal()).await.unwrap();
     }
     assert_eq!(first.audit_tip_size().await, Some(37));
     // Another instance starts on a log of 37 (its frontier spans three levels).
     let second = Database::open(&t.url).await.unwrap();
     assert_eq!(second.audit_tip_size().await, None);
-    second.append_audit_events(&all[37..38]).await.unwrap();
+    second
+        .append_audit_events(&all[37..38], seal())
+        .await
+        .unwrap();
     assert_eq!(
         second.audit_tip_size().await,
         Some(38),
         "the head read leaves a tip"
     );
-    second.append_audit_events(&all[38..41]).await.unwrap();
+    second
+        .append_audit_events(&all[38..41], seal())
+        .await
+        .unwrap();
     assert_eq!(second.audit_tip_size().await, Some(41));
     // The first instance's tip (37) is stale: its append lands at 41.
-    let range = first.append_audit_events(&all[41..50]).await.unwrap();
+    let range = first
+        .append_audit_events(&all[41..50], seal())
+        .await
+        .unwrap();
     assert_eq!(range.seqs(), 41..50);
     assert_eq!(first.audit_tip_size().await, Some(50));
-    second.append_audit_events(&all[50..60]).await.unwrap();
+    second
+        .append_audit_events(&all[50..60], seal())
+        .await
+        .unwrap();
     assert_eq!(second.audit_tip_size().await, Some(60));
 
     let expected = audit::root(60, &tree_of(&all)).unwrap();
     assert_eq!(first.audit_root(60).await.unwrap(), expected);
-    let report = first.audit_self_check().await.unwrap();
+    let report = first
+        .audit_self_check(seal().verification_keys())
+        .await
+        .unwrap();
     assert!(report.is_clean(), "{report:?}");
     assert_eq!(report.events_checked, 60);
     drop((first, second));
@@ -375,7 +425,7 @@ async fn filters_restrict_and_pages_follow_the_cursor() {
         all[50].rp = None;
         all[50].event_type = EventType::AuditorTokenIssued;
         for chunk in all.chunks(9) {
-            db.append_audit_events(chunk).await.unwrap();
+            db.append_audit_events(chunk, seal()).await.unwrap();
         }
         let expect = |pred: &dyn Fn(&Event) -> bool| -> Vec<u64> {
             (0..60u64).filter(|&i| pred(&all[i as usize])).collect()
@@ -501,7 +551,7 @@ async fn time_ranges_are_exact_when_times_are_out_of_order() {
             })
             .collect();
         for chunk in all.chunks(7) {
-            db.append_audit_events(chunk).await.unwrap();
+            db.append_audit_events(chunk, seal()).await.unwrap();
         }
         let instant = |offset: i64| {
             chrono::DateTime::from_timestamp(base + offset, 0)
@@ -543,7 +593,13 @@ async fn time_ranges_are_exact_when_times_are_out_of_order() {
                 }
             }
         }
-        assert!(db.audit_self_check().await.unwrap().is_clean(), "{b}");
+        assert!(
+            db.audit_self_check(seal().verification_keys())
+                .await
+                .unwrap()
+                .is_clean(),
+            "{b}"
+        );
         t.cleanup().await;
     }
 }
@@ -556,11 +612,11 @@ async fn checkpoints_are_kept_and_must_match_the_log() {
         let db = &t.db;
         assert_eq!(db.latest_checkpoint().await.unwrap(), None);
         let all = events(0..20);
-        db.append_audit_events(&all[..12]).await.unwrap();
+        db.append_audit_events(&all[..12], seal()).await.unwrap();
         let cp12 = checkpoint(12, &db.audit_root(12).await.unwrap());
         db.save_checkpoint(&cp12).await.unwrap();
         db.save_checkpoint(&cp12).await.unwrap();
-        db.append_audit_events(&all[12..]).await.unwrap();
+        db.append_audit_events(&all[12..], seal()).await.unwrap();
         let cp20 = checkpoint(20, &db.audit_root(20).await.unwrap());
         db.save_checkpoint(&cp20).await.unwrap();
         let cp5 = checkpoint(5, &db.audit_root(5).await.unwrap());
@@ -585,7 +641,10 @@ async fn checkpoints_are_kept_and_must_match_the_log() {
             );
         }
         assert_eq!(db.checkpoints().await.unwrap().len(), 3);
-        let report = db.audit_self_check().await.unwrap();
+        let report = db
+            .audit_self_check(seal().verification_keys())
+            .await
+            .unwrap();
         assert!(report.is_clean(), "{report:?}");
         assert_eq!(report.checkpoints_checked, 3);
         t.cleanup().await;
@@ -610,14 +669,17 @@ async fn pruned_then_tampered(
         let db = &t.db;
         let all = events(0..37);
         for chunk in all.chunks(6) {
-            db.append_audit_events(chunk).await.unwrap();
+            db.append_audit_events(chunk, seal()).await.unwrap();
             let size = db.audit_size().await.unwrap();
             if size == 18 || size == 37 {
                 let root = db.audit_root(size).await.unwrap();
                 db.save_checkpoint(&checkpoint(size, &root)).await.unwrap();
             }
         }
-        let clean = db.audit_self_check().await.unwrap();
+        let clean = db
+            .audit_self_check(seal().verification_keys())
+            .await
+            .unwrap();
         assert!(clean.is_clean(), "{}: {clean:?}", t.backend);
         assert_eq!(
             (
@@ -629,15 +691,25 @@ async fn pruned_then_tampered(
             (37, 37, 34, 2)
         );
         if before > 0 {
+            // As `hub audit prune` does: the record first, then the prune.
+            db.append_audit_events(&[prune_record(before)], seal())
+                .await
+                .unwrap();
             assert_eq!(db.prune_audit_events_before(before).await.unwrap(), before);
-            let clean = db.audit_self_check().await.unwrap();
+            let clean = db
+                .audit_self_check(seal().verification_keys())
+                .await
+                .unwrap();
             assert!(clean.is_clean(), "{}: {clean:?}", t.backend);
-            assert_eq!((clean.events_checked, clean.pruned), (37, before));
+            assert_eq!((clean.events_checked, clean.pruned), (38, before));
         }
         for statement in tamper(&t) {
             t.execute_raw(&statement).await;
         }
-        let report = db.audit_self_check().await.unwrap();
+        let report = db
+            .audit_self_check(seal().verification_keys())
+            .await
+            .unwrap();
         out.push((t.backend, report));
         t.cleanup().await;
     }
@@ -744,7 +816,10 @@ async fn self_check_detects_a_deleted_row() {
     {
         assert_eq!(
             kinds(&report),
-            vec![(AuditProblemKind::CheckpointBeyondHead, 37)],
+            vec![
+                (AuditProblemKind::SealMismatch, 30),
+                (AuditProblemKind::CheckpointBeyondHead, 37)
+            ],
             "{b}: {report:?}"
         );
     }
@@ -814,13 +889,18 @@ async fn self_check_detects_swapped_bodies() {
 #[tokio::test]
 async fn execute_raw_reports_affected_rows() {
     for t in migrated_databases().await {
-        t.db.append_audit_events(&events(0..3)).await.unwrap();
+        t.db.append_audit_events(&events(0..3), seal())
+            .await
+            .unwrap();
         let n =
             t.db.execute_raw("UPDATE audit_events SET outcome = 'x' WHERE seq < 2")
                 .await
                 .unwrap();
         assert_eq!(n, 2, "{}", t.backend);
-        let report = t.db.audit_self_check().await.unwrap();
+        let report =
+            t.db.audit_self_check(seal().verification_keys())
+                .await
+                .unwrap();
         assert_eq!(
             kinds(&report),
             vec![
@@ -902,13 +982,14 @@ async fn self_check_detects_altered_columns_and_checkpoints() {
         assert_eq!(
             found,
             vec![
+                (AuditProblemKind::CheckpointSignature, 18),
                 (AuditProblemKind::ColumnMismatch, 9),
                 (AuditProblemKind::CheckpointMismatch, 18),
                 (AuditProblemKind::HeadMismatch, 37)
             ],
             "{b}: {report:?}"
         );
-        assert!(report.problems[0].detail.contains("rp_id"));
+        assert!(report.problems[1].detail.contains("rp_id"));
         assert!(
             !report.problems[0].detail.contains("rp-z"),
             "no stored values"
@@ -934,7 +1015,9 @@ async fn seq_at_finds_where_a_retention_period_cuts_the_log() {
         let db = &t.db;
         let b = t.backend;
         assert_eq!(db.audit_seq_at(&time_of(5)).await.unwrap(), 0, "{b}: empty");
-        db.append_audit_events(&events(0..40)).await.unwrap();
+        db.append_audit_events(&events(0..40), seal())
+            .await
+            .unwrap();
         for (time, expected) in [
             ("2026-11-22T07:00:00Z".to_owned(), 0),
             (time_of(0), 0),
@@ -961,7 +1044,7 @@ async fn seq_at_finds_where_a_retention_period_cuts_the_log() {
             time: time_of(secs),
             ..event(n, Some("rp-a"), EventType::Matching, "late")
         };
-        db.append_audit_events(&[late(40, 100), late(41, 90), late(42, 110)])
+        db.append_audit_events(&[late(40, 100), late(41, 90), late(42, 110)], seal())
             .await
             .unwrap();
         assert_eq!(db.audit_seq_at(&time_of(95)).await.unwrap(), 40, "{b}");
@@ -977,7 +1060,7 @@ async fn pruning_hides_old_events_and_keeps_the_tree_verifiable() {
         let b = t.backend;
         let all = events(0..45);
         for chunk in all[..40].chunks(7) {
-            db.append_audit_events(chunk).await.unwrap();
+            db.append_audit_events(chunk, seal()).await.unwrap();
         }
         for size in [16, 40] {
             let root = db.audit_root(size).await.unwrap();
@@ -1101,12 +1184,20 @@ async fn pruning_hides_old_events_and_keeps_the_tree_verifiable() {
         }
 
         // The log goes on: appends, checkpoints and the self-check.
-        db.append_audit_events(&all[40..]).await.unwrap();
+        db.append_audit_events(&all[40..], seal()).await.unwrap();
         let root = db.audit_root(45).await.unwrap();
         assert_eq!(root, audit::root(45, &tree_of(&all)).unwrap(), "{b}");
         db.save_checkpoint(&checkpoint(45, &root)).await.unwrap();
-        let report = db.audit_self_check().await.unwrap();
-        assert!(report.is_clean(), "{b}: {report:?}");
+        let report = db
+            .audit_self_check(seal().verification_keys())
+            .await
+            .unwrap();
+        // Pruned here by the store alone: the log holds no record of it.
+        assert_eq!(
+            kinds(&report),
+            vec![(AuditProblemKind::PruneUnrecorded, 25)],
+            "{b}: {report:?}"
+        );
         assert_eq!(
             (
                 report.events_checked,
@@ -1121,7 +1212,13 @@ async fn pruning_hides_old_events_and_keeps_the_tree_verifiable() {
         assert!(all_events(db, &AuditFilter::default(), 10).await.is_empty());
         assert_eq!(db.audit_event(44).await.unwrap(), None);
         assert_eq!(db.audit_root(45).await.unwrap(), root);
-        let report = db.audit_self_check().await.unwrap();
+        db.append_audit_events(&[prune_record(45)], seal())
+            .await
+            .unwrap();
+        let report = db
+            .audit_self_check(seal().verification_keys())
+            .await
+            .unwrap();
         assert!(report.is_clean(), "{b}: {report:?}");
         assert_eq!(report.pruned, 45);
         t.cleanup().await;
@@ -1229,7 +1326,8 @@ async fn self_check_detects_pruned_rows_that_are_not_retention() {
             kinds(&report),
             vec![
                 (AuditProblemKind::PruneMismatch, 10),
-                (AuditProblemKind::PruneMismatch, 11)
+                (AuditProblemKind::PruneMismatch, 11),
+                (AuditProblemKind::PruneUnrecorded, 12)
             ],
             "{b}: {report:?}"
         );
@@ -1241,7 +1339,9 @@ async fn self_check_detects_pruned_rows_that_are_not_retention() {
 /// commits while it reads for damage.
 async fn prune_while_appending(t: &TestDb) {
     let db = &t.db;
-    db.append_audit_events(&events(0..100)).await.unwrap();
+    db.append_audit_events(&events(0..100), seal())
+        .await
+        .unwrap();
     let mut appenders = Vec::new();
     for task in 0..3u64 {
         let db = t.reopen().await;
@@ -1251,7 +1351,7 @@ async fn prune_while_appending(t: &TestDb) {
                 let mine: Vec<Event> = (from..from + 5)
                     .map(|n| event(n, Some("rp-b"), EventType::Matching, "busy"))
                     .collect();
-                db.append_audit_events(&mine).await.unwrap();
+                db.append_audit_events(&mine, seal()).await.unwrap();
             }
         }));
     }
@@ -1259,7 +1359,10 @@ async fn prune_while_appending(t: &TestDb) {
         let db = t.reopen().await;
         tokio::spawn(async move {
             for _ in 0..5 {
-                let report = db.audit_self_check().await.unwrap();
+                let report = db
+                    .audit_self_check(seal().verification_keys())
+                    .await
+                    .unwrap();
                 assert!(report.is_clean(), "{report:?}");
             }
         })
@@ -1268,6 +1371,9 @@ async fn prune_while_appending(t: &TestDb) {
     for step in 1..=10u64 {
         let cut = db.audit_seq_at(&time_of(step * 10)).await.unwrap();
         assert_eq!(cut, step * 10);
+        db.append_audit_events(&[prune_record(cut)], seal())
+            .await
+            .unwrap();
         total += db.prune_audit_events_before(cut).await.unwrap();
     }
     for task in appenders {
@@ -1275,13 +1381,16 @@ async fn prune_while_appending(t: &TestDb) {
     }
     checker.await.unwrap();
     assert_eq!(total, 100, "{}", t.backend);
-    assert_eq!(db.audit_size().await.unwrap(), 250);
-    let report = db.audit_self_check().await.unwrap();
+    assert_eq!(db.audit_size().await.unwrap(), 260);
+    let report = db
+        .audit_self_check(seal().verification_keys())
+        .await
+        .unwrap();
     assert!(report.is_clean(), "{}: {report:?}", t.backend);
-    assert_eq!((report.events_checked, report.pruned), (250, 100));
+    assert_eq!((report.events_checked, report.pruned), (260, 100));
     assert_eq!(
         all_events(db, &AuditFilter::default(), 1000).await.len(),
-        150
+        160
     );
 }
 
@@ -1314,16 +1423,22 @@ async fn lost_postgres_is_unavailable() {
     )
     .await
     .unwrap();
-    db.append_audit_events(&events(0..2)).await.unwrap();
+    db.append_audit_events(&events(0..2), seal()).await.unwrap();
     // The database goes away under the pool (connections closed by the server).
     store::test_support::drop_scratch_postgres_database(&common::postgres_admin_url(), &t.url)
         .await
         .unwrap();
-    let err = db.append_audit_events(&events(2..4)).await.unwrap_err();
+    let err = db
+        .append_audit_events(&events(2..4), seal())
+        .await
+        .unwrap_err();
     assert!(err.is_unavailable(), "{err:?}");
     let err = db.audit_root(1).await.unwrap_err();
     assert!(err.is_unavailable(), "{err:?}");
-    let err = db.audit_self_check().await.unwrap_err();
+    let err = db
+        .audit_self_check(seal().verification_keys())
+        .await
+        .unwrap_err();
     assert!(err.is_unavailable(), "{err:?}");
     drop(db);
     t.cleanup().await;
@@ -1347,13 +1462,19 @@ async fn locked_sqlite_is_unavailable() {
     });
     locked_rx.recv().unwrap();
     let started = Instant::now();
-    let err = t.db.append_audit_events(&events(0..1)).await.unwrap_err();
+    let err =
+        t.db.append_audit_events(&events(0..1), seal())
+            .await
+            .unwrap_err();
     assert!(err.is_unavailable(), "{err:?}");
     assert!(started.elapsed() >= Duration::from_secs(4));
     release_tx.send(()).unwrap();
     holder.join().unwrap();
     assert_eq!(
-        t.db.append_audit_events(&events(0..1)).await.unwrap().size,
+        t.db.append_audit_events(&events(0..1), seal())
+            .await
+            .unwrap()
+            .size,
         1
     );
     t.cleanup().await;
@@ -1410,7 +1531,10 @@ async fn append_throughput_on_postgres() {
         );
     }
     let started = Instant::now();
-    let report = t.db.audit_self_check().await.unwrap();
+    let report =
+        t.db.audit_self_check(seal().verification_keys())
+            .await
+            .unwrap();
     assert!(report.is_clean(), "{report:?}");
     println!(
         "self-check of {} events: {:.2} s",
@@ -1424,5 +1548,200 @@ async fn db_append(db: &Database, range: std::ops::Range<u64>) {
     let batch: Vec<Event> = range
         .map(|n| event(n, Some("rp-a"), EventType::IdpReturned, "bench"))
         .collect();
-    db.append_audit_events(&batch).await.unwrap();
+    db.append_audit_events(&batch, seal()).await.unwrap();
+}
+
+// ---- tampering by someone who recomputes the tree -------------------------------
+
+/// SQL that replaces the whole log with `events`, every leaf hash, node and
+/// the head's counts recomputed to match: what someone with write access to
+/// the database, and the tree's algorithm, can do. Only signatures stop it.
+fn forge_log(events: &[Event]) -> Vec<String> {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let opt = |s: &Option<String>| s.as_deref().map_or("NULL".to_owned(), quote);
+    let mut sql = vec!["DELETE FROM audit_events".to_owned()];
+    for (seq, e) in events.iter().enumerate() {
+        let body = String::from_utf8(e.canonical_bytes()).unwrap();
+        sql.push(format!(
+            "INSERT INTO audit_events (seq, id, time, max_time, journey_id, event_type, rp_id, \
+             idp_id, outcome, body, leaf_hash, pruned) VALUES ({seq}, {}, {}, {}, {}, {}, {}, {}, \
+             {}, {}, {}, 0)",
+            quote(&e.id),
+            quote(&e.time),
+            quote(&e.time),
+            opt(&e.journey_id),
+            quote(e.event_type.as_str()),
+            opt(&e.rp),
+            opt(&e.idp),
+            opt(&e.outcome),
+            quote(&body),
+            quote(&leaf_hex(&body)),
+        ));
+    }
+    sql.push("DELETE FROM audit_nodes".to_owned());
+    let tree = tree_of(events);
+    let n = events.len() as u64;
+    for level in 1..u64::BITS {
+        for idx in 0..(n >> level) {
+            let hex: String = tree
+                .node(level, idx)
+                .unwrap()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            sql.push(format!(
+                "INSERT INTO audit_nodes (level, idx, hash) VALUES ({level}, {idx}, '{hex}')"
+            ));
+        }
+    }
+    let last = events.last().map_or("NULL".to_owned(), |e| quote(&e.time));
+    sql.push(format!(
+        "UPDATE audit_head SET size = {n}, max_time = {last}, max_lag_ms = 0"
+    ));
+    sql
+}
+
+#[tokio::test]
+async fn self_check_detects_a_rewritten_event_with_its_tree_and_checkpoint() {
+    // Event 9 rewritten, the tree recomputed, and the checkpoints' plain root_hash
+    // replaced: only the signatures (checkpoints and the head's seal) tell.
+    for (b, report) in tampered(|_| {
+        let mut all = events(0..37);
+        all[9].outcome = Some("no_match".into());
+        let tree = tree_of(&all);
+        let mut sql = forge_log(&all);
+        for size in [18u64, 37] {
+            sql.push(format!(
+                "UPDATE audit_checkpoints SET root_hash = '{}' WHERE tree_size = {size}",
+                b64(&audit::root(size, &tree).unwrap())
+            ));
+        }
+        sql
+    })
+    .await
+    {
+        assert_eq!(
+            kinds(&report),
+            vec![
+                (AuditProblemKind::CheckpointSignature, 18),
+                (AuditProblemKind::CheckpointSignature, 37),
+                (AuditProblemKind::SealMismatch, 37),
+            ],
+            "{b}: {report:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn self_check_detects_events_appended_or_deleted_behind_the_hub() {
+    // A forged event appended after the last one, the tree extended to match.
+    for (b, report) in tampered(|_| {
+        let mut all = events(0..38);
+        all[37].outcome = Some("forged".into());
+        forge_log(&all)
+    })
+    .await
+    {
+        assert_eq!(
+            kinds(&report),
+            vec![(AuditProblemKind::SealMismatch, 38)],
+            "{b}: {report:?}"
+        );
+    }
+    // The last events deleted (after the last checkpoint would be the same), the
+    // head and nodes recomputed: consistent, but not what was sealed.
+    for (b, report) in tampered(|_| forge_log(&events(0..33))).await {
+        assert_eq!(
+            kinds(&report),
+            vec![
+                (AuditProblemKind::SealMismatch, 33),
+                (AuditProblemKind::CheckpointBeyondHead, 37)
+            ],
+            "{b}: {report:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn appends_refuse_to_build_on_a_log_changed_behind_the_hub() {
+    for t in migrated_databases().await {
+        let db = &t.db;
+        db.append_audit_events(&events(0..5), seal()).await.unwrap();
+        let mut forged = events(0..6);
+        forged[5].outcome = Some("forged".into());
+        for statement in forge_log(&forged) {
+            t.execute_raw(&statement).await;
+        }
+        // A handle that reads the head, as another instance would.
+        let other = t.reopen().await;
+        let err = other
+            .append_audit_events(&events(6..7), seal())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Seal(_)), "{}: {err:?}", t.backend);
+        assert_eq!(other.audit_size().await.unwrap(), 6, "{}", t.backend);
+        // Signed by a key that is not the hub's: refused as well.
+        let stranger = LogSeal::generate().unwrap();
+        let err = db.append_audit_events(&events(6..7), &stranger).await;
+        assert!(err.is_err(), "{}", t.backend);
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn self_check_detects_deleted_published_checkpoints() {
+    for t in migrated_databases().await {
+        let db = &t.db;
+        db.append_audit_events(&events(0..10), seal())
+            .await
+            .unwrap();
+        // Published as the hub does: stored, then recorded in the log.
+        let published = db.audit_seal().await.unwrap().unwrap();
+        db.save_checkpoint(&published).await.unwrap();
+        let record = Event {
+            time: time_of(10),
+            checkpoint: Some(published.clone()),
+            ..Event::new(EventType::CheckpointPublished, "test")
+        };
+        db.append_audit_events(&[record], seal()).await.unwrap();
+        let clean = db
+            .audit_self_check(seal().verification_keys())
+            .await
+            .unwrap();
+        assert!(clean.is_clean(), "{}: {clean:?}", t.backend);
+        t.execute_raw("DELETE FROM audit_checkpoints").await;
+        let report = db
+            .audit_self_check(seal().verification_keys())
+            .await
+            .unwrap();
+        assert_eq!(
+            kinds(&report),
+            vec![(AuditProblemKind::CheckpointMissing, 10)],
+            "{}: {report:?}",
+            t.backend
+        );
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn self_check_detects_events_blanked_as_if_pruned() {
+    // Events 0..12 blanked and the head's bound set, as a prune would, but no
+    // `log_pruned` event records it.
+    for (b, report) in tampered(|_| {
+        vec![
+            "UPDATE audit_events SET body = '', journey_id = NULL, rp_id = NULL, \
+             idp_id = NULL, outcome = NULL, pruned = 1 WHERE seq < 12"
+                .into(),
+            "UPDATE audit_head SET pruned_below = 12".into(),
+        ]
+    })
+    .await
+    {
+        assert_eq!(
+            kinds(&report),
+            vec![(AuditProblemKind::PruneUnrecorded, 12)],
+            "{b}: {report:?}"
+        );
+    }
 }

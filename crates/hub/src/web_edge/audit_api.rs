@@ -272,25 +272,27 @@ pub(crate) async fn events(
     Ok(HttpResponse::Ok().json(json!({"events": events, "next_cursor": next})))
 }
 
-/// The checkpoint an export is proved against: `tree_size` if given, else a fresh one.
+/// The checkpoint an export is proved against: the current one, or one of `tree_size`
+/// (the published one if there is one, else signed now over the stored tree: the log's
+/// root at that size does not change). Stores nothing.
 async fn export_checkpoint(
     hub: &Hub,
     tree_size: Option<u64>,
 ) -> Result<audit::Checkpoint, ApiError> {
-    let latest = audit_checkpoints::ensure_current(hub)
+    let current = audit_checkpoints::current(&hub.db, &hub.signing_key)
         .await
         .map_err(ApiError::unavailable)?;
-    match tree_size {
-        None => Ok(latest),
-        Some(size) => {
-            let all = hub.db.checkpoints().await.map_err(ApiError::unavailable)?;
-            all.into_iter()
-                .find(|c| c.tree_size == size)
-                .ok_or_else(|| {
-                    ApiError::bad_request("tree_size must be the size of a published checkpoint")
-                })
-        }
+    let Some(size) = tree_size.filter(|&s| s != current.tree_size) else {
+        return Ok(current);
+    };
+    if size > current.tree_size {
+        return Err(ApiError::bad_request(
+            "tree_size must not exceed the log's size",
+        ));
     }
+    audit_checkpoints::at_size(&hub.db, &hub.signing_key, size)
+        .await
+        .map_err(ApiError::unavailable)
 }
 
 /// Pages through the filtered events below `tree_size`, in log order.
@@ -442,8 +444,9 @@ pub(crate) struct CheckpointQuery {
     tree_size: Option<u64>,
 }
 
-/// GET /audit/v1/checkpoint: the latest signed checkpoint (made now if the log grew), or
-/// the one published for `tree_size` (e.g. the one an export names).
+/// GET /audit/v1/checkpoint: the current checkpoint (the head's seal, signed by the
+/// append that made it), or one of `tree_size` (e.g. the one an export names). Reading
+/// it stores nothing.
 pub(crate) async fn checkpoint(
     hub: web::Data<Hub>,
     req: HttpRequest,
@@ -451,6 +454,33 @@ pub(crate) async fn checkpoint(
 ) -> Result<HttpResponse, ApiError> {
     auditor(&hub, &req).await?;
     Ok(HttpResponse::Ok().json(export_checkpoint(&hub, q.tree_size).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct CheckpointsQuery {
+    after: Option<u64>,
+    limit: Option<u32>,
+}
+
+/// GET /audit/v1/checkpoints: the published checkpoints (one per
+/// `audit.checkpoint_interval_secs` while the log grows), oldest first, a page at a
+/// time: pass the last `tree_size` as `after` for the next.
+pub(crate) async fn checkpoints(
+    hub: web::Data<Hub>,
+    req: HttpRequest,
+    q: web::Query<CheckpointsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    auditor(&hub, &req).await?;
+    let limit = q.limit.unwrap_or(PAGE).clamp(1, store::MAX_AUDIT_PAGE);
+    let page = hub
+        .db
+        .checkpoints_after(q.after, limit)
+        .await
+        .map_err(ApiError::unavailable)?;
+    let next = (page.len() as u32 == limit)
+        .then(|| page.last().map(|c| c.tree_size))
+        .flatten();
+    Ok(HttpResponse::Ok().json(json!({"checkpoints": page, "next_after": next})))
 }
 
 #[derive(Debug, Deserialize)]
@@ -479,7 +509,7 @@ pub(crate) async fn inclusion(
             s
         }
         None => {
-            audit_checkpoints::ensure_current(&hub)
+            audit_checkpoints::current(&hub.db, &hub.signing_key)
                 .await
                 .map_err(ApiError::unavailable)?
                 .tree_size

@@ -68,6 +68,7 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
             .route("/export.jsonl", web::get().to(audit_api::export_jsonl))
             .route("/export.csv", web::get().to(audit_api::export_csv))
             .route("/checkpoint", web::get().to(audit_api::checkpoint))
+            .route("/checkpoints", web::get().to(audit_api::checkpoints))
             .route("/proof/inclusion", web::get().to(audit_api::inclusion))
             .route("/proof/consistency", web::get().to(audit_api::consistency))
             .route("/openapi.json", web::get().to(audit_api::openapi)),

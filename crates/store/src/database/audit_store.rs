@@ -13,6 +13,7 @@ use crate::audit_log::{
     AuditFilter, Checker, TailCounts, MAX_AUDIT_PAGE,
 };
 use crate::error::StoreError;
+use crate::log_seal::{self, LogSeal};
 use crate::queries::{node_coords, AuditEventQuery, CheckpointRow, TailRow};
 
 /// Events per page while the self-check streams the log: bounded memory
@@ -31,9 +32,15 @@ impl Database {
     /// Events are serialised and hashed before the lock is taken. Fails with
     /// [`StoreError::InvalidInput`] (nothing written) for an event whose time
     /// is not RFC 3339; with [`StoreError::Database`] for a duplicate event id.
+    ///
+    /// Every append seals the head it leaves with `seal` (see [`LogSeal`]);
+    /// one that reads the head first checks the seal there, and fails with
+    /// [`StoreError::Seal`], writing nothing, when the log is not the one
+    /// sealed: nothing is built on rows changed outside the hub.
     pub async fn append_audit_events(
         &self,
         events: &[audit::Event],
+        seal: &LogSeal,
     ) -> Result<AppendedRange, StoreError> {
         if events.is_empty() {
             let size = self.audit_size().await?;
@@ -46,7 +53,7 @@ impl Database {
         let range = match &self.pools {
             Pools::Sqlite(pool) => {
                 let mut conn = pool.get().await.map_err(pool_error)?;
-                queries::sqlite::append_audit(&mut conn, batch).await?
+                queries::sqlite::append_audit(&mut conn, batch, seal.clone()).await?
             }
             Pools::Postgres {
                 pools, audit_tip, ..
@@ -57,7 +64,9 @@ impl Database {
                 let known = state.tip.take();
                 let fast = match &known {
                     Some(known) if !state.shared => {
-                        queries::pg::append_audit_at(&mut conn, known, &batch).await?
+                        queries::pg::append_audit_at(&mut conn, known, &batch, seal)
+                            .await?
+                            .map(|(range, tip)| (range, Some(tip)))
                     }
                     _ => None,
                 };
@@ -68,7 +77,7 @@ impl Database {
                         // the next append: read only the nodes this batch needs.
                         let keep_tip = !state.shared;
                         let appended =
-                            queries::pg::append_audit(&mut conn, &batch, keep_tip).await?;
+                            queries::pg::append_audit(&mut conn, &batch, keep_tip, seal).await?;
                         state.shared = state
                             .last_end
                             .is_some_and(|end| end != appended.0.first_seq);
@@ -375,10 +384,67 @@ impl Database {
         Ok(())
     }
 
+    /// The head's seal: a checkpoint of the whole log as the last append left
+    /// it, signed then. `None` while the log is empty (or not yet sealed).
+    /// What `GET /checkpoint` serves: reading it signs nothing.
+    pub async fn audit_seal(&self) -> Result<Option<audit::Checkpoint>, StoreError> {
+        let head = with_conn!(self, |conn, q| q::audit_sealed_head(&mut conn).await?);
+        let (_, _, seal) =
+            head.ok_or_else(|| StoreError::Corrupt("audit_head has no row".into()))?;
+        seal.as_deref().map(log_seal::decode_seal).transpose()
+    }
+
+    /// Seals a head that has events but no seal: a log written before seals
+    /// existed. Trust on first use (what is there is taken as it is), so the
+    /// hub does it once, at start-up, and says so. Returns whether it sealed.
+    pub async fn seal_unsealed_head(&self, seal: &LogSeal) -> Result<bool, StoreError> {
+        let Some((size, _, None)) =
+            with_conn!(self, |conn, q| q::audit_sealed_head(&mut conn).await?)
+        else {
+            return Ok(false);
+        };
+        let size = head_size(Some(size))?;
+        if size == 0 {
+            return Ok(false);
+        }
+        let sealed = seal.sign(size, &self.audit_root(size).await?)?;
+        let done = with_conn!(self, |conn, q| q::seal_head(
+            &mut conn,
+            to_i64(size)?,
+            &sealed
+        )
+        .await?);
+        Ok(done == 1)
+    }
+
     /// The checkpoint with the largest tree size, if any.
     pub async fn latest_checkpoint(&self) -> Result<Option<audit::Checkpoint>, StoreError> {
         let row = with_conn!(self, |conn, q| q::latest_checkpoint(&mut conn).await?);
         row.map(checkpoint).transpose()
+    }
+
+    /// The published checkpoints with a tree size above `after` (all with `None`), at
+    /// most `limit` (capped at [`MAX_AUDIT_PAGE`]), by ascending tree size: a page of
+    /// the list auditors and witnesses read.
+    pub async fn checkpoints_after(
+        &self,
+        after: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<audit::Checkpoint>, StoreError> {
+        let after = after.map_or(Ok(-1), to_i64)?;
+        let limit = i64::from(limit.min(MAX_AUDIT_PAGE));
+        let rows = with_conn!(self, |conn, q| q::checkpoints_after(
+            &mut conn, after, limit
+        )
+        .await?);
+        rows.into_iter().map(checkpoint).collect()
+    }
+
+    /// The published checkpoint of `size` events, if there is one.
+    pub async fn checkpoint_at(&self, size: u64) -> Result<Option<audit::Checkpoint>, StoreError> {
+        let after = size.checked_sub(1);
+        let page = self.checkpoints_after(after, 1).await?;
+        Ok(page.into_iter().find(|c| c.tree_size == size))
     }
 
     /// Every stored checkpoint, by ascending tree size.
@@ -408,22 +474,38 @@ impl Database {
     /// checkpoint. Damage is reported in [`AuditCheckReport::problems`] (the
     /// first 100; the check stops there); `Err` only when the database cannot
     /// be read. Events appended while it runs are left out.
-    pub async fn audit_self_check(&self) -> Result<AuditCheckReport, StoreError> {
-        let (head, pruned_below, checkpoints) = with_conn!(self, |conn, q| {
-            let head = q::audit_size(&mut conn).await?;
-            let pruned_below = q::audit_pruned_below(&mut conn).await?;
-            (head, pruned_below, q::checkpoints(&mut conn).await?)
+    pub async fn audit_self_check(
+        &self,
+        keys: &token::VerificationKeys,
+    ) -> Result<AuditCheckReport, StoreError> {
+        let (sealed_head, rows) = with_conn!(self, |conn, q| {
+            let head = q::audit_sealed_head(&mut conn).await?;
+            (head, q::checkpoints(&mut conn).await?)
         });
-        let head = head_size(head)?;
+        let (head, pruned_below, seal) =
+            sealed_head.ok_or_else(|| StoreError::Corrupt("audit_head has no row".into()))?;
+        let head = head_size(Some(head))?;
         // A negative bound (only by tampering) is reported by `finish`.
-        let pruned_below = pruned_below.map_or(0, |b| u64::try_from(b).unwrap_or(0));
+        let pruned_below = u64::try_from(pruned_below).unwrap_or(0);
         // A negative size (only by tampering) is reported as beyond the head.
-        let checkpoints = checkpoints
+        let checkpoints: Vec<audit::Checkpoint> = rows
             .into_iter()
-            .map(|c| (u64::try_from(c.tree_size).unwrap_or(u64::MAX), c.root_hash))
+            .map(|c| audit::Checkpoint {
+                tree_size: u64::try_from(c.tree_size).unwrap_or(u64::MAX),
+                root_hash: c.root_hash,
+                time: c.time,
+                signature: c.signature,
+            })
             .collect();
+        let seal = seal.as_deref().map(log_seal::decode_seal).transpose();
+        let mut checker = Checker::new(
+            head,
+            pruned_below,
+            &checkpoints,
+            seal.as_ref().ok().and_then(Option::as_ref),
+        );
+        checker.signatures(&checkpoints, seal, keys);
         let below = to_i64(head)?;
-        let mut checker = Checker::new(head, pruned_below, checkpoints);
         let mut after: Option<i64> = None;
         while checker.wants_more() {
             let (rows, nodes) = with_conn!(self, |conn, q| {
