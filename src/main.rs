@@ -9,6 +9,8 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use hub::{Application, Settings};
 
+mod audit_command;
+
 /// mimalloc instead of the system allocator: a journey makes thousands of small,
 /// short-lived allocations (JSON, headers, SQL rows), and glibc's malloc and free were
 /// about a tenth of the hub's CPU (docs/performance.md).
@@ -44,7 +46,7 @@ enum Command {
     /// The verification log.
     Audit {
         #[command(subcommand)]
-        command: AuditCommand,
+        command: audit_command::AuditCommand,
     },
     /// Signing key and pairwise secret.
     Keys {
@@ -101,49 +103,9 @@ enum MatchCommand {
 }
 
 #[derive(Subcommand, Debug)]
-enum AuditCommand {
-    /// Verify an export offline: signatures, proofs, nothing missing or altered. Needs no
-    /// database: only the exported events, a checkpoint and the hub's public keys.
-    Verify {
-        /// JSON lines from /audit/v1/export.jsonl.
-        #[arg(long)]
-        export: PathBuf,
-        /// The checkpoint (JSON from /audit/v1/checkpoint) the export was made against.
-        #[arg(long)]
-        checkpoint: PathBuf,
-        /// The hub's JWKS (from /jwks).
-        #[arg(long)]
-        jwks: PathBuf,
-    },
-    /// Re-verify the whole stored log: every event, node and checkpoint recomputed, the
-    /// signatures of the checkpoints and of the head's seal verified with the hub's keys,
-    /// published checkpoints and prunes found as the log records them. Prints a summary
-    /// and each problem; exits non-zero when the log does not verify.
-    Check {
-        /// Print the report as one JSON object instead.
-        #[arg(long)]
-        json: bool,
-        /// Verify signatures with this JWKS (the hub's /jwks) instead of the key files
-        /// under data.dir/keys.
-        #[arg(long)]
-        jwks: Option<PathBuf>,
-    },
-    /// Archive events older than the retention period (or --before) as a signed,
-    /// verifiable export, then prune them; the tree stays verifiable.
-    Prune {
-        /// RFC 3339 time; default: now minus audit.retention_days.
-        #[arg(long)]
-        before: Option<String>,
-        /// Directory to write the archive to (events.jsonl, checkpoint.json, jwks.json).
-        #[arg(long)]
-        archive: PathBuf,
-    },
-}
-
-#[derive(Subcommand, Debug)]
 enum KeysCommand {
     /// Create the keys under data.dir/keys if missing (before starting several instances):
-    /// the current and next signing keys and the pairwise secret.
+    /// the current and next signing keys, the pairwise secret and the log's note key.
     Init,
     /// Rotate the signing keys: previous := current, current := next (published since it
     /// was created), next := a new key. Running instances pick it up when restarted
@@ -168,54 +130,6 @@ enum RecordsCommand {
         rp: String,
         file: PathBuf,
     },
-}
-
-/// `hub audit check` for a person: what was recomputed, then each problem on a line.
-fn check_report_text(report: &store::AuditCheckReport) -> String {
-    let mut text = format!(
-        "verification log: {} events ({} pruned), {} tree nodes and {} checkpoints recomputed\n",
-        report.head_size, report.pruned, report.nodes_checked, report.checkpoints_checked
-    );
-    if report.is_clean() {
-        text.push_str("intact: every leaf, node and checkpoint verifies\n");
-        return text;
-    }
-    text.push_str(&format!(
-        "DOES NOT VERIFY: {} problem(s){}\n",
-        report.problems.len(),
-        if report.truncated {
-            ", more not listed"
-        } else {
-            ""
-        }
-    ));
-    for p in &report.problems {
-        text.push_str(&format!(
-            "  at {}: {} ({})\n",
-            p.seq,
-            p.kind.as_str(),
-            p.detail
-        ));
-    }
-    text
-}
-
-/// `hub audit check --json`: the report as one object (`intact`, the counts, `problems`).
-fn check_report_json(report: &store::AuditCheckReport) -> serde_json::Value {
-    serde_json::json!({
-        "intact": report.is_clean(),
-        "head_size": report.head_size,
-        "events_checked": report.events_checked,
-        "pruned": report.pruned,
-        "nodes_checked": report.nodes_checked,
-        "checkpoints_checked": report.checkpoints_checked,
-        "truncated": report.truncated,
-        "problems": report.problems.iter().map(|p| serde_json::json!({
-            "kind": p.kind.as_str(),
-            "seq": p.seq,
-            "detail": p.detail,
-        })).collect::<Vec<_>>(),
-    })
 }
 
 fn main() -> ExitCode {
@@ -246,73 +160,17 @@ async fn run() -> anyhow::Result<()> {
             println!("database at {} is migrated", settings.database.url);
             Ok(())
         }
-        Command::Audit {
-            command:
-                AuditCommand::Verify {
-                    export,
-                    checkpoint,
-                    jwks,
-                },
-        } => verify_export(&export, &checkpoint, &jwks),
-        Command::Audit {
-            command: AuditCommand::Prune { before, archive },
-        } => {
-            let before = before.unwrap_or_else(|| {
-                let days = settings.audit.retention_days.min(365 * 1000) as i64;
-                (chrono::Utc::now() - chrono::Duration::days(days))
-                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-            });
-            let db = store::Database::open(&settings.database.url).await?;
-            db.require_current_schema().await?;
-            let (keys, _) = hub::app::load_or_create_keys(&settings)?;
-            let jwks = keys.jwks();
-            let seal = hub::app::log_seal(keys)?;
-            let instance = settings.audit.instance.as_deref().unwrap_or("hub-cli");
-            let report =
-                hub::retention::prune(&db, &seal, &jwks, instance, &before, &archive).await?;
-            println!(
-                "archived and pruned {} events older than {before} into {} (proved against checkpoint {})",
-                report.archived,
-                archive.display(),
-                report.checkpoint_size
-            );
-            Ok(())
-        }
-        Command::Audit {
-            command: AuditCommand::Check { json, jwks },
-        } => {
-            let db = store::Database::open(&settings.database.url).await?;
-            let keys = match jwks {
-                Some(path) => token::VerificationKeys::from_jwks_json(
-                    &std::fs::read_to_string(&path)
-                        .with_context(|| format!("reading {}", path.display()))?,
-                )
-                .context("parsing the JWKS")?,
-                None => {
-                    let (keys, _) = hub::app::load_or_create_keys(&settings)?;
-                    token::VerificationKeys::from_jwks(&keys.jwks())?
-                }
-            };
-            let report = db.audit_self_check(&keys).await?;
-            if json {
-                println!("{}", check_report_json(&report));
-            } else {
-                print!("{}", check_report_text(&report));
-            }
-            if !report.is_clean() {
-                bail!("the verification log does not verify");
-            }
-            Ok(())
-        }
+        Command::Audit { command } => audit_command::run(command, &settings).await,
         Command::Keys {
             command: KeysCommand::Init,
         } => {
-            let keys = hub::app::init_keys(&settings)?;
+            let (keys, log_note) = hub::app::init_keys(&settings)?;
             println!(
-                "keys ready under {} (signing key kid {}, next key kid {})",
+                "keys ready under {} (signing key kid {}, next key kid {}, log note key {})",
                 hub::app::keys_dir(&settings).display(),
                 keys.current().kid(),
-                keys.next().map_or("-", |k| k.kid())
+                keys.next().map_or("-", |k| k.kid()),
+                log_note.verifier_key()
             );
             Ok(())
         }
@@ -512,33 +370,6 @@ async fn futures_join_all(servers: Vec<actix_web::dev::Server>) -> Vec<std::io::
         out.push(h.await.unwrap_or_else(|e| Err(std::io::Error::other(e))));
     }
     out
-}
-
-fn verify_export(
-    export: &std::path::Path,
-    checkpoint: &std::path::Path,
-    jwks: &std::path::Path,
-) -> anyhow::Result<()> {
-    let read = |p: &std::path::Path| {
-        std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
-    };
-    let checkpoint: audit::Checkpoint =
-        serde_json::from_str(&read(checkpoint)?).context("parsing the checkpoint")?;
-    let keys = token::VerificationKeys::from_jwks_json(&read(jwks)?).context("parsing the JWKS")?;
-    let file =
-        std::fs::File::open(export).with_context(|| format!("opening {}", export.display()))?;
-    let report = audit::verify_export(std::io::BufReader::new(file), &checkpoint, &keys)?;
-    println!(
-        "verified {} events against checkpoint of size {} ({})",
-        report.events,
-        checkpoint.tree_size,
-        if report.complete {
-            "complete log"
-        } else {
-            "each event proved included"
-        }
-    );
-    Ok(())
 }
 
 async fn import(settings: Settings, rp: &str, file: &std::path::Path) -> anyhow::Result<()> {

@@ -713,3 +713,189 @@ async fn checkpoints_are_read_without_side_effects_and_published_in_the_log() {
         vec![store::AuditProblemKind::CheckpointMissing]
     );
 }
+
+/// Runs `hub audit <args>` with files written to a fresh directory: `files` are
+/// (name, content) pairs, and `{name}` in `args` becomes the file's path.
+fn hub_audit_with_files(args: &[&str], files: &[(&str, &str)]) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content) in files {
+        std::fs::write(dir.path().join(name), content).unwrap();
+    }
+    let args = args.iter().map(|a| match a.strip_prefix('{') {
+        Some(name) => dir.path().join(name.trim_end_matches('}')).into_os_string(),
+        None => a.into(),
+    });
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hub"))
+        .arg("audit")
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[tokio::test]
+async fn auditors_verify_inclusion_and_consistency_proofs_offline() {
+    let hub = spawn_hub().await;
+    hub.id_token_for(RP_MATCH, "alice").await;
+    let token = hub.auditor_token(AUDITOR_ALL, None).await;
+    let (_, first) = hub.audit_get(&token, "/checkpoint").await;
+    let first_size = serde_json::from_str::<Value>(&first).unwrap()["tree_size"]
+        .as_u64()
+        .unwrap();
+    hub.id_token_for(RP_MATCH, "dana").await;
+    let (_, second) = hub.audit_get(&token, "/checkpoint").await;
+    let second_size = serde_json::from_str::<Value>(&second).unwrap()["tree_size"]
+        .as_u64()
+        .unwrap();
+    assert!(second_size > first_size + 1);
+    let jwks = hub
+        .http
+        .get(format!("{}/jwks", hub.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    let (status, inclusion) = hub
+        .audit_get(
+            &token,
+            &format!("/proof/inclusion?index={first_size}&tree_size={second_size}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{inclusion}");
+    let verify_inclusion = |proof: &str, checkpoint: &str| {
+        hub_audit_with_files(
+            &[
+                "verify-inclusion",
+                "--proof",
+                "{proof.json}",
+                "--checkpoint",
+                "{checkpoint.json}",
+                "--jwks",
+                "{jwks.json}",
+            ],
+            &[
+                ("proof.json", proof),
+                ("checkpoint.json", checkpoint),
+                ("jwks.json", &jwks),
+            ],
+        )
+    };
+    let (ok, text) = verify_inclusion(&inclusion, &second);
+    assert!(ok, "{text}");
+    assert!(text.contains(&format!("event {first_size} (")), "{text}");
+    let mut altered: Value = serde_json::from_str(&inclusion).unwrap();
+    altered["event"]["rp"] = "another-service".into();
+    let (ok, text) = verify_inclusion(&altered.to_string(), &second);
+    assert!(!ok, "an altered event must not verify");
+    assert!(text.contains("not proved to be in the log"), "{text}");
+    let (ok, text) = verify_inclusion(&inclusion, &first);
+    assert!(!ok, "a proof for another size must not verify");
+    assert!(text.contains("the proof is for tree size"), "{text}");
+
+    let (status, consistency) = hub
+        .audit_get(
+            &token,
+            &format!("/proof/consistency?first={first_size}&second={second_size}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{consistency}");
+    let verify_consistency = |proof: &str, first: &str, second: &str| {
+        hub_audit_with_files(
+            &[
+                "verify-consistency",
+                "--proof",
+                "{proof.json}",
+                "--first",
+                "{first.json}",
+                "--second",
+                "{second.json}",
+                "--jwks",
+                "{jwks.json}",
+            ],
+            &[
+                ("proof.json", proof),
+                ("first.json", first),
+                ("second.json", second),
+                ("jwks.json", &jwks),
+            ],
+        )
+    };
+    let (ok, text) = verify_consistency(&consistency, &first, &second);
+    assert!(ok, "{text}");
+    assert!(text.contains("consistent"), "{text}");
+    let mut forked: Value = serde_json::from_str(&consistency).unwrap();
+    forked["proof"][0] = audit::encode_hash(&[7; 32]).into();
+    let (ok, text) = verify_consistency(&forked.to_string(), &first, &second);
+    assert!(!ok, "a forged proof must not verify");
+    assert!(text.contains("not proved to have only grown"), "{text}");
+    let (ok, _) = verify_consistency(&consistency, &second, &first);
+    assert!(!ok, "checkpoints swapped must not verify");
+}
+
+#[tokio::test]
+async fn checkpoints_are_served_as_signed_notes_for_witnesses() {
+    let hub = spawn_hub().await;
+    hub.id_token_for(RP_MATCH, "alice").await;
+    let token = hub.auditor_token(AUDITOR_ALL, None).await;
+    let (status, log) = hub.audit_get(&token, "/log").await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    let log: Value = serde_json::from_str(&log).unwrap();
+    let origin = log["origin"].as_str().unwrap();
+    let port = hub.url.rsplit(':').next().unwrap();
+    assert_eq!(origin, format!("127.0.0.1:{port}/verification-log"));
+    let verifier = audit::NoteVerifier::parse(log["note_verifier_key"].as_str().unwrap()).unwrap();
+
+    for query in ["", "&tree_size=1"] {
+        let (_, json) = hub.audit_get(&token, &format!("/checkpoint?{query}")).await;
+        let json: audit::Checkpoint = serde_json::from_str(&json).unwrap();
+        let (status, note) = hub
+            .audit_get(&token, &format!("/checkpoint?format=note{query}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{note}");
+        let checkpoint = audit::verify_checkpoint_note(&note, &verifier, origin).unwrap();
+        assert_eq!(checkpoint.tree_size, json.tree_size);
+        assert_eq!(audit::encode_hash(&checkpoint.root), json.root_hash);
+        let forged = note.replacen(
+            &format!("\n{}\n", json.tree_size),
+            &format!("\n{}\n", json.tree_size + 1),
+            1,
+        );
+        assert!(audit::verify_checkpoint_note(&forged, &verifier, origin).is_err());
+    }
+    let (status, _) = hub.audit_get(&token, "/checkpoint?format=xml").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = hub
+        .http
+        .get(format!("{}/audit/v1/checkpoint?format=note", hub.url))
+        .send()
+        .await
+        .map(|r| (r.status(), ()))
+        .unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // The key is the one under data.dir/keys that `hub audit note-key` prints.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hub"))
+        .args(["audit", "note-key"])
+        .env_remove("HUB_CONFIG")
+        .env("HUB_DATA__DIR", hub.data_dir.path())
+        .env("HUB_SERVER__PUBLIC_URL", &hub.url)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "verifier key: {}",
+            log["note_verifier_key"].as_str().unwrap()
+        )),
+        "{stdout}"
+    );
+}

@@ -73,6 +73,16 @@ pub enum AuditError {
         /// `tree_size`, `root_hash` or `time`.
         field: &'static str,
     },
+    /// A proof for another tree size than the checkpoint it is checked
+    /// against: fetch the checkpoint of the proof's size, or the proof of the
+    /// checkpoint's.
+    #[error("the proof is for tree size {proof} but the checkpoint's tree has {checkpoint}")]
+    ProofSize {
+        /// The size the proof names.
+        proof: u64,
+        /// The checkpoint's tree size.
+        checkpoint: u64,
+    },
     /// A note key name, signing key or verifier key that cannot be used
     /// (the message names the rule broken, never the key material).
     #[error("bad note key: {0}")]

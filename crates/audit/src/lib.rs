@@ -1,5 +1,6 @@
 //! The hub's tamper-evident verification log: event model, RFC 9162 Merkle
-//! tree hashing and proofs, signed checkpoints (JWS, and C2SP signed notes for
+//! tree hashing and proofs (and their verification against signed
+//! checkpoints), signed checkpoints (JWS, and C2SP signed notes for
 //! witnesses) and offline export verification.
 //!
 //! No web and no SQL here, so that an auditor can check an export with nothing
@@ -27,6 +28,7 @@ mod event;
 mod export;
 mod hash;
 mod note;
+mod proofs;
 mod tree;
 
 pub use checkpoint::{Checkpoint, CHECKPOINT_EXP, CHECKPOINT_JWS_TYP, CHECKPOINT_PAYLOAD_TYP};
@@ -37,6 +39,7 @@ pub use hash::{decode_hash, empty_root, encode_hash, leaf_hash, node_hash, Hash}
 pub use note::{
     checkpoint_note, verify_checkpoint_note, KeyName, NoteCheckpoint, NoteSigner, NoteVerifier,
 };
+pub use proofs::{ConsistencyProof, InclusionProof};
 pub use tree::{
     consistency_proof, inclusion_proof, nodes_completed_by, nodes_completed_by_batch,
     required_nodes, root, verify_consistency, verify_inclusion, MemoryTree, NodeMap, NodeSource,

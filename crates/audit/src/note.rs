@@ -9,8 +9,7 @@ use std::fmt;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use ring::digest::{digest, SHA256};
-use ring::rand::SystemRandom;
-use ring::signature::{Ed25519KeyPair, KeyPair as _, UnparsedPublicKey, ED25519};
+use ring::signature::{UnparsedPublicKey, ED25519};
 
 use crate::hash::{decode_hash, encode_hash, Hash};
 use crate::AuditError;
@@ -76,7 +75,7 @@ fn key_id(name: &KeyName, public_key: &[u8]) -> [u8; 4] {
 pub struct NoteSigner {
     name: KeyName,
     id: [u8; 4],
-    key: Ed25519KeyPair,
+    key: token::Ed25519Key,
 }
 
 impl fmt::Debug for NoteSigner {
@@ -89,34 +88,24 @@ impl fmt::Debug for NoteSigner {
 }
 
 impl NoteSigner {
-    /// A fresh Ed25519 key as PKCS#8 v2 bytes, to store in a key file.
-    pub fn generate_pkcs8() -> Result<Vec<u8>, AuditError> {
-        Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
-            .map(|doc| doc.as_ref().to_vec())
-            .map_err(|_| AuditError::NoteKey("could not generate an Ed25519 key".into()))
+    /// Signs with `key` under `name`, which should be the log's origin.
+    pub fn new(name: &str, key: token::Ed25519Key) -> Result<Self, AuditError> {
+        let name = KeyName::new(name)?;
+        let id = key_id(&name, &key.public_key());
+        Ok(Self { name, id, key })
     }
 
-    /// Loads a PKCS#8 v2 Ed25519 key (as from [`Self::generate_pkcs8`]) to
-    /// sign under `name`, which should be the log's origin.
-    pub fn from_pkcs8(name: &str, pkcs8: &[u8]) -> Result<Self, AuditError> {
-        let key = Ed25519KeyPair::from_pkcs8(pkcs8)
-            .map_err(|e| AuditError::NoteKey(format!("not an Ed25519 PKCS#8 v2 key: {e}")))?;
-        Ok(Self::new(KeyName::new(name)?, key))
-    }
-
-    fn new(name: KeyName, key: Ed25519KeyPair) -> Self {
-        let id = key_id(&name, key.public_key().as_ref());
-        Self { name, id, key }
+    /// The key name (the log's origin).
+    pub fn name(&self) -> &KeyName {
+        &self.name
     }
 
     /// The matching verifier, as witnesses configure it.
     pub fn verifier(&self) -> NoteVerifier {
-        let mut public_key = [0u8; 32];
-        public_key.copy_from_slice(self.key.public_key().as_ref());
         NoteVerifier {
             name: self.name.clone(),
             id: self.id,
-            public_key,
+            public_key: self.key.public_key(),
         }
     }
 
@@ -128,7 +117,7 @@ impl NoteSigner {
     /// `— <name> <base64(key id || signature)>\n` over `text`.
     fn signature_line(&self, text: &str) -> String {
         let mut blob = self.id.to_vec();
-        blob.extend_from_slice(self.key.sign(text.as_bytes()).as_ref());
+        blob.extend_from_slice(&self.key.sign(text.as_bytes()));
         format!("{SIG_PREFIX}{} {}\n", self.name, STANDARD.encode(blob))
     }
 }
@@ -369,8 +358,7 @@ mod tests {
     const ORIGIN: &str = "hub.example/audit";
 
     fn signer(name: &str) -> NoteSigner {
-        let pkcs8 = NoteSigner::generate_pkcs8().unwrap();
-        NoteSigner::from_pkcs8(name, &pkcs8).unwrap()
+        NoteSigner::new(name, token::Ed25519Key::generate().unwrap()).unwrap()
     }
 
     fn signed(signer: &NoteSigner) -> (String, Hash) {
@@ -528,15 +516,13 @@ mod tests {
 
     #[test]
     fn key_names_and_verifier_keys_checked() {
-        let pkcs8 = NoteSigner::generate_pkcs8().unwrap();
         for name in ["", "a b", "a+b", "a\nb", "a\u{00a0}b"] {
             assert!(matches!(
-                NoteSigner::from_pkcs8(name, &pkcs8),
+                NoteSigner::new(name, token::Ed25519Key::generate().unwrap()),
                 Err(AuditError::NoteKey(_))
             ));
         }
-        assert!(NoteSigner::from_pkcs8(ORIGIN, b"not a key").is_err());
-        let s = NoteSigner::from_pkcs8(ORIGIN, &pkcs8).unwrap();
+        let s = signer(ORIGIN);
         assert_eq!(
             format!("{s:?}"),
             format!(
@@ -575,8 +561,8 @@ mod tests {
         const ENOCH_SIG: &str = "\u{2014} EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n";
 
         let seed = STANDARD.decode(SEED).unwrap();
-        let key = Ed25519KeyPair::from_seed_unchecked(&seed[1..]).unwrap();
-        let s = NoteSigner::new(KeyName::new("PeterNeumann").unwrap(), key);
+        let key = token::Ed25519Key::from_seed(&seed[1..]).unwrap();
+        let s = NoteSigner::new("PeterNeumann", key).unwrap();
         assert_eq!(s.id, [0xc7, 0x4f, 0x20, 0xa3]);
         assert_eq!(s.verifier_key(), VKEY);
         let note = format!("{TEXT}\n{NOTE_SIG}");

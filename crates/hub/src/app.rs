@@ -37,6 +37,8 @@ pub enum StartError {
     Io(#[from] std::io::Error),
     #[error("tls: {0}")]
     Tls(String),
+    #[error("verification log: {0}")]
+    Audit(#[from] audit::AuditError),
 }
 
 /// Shared, read-mostly state of one hub instance.
@@ -53,6 +55,8 @@ pub struct Hub {
     /// The current key and the published keys, as the verification log's
     /// appends and checks use them.
     pub log_seal: LogSeal,
+    /// Signs checkpoint notes for witnesses, under the log's origin.
+    pub log_note: Arc<audit::NoteSigner>,
     /// The published key set (current, next, previous; public parts), served at
     /// `/jwks`. Fixed at start: a rotation reaches an instance when it restarts.
     pub jwks: serde_json::Value,
@@ -76,6 +80,7 @@ impl Hub {
         let jwks = signing_keys.jwks();
         let log_seal = log_seal(signing_keys)?;
         let signing_key = log_seal.key().clone();
+        let log_note = Arc::new(log_note_signer(&settings)?);
         if db.seal_unsealed_head(&log_seal).await? {
             tracing::warn!("sealed a verification log written before seals existed, as found");
         }
@@ -131,6 +136,7 @@ impl Hub {
                 .collect(),
             signing_key,
             log_seal,
+            log_note,
             jwks,
             pairwise,
             db,
@@ -200,13 +206,26 @@ pub fn log_seal(signing_keys: token::SigningKeys) -> Result<LogSeal, StartError>
     Ok(LogSeal::new(Arc::new(signing_keys.into_current()), keys))
 }
 
-/// `hub keys init`: creates whatever is missing of the current and next signing keys
-/// and the pairwise secret.
-pub fn init_keys(settings: &Settings) -> Result<token::SigningKeys, StartError> {
+/// The file under `data.dir/keys/` of the Ed25519 key that signs checkpoint notes.
+pub const LOG_NOTE_KEY_FILE: &str = "log-note.ed25519";
+
+/// The verification log's note signer: the key in [`LOG_NOTE_KEY_FILE`] (created on first
+/// use), named after the log's origin. Witnesses pin its verifier key, so it does not
+/// rotate with the JOSE signing keys; every instance must share the file.
+pub fn log_note_signer(settings: &Settings) -> Result<audit::NoteSigner, StartError> {
+    let key = token::Ed25519Key::load_or_generate(&keys_dir(settings).join(LOG_NOTE_KEY_FILE))?;
+    Ok(audit::NoteSigner::new(&settings.log_origin(), key)?)
+}
+
+/// `hub keys init`: creates whatever is missing of the current and next signing keys,
+/// the pairwise secret and the log's note key.
+pub fn init_keys(
+    settings: &Settings,
+) -> Result<(token::SigningKeys, audit::NoteSigner), StartError> {
     let keys_dir = keys_dir(settings);
     let signing_keys = token::SigningKeys::init(&keys_dir)?;
     token::PairwiseSecret::load_or_generate(&keys_dir.join("pairwise.secret"))?;
-    Ok(signing_keys)
+    Ok((signing_keys, log_note_signer(settings)?))
 }
 
 /// `hub keys rotate`: previous := current, current := next, next := fresh (or, with no

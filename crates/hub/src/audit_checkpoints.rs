@@ -34,17 +34,10 @@ pub async fn current(
     db: &Database,
     key: &token::SigningKey,
 ) -> Result<audit::Checkpoint, CheckpointError> {
-    if let Some(seal) = db.audit_seal().await? {
-        return Ok(seal);
+    match db.audit_seal().await? {
+        Some(seal) => Ok(seal),
+        None => signed_now(db, key, db.audit_size().await?).await,
     }
-    let size = db.audit_size().await?;
-    let root = db.audit_root(size).await?;
-    Ok(audit::Checkpoint::sign(
-        size,
-        &root,
-        audit::rfc3339_now(),
-        key,
-    )?)
 }
 
 /// A checkpoint of the first `size` events (within the log): the published one if
@@ -54,15 +47,40 @@ pub async fn at_size(
     key: &token::SigningKey,
     size: u64,
 ) -> Result<audit::Checkpoint, CheckpointError> {
-    if let Some(published) = db.checkpoint_at(size).await? {
-        return Ok(published);
+    match db.checkpoint_at(size).await? {
+        Some(published) => Ok(published),
+        None => signed_now(db, key, size).await,
     }
+}
+
+/// A checkpoint of the first `size` events signed now: the stored tree's root at a
+/// size never changes, so any instance signs the same statement.
+async fn signed_now(
+    db: &Database,
+    key: &token::SigningKey,
+    size: u64,
+) -> Result<audit::Checkpoint, CheckpointError> {
     let root = db.audit_root(size).await?;
     Ok(audit::Checkpoint::sign(
         size,
         &root,
         audit::rfc3339_now(),
         key,
+    )?)
+}
+
+/// `checkpoint` as a C2SP signed note of the log's `origin` (the note signer's name),
+/// which witnesses verify and cosign.
+pub fn note(
+    checkpoint: &audit::Checkpoint,
+    signer: &audit::NoteSigner,
+) -> Result<String, CheckpointError> {
+    let root = audit::decode_hash(&checkpoint.root_hash)?;
+    Ok(audit::checkpoint_note(
+        signer.name().as_str(),
+        checkpoint.tree_size,
+        &root,
+        signer,
     )?)
 }
 

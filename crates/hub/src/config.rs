@@ -157,6 +157,12 @@ pub struct AuditSettings {
     /// Events older than this may be pruned by `hub audit prune` (after archiving).
     #[serde(default = "default_retention_days")]
     pub retention_days: u64,
+    /// The log's identity in its checkpoint notes (C2SP tlog-checkpoint), which witnesses
+    /// pin with its key: a schema-less URL, no spaces or `+`. Default: the public URL's
+    /// host, port and path, then `/verification-log`. Never change it once witnesses
+    /// follow the log.
+    #[serde(default)]
+    pub origin: Option<String>,
 }
 
 fn default_retention_days() -> u64 {
@@ -179,6 +185,7 @@ impl Default for AuditSettings {
             self_check_interval_secs: 0,
             max_batch: default_audit_batch(),
             retention_days: default_retention_days(),
+            origin: None,
         }
     }
 }
@@ -619,6 +626,19 @@ impl Settings {
                 .is_some_and(|s| s.policy_for(rp).is_some())
     }
 
+    /// The verification log's origin: `audit.origin`, or the public URL's host, port and
+    /// path followed by `/verification-log`.
+    pub fn log_origin(&self) -> String {
+        if let Some(origin) = &self.audit.origin {
+            return origin.clone();
+        }
+        let url = &self.server.public_url;
+        let host = url.host_str().unwrap_or("hub");
+        let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+        let path = url.path().trim_end_matches('/');
+        format!("{host}{port}{path}/verification-log")
+    }
+
     /// The request worker threads `hub serve` runs: `server.workers`, or one per core.
     pub fn worker_threads(&self) -> usize {
         match self.server.workers {
@@ -721,6 +741,9 @@ impl Settings {
                     ));
                 }
             }
+        }
+        if let Err(e) = audit::KeyName::new(&self.log_origin()) {
+            return bad(format!("audit.origin: {e}"));
         }
         if self.server.tls.is_some() && self.server.public_url.scheme() != "https" {
             return bad("server.tls is set but server.public_url is not https".into());

@@ -6,6 +6,7 @@
 //! permissions, algorithm and key-size allow-listing on verification) can be
 //! reviewed in one place.
 
+mod ed25519;
 mod error;
 mod keyfile;
 mod keyset;
@@ -14,6 +15,7 @@ mod secrets;
 mod signing;
 mod verify;
 
+pub use ed25519::Ed25519Key;
 pub use error::TokenError;
 pub use keyset::{Rotation, SigningKeys, CURRENT_KEY_FILE, NEXT_KEY_FILE, PREVIOUS_KEY_FILE};
 pub use pairwise::PairwiseSecret;

@@ -439,21 +439,54 @@ pub(crate) async fn export_csv(
         .streaming(header.chain(rows)))
 }
 
+/// How a checkpoint is served.
+#[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum CheckpointFormat {
+    /// JSON with the JWS the hub's JWKS verifies.
+    #[default]
+    Json,
+    /// A C2SP tlog-checkpoint signed note, for witnesses.
+    Note,
+}
+
 #[derive(Debug, Deserialize)]
 pub(crate) struct CheckpointQuery {
     tree_size: Option<u64>,
+    #[serde(default)]
+    format: CheckpointFormat,
 }
 
 /// GET /audit/v1/checkpoint: the current checkpoint (the head's seal, signed by the
-/// append that made it), or one of `tree_size` (e.g. the one an export names). Reading
-/// it stores nothing.
+/// append that made it), or one of `tree_size` (e.g. the one an export names), as JSON
+/// or (`format=note`) as a signed note. Reading it stores nothing.
 pub(crate) async fn checkpoint(
     hub: web::Data<Hub>,
     req: HttpRequest,
     q: web::Query<CheckpointQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auditor(&hub, &req).await?;
-    Ok(HttpResponse::Ok().json(export_checkpoint(&hub, q.tree_size).await?))
+    let checkpoint = export_checkpoint(&hub, q.tree_size).await?;
+    match q.format {
+        CheckpointFormat::Json => Ok(HttpResponse::Ok().json(checkpoint)),
+        CheckpointFormat::Note => {
+            let note = audit_checkpoints::note(&checkpoint, &hub.log_note)
+                .map_err(ApiError::unavailable)?;
+            Ok(HttpResponse::Ok()
+                .content_type("text/plain; charset=utf-8")
+                .body(note))
+        }
+    }
+}
+
+/// GET /audit/v1/log: the log's identity for witnesses and monitors: its origin and the
+/// verifier key of its checkpoint notes.
+pub(crate) async fn log(hub: web::Data<Hub>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    auditor(&hub, &req).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "origin": hub.log_note.name().as_str(),
+        "note_verifier_key": hub.log_note.verifier_key(),
+    })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -539,14 +572,9 @@ pub(crate) async fn inclusion(
         .audit_root(size)
         .await
         .map_err(ApiError::unavailable)?;
-    Ok(HttpResponse::Ok().json(json!({
-        "index": q.index,
-        "tree_size": size,
-        "leaf_hash": audit::encode_hash(&event.leaf_hash()),
-        "proof": proof.iter().map(audit::encode_hash).collect::<Vec<_>>(),
-        "root_hash": audit::encode_hash(&root),
-        "event": event,
-    })))
+    Ok(HttpResponse::Ok().json(audit::InclusionProof::new(
+        q.index, size, event, &proof, &root,
+    )))
 }
 
 #[derive(Debug, Deserialize)]
@@ -573,11 +601,7 @@ pub(crate) async fn consistency(
         .audit_consistency_proof(q.first, q.second)
         .await
         .map_err(ApiError::unavailable)?;
-    Ok(HttpResponse::Ok().json(json!({
-        "first": q.first,
-        "second": q.second,
-        "proof": proof.iter().map(audit::encode_hash).collect::<Vec<_>>(),
-    })))
+    Ok(HttpResponse::Ok().json(audit::ConsistencyProof::new(q.first, q.second, &proof)))
 }
 
 /// GET /audit/v1/openapi.json.

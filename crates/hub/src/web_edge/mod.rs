@@ -67,6 +67,7 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
             .route("/events", web::get().to(audit_api::events))
             .route("/export.jsonl", web::get().to(audit_api::export_jsonl))
             .route("/export.csv", web::get().to(audit_api::export_csv))
+            .route("/log", web::get().to(audit_api::log))
             .route("/checkpoint", web::get().to(audit_api::checkpoint))
             .route("/checkpoints", web::get().to(audit_api::checkpoints))
             .route("/proof/inclusion", web::get().to(audit_api::inclusion))
