@@ -1,4 +1,6 @@
-//! The public JSON contracts (BRIEF §9): matching dataset, department record, decision.
+//! The public JSON contracts: matching dataset, department record, decision. Departments and
+//! matching services write code against them (docs/matching.md, "Contracts"), so they
+//! change only compatibly.
 //!
 //! Deserialisation is deliberately lenient: every dataset field except the shape of the
 //! JSON document itself may be missing, `null`, of the wrong type or malformed, and still
@@ -182,7 +184,8 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// A matching decision: `{"id","outcome","record_id","score","reasons"}` (BRIEF §9).
+/// A matching decision: `{"id","outcome","record_id","score","probability","reasons"}`, a
+/// public contract (docs/matching.md, "Contracts").
 ///
 /// Contains no personal data (reasons are machine-readable codes and counts), so it may be
 /// logged and audited as is.

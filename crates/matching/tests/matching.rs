@@ -197,6 +197,8 @@ fn unknown_attribute_types_trim_and_fold() {
 // ---------------------------------------------------------------------------------------
 // JSON contracts
 
+// The reference example of the matching-dataset contract (docs/matching.md, "Contracts"),
+// with every member set and a previous address besides the current one.
 const BRIEF_EXAMPLE: &str = r#"{
   "id": "q-1",
   "first_name": "William",

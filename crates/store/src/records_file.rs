@@ -484,7 +484,7 @@ impl<R: BufRead> Iterator for CsvRecords<R> {
     }
 }
 
-/// Reads department records from CSV with a header row (BRIEF §9).
+/// Reads department records from CSV with a header row (docs/department-records.md, "CSV").
 ///
 /// Known columns: `record_id` (required), `first_name`, `middle_names`,
 /// `surname`, `previous_surnames`, `date_of_birth`, `gender`, `address_lines`,
@@ -509,7 +509,8 @@ pub fn read_csv<R: Read>(r: R) -> impl Iterator<Item = Result<DepartmentRecord, 
 }
 
 /// Reads department records from JSON lines: each non-blank line is a
-/// matching dataset object (BRIEF §9) plus a `record_id` (string or integer).
+/// matching dataset object (docs/matching.md, "Contracts") plus a `record_id` (string or
+/// integer).
 ///
 /// Dataset values are read as leniently as matching reads them, but a member
 /// that is not part of the dataset shape fails the row, since it is most
@@ -565,7 +566,7 @@ impl<R: BufRead> Iterator for JsonLines<R> {
     }
 }
 
-/// Members of a matching dataset object (BRIEF §9).
+/// Members of a matching dataset object (docs/matching.md, "Contracts").
 const DATASET_MEMBERS: &[&str] = &[
     "id",
     "first_name",

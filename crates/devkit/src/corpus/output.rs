@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{LabelledQuery, QuerySet};
 
-/// The department-file header (BRIEF §9), in column order.
+/// The header of a department CSV file for `hub records import` (docs/department-records.md),
+/// in column order.
 const CSV_HEADER: [&str; 12] = [
     "record_id",
     "first_name",

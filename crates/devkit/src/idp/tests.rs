@@ -617,7 +617,8 @@ async fn injected_failures_return_the_expected_error_parameters() {
         assert_eq!(q.get("iss"), Some(&op.base));
         assert!(!q.contains_key("code"));
     }
-    // The raw redirect spells the cancel description as the brief says.
+    // The raw redirect carries `error_description=user cancelled`, form-encoded: the hub
+    // reads an `access_denied` whose description mentions "cancel" as `user_cancelled`.
     let (url, _) = op.authorize_url(&[]);
     let (request_id, _) = op.login_page(&url).await;
     let back = op.login(&request_id, "", "cancel").await;
