@@ -11,7 +11,9 @@
 //!   the hub's client secret or `private_key_jwt`), userinfo and errors;
 //! - Authlib (Python) as a relying party of the hub (`tests/interop/python/rp_authlib.py`):
 //!   PKCE S256, `private_key_jwt` with its default hour-long assertions and
-//!   `client_secret_basic`, ID token validation, userinfo, a replayed code.
+//!   `client_secret_basic`, ID token validation, userinfo, a replayed code;
+//! - a witness-side check of the verification log's checkpoint notes written from the C2SP
+//!   specifications with Python's `cryptography` (`tests/interop/python/note_witness.py`).
 //!
 //! Node.js and Python 3 (with venv) are required: without them these tests fail and say
 //! what to install.
@@ -970,4 +972,46 @@ async fn openid_client_through_the_hub_to_oidc_provider() {
         result["userinfo"]["address"]["postal_code"], "LS1 4AB",
         "{result}"
     );
+}
+
+/// The verification log's checkpoint notes verify with an implementation of the C2SP
+/// signed-note and tlog-checkpoint specifications that shares no code with the hub, as a
+/// witness's would; an altered note does not.
+#[tokio::test]
+async fn checkpoint_notes_verify_as_a_witness_checks_them() {
+    python_ready();
+    let hub = spawn_hub().await;
+    hub.id_token_for(RP_MATCH, "alice").await;
+    let token = hub.auditor_token(AUDITOR_ALL, None).await;
+    let (_, log) = hub.audit_get(&token, "/log").await;
+    let log: Value = serde_json::from_str(&log).expect("log");
+    let (_, checkpoint) = hub.audit_get(&token, "/checkpoint").await;
+    let checkpoint: Value = serde_json::from_str(&checkpoint).expect("checkpoint");
+    let (status, note) = hub
+        .audit_get(
+            &token,
+            &format!(
+                "/checkpoint?format=note&tree_size={}",
+                checkpoint["tree_size"]
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{note}");
+    let witness = |note: &str| {
+        let input = json!({
+            "note": note,
+            "verifier_key": log["note_verifier_key"],
+            "origin": log["origin"],
+        });
+        async move { python_json("note_witness.py", &[&input.to_string()]).await }
+    };
+    let result = witness(&note).await;
+    assert_eq!(result["verified"], true, "{result}\n{note}");
+    assert_eq!(result["tree_size"], checkpoint["tree_size"], "{result}");
+    assert_eq!(result["root_hash"], checkpoint["root_hash"], "{result}");
+
+    let root = checkpoint["root_hash"].as_str().expect("root");
+    let other_root = audit::encode_hash(&[0; 32]);
+    let result = witness(&note.replacen(root, &other_root, 1)).await;
+    assert_eq!(result["verified"], false, "an altered root: {result}");
 }
