@@ -323,15 +323,7 @@ async fn journey_via(hub: &TestHub, idp: &str) -> String {
 }
 
 async fn metric(hub: &TestHub, series: &str) -> Option<f64> {
-    let text = hub
-        .http
-        .get(format!("{}/metrics", hub.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = hub.get_text("/metrics").await;
     text.lines()
         .find_map(|l| l.strip_prefix(series))
         .and_then(|v| v.trim().parse().ok())

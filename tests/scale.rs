@@ -407,15 +407,7 @@ async fn metrics_count_journeys_and_steps() {
         )
         .await
         .rp();
-    let text = hub
-        .http
-        .get(format!("{}/metrics", hub.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = hub.get_text("/metrics").await;
     assert!(
         text.contains(r#"hub_journeys_total{outcome="matched"} 1"#),
         "{text}"

@@ -659,6 +659,18 @@ impl TestHub {
 
     /// The hub's published keys (`/jwks`): what its tokens, checkpoints and the
     /// verification log's seal verify with.
+    /// The body of an unauthenticated GET of `path` (e.g. `/jwks`, `/metrics`).
+    pub async fn get_text(&self, path: &str) -> String {
+        self.http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("request")
+            .text()
+            .await
+            .expect("body")
+    }
+
     pub async fn published_keys(&self) -> token::VerificationKeys {
         let jwks: Value = self
             .http

@@ -277,15 +277,7 @@ async fn verify_offline(
         .audit_get(token, &format!("/checkpoint?tree_size={size}"))
         .await;
     assert_eq!(status, StatusCode::OK, "{checkpoint}");
-    let jwks = hub
-        .http
-        .get(format!("{}/jwks", hub.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let jwks = hub.get_text("/jwks").await;
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name);
     std::fs::write(path("events.jsonl"), tamper(export)).unwrap();
@@ -296,13 +288,30 @@ async fn verify_offline(
 
 /// Runs `hub audit verify` on `events.jsonl`, `checkpoint.json` and `jwks.json` in `dir`.
 fn hub_audit_verify(dir: &std::path::Path) -> (bool, String) {
+    hub_audit_in(
+        dir,
+        &[
+            "verify",
+            "--export",
+            "{events.jsonl}",
+            "--checkpoint",
+            "{checkpoint.json}",
+            "--jwks",
+            "{jwks.json}",
+        ],
+    )
+}
+
+/// Runs `hub audit <args>`, where `{name}` in `args` is the file `name` in `dir`; returns
+/// whether it succeeded and what it printed.
+fn hub_audit_in(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let args = args.iter().map(|a| match a.strip_prefix('{') {
+        Some(name) => dir.join(name.trim_end_matches('}')).into_os_string(),
+        None => a.into(),
+    });
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_hub"))
-        .args(["audit", "verify", "--export"])
-        .arg(dir.join("events.jsonl"))
-        .arg("--checkpoint")
-        .arg(dir.join("checkpoint.json"))
-        .arg("--jwks")
-        .arg(dir.join("jwks.json"))
+        .arg("audit")
+        .args(args)
         .output()
         .unwrap();
     let text = format!(
@@ -311,6 +320,15 @@ fn hub_audit_verify(dir: &std::path::Path) -> (bool, String) {
         String::from_utf8_lossy(&output.stderr)
     );
     (output.status.success(), text)
+}
+
+/// [`hub_audit_in`] a fresh directory holding `files` ((name, content) pairs).
+fn hub_audit_with_files(args: &[&str], files: &[(&str, &str)]) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content) in files {
+        std::fs::write(dir.path().join(name), content).unwrap();
+    }
+    hub_audit_in(dir.path(), args)
 }
 
 #[tokio::test]
@@ -405,15 +423,7 @@ async fn consistency_between_checkpoints_verifies() {
     let (_, first) = hub.audit_get(&token, "/checkpoint").await;
     hub.id_token_for(RP_MATCH, "dana").await;
     let (_, second) = hub.audit_get(&token, "/checkpoint").await;
-    let jwks = hub
-        .http
-        .get(format!("{}/jwks", hub.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let jwks = hub.get_text("/jwks").await;
     let keys = token::VerificationKeys::from_jwks_json(&jwks).unwrap();
     let first: audit::Checkpoint = serde_json::from_str(&first).unwrap();
     let second: audit::Checkpoint = serde_json::from_str(&second).unwrap();
@@ -714,30 +724,6 @@ async fn checkpoints_are_read_without_side_effects_and_published_in_the_log() {
     );
 }
 
-/// Runs `hub audit <args>` with files written to a fresh directory: `files` are
-/// (name, content) pairs, and `{name}` in `args` becomes the file's path.
-fn hub_audit_with_files(args: &[&str], files: &[(&str, &str)]) -> (bool, String) {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, content) in files {
-        std::fs::write(dir.path().join(name), content).unwrap();
-    }
-    let args = args.iter().map(|a| match a.strip_prefix('{') {
-        Some(name) => dir.path().join(name.trim_end_matches('}')).into_os_string(),
-        None => a.into(),
-    });
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hub"))
-        .arg("audit")
-        .args(args)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
-}
-
 #[tokio::test]
 async fn auditors_verify_inclusion_and_consistency_proofs_offline() {
     let hub = spawn_hub().await;
@@ -753,15 +739,7 @@ async fn auditors_verify_inclusion_and_consistency_proofs_offline() {
         .as_u64()
         .unwrap();
     assert!(second_size > first_size + 1);
-    let jwks = hub
-        .http
-        .get(format!("{}/jwks", hub.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let jwks = hub.get_text("/jwks").await;
 
     let (status, inclusion) = hub
         .audit_get(
