@@ -5,7 +5,7 @@ CARGO ?= cargo
 
 ## Build and start the demo: hub :8080, demo IdP :8081, demo RP :8082 (SQLite under ./data).
 run:
-	$(CARGO) run --bin hub -- demo
+	$(CARGO) run -p devkit --bin hub-demo
 
 ## Every test: unit tests of each crate and the end-to-end journeys over loopback HTTP, then
 ## the journeys again against PostgreSQL and Redis (found, or started and stopped, by
@@ -42,7 +42,7 @@ build:
 ## Not part of `make test`. BENCH_ARGS=--measurement-time 10 for steadier figures.
 BENCH_ARGS ?= --warm-up-time 1 --measurement-time 3
 bench:
-	$(CARGO) bench --locked -p token -p matching -p audit -p store -p hub \
+	$(CARGO) bench --locked -p token -p matching -p audit -p store -p hub -p devkit \
 		--bench tokens --bench decision --bench proofs --bench append \
 		--bench audit_sqlite --bench journey --bench matching_retrieval \
 		--bench idp_id_token -- $(BENCH_ARGS)

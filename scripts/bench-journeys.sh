@@ -18,7 +18,7 @@
 # Each scenario gets a fresh database holding config/demo-records.csv plus --records
 # synthetic records (devkit's corpus generator, seed 7, cached under target/bench/), a
 # fresh Redis key prefix, and the demo IdP and RP in a separate process
-# (`hub demo --peers-only`), so that only the hub's own process(es) are measured. Then
+# (`hub-demo --peers-only`), so that only the hub's own process(es) are measured. Then
 # journey-load warms up for --warmup seconds (a separate, unrecorded run) and measures for
 # --duration seconds with `--pid` of the hub instance(s) only; the matching service's and
 # the balancer's CPU over the measured run are read from /proc by this script and reported
@@ -341,12 +341,12 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 # Binaries and the synthetic records
 
 if ((BUILD)); then
-    log "building release binaries (hub, journey-load, journey-balance, corpus)"
+    log "building release binaries (hub, hub-demo, journey-load, journey-balance, corpus)"
     "$CARGO" build --release --locked -p identity-hub -p journey-load -p devkit \
-        --bin hub --bin journey-load --bin journey-balance --bin corpus >&2 ||
+        --bin hub --bin hub-demo --bin journey-load --bin journey-balance --bin corpus >&2 ||
         die "cargo build failed"
 fi
-for b in hub journey-load journey-balance; do
+for b in hub hub-demo journey-load journey-balance; do
     [[ -x $BIN/$b ]] || die "$BIN/$b is missing (run without --no-build)"
 done
 if ((RECORDS > 0)) && [[ ! -x $BIN/corpus ]]; then
@@ -573,7 +573,7 @@ run_scenario() {
     fi
 
     # The demo IdP and RP, in their own process.
-    start "$scenario-peers" "$BIN/hub" --config "$dir/hub.toml" demo --peers-only
+    start "$scenario-peers" "$BIN/hub-demo" --config "$dir/hub.toml" --peers-only
     local peers_pid=$STARTED_PID
     wait_http "http://127.0.0.1:$PORT_IDP/.well-known/openid-configuration" "$peers_pid" "$scenario-peers"
 

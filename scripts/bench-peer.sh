@@ -108,7 +108,7 @@ PEER_VERSION=$(jq -r .version "$INTEROP/node_modules/oidc-provider/package.json"
 if ((BUILD)); then
     log "building release binaries"
     "$CARGO" build --release --locked -p identity-hub -p journey-load -p devkit \
-        --bin hub --bin journey-load --bin journey-balance --bin corpus >&2 || die "cargo build failed"
+        --bin hub --bin hub-demo --bin journey-load --bin journey-balance --bin corpus >&2 || die "cargo build failed"
 fi
 [[ -x $BIN/journey-load ]] || die "$BIN/journey-load is missing (run without --no-build)"
 

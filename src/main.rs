@@ -1,5 +1,6 @@
-//! The `hub` binary: serve, demo, migrate, records import, matching-service, match batch
-//! and evaluate.
+//! The `hub` binary: serve, migrate, keys, audit, records import, matching-service, match
+//! batch and evaluate. The demo is another binary (`hub-demo`, in `devkit`), so this one
+//! links no demo code.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -34,13 +35,6 @@ struct Cli {
 enum Command {
     /// Run the hub.
     Serve,
-    /// Run the hub with the demo IdP and demo RP (defaults to config/demo.toml).
-    Demo {
-        /// Run only the demo IdP and RP, for a hub started separately with `hub serve`
-        /// (so that benchmarks can measure the hub's process alone).
-        #[arg(long)]
-        peers_only: bool,
-    },
     /// Apply database migrations.
     Migrate,
     /// The verification log.
@@ -146,14 +140,9 @@ async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // Held to the end of `run`, so queued log lines are written before the process exits.
     let _logs = hub::telemetry::init(cli.log_json);
-    let config = match (&cli.command, cli.config) {
-        (Command::Demo { .. }, None) => Some(PathBuf::from("config/demo.toml")),
-        (_, c) => c,
-    };
-    let settings = Settings::load(config.as_deref()).context("loading configuration")?;
+    let settings = Settings::load(cli.config.as_deref()).context("loading configuration")?;
     match cli.command {
         Command::Serve => serve(settings).await,
-        Command::Demo { peers_only } => demo(settings, peers_only).await,
         Command::Migrate => {
             let db = store::Database::open(&settings.database.url).await?;
             db.migrate().await?;
@@ -315,61 +304,6 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(%bind, issuer = %public, "hub listening");
     app.run_until_stopped().await?;
     Ok(())
-}
-
-async fn demo(settings: Settings, peers_only: bool) -> anyhow::Result<()> {
-    let demo = if peers_only {
-        hub::demo::start_peers(&settings)?
-    } else {
-        hub::demo::start(settings).await?
-    };
-    println!();
-    println!("  Identity hub demo is running.");
-    println!("  Open {} and press \"Prove your identity\".", demo.rp_url);
-    println!(
-        "  (hub {}, demo identity provider {})",
-        demo.hub_url, demo.idp_url
-    );
-    println!("  Press Ctrl+C to stop.");
-    println!();
-    // Each server stops itself on a signal, but the process must stop them all.
-    let handles: Vec<_> = demo.servers.iter().map(|s| s.handle()).collect();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        for handle in handles {
-            handle.stop(true).await;
-        }
-    });
-    let results = futures_join_all(demo.servers).await;
-    for r in results {
-        r?;
-    }
-    Ok(())
-}
-
-/// SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
-    }
-}
-
-async fn futures_join_all(servers: Vec<actix_web::dev::Server>) -> Vec<std::io::Result<()>> {
-    let handles: Vec<_> = servers.into_iter().map(tokio::spawn).collect();
-    let mut out = Vec::new();
-    for h in handles {
-        out.push(h.await.unwrap_or_else(|e| Err(std::io::Error::other(e))));
-    }
-    out
 }
 
 async fn import(settings: Settings, rp: &str, file: &std::path::Path) -> anyhow::Result<()> {

@@ -1,6 +1,6 @@
 //! Demo identity provider and demo relying party.
 //!
-//! Both are real OpenID Connect parties speaking HTTP, so `hub demo` lets a newcomer walk a
+//! Both are real OpenID Connect parties speaking HTTP, so `hub-demo` ([`demo`]) lets a newcomer walk a
 //! whole journey in a browser and the integration tests exercise the hub exactly as an
 //! independent IdP and service would, with no mocks in between.
 //!
@@ -10,6 +10,7 @@
 //!   crate, showing the match outcome and the verified claims it received.
 
 pub mod corpus;
+pub mod demo;
 mod forms;
 pub mod idp;
 mod pages;

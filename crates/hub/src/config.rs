@@ -555,7 +555,7 @@ pub struct IdentityProviderSettings {
     pub claims_in_id_token: bool,
 }
 
-/// Ports and file of the `hub demo` command.
+/// Ports and file of the `hub-demo` binary (crates/devkit).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DemoSettings {
     pub idp_bind: String,

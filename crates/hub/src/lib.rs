@@ -8,8 +8,8 @@ mod assertion;
 pub mod audit_checkpoints;
 pub mod audit_trail;
 pub mod config;
-pub mod demo;
 mod failure;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 mod idp_breaker;

@@ -13,7 +13,7 @@ use journey_load::{
 use url::Url;
 
 /// Journey load generator: N virtual users (a browser with its own cookie jar plus an RP
-/// each) drive complete journeys against a running deployment. Defaults fit `hub demo`.
+/// each) drive complete journeys against a running deployment. Defaults fit `hub-demo`.
 #[derive(Debug, Parser)]
 #[command(name = "journey-load", version)]
 struct Cli {

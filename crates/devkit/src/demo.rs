@@ -1,16 +1,17 @@
-//! `hub demo`: the hub, the demo IdP and the demo RP in one process on three ports,
-//! wired to each other from the hub's settings.
+//! `hub-demo`: the hub, the demo IdP and the demo RP in one process on three ports,
+//! wired to each other from the hub's settings. It lives here, not in the hub, so that the
+//! production `hub` binary links no demo code.
 
 use std::net::TcpListener;
 
 use actix_web::dev::Server;
-use devkit::idp::{ClientAuth, DemoIdp, IdpClient, IdpConfig};
-use devkit::rp::{DemoRp, RpConfig};
+use hub::config::{IdpAuthMethod, Settings};
+use hub::records;
+use hub::{Application, StartError};
 use url::Url;
 
-use crate::app::{Application, StartError};
-use crate::config::{IdpAuthMethod, Settings};
-use crate::records;
+use crate::idp::{ClientAuth, DemoIdp, IdpClient, IdpConfig};
+use crate::rp::{DemoRp, RpConfig};
 
 /// The three running servers and where to find them.
 pub struct Demo {
@@ -81,7 +82,7 @@ pub async fn start(settings: Settings) -> Result<Demo, DemoError> {
     Ok(demo)
 }
 
-/// Starts only the demo IdP and RP, for a hub run separately (`hub demo --peers-only`
+/// Starts only the demo IdP and RP, for a hub run separately (`hub-demo --peers-only`
 /// beside `hub serve`): benchmarks then see the hub's process alone.
 pub fn start_peers(settings: &Settings) -> Result<Demo, DemoError> {
     let idp_settings = settings
@@ -122,7 +123,7 @@ pub fn start_peers(settings: &Settings) -> Result<Demo, DemoError> {
                 redirect_uris: vec![callback],
                 auth,
             }],
-            people: devkit::test_people(),
+            people: crate::test_people(),
         },
     )
     .map_err(|source| DemoError::Bind {
