@@ -13,9 +13,9 @@ use std::sync::LazyLock;
 
 use serde_json::json;
 
-use crate::failure::Reason;
 use crate::journey::RpRequest;
 use crate::level::Levels;
+use crate::reason::Reason;
 use crate::relying_party::RelyingParty;
 use crate::web_edge::authorize::{registered_redirect_uri, validate, AuthorizeParams};
 use crate::web_edge::request_object::{

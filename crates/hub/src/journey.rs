@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::level::{Level, LevelRequest};
+use crate::reason::Reason;
 
 /// What the RP asked for at `/authorize`, validated.
 #[derive(Clone, Serialize, Deserialize)]
@@ -129,7 +130,7 @@ pub enum JourneyState {
         outcome: MatchClaim,
     },
     Failed {
-        reason: String,
+        reason: Reason,
     },
 }
 
@@ -319,13 +320,11 @@ impl Journey {
     }
 
     /// any unfinished state -> failed.
-    pub fn fail(&mut self, reason: &str) -> Result<(), InvalidTransition> {
+    pub fn fail(&mut self, reason: Reason) -> Result<(), InvalidTransition> {
         if self.state.is_finished() {
             return Err(self.invalid("fail"));
         }
-        self.state = JourneyState::Failed {
-            reason: reason.to_owned(),
-        };
+        self.state = JourneyState::Failed { reason };
         Ok(())
     }
 }
@@ -399,7 +398,10 @@ pub(crate) mod tests {
         .unwrap();
         let err = j.select_idp(upstream()).unwrap_err();
         assert_eq!(err.current, "completed");
-        assert!(j.fail("x").is_err(), "a finished journey cannot fail again");
+        assert!(
+            j.fail(Reason::UserCancelled).is_err(),
+            "a finished journey cannot fail again"
+        );
         assert!(j.idp_returned(identity()).is_err());
     }
 
@@ -426,8 +428,109 @@ pub(crate) mod tests {
             })
             .is_err());
         assert_eq!(j.state.name(), "started");
-        j.fail("user_cancelled").unwrap();
+        j.fail(Reason::UserCancelled).unwrap();
         assert_eq!(j.state.name(), "failed");
+    }
+
+    fn claim() -> MatchClaim {
+        MatchClaim {
+            status: MatchStatus::Matched,
+            record_id: Some("1".into()),
+        }
+    }
+
+    /// A journey brought to the state named `name` by allowed transitions.
+    fn in_state(name: &str) -> Journey {
+        let mut j = journey();
+        let path: &[fn(&mut Journey)] = match name {
+            "started" => &[],
+            "idp_selected" => &[|j| j.select_idp(upstream()).unwrap()],
+            "idp_returned" => &[
+                |j| j.select_idp(upstream()).unwrap(),
+                |j| j.idp_returned(identity()).unwrap(),
+            ],
+            "matching" => &[
+                |j| j.select_idp(upstream()).unwrap(),
+                |j| j.idp_returned(identity()).unwrap(),
+                |j| drop(j.start_matching().unwrap()),
+            ],
+            "cycle3_asked" => &[
+                |j| j.select_idp(upstream()).unwrap(),
+                |j| j.idp_returned(identity()).unwrap(),
+                |j| drop(j.start_matching().unwrap()),
+                |j| j.ask_cycle3("nino".into()).unwrap(),
+            ],
+            "completed" => &[
+                |j| j.select_idp(upstream()).unwrap(),
+                |j| j.idp_returned(identity()).unwrap(),
+                |j| drop(j.start_matching().unwrap()),
+                |j| j.complete(claim()).unwrap(),
+            ],
+            "failed" => &[|j| j.fail(Reason::NoMatch).unwrap()],
+            other => panic!("no state {other}"),
+        };
+        for step in path {
+            step(&mut j);
+        }
+        assert_eq!(j.state.name(), name);
+        j
+    }
+
+    /// Every transition from every state: the state it leads to, or refused with the
+    /// state unchanged (`-`).
+    #[test]
+    fn every_transition_from_every_state() {
+        type Transition = fn(&mut Journey) -> bool;
+        let transitions: [(&str, Transition); 7] = [
+            ("select_idp", |j| j.select_idp(upstream()).is_ok()),
+            ("idp_returned", |j| j.idp_returned(identity()).is_ok()),
+            ("start_matching", |j| j.start_matching().is_ok()),
+            ("ask_cycle3", |j| j.ask_cycle3("nino".into()).is_ok()),
+            ("cycle3_answered", |j| j.cycle3_answered().is_ok()),
+            ("complete", |j| j.complete(claim()).is_ok()),
+            ("fail", |j| j.fail(Reason::IdpError).is_ok()),
+        ];
+        #[rustfmt::skip]
+        let table = [
+            //  state            select_idp      idp_returned    start_matching ask_cycle3      cycle3_answered complete     fail
+            ("started",      ["idp_selected", "-",            "-",           "-",            "-",           "-",         "failed"]),
+            ("idp_selected", ["idp_selected", "idp_returned", "-",           "-",            "-",           "-",         "failed"]),
+            ("idp_returned", ["-",            "-",            "matching",    "-",            "-",           "-",         "failed"]),
+            ("matching",     ["-",            "-",            "-",           "cycle3_asked", "-",           "completed", "failed"]),
+            ("cycle3_asked", ["-",            "-",            "-",           "-",            "matching",    "-",         "failed"]),
+            ("completed",    ["-",            "-",            "-",           "-",            "-",           "-",         "-"]),
+            ("failed",       ["-",            "-",            "-",           "-",            "-",           "-",         "-"]),
+        ];
+        for (state, expected) in table {
+            for ((name, transition), next) in transitions.iter().zip(expected) {
+                let mut j = in_state(state);
+                let allowed = transition(&mut j);
+                if next == "-" {
+                    assert!(!allowed, "{state} --{name}--> must be refused");
+                    assert_eq!(j.state.name(), state, "a refused {name} changed {state}");
+                } else {
+                    assert!(allowed, "{state} --{name}--> must be allowed");
+                    assert_eq!(j.state.name(), next, "{state} --{name}-->");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_failed_journey_keeps_its_reason_as_its_code() {
+        let j = in_state("failed");
+        let json = serde_json::to_value(&j.state).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"step": "failed", "reason": "no_match"})
+        );
+        let back: JourneyState = serde_json::from_value(json).unwrap();
+        assert!(matches!(
+            back,
+            JourneyState::Failed {
+                reason: Reason::NoMatch
+            }
+        ));
     }
 
     #[test]

@@ -8,8 +8,9 @@ use store::{Put, StoreError};
 
 use crate::app::Hub;
 use crate::assertion;
-use crate::failure::{rp_error_url, see_other, PageError, Reason};
+use crate::failure::{see_other, PageError};
 use crate::journey::{Journey, MatchClaim, MatchStatus, VerifiedIdentity};
+use crate::reason::{rp_error_url, Reason};
 use audit::EventType;
 use matching::RecordId;
 
@@ -105,7 +106,7 @@ pub(crate) async fn fail(hub: &Hub, journey: &mut Journey, reason: Reason) -> Ht
     tracing::info!(journey = %journey.id, reason = reason.code(), step = journey.state.name(), "journey failed");
     let mut event = hub.audit.journey_event(EventType::JourneyFailed, journey);
     event.outcome = Some(reason.code().to_owned());
-    if journey.fail(reason.code()).is_ok() {
+    if journey.fail(reason).is_ok() {
         hub.metrics.journey_ended(reason.code());
         if let Err(e) = save(hub, journey).await {
             tracing::warn!(error = %e, journey = %journey.id, "could not record failed journey");

@@ -23,6 +23,7 @@ pub mod matching_service;
 mod matching_step;
 pub mod metrics;
 mod pages;
+mod reason;
 pub mod records;
 mod relying_party;
 pub mod retention;
@@ -32,4 +33,4 @@ mod web_edge;
 
 pub use app::{Application, Hub, StartError};
 pub use config::Settings;
-pub use failure::Reason;
+pub use reason::Reason;

@@ -18,13 +18,13 @@ use tokio::sync::OnceCell;
 
 use crate::app::Hub;
 use crate::config::{NoMatchResponse, RemoteMatchingSettings};
-use crate::failure::Reason;
 use crate::journey::{Journey, MatchClaim, MatchStatus, VerifiedIdentity};
 use crate::matching_service::keys::{JwksOrigin, KeySource, VerifyError};
 use crate::matching_service::protocol::{
     self, token_error_code, MatchRequest, MatchResponse, CONTENT_TYPE, MAX_LIFETIME_SECS,
     REQUEST_TYP, RESPONSE_TYP,
 };
+use crate::reason::Reason;
 use crate::relying_party::RelyingParty;
 use audit::EventType;
 use matching::RecordId;

@@ -6,11 +6,12 @@ use serde::Deserialize;
 
 use super::{browser_session, now, session_cookie};
 use crate::app::Hub;
-use crate::failure::{rp_error_url, see_other, PageError, Reason};
+use crate::failure::{see_other, PageError};
 use crate::journey::{Journey, RpRequest};
 use crate::journeys;
 use crate::level::Levels;
 use crate::pages::{html, Picker, PickerEntry};
+use crate::reason::{rp_error_url, Reason};
 use crate::relying_party::RelyingParty;
 use crate::web_edge::{journey_steps, pushed_authorization, request_object};
 use audit::EventType;

@@ -11,11 +11,12 @@ use serde::Deserialize;
 
 use super::{browser_session, now};
 use crate::app::Hub;
-use crate::failure::{see_other, PageError, Reason};
+use crate::failure::{see_other, PageError};
 use crate::journey::{Journey, JourneyState, VerifiedIdentity};
 use crate::journeys;
 use crate::matching_step::{self, Next};
 use crate::pages::{cycle3_wording, html, Cycle3};
+use crate::reason::Reason;
 use crate::upstream::UpstreamError;
 use audit::EventType;
 

@@ -17,8 +17,8 @@ use super::authorize::{registered_redirect_uri, validate, AuthorizeParams};
 use super::request_object;
 use super::token_endpoint::{authenticate, ClientCredentials, OAuthError};
 use crate::app::Hub;
-use crate::failure::Reason;
 use crate::journey::RpRequest;
+use crate::reason::Reason;
 
 /// Every `request_uri` the hub issues starts with this (RFC 9126 §2.2).
 pub(crate) const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
