@@ -452,18 +452,24 @@ pub(crate) mod tests {
             "matching" => &[
                 |j| j.select_idp(upstream()).unwrap(),
                 |j| j.idp_returned(identity()).unwrap(),
-                |j| drop(j.start_matching().unwrap()),
+                |j| {
+                    j.start_matching().unwrap();
+                },
             ],
             "cycle3_asked" => &[
                 |j| j.select_idp(upstream()).unwrap(),
                 |j| j.idp_returned(identity()).unwrap(),
-                |j| drop(j.start_matching().unwrap()),
+                |j| {
+                    j.start_matching().unwrap();
+                },
                 |j| j.ask_cycle3("nino".into()).unwrap(),
             ],
             "completed" => &[
                 |j| j.select_idp(upstream()).unwrap(),
                 |j| j.idp_returned(identity()).unwrap(),
-                |j| drop(j.start_matching().unwrap()),
+                |j| {
+                    j.start_matching().unwrap();
+                },
                 |j| j.complete(claim()).unwrap(),
             ],
             "failed" => &[|j| j.fail(Reason::NoMatch).unwrap()],
