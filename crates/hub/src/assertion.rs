@@ -9,8 +9,8 @@ use store::{Exchange, Put, StoreError};
 use url::Url;
 
 use crate::app::Hub;
+use crate::journey::store as journeys;
 use crate::journey::{Journey, MatchClaim, VerifiedIdentity};
-use crate::journeys;
 
 const CODES: &str = "code";
 const REDEEMED_CODES: &str = "code_redeemed";

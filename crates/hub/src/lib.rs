@@ -15,7 +15,6 @@ pub mod fuzzing;
 mod idp_breaker;
 mod idp_http;
 pub mod journey;
-mod journeys;
 pub mod level;
 pub mod match_batch;
 pub mod match_evaluate;

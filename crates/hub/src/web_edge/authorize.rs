@@ -7,8 +7,8 @@ use serde::Deserialize;
 use super::{browser_session, now, session_cookie};
 use crate::app::Hub;
 use crate::failure::{see_other, PageError};
+use crate::journey::engine::{eligible_idps, JourneyEngine, Outcome};
 use crate::journey::{Journey, RpRequest};
-use crate::journeys;
 use crate::level::Levels;
 use crate::pages::{html, Picker, PickerEntry};
 use crate::reason::{rp_error_url, Reason};
@@ -123,21 +123,6 @@ pub(crate) fn validate(
         minimum_level,
         vectors,
     })
-}
-
-/// IdPs certified for the journey's level, in configured order.
-pub(crate) fn eligible_idps<'h>(
-    hub: &'h Hub,
-    request: &RpRequest,
-) -> Vec<&'h crate::upstream::IdentityProvider> {
-    hub.identity_providers
-        .iter()
-        .filter(|idp| {
-            hub.levels
-                .parse(&idp.settings.max_level)
-                .is_some_and(|max| hub.levels.satisfies(&max, &request.minimum_level))
-        })
-        .collect()
 }
 
 /// Records a failure sent back to the RP before any journey started (`journey_failed`
@@ -278,7 +263,7 @@ async fn authorize(
         return deny(Reason::LevelNotAvailable);
     }
     let browser = browser_session(&req).unwrap_or_else(|| token::random_opaque(32));
-    let mut journey = Journey::new(
+    let journey = Journey::new(
         token::random_opaque(24),
         browser.clone(),
         token::random_opaque(24),
@@ -287,51 +272,30 @@ async fn authorize(
         hub.settings.journey.ttl_secs as i64,
     );
     tracing::debug!(journey = %journey.id, client_id = %rp.settings.client_id, level = %journey.request.minimum_level, "journey started");
-    let started = hub.audit.journey_event(EventType::JourneyStarted, &journey);
-    let hinted = idp_hint.and_then(|h| {
-        eligible
-            .iter()
-            .find(|i| i.settings.id == h)
-            .map(|i| i.settings.id.clone())
-    });
-    let mut response = match hinted {
-        Some(idp_id) => {
-            // Sending the browser on always records an event of the journey (selected
-            // or failed): the start goes into the log with it, in one append.
-            let _deferring = hub.audit.deferral_scope(&journey);
-            hub.audit.defer(&journey, started);
-            journey_steps::send_to_idp(&hub, &mut journey, &idp_id).await
-        }
-        None => {
-            // Neither write needs the other: wait for both at once.
-            let (logged, saved) =
-                tokio::join!(hub.audit.record(started), journeys::save(&hub, &journey));
-            if logged.is_err() || saved.is_err() {
-                // The start is in the log (or the log is down): so is the failure.
-                if logged.is_ok() {
-                    let mut failed = hub.audit.journey_event(EventType::JourneyFailed, &journey);
-                    failed.outcome = Some(Reason::HubUnavailable.code().to_owned());
-                    let _ = hub.audit.record(failed).await;
-                }
-                return deny(Reason::HubUnavailable);
-            }
-            html(
-                StatusCode::OK,
-                &Picker {
-                    rp_name: &rp.settings.name,
-                    level: journey.request.minimum_level.as_str(),
-                    journey: &journey.id,
-                    csrf: &journey.csrf,
-                    idps: eligible
-                        .iter()
-                        .map(|i| PickerEntry {
-                            id: i.settings.id.clone(),
-                            name: i.settings.name.clone(),
-                        })
-                        .collect(),
-                },
-            )
-        }
+    let hinted = idp_hint.filter(|h| eligible.iter().any(|i| i.settings.id == *h));
+    let (journey_id, csrf) = (journey.id.clone(), journey.csrf.clone());
+    let level = journey.request.minimum_level.clone();
+    let outcome = JourneyEngine::new(&hub, now())
+        .start(journey, hinted.as_deref())
+        .await;
+    let mut response = match outcome {
+        Outcome::ChooseIdp => html(
+            StatusCode::OK,
+            &Picker {
+                rp_name: &rp.settings.name,
+                level: level.as_str(),
+                journey: &journey_id,
+                csrf: &csrf,
+                idps: eligible
+                    .iter()
+                    .map(|i| PickerEntry {
+                        id: i.settings.id.clone(),
+                        name: i.settings.name.clone(),
+                    })
+                    .collect(),
+            },
+        ),
+        other => journey_steps::respond(Ok(other))?,
     };
     response
         .add_cookie(&session_cookie(&hub, browser))

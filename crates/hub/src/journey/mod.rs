@@ -8,6 +8,9 @@
 //! Only the transitions below exist; anything else (the Back button, a replayed form, a
 //! second callback) is an [`InvalidTransition`] and ends the journey cleanly.
 
+pub(crate) mod engine;
+pub(crate) mod store;
+
 use serde::{Deserialize, Serialize};
 
 use crate::level::{Level, LevelRequest};

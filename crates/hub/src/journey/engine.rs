@@ -1,0 +1,605 @@
+//! The journey engine: the whole of each step a citizen takes at the hub. A step loads
+//! the journey, checks that it belongs to this browser and has not expired, applies one
+//! transition of the state machine ([`super::Journey`]), appends its events to the
+//! verification log, saves the journey, and returns what happens next as an [`Outcome`].
+//! No HTTP here: the web edge turns outcomes and [`Refusal`]s into responses, and passes
+//! in the time.
+
+use std::time::Instant;
+
+use audit::EventType;
+use matching::RecordId;
+use url::Url;
+
+use super::store;
+use super::{Journey, JourneyState, MatchClaim, MatchStatus, RpRequest, VerifiedIdentity};
+use crate::app::Hub;
+use crate::assertion;
+use crate::level::Level;
+use crate::matching_step::{self, Next};
+use crate::reason::{rp_error_url, Reason};
+use crate::upstream::{IdentityProvider, UpstreamError};
+
+/// What the browser sees next.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// Go to this URL: the identity provider, or the relying party with a code or an error.
+    Redirect(Url),
+    /// The identity-provider picker of a journey just started.
+    ChooseIdp,
+    /// The cycle-3 question (again when the answer given was not valid).
+    AskCycle3 {
+        journey: String,
+        csrf: String,
+        attribute: String,
+        invalid_answer: bool,
+    },
+    /// The hub's own page: the journey ended but its redirect URI is unusable.
+    Refused(Refusal),
+}
+
+/// A step refused on the hub's own page, because the browser cannot be sent back to the
+/// relying party (no journey of its own, a forged form or response, a store down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// No journey of this name in this browser (expired beyond recall, cookies blocked).
+    NoJourney,
+    /// The form's anti-CSRF token or browser does not match its journey.
+    BadForm,
+    /// An identity provider response with an unknown, used or foreign `state`.
+    UnknownState,
+    /// A choice the journey does not offer.
+    BadRequest,
+    /// The session store could not be read.
+    Unavailable,
+    /// The journey's redirect URI does not parse (it was validated at `/authorize`).
+    BadRedirectUri,
+}
+
+/// The hub's anti-forgery check of a journey form: the journey it names, the browser
+/// session that sent it and its anti-CSRF token.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct JourneyForm<'a> {
+    pub(crate) browser: Option<&'a str>,
+    pub(crate) journey: &'a str,
+    pub(crate) csrf: &'a str,
+}
+
+/// The identity provider's authorization response, as it arrived.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IdpResponse<'a> {
+    pub(crate) browser: Option<&'a str>,
+    pub(crate) state: Option<&'a str>,
+    pub(crate) code: Option<&'a str>,
+    pub(crate) error: Option<&'a str>,
+    pub(crate) error_description: Option<&'a str>,
+    pub(crate) iss: Option<&'a str>,
+}
+
+/// The citizen's answer to the cycle-3 question.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Cycle3Answer<'a> {
+    Value(&'a str),
+    /// "I don't have this".
+    Declined,
+}
+
+/// Runs journey steps against the hub's stores at time `now` (Unix seconds).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct JourneyEngine<'a> {
+    hub: &'a Hub,
+    now: i64,
+}
+
+impl<'a> JourneyEngine<'a> {
+    pub(crate) fn new(hub: &'a Hub, now: i64) -> Self {
+        Self { hub, now }
+    }
+
+    /// A journey accepted at `/authorize`: straight to `idp` (an `idp_hint` the journey
+    /// may use), else saved for the picker. Either way its start is in the log.
+    pub(crate) async fn start(&self, mut journey: Journey, idp: Option<&str>) -> Outcome {
+        let hub = self.hub;
+        let started = hub.audit.journey_event(EventType::JourneyStarted, &journey);
+        if let Some(idp) = idp {
+            // Sending the browser on always records an event of the journey (selected or
+            // failed): the start goes into the log with it, in one append.
+            let _deferring = hub.audit.deferral_scope(&journey);
+            hub.audit.defer(&journey, started);
+            return self.send_to_idp(&mut journey, idp).await;
+        }
+        // Neither write needs the other: wait for both at once.
+        let (logged, saved) = tokio::join!(hub.audit.record(started), store::save(hub, &journey));
+        if logged.is_err() || saved.is_err() {
+            // The start is in the log (or the log is down): so is the failure.
+            if logged.is_ok() {
+                let mut failed = hub.audit.journey_event(EventType::JourneyFailed, &journey);
+                failed.outcome = Some(Reason::HubUnavailable.code().to_owned());
+                let _ = hub.audit.record(failed).await;
+            }
+            return match self.back_to_rp(&journey, Reason::HubUnavailable) {
+                Ok(url) => Outcome::Redirect(url),
+                Err(refusal) => Outcome::Refused(refusal),
+            };
+        }
+        Outcome::ChooseIdp
+    }
+
+    /// The picker's choice.
+    pub(crate) async fn choose_idp(
+        &self,
+        form: JourneyForm<'_>,
+        idp: Option<&str>,
+    ) -> Result<Outcome, Refusal> {
+        let mut journey = self.journey_for_form(form).await?;
+        if journey.is_expired(self.now) {
+            return self.fail(&mut journey, Reason::JourneyExpired).await;
+        }
+        let idp = idp
+            .filter(|id| {
+                eligible_idps(self.hub, &journey.request)
+                    .iter()
+                    .any(|i| i.settings.id == *id)
+            })
+            .ok_or(Refusal::BadRequest)?;
+        Ok(self.send_to_idp(&mut journey, idp).await)
+    }
+
+    /// The picker's cancel: back to the RP, described as a cancel at the hub.
+    pub(crate) async fn cancel(&self, form: JourneyForm<'_>) -> Result<Outcome, Refusal> {
+        let mut journey = self.journey_for_form(form).await?;
+        let reason = if journey.state.is_finished() {
+            Reason::JourneyFinished
+        } else {
+            Reason::UserCancelledAtHub
+        };
+        self.fail(&mut journey, reason).await
+    }
+
+    /// The identity provider's response: the code redeemed, the identity checked and
+    /// matched, then the RP's answer (or the cycle-3 question).
+    pub(crate) async fn idp_returned(&self, response: IdpResponse<'_>) -> Result<Outcome, Refusal> {
+        let hub = self.hub;
+        let Some(state) = response.state else {
+            hub.audit.rejected(None, None, "idp_state_missing").await;
+            return Err(Refusal::UnknownState);
+        };
+        let journey = store::take_by_upstream_state(hub, state)
+            .await
+            .map_err(|_| Refusal::Unavailable)?;
+        let Some(mut journey) = journey else {
+            hub.audit.rejected(None, None, "idp_state_unknown").await;
+            return Err(Refusal::UnknownState);
+        };
+        let _deferring = hub.audit.deferral_scope(&journey);
+        // The state was issued to another browser: a forged or injected response (CSRF).
+        if !same_browser(&journey, response.browser) {
+            tracing::warn!(journey = %journey.id, "identity provider response in another browser");
+            self.rejected(&journey, "idp_state_other_browser").await;
+            return Err(Refusal::UnknownState);
+        }
+        let Some(upstream) = journey.upstream().filter(|u| u.state == state).cloned() else {
+            return self.fail(&mut journey, Reason::JourneyFinished).await;
+        };
+        if journey.is_expired(self.now) {
+            return self.fail(&mut journey, Reason::JourneyExpired).await;
+        }
+        let Some(idp) = hub.identity_provider(&upstream.idp_id) else {
+            return self.fail(&mut journey, Reason::IdpError).await;
+        };
+        if let Err(e) = idp.check_response_issuer(&hub.http, response.iss).await {
+            tracing::warn!(journey = %journey.id, idp = %idp.settings.id, error = %e, "identity provider response refused");
+            self.rejected(&journey, "idp_issuer_mismatch").await;
+            return self.fail(&mut journey, upstream_reason(&e)).await;
+        }
+        if let Some(error) = response.error {
+            let reason = idp_error_reason(error, response.error_description);
+            let mut returned = hub.audit.journey_event(EventType::IdpReturned, &journey);
+            returned.outcome = Some(reason.code().to_owned());
+            let _ = hub.audit.record(returned).await;
+            return self.fail(&mut journey, reason).await;
+        }
+        let Some(code) = response.code else {
+            return self.fail(&mut journey, Reason::IdpError).await;
+        };
+        let started = Instant::now();
+        let redeemed = idp
+            .redeem(
+                &hub.http,
+                &hub.idp_callback_url(),
+                code,
+                &upstream,
+                &hub.signing_key,
+            )
+            .await;
+        let failure = redeemed.as_ref().err().map(UpstreamError::kind);
+        hub.metrics
+            .idp_call(&idp.settings.id, "redeem", started, failure);
+        let assertion = match redeemed {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, journey = %journey.id, idp = %idp.settings.id, "identity provider response rejected");
+                return self.fail(&mut journey, upstream_reason(&e)).await;
+            }
+        };
+        let Some(level) = self.achieved_level(idp, assertion.acr.as_deref(), &journey) else {
+            return self.fail(&mut journey, Reason::LevelTooLow).await;
+        };
+        let identity = VerifiedIdentity {
+            idp_id: idp.settings.id.clone(),
+            idp_subject: assertion.subject,
+            level,
+            auth_time: assertion.auth_time.unwrap_or(self.now),
+            dataset: assertion.dataset,
+        };
+        if journey.idp_returned(identity).is_err() {
+            return self.fail(&mut journey, Reason::JourneyFinished).await;
+        }
+        let mut returned = hub.audit.journey_event(EventType::IdpReturned, &journey);
+        returned.outcome = Some("success".into());
+        // Appended with the matching event (or the failure) that always follows.
+        hub.audit.defer(&journey, returned);
+        tracing::debug!(journey = %journey.id, idp = %idp.settings.id, "identity provider returned");
+        self.run_matching(&mut journey).await
+    }
+
+    /// The citizen's answer to the cycle-3 question, or "I don't have this".
+    pub(crate) async fn answer_cycle3(
+        &self,
+        form: JourneyForm<'_>,
+        answer: Cycle3Answer<'_>,
+    ) -> Result<Outcome, Refusal> {
+        let hub = self.hub;
+        let mut journey = self.journey_for_form(form).await?;
+        let _deferring = hub.audit.deferral_scope(&journey);
+        if journey.is_expired(self.now) {
+            return self.fail(&mut journey, Reason::JourneyExpired).await;
+        }
+        let JourneyState::Cycle3Asked {
+            attribute,
+            identity,
+        } = &journey.state
+        else {
+            return self.fail(&mut journey, Reason::JourneyFinished).await;
+        };
+        let (attribute, identity) = (attribute.clone(), identity.clone());
+        let Some(rp) = hub.relying_parties.get(&journey.request.client_id) else {
+            return self.fail(&mut journey, Reason::HubUnavailable).await;
+        };
+        let value = match answer {
+            Cycle3Answer::Value(value) => Some(value.trim()),
+            Cycle3Answer::Declined => None,
+        };
+        if let Some(value) = value {
+            if matching::normalise_attribute(&attribute, value).is_err() {
+                return Ok(Outcome::AskCycle3 {
+                    invalid_answer: true,
+                    journey: journey.id,
+                    csrf: journey.csrf,
+                    attribute,
+                });
+            }
+        }
+        if journey.cycle3_answered().is_err() {
+            return self.fail(&mut journey, Reason::JourneyFinished).await;
+        }
+        let mut answered = hub.audit.journey_event(EventType::Cycle3Answered, &journey);
+        answered.match_cycle = Some(3);
+        answered.outcome = Some(
+            if value.is_some() {
+                "answered"
+            } else {
+                "declined"
+            }
+            .into(),
+        );
+        if hub.audit.record(answered).await.is_err() {
+            return self.fail(&mut journey, Reason::HubUnavailable).await;
+        }
+        let next = match value {
+            Some(value) => {
+                matching_step::cycle3(hub, rp, &journey, &identity, &attribute, value).await
+            }
+            None => {
+                tracing::info!(journey = %journey.id, cycle = 3, "cycle-3 question declined");
+                matching_step::no_match(rp)
+            }
+        };
+        self.proceed(&mut journey, next).await
+    }
+
+    /// Loads the journey a form names and checks its browser and anti-CSRF token.
+    async fn journey_for_form(&self, form: JourneyForm<'_>) -> Result<Journey, Refusal> {
+        let browser = form.browser.ok_or(Refusal::NoJourney)?;
+        let journey = store::load(self.hub, form.journey)
+            .await
+            .map_err(|_| Refusal::Unavailable)?
+            .ok_or(Refusal::NoJourney)?;
+        if !same_browser(&journey, Some(browser))
+            || !token::secrets_equal(journey.csrf.as_bytes(), form.csrf.as_bytes())
+        {
+            self.rejected(&journey, "csrf").await;
+            return Err(Refusal::BadForm);
+        }
+        Ok(journey)
+    }
+
+    /// Sends the browser to `idp_id` for this journey.
+    async fn send_to_idp(&self, journey: &mut Journey, idp_id: &str) -> Outcome {
+        let hub = self.hub;
+        let Some(idp) = hub.identity_provider(idp_id) else {
+            return self.ended(journey, Reason::IdpError).await;
+        };
+        let level = journey.request.minimum_level.to_string();
+        let started = Instant::now();
+        let request = idp
+            .authorization_url(&hub.http, &hub.idp_callback_url(), &level)
+            .await;
+        let failure = request.as_ref().err().map(UpstreamError::kind);
+        hub.metrics
+            .idp_call(idp_id, "authorization_request", started, failure);
+        let (url, upstream) = match request {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, idp = idp_id, "identity provider unavailable");
+                return self.ended(journey, Reason::IdpUnavailable).await;
+            }
+        };
+        let state = upstream.state.clone();
+        if journey.select_idp(upstream).is_err() {
+            return self.ended(journey, Reason::JourneyFinished).await;
+        }
+        // The stored journey and the log entry do not depend on each other: both are
+        // awaited at once, and the browser goes on only if both are written.
+        let selected = hub.audit.journey_event(EventType::IdpSelected, journey);
+        let (saved, logged) = tokio::join!(
+            store::save_with_upstream_state(hub, journey, &state),
+            hub.audit.record(selected),
+        );
+        if let Err(e) = saved {
+            tracing::error!(error = %e, "session store unavailable");
+            return self.ended(journey, Reason::HubUnavailable).await;
+        }
+        if logged.is_err() {
+            return self.ended(journey, Reason::HubUnavailable).await;
+        }
+        tracing::debug!(journey = %journey.id, idp = idp_id, "sent to identity provider");
+        Outcome::Redirect(url)
+    }
+
+    /// The level proved: what the IdP asserted, capped at what it is certified for, if it
+    /// meets what the RP asked for.
+    fn achieved_level(
+        &self,
+        idp: &IdentityProvider,
+        acr: Option<&str>,
+        journey: &Journey,
+    ) -> Option<Level> {
+        let levels = &self.hub.levels;
+        let certified = levels.parse(&idp.settings.max_level)?;
+        let asserted = levels.parse(acr?)?;
+        let achieved = if levels.satisfies(&certified, &asserted) {
+            asserted
+        } else {
+            certified
+        };
+        levels
+            .satisfies(&achieved, &journey.request.minimum_level)
+            .then_some(achieved)
+    }
+
+    /// idp_returned -> matching -> (completed | cycle3_asked | failed).
+    async fn run_matching(&self, journey: &mut Journey) -> Result<Outcome, Refusal> {
+        let hub = self.hub;
+        let Some(rp) = hub.relying_parties.get(&journey.request.client_id) else {
+            return self.fail(journey, Reason::HubUnavailable).await;
+        };
+        let identity: VerifiedIdentity = match journey.start_matching() {
+            Ok(i) => i.clone(),
+            Err(_) => return self.fail(journey, Reason::JourneyFinished).await,
+        };
+        let next = matching_step::first_attempt(hub, rp, journey, &identity).await;
+        self.proceed(journey, next).await
+    }
+
+    async fn proceed(&self, journey: &mut Journey, next: Next) -> Result<Outcome, Refusal> {
+        let hub = self.hub;
+        match next {
+            Next::Complete { claim, link } => self.complete(journey, claim, link).await,
+            Next::Fail(reason) => self.fail(journey, reason).await,
+            Next::AskCycle3(attribute) => {
+                if journey.ask_cycle3(attribute.clone()).is_err() {
+                    return self.fail(journey, Reason::JourneyFinished).await;
+                }
+                if store::save(hub, journey).await.is_err() {
+                    return self.fail(journey, Reason::HubUnavailable).await;
+                }
+                let mut asked = hub.audit.journey_event(EventType::Cycle3Asked, journey);
+                asked.match_cycle = Some(3);
+                asked.outcome = Some(attribute.clone());
+                if hub.audit.record(asked).await.is_err() {
+                    return self.fail(journey, Reason::HubUnavailable).await;
+                }
+                Ok(Outcome::AskCycle3 {
+                    journey: journey.id.clone(),
+                    csrf: journey.csrf.clone(),
+                    attribute,
+                    invalid_answer: false,
+                })
+            }
+        }
+    }
+
+    /// Ends the journey with `reason` (see [`Self::ended`]).
+    async fn fail(&self, journey: &mut Journey, reason: Reason) -> Result<Outcome, Refusal> {
+        Ok(self.ended(journey, reason).await)
+    }
+
+    /// Sends the browser back to the RP with `reason`, marking the journey failed when it
+    /// was still under way. A finished journey keeps its state (Back button, replays).
+    async fn ended(&self, journey: &mut Journey, reason: Reason) -> Outcome {
+        let hub = self.hub;
+        tracing::info!(journey = %journey.id, reason = reason.code(), step = journey.state.name(), "journey failed");
+        let mut event = hub.audit.journey_event(EventType::JourneyFailed, journey);
+        event.outcome = Some(reason.code().to_owned());
+        if journey.fail(reason).is_ok() {
+            hub.metrics.journey_ended(reason.code());
+            if let Err(e) = store::save(hub, journey).await {
+                tracing::warn!(error = %e, journey = %journey.id, "could not record failed journey");
+            }
+        }
+        // A failure issues nothing, so it still goes back to the RP if the log is down.
+        let _ = hub.audit.record(event).await;
+        match self.back_to_rp(journey, reason) {
+            Ok(url) => Outcome::Redirect(url),
+            Err(refusal) => Outcome::Refused(refusal),
+        }
+    }
+
+    /// Completes the journey: stores the single-use code, logs the assertion (with the
+    /// journey's deferred events), and sends the browser to the RP. Fails closed: if the
+    /// code, the journey or the log entry cannot be stored, no code leaves the hub.
+    /// `link`, a record newly matched, is saved once the decision is in the log, without
+    /// holding up the response.
+    async fn complete(
+        &self,
+        journey: &mut Journey,
+        outcome: MatchClaim,
+        link: Option<RecordId>,
+    ) -> Result<Outcome, Refusal> {
+        let hub = self.hub;
+        let Some(identity) = journey.identity().cloned() else {
+            return self.fail(journey, Reason::JourneyFinished).await;
+        };
+        if journey.complete(outcome.clone()).is_err() {
+            return self.fail(journey, Reason::JourneyFinished).await;
+        }
+        let issued = match assertion::issue_code(hub, journey, &identity, &outcome).await {
+            Ok(issued) => issued,
+            Err(e) => {
+                tracing::error!(error = %e, journey = %journey.id, "could not issue code");
+                // Logs the failure (with the deferred events); the journey, already
+                // completed in memory, keeps its stored state.
+                return self.fail(journey, Reason::HubUnavailable).await;
+            }
+        };
+        if outcome.status == MatchStatus::Created {
+            let created = hub.audit.journey_event(EventType::AccountCreated, journey);
+            hub.audit.defer(journey, created);
+        }
+        let mut assertion = hub.audit.journey_event(EventType::AssertionIssued, journey);
+        assertion.outcome = Some(outcome.status.as_str().to_owned());
+        assertion.subject = Some(issued.sub.clone());
+        if hub.audit.record(assertion).await.is_err() {
+            assertion::discard_code(hub, &issued.code).await;
+            return self
+                .back_to_rp(journey, Reason::HubUnavailable)
+                .map(Outcome::Redirect);
+        }
+        if let Some(record) = link {
+            save_link_behind(hub, journey, &identity, record);
+        }
+        tracing::info!(journey = %journey.id, status = ?outcome.status, "assertion issued");
+        hub.metrics.journey_ended(outcome.status.as_str());
+        Ok(Outcome::Redirect(issued.url))
+    }
+
+    /// The RP's redirect URI with `reason`, leaving the journey as it is.
+    fn back_to_rp(&self, journey: &Journey, reason: Reason) -> Result<Url, Refusal> {
+        let request = &journey.request;
+        rp_error_url(
+            &request.redirect_uri,
+            request.state.as_deref(),
+            &self.hub.issuer,
+            reason,
+        )
+        .ok_or(Refusal::BadRedirectUri)
+    }
+
+    async fn rejected(&self, journey: &Journey, outcome: &str) {
+        let rp = journey.request.client_id.as_str();
+        self.hub
+            .audit
+            .rejected(Some(rp), Some(&journey.id), outcome)
+            .await;
+    }
+}
+
+/// IdPs certified for the journey's level, in configured order: the ones the picker
+/// offers and a choice or hint may name.
+pub(crate) fn eligible_idps<'h>(hub: &'h Hub, request: &RpRequest) -> Vec<&'h IdentityProvider> {
+    hub.identity_providers
+        .iter()
+        .filter(|idp| {
+            hub.levels
+                .parse(&idp.settings.max_level)
+                .is_some_and(|max| hub.levels.satisfies(&max, &request.minimum_level))
+        })
+        .collect()
+}
+
+fn same_browser(journey: &Journey, browser: Option<&str>) -> bool {
+    browser.is_some_and(|b| token::secrets_equal(journey.browser.as_bytes(), b.as_bytes()))
+}
+
+fn upstream_reason(e: &UpstreamError) -> Reason {
+    if matches!(e, UpstreamError::Unavailable(_)) {
+        Reason::IdpUnavailable
+    } else {
+        Reason::IdpError
+    }
+}
+
+/// Maps an IdP's error response to the reason sent to the RP. IdPs signal a citizen's
+/// cancellation as `access_denied` with a description mentioning "cancel".
+fn idp_error_reason(error: &str, description: Option<&str>) -> Reason {
+    match error {
+        "access_denied"
+            if description.is_some_and(|d| d.to_ascii_lowercase().contains("cancel")) =>
+        {
+            Reason::UserCancelled
+        }
+        "access_denied" | "login_required" | "interaction_required" => Reason::IdpAccessDenied,
+        "temporarily_unavailable" => Reason::IdpUnavailable,
+        "unmet_authentication_requirements" => Reason::LevelTooLow,
+        _ => Reason::IdpError,
+    }
+}
+
+/// Saves the link of a newly matched record in a task of its own, off the callback's
+/// response path. The link is only a shortcut for the citizen's next journey (cycle 0):
+/// without it, that journey matches at cycle 1 again. It is saved after the decision is
+/// in the log, so every stored link has its logged decision.
+fn save_link_behind(hub: &Hub, journey: &Journey, identity: &VerifiedIdentity, record: RecordId) {
+    let db = hub.db.clone();
+    let rp = journey.request.client_id.clone();
+    let journey_id = journey.id.clone();
+    let (idp, subject) = (identity.idp_id.clone(), identity.idp_subject.clone());
+    tokio::spawn(async move {
+        if let Err(e) = db.save_record_link(&rp, &idp, &subject, &record).await {
+            tracing::warn!(error = %e, journey = %journey_id, "could not save the record link");
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idp_errors_map_to_reasons() {
+        assert_eq!(
+            idp_error_reason("access_denied", Some("user cancelled")),
+            Reason::UserCancelled
+        );
+        assert_eq!(
+            idp_error_reason("access_denied", None),
+            Reason::IdpAccessDenied
+        );
+        assert_eq!(
+            idp_error_reason("temporarily_unavailable", None),
+            Reason::IdpUnavailable
+        );
+        assert_eq!(idp_error_reason("server_error", None), Reason::IdpError);
+    }
+}
