@@ -1,26 +1,20 @@
-//! Builds the hub from settings: keys, storage, registries, and the actix-web server.
+//! Builds the hub from settings: keys, storage, registries. The HTTP server around it is
+//! `web_edge::server`.
 
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::Server;
-use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
 use store::{Database, LogSeal, MemorySessionStore, RedisSessionStore, SessionStore};
-use tracing_actix_web::TracingLogger;
 use url::Url;
 
 use crate::audit_trail::AuditTrail;
-use crate::config::{Settings, TlsSettings};
+use crate::config::Settings;
 use crate::idp_breaker::IdpBreaker;
 use crate::level::Levels;
 use crate::metrics::Metrics;
 use crate::relying_party::RelyingParty;
 use crate::upstream::IdentityProvider;
-use crate::web_edge::browser_security::BrowserSecurity;
-use crate::web_edge::rate_limit::RateLimits;
 
 /// Errors starting the hub.
 #[derive(Debug, thiserror::Error)]
@@ -247,117 +241,4 @@ pub fn rotate_keys(
 /// there was one), so tokens it signed stop verifying once caches expire.
 pub fn retire_previous_key(settings: &Settings) -> Result<Option<String>, StartError> {
     Ok(token::SigningKeys::retire_previous(&keys_dir(settings))?)
-}
-
-/// A running hub bound to a port, as `zero2prod`'s `Application`.
-pub struct Application {
-    port: u16,
-    server: Server,
-}
-
-impl std::fmt::Debug for Application {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application")
-            .field("port", &self.port)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Application {
-    /// Builds the hub and binds `listener` (use port 0 in tests).
-    pub async fn build(settings: Settings, listener: TcpListener) -> Result<Self, StartError> {
-        let hub = web::Data::new(Hub::build(settings).await?);
-        let port = listener.local_addr()?.port();
-        tokio::spawn(crate::audit_checkpoints::run(hub.clone()));
-        let server = serve(hub, listener)?;
-        Ok(Self { port, server })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Runs until stopped (graceful shutdown on SIGTERM/SIGINT).
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
-    }
-
-    /// The server handle, for callers that spawn it.
-    pub fn into_server(self) -> Server {
-        self.server
-    }
-}
-
-fn serve(hub: web::Data<Hub>, listener: TcpListener) -> Result<Server, StartError> {
-    let server_settings = hub.settings.server.clone();
-    let workers = hub.settings.worker_threads();
-    let body_limit = server_settings.max_body_bytes;
-    let tls = server_settings.tls.as_ref().map(tls_config).transpose()?;
-    let security = web::Data::new(BrowserSecurity::new(&hub));
-    let limits = web::Data::new(RateLimits::new(&hub.settings));
-    let in_flight = web::Data::new(crate::web_edge::overload::InFlight::new(
-        server_settings.max_in_flight,
-    ));
-    let server = HttpServer::new(move || {
-        App::new()
-            .wrap(from_fn(crate::web_edge::request_shape::well_formed))
-            .wrap(from_fn(crate::web_edge::rate_limit::throttle))
-            .wrap(from_fn(crate::web_edge::overload::shed))
-            .wrap(from_fn(crate::web_edge::browser_security::secure_responses))
-            .wrap_fn(crate::web_edge::measure)
-            .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
-            .app_data(hub.clone())
-            .app_data(security.clone())
-            .app_data(limits.clone())
-            .app_data(in_flight.clone())
-            .app_data(
-                web::FormConfig::default()
-                    .limit(body_limit)
-                    .error_handler(crate::web_edge::form_error),
-            )
-            .app_data(web::QueryConfig::default().error_handler(crate::web_edge::query_error))
-            .app_data(web::PayloadConfig::default().limit(body_limit))
-            .app_data(web::JsonConfig::default().limit(body_limit))
-            .configure(crate::web_edge::routes)
-    })
-    .client_request_timeout(Duration::from_millis(
-        server_settings.client_request_timeout_ms,
-    ))
-    .client_disconnect_timeout(Duration::from_millis(
-        server_settings.client_disconnect_timeout_ms,
-    ))
-    .keep_alive(Duration::from_secs(server_settings.keep_alive_secs))
-    .max_connections(server_settings.max_connections)
-    .max_connection_rate(server_settings.max_connection_rate)
-    // The count the database pools are shared out by (`Settings::database_options`).
-    .workers(workers);
-    let server = match tls {
-        Some(config) => server.listen_rustls_0_23(listener, config)?,
-        None => server.listen(listener)?,
-    };
-    Ok(server.run())
-}
-
-/// The rustls configuration for `[server.tls]` (ring as the crypto provider, TLS 1.2 and
-/// 1.3 with rustls's safe defaults).
-fn tls_config(tls: &TlsSettings) -> Result<rustls::ServerConfig, StartError> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let bad = |what: &str, path: &std::path::Path, e: &dyn std::fmt::Display| {
-        StartError::Tls(format!("{what} {}: {e}", path.display()))
-    };
-    let certs = CertificateDer::pem_file_iter(&tls.cert_path)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| bad("certificate", &tls.cert_path, &e))?;
-    if certs.is_empty() {
-        return Err(bad("certificate", &tls.cert_path, &"no certificate found"));
-    }
-    let key = PrivateKeyDer::from_pem_file(&tls.key_path)
-        .map_err(|e| bad("private key", &tls.key_path, &e))?;
-    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| StartError::Tls(e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| bad("certificate and key", &tls.cert_path, &e))
 }

@@ -171,7 +171,7 @@ pub(crate) async fn redeem_code(hub: &Hub, code: &str) -> Result<Redemption, Sto
 
 /// Signs the ID token for a redeemed code.
 pub(crate) fn sign_id_token(hub: &Hub, grant: &CodeGrant) -> Result<String, token::TokenError> {
-    let now = crate::web_edge::now();
+    let now = crate::clock::now();
     let mut claims = json!({
         "iss": hub.issuer,
         "aud": grant.client_id,

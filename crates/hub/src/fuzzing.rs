@@ -17,7 +17,7 @@ use crate::journey::RpRequest;
 use crate::level::Levels;
 use crate::reason::Reason;
 use crate::relying_party::RelyingParty;
-use crate::web_edge::authorize::{registered_redirect_uri, validate, AuthorizeParams};
+use crate::web_edge::authorization_request::{registered_redirect_uri, validate, AuthorizeParams};
 use crate::web_edge::request_object::{
     accept, RequestObjectClaims, RequestObjectError, LEEWAY_SECS, MAX_LIFETIME_SECS,
 };

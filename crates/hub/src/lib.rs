@@ -7,6 +7,7 @@ pub mod app;
 mod assertion;
 pub mod audit_checkpoints;
 pub mod audit_trail;
+mod clock;
 pub mod config;
 mod failure;
 #[cfg(feature = "fuzzing")]
@@ -30,6 +31,7 @@ pub mod telemetry;
 mod upstream;
 mod web_edge;
 
-pub use app::{Application, Hub, StartError};
+pub use app::{Hub, StartError};
 pub use config::Settings;
 pub use reason::Reason;
+pub use web_edge::server::Application;

@@ -432,7 +432,7 @@ impl IdentityProvider {
         signer: &token::SigningKey,
         audience: &str,
     ) -> Result<String, UpstreamError> {
-        let now = crate::web_edge::now();
+        let now = crate::clock::now();
         let claims = serde_json::json!({
             "iss": self.settings.client_id,
             "sub": self.settings.client_id,
@@ -447,7 +447,7 @@ impl IdentityProvider {
 
 /// The ID token's `iat` window: not from the future (beyond clock skew), not stale.
 fn issued_recently(iat: chrono::DateTime<chrono::Utc>) -> Result<(), String> {
-    let age = crate::web_edge::now() - iat.timestamp();
+    let age = crate::clock::now() - iat.timestamp();
     if age < -CLOCK_SKEW_SECS {
         Err("issued in the future".into())
     } else if age > ID_TOKEN_MAX_AGE_SECS + CLOCK_SKEW_SECS {

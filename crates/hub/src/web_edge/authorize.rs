@@ -2,43 +2,18 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
 
+use super::authorization_request::{registered_redirect_uri, validate, AuthorizeParams};
 use super::{browser_session, now, session_cookie};
 use crate::app::Hub;
 use crate::failure::{see_other, PageError};
 use crate::journey::engine::{eligible_idps, JourneyEngine, Outcome};
 use crate::journey::{Journey, RpRequest};
-use crate::level::Levels;
 use crate::pages::{html, Picker, PickerEntry};
 use crate::reason::{rp_error_url, Reason};
 use crate::relying_party::RelyingParty;
 use crate::web_edge::{journey_steps, pushed_authorization, request_object};
 use audit::EventType;
-
-/// The authorization request parameters (OIDC Core §3.1.2.1), from the query, a form,
-/// a request object or a pushed request.
-#[derive(Debug, Deserialize)]
-pub(crate) struct AuthorizeParams {
-    pub(crate) client_id: Option<String>,
-    pub(crate) redirect_uri: Option<String>,
-    pub(crate) response_type: Option<String>,
-    /// Only `query` (the default for `code`) is supported.
-    pub(crate) response_mode: Option<String>,
-    pub(crate) scope: Option<String>,
-    pub(crate) state: Option<String>,
-    pub(crate) nonce: Option<String>,
-    pub(crate) code_challenge: Option<String>,
-    pub(crate) code_challenge_method: Option<String>,
-    pub(crate) acr_values: Option<String>,
-    pub(crate) vtr: Option<String>,
-    pub(crate) idp_hint: Option<String>,
-    pub(crate) prompt: Option<String>,
-    /// A signed request object (RFC 9101).
-    pub(crate) request: Option<String>,
-    /// A pushed request (RFC 9126).
-    pub(crate) request_uri: Option<String>,
-}
 
 pub(crate) async fn authorize_get(
     hub: web::Data<Hub>,
@@ -54,75 +29,6 @@ pub(crate) async fn authorize_post(
     params: web::Form<AuthorizeParams>,
 ) -> Result<HttpResponse, PageError> {
     authorize(hub, req, params.into_inner()).await
-}
-
-/// The redirect URI of `p` if it is exactly one `rp` registered.
-pub(crate) fn registered_redirect_uri(rp: &RelyingParty, p: &AuthorizeParams) -> Option<String> {
-    p.redirect_uri
-        .clone()
-        .filter(|uri| rp.accepts_redirect_uri(uri))
-}
-
-/// The checks after client and redirect URI, whose failures go back to the RP (at
-/// `/authorize`) or to the client (at `/par`). Pure (only the configured `levels`), so
-/// it can be fuzzed.
-pub(crate) fn validate(
-    levels: &Levels,
-    rp: &RelyingParty,
-    redirect_uri: String,
-    p: AuthorizeParams,
-) -> Result<RpRequest, Reason> {
-    if p.response_type.as_deref() != Some("code") {
-        return Err(Reason::UnsupportedResponseType);
-    }
-    // `form_post`, `fragment`, `jwt`, ... would be silently answered in the query
-    // instead: refuse them (the refusal itself goes back in the query, RFC 6749 §4.1.2.1).
-    if p.response_mode.as_deref().is_some_and(|m| m != "query") {
-        return Err(Reason::UnsupportedResponseMode);
-    }
-    let scope: Vec<String> = p
-        .scope
-        .as_deref()
-        .unwrap_or("")
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
-    if !scope.iter().any(|s| s == "openid") {
-        return Err(Reason::InvalidScope);
-    }
-    let challenge = p.code_challenge.filter(|c| (43..=128).contains(&c.len()));
-    let (Some(code_challenge), Some("S256")) = (challenge, p.code_challenge_method.as_deref())
-    else {
-        return Err(Reason::PkceRequired);
-    };
-    if p.prompt
-        .as_deref()
-        .is_some_and(|pr| pr.split_whitespace().any(|v| v == "none"))
-    {
-        return Err(Reason::LoginRequired);
-    }
-    let requested = levels
-        .requested(p.acr_values.as_deref(), p.vtr.as_deref())
-        .map_err(|_| Reason::UnknownLevel)?;
-    let (minimum_level, vectors) = match requested {
-        Some(r) => (r.minimum, r.vectors),
-        None => (
-            levels
-                .parse(&rp.settings.default_level)
-                .ok_or(Reason::UnknownLevel)?,
-            None,
-        ),
-    };
-    Ok(RpRequest {
-        client_id: rp.settings.client_id.clone(),
-        redirect_uri,
-        state: p.state,
-        nonce: p.nonce,
-        code_challenge,
-        scope,
-        minimum_level,
-        vectors,
-    })
 }
 
 /// Records a failure sent back to the RP before any journey started (`journey_failed`

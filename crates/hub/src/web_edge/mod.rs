@@ -1,7 +1,8 @@
 //! The HTTP edge: routes, and the single place where errors become responses.
 
 mod audit_api;
-pub(crate) mod authorize;
+pub(crate) mod authorization_request;
+mod authorize;
 pub(crate) mod browser_security;
 mod discovery;
 mod health;
@@ -11,6 +12,7 @@ mod pushed_authorization;
 pub(crate) mod rate_limit;
 pub(crate) mod request_object;
 pub(crate) mod request_shape;
+pub(crate) mod server;
 mod token_endpoint;
 mod userinfo;
 
@@ -22,6 +24,7 @@ use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::app::Hub;
+pub(crate) use crate::clock::now;
 use crate::failure::PageError;
 
 /// Name of the cookie identifying a browser's session at the hub, over plain http.
@@ -143,12 +146,4 @@ pub(crate) fn session_cookie(hub: &Hub, value: String) -> Cookie<'static> {
         .secure(hub.secure_cookies())
         .same_site(SameSite::Lax)
         .finish()
-}
-
-/// Current time in seconds since the Unix epoch.
-pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }

@@ -13,7 +13,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::authorize::{registered_redirect_uri, validate, AuthorizeParams};
+use super::authorization_request::{registered_redirect_uri, validate, AuthorizeParams};
 use super::request_object;
 use super::token_endpoint::{authenticate, ClientCredentials, OAuthError};
 use crate::app::Hub;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::authorize::AuthorizeParams;
+use super::authorization_request::AuthorizeParams;
 use super::now;
 use crate::app::Hub;
 use crate::matching_service::protocol::header_typ;
