@@ -655,7 +655,7 @@ fn decode_dataset(rp_id: &str, record_id: &str, json: &str) -> Result<MatchingDa
     })
 }
 
-/// The backfill's [`queries::DeriveKeys`]: the keys import would have written.
+/// The backfill's `DeriveKeys` (`queries::records`): the keys import would have written.
 fn derive_stored_keys(rows: &[UnkeyedRow]) -> Result<Vec<Vec<String>>, StoreError> {
     rows.iter()
         .map(|(rp_id, record_id, json)| {
@@ -664,7 +664,7 @@ fn derive_stored_keys(rows: &[UnkeyedRow]) -> Result<Vec<Vec<String>>, StoreErro
         .collect()
 }
 
-/// The import's [`queries::StoredKeys`]: the keys a stored record was written
+/// The import's `StoredKeys` (`queries::records`): the keys a stored record was written
 /// under, derived again from its dataset.
 fn stored_keys(json: &str) -> Option<Vec<String>> {
     serde_json::from_str::<MatchingDataset>(json)
