@@ -19,9 +19,9 @@ use diesel_async::{AsyncConnection, SimpleAsyncConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use matching::{DepartmentRecord, MatchingDataset, RecordId};
 
-use crate::audit_log::AuditTip;
 use crate::error::{redact_url, StoreError};
 use crate::queries::{self, KeyedRecord, LinkRow, UnkeyedRow};
+use crate::verification_log::AppendState;
 
 type SqliteConn = queries::sqlite::Conn;
 type PgConn = queries::pg::Conn;
@@ -100,14 +100,15 @@ pub enum SchemaStatus {
 /// Handle to the hub's database; cheap to clone (clones share the pools).
 #[derive(Clone)]
 pub struct Database {
-    pools: Pools,
+    pub(crate) pools: Pools,
     location: Location,
     acquire_timeout: Duration,
 }
 
-/// One pool per backend; every query is written for both (`store::queries`).
+/// One pool per backend; every query is written for both (`store::queries`,
+/// `store::verification_log::sql`).
 #[derive(Clone)]
-enum Pools {
+pub(crate) enum Pools {
     Sqlite(Pool<SqliteConn>),
     /// `url` opens the dedicated migration connection.
     Postgres {
@@ -129,23 +130,9 @@ enum Location {
     Postgres(PgUrl),
 }
 
-/// What a PostgreSQL handle knows of the audit log between its appends.
-#[derive(Debug, Default)]
-struct AppendState {
-    /// Where its last append left the log, for the next one to continue from.
-    tip: Option<AuditTip>,
-    /// The log's size after its last append.
-    last_end: Option<u64>,
-    /// Whether its last append found that another instance had appended
-    /// since the one before: while that goes on, appends read the head at
-    /// once (a tip would be stale: trying it costs a round trip and a wait
-    /// for the head row), and read only the nodes they need.
-    shared: bool,
-}
-
 /// A PostgreSQL URL. `Debug` hides the password.
 #[derive(Clone, PartialEq, Eq)]
-struct PgUrl(String);
+pub(crate) struct PgUrl(String);
 
 impl fmt::Debug for PgUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -170,25 +157,29 @@ impl fmt::Debug for Database {
 }
 
 /// Runs `$body` with `$conn` a pooled connection and `$q` the backend's
-/// `queries` module, whichever backend this database is.
+/// module of `$statements` (a module with `sqlite` and `pg` submodules:
+/// `queries` when not given), whichever backend this database is.
 macro_rules! with_conn {
     ($db:expr, |$conn:ident, $q:ident| $body:expr) => {
+        $crate::database::with_conn!($db, queries, |$conn, $q| $body)
+    };
+    ($db:expr, $statements:ident, |$conn:ident, $q:ident| $body:expr) => {
         match &$db.pools {
-            Pools::Sqlite(pool) => {
-                let mut $conn = pool.get().await.map_err(pool_error)?;
-                use queries::sqlite as $q;
+            $crate::database::Pools::Sqlite(pool) => {
+                let mut $conn = pool.get().await.map_err($crate::database::pool_error)?;
+                use $statements::sqlite as $q;
                 $body
             }
-            Pools::Postgres { pools, .. } => {
-                let mut $conn = pools.get().await.map_err(pool_error)?;
-                use queries::pg as $q;
+            $crate::database::Pools::Postgres { pools, .. } => {
+                let mut $conn = pools.get().await.map_err($crate::database::pool_error)?;
+                use $statements::pg as $q;
                 $body
             }
         }
     };
 }
+pub(crate) use with_conn;
 
-mod audit_store;
 mod thread_pools;
 
 use thread_pools::ThreadPools;
@@ -664,7 +655,7 @@ fn decode_dataset(rp_id: &str, record_id: &str, json: &str) -> Result<MatchingDa
     })
 }
 
-/// The backfill's [`queries::DeriveKeys`]: the keys import would have written.
+/// The backfill's `DeriveKeys` (`queries::records`): the keys import would have written.
 fn derive_stored_keys(rows: &[UnkeyedRow]) -> Result<Vec<Vec<String>>, StoreError> {
     rows.iter()
         .map(|(rp_id, record_id, json)| {
@@ -673,7 +664,7 @@ fn derive_stored_keys(rows: &[UnkeyedRow]) -> Result<Vec<Vec<String>>, StoreErro
         .collect()
 }
 
-/// The import's [`queries::StoredKeys`]: the keys a stored record was written
+/// The import's `StoredKeys` (`queries::records`): the keys a stored record was written
 /// under, derived again from its dataset.
 fn stored_keys(json: &str) -> Option<Vec<String>> {
     serde_json::from_str::<MatchingDataset>(json)
@@ -815,7 +806,7 @@ fn compare_schema(known: &[String], applied: &[String]) -> SchemaStatus {
 }
 
 /// Every pool failure means "no connection right now".
-fn pool_error(e: RunError) -> StoreError {
+pub(crate) fn pool_error(e: RunError) -> StoreError {
     match e {
         RunError::User(PoolError::ConnectionError(e)) => StoreError::Unavailable(e.to_string()),
         RunError::User(PoolError::QueryError(e)) => StoreError::Unavailable(e.to_string()),

@@ -23,10 +23,8 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-mod audit_log;
 mod database;
 mod error;
-mod log_seal;
 mod queries;
 pub mod records_file;
 mod redis_session;
@@ -34,15 +32,16 @@ mod schema;
 mod session;
 #[cfg(feature = "test-support")]
 pub mod test_support;
+mod verification_log;
 
-pub use audit_log::{
-    AppendedRange, AuditCheckReport, AuditFilter, AuditProblem, AuditProblemKind, MAX_AUDIT_PAGE,
-};
 pub use database::{
     Database, DatabaseOptions, LinkOrCandidates, PoolState, PreparedRecords, SchemaStatus,
 };
 pub use error::StoreError;
-pub use log_seal::LogSeal;
 pub use records_file::RowError;
 pub use redis_session::RedisSessionStore;
 pub use session::{Exchange, MemorySessionStore, Put, SessionStore};
+pub use verification_log::{
+    AppendedRange, AuditCheckReport, AuditFilter, AuditProblem, AuditProblemKind, LogSeal,
+    MAX_AUDIT_PAGE,
+};

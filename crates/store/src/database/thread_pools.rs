@@ -26,7 +26,7 @@ const FAIL_FAST_FOR: Duration = Duration::from_secs(1);
 /// One bb8 pool per thread, all to the same PostgreSQL database; cheap to clone (clones
 /// share the pools).
 #[derive(Clone)]
-pub(super) struct ThreadPools {
+pub(crate) struct ThreadPools {
     url: PgUrl,
     /// Each thread's pool holds at most this many connections.
     per_thread: u32,
@@ -132,7 +132,7 @@ impl ThreadPools {
     /// A connection from the calling thread's pool. Fails at once, rather than after
     /// `acquire_timeout`, when it would need a new connection and PostgreSQL has just
     /// refused one, or refuses one while it waits.
-    pub(super) async fn get(&self) -> Result<PooledConnection<'_, PgConn>, RunError> {
+    pub(crate) async fn get(&self) -> Result<PooledConnection<'_, PgConn>, RunError> {
         let pool = self.local();
         if pool.state().idle_connections == 0 {
             if let Some(error) = self.refusals.recent() {

@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+pub mod session_contract;
+
 use store::test_support::{
     drop_scratch_postgres_database, scratch_postgres_database, scratch_redis_prefix,
 };
