@@ -225,13 +225,13 @@ async fn run() -> anyhow::Result<()> {
 }
 
 async fn matching_service(settings: Settings) -> anyhow::Result<()> {
-    let Some(service) = &settings.matching_service else {
+    let Some(config) = settings.matching_service_config() else {
         bail!("the configuration has no [matching_service] section");
     };
-    let bind = service.bind.clone();
-    let identifier = service.identifier();
+    let bind = config.service.bind.clone();
+    let identifier = config.service.identifier();
     let listener = TcpListener::bind(&bind).with_context(|| format!("listening on {bind}"))?;
-    let app = hub::matching_service::ServiceApp::build(&settings, listener).await?;
+    let app = matching_service::ServiceApp::build(&config, listener).await?;
     tracing::info!(%bind, service = %identifier, "matching service listening");
     app.run_until_stopped().await?;
     Ok(())
@@ -243,7 +243,7 @@ async fn match_batch(
     input: &std::path::Path,
     output: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let Some(batch_rp) = hub::match_batch::BatchRp::from_settings(&settings, rp) else {
+    let Some(batch_rp) = settings.batch_rp(rp) else {
         bail!("relying party {rp:?} is not configured");
     };
     let db = store::Database::open(&settings.database.url).await?;
@@ -254,7 +254,7 @@ async fn match_batch(
     let writer = std::io::BufWriter::new(
         std::fs::File::create(output).with_context(|| format!("creating {}", output.display()))?,
     );
-    let summary = hub::match_batch::run(&db, &batch_rp, reader, writer).await?;
+    let summary = matching_service::batch::run(&db, &batch_rp, reader, writer).await?;
     println!("lines: {}", summary.lines);
     for outcome in ["match", "no_match", "ambiguous"] {
         println!(
@@ -274,7 +274,7 @@ async fn match_evaluate(
     truth: &std::path::Path,
     json: bool,
 ) -> anyhow::Result<()> {
-    let Some(batch_rp) = hub::match_batch::BatchRp::from_settings(&settings, rp) else {
+    let Some(batch_rp) = settings.batch_rp(rp) else {
         bail!("relying party {rp:?} is not configured");
     };
     let db = store::Database::open(&settings.database.url).await?;
@@ -284,14 +284,19 @@ async fn match_evaluate(
             .map(std::io::BufReader::new)
             .with_context(|| format!("opening {}", p.display()))
     };
-    let thresholds = hub::match_evaluate::default_thresholds();
-    let evaluation =
-        hub::match_evaluate::evaluate(&db, &batch_rp, open(input)?, open(truth)?, &thresholds)
-            .await?;
+    let thresholds = matching_service::evaluate::default_thresholds();
+    let evaluation = matching_service::evaluate::evaluate(
+        &db,
+        &batch_rp,
+        open(input)?,
+        open(truth)?,
+        &thresholds,
+    )
+    .await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&evaluation)?);
     } else {
-        print!("{}", hub::match_evaluate::table(&evaluation));
+        print!("{}", matching_service::evaluate::table(&evaluation));
     }
     Ok(())
 }

@@ -267,13 +267,13 @@ async fn batch_lines_that_fail_get_error_lines_and_the_rest_are_decided() {
         query(&records[0], "q-alice-again"),
     ]
     .join("\n");
-    let rp = hub::match_batch::BatchRp {
+    let rp = matching_service::batch::BatchRp {
         client_id: "rp".into(),
         policy: matching::MatchPolicy::default(),
         cycle3_attribute: None,
     };
     let mut output = Vec::new();
-    let summary = hub::match_batch::run(&db, &rp, input.as_bytes(), &mut output)
+    let summary = matching_service::batch::run(&db, &rp, input.as_bytes(), &mut output)
         .await
         .expect("only output errors stop a batch");
     let lines: Vec<Value> = String::from_utf8(output)

@@ -71,7 +71,8 @@ async fn spawn_service(hub_issuer: &str, hub_jwks: Value) -> Service {
         .await
         .unwrap();
     assert!(report.rejected.is_empty());
-    let app = hub::matching_service::ServiceApp::build(&settings, l)
+    let config = settings.matching_service_config().unwrap();
+    let app = matching_service::ServiceApp::build(&config, l)
         .await
         .unwrap();
     tokio::spawn(app.into_server());

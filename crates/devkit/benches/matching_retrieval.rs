@@ -1,4 +1,4 @@
-//! Matching cycle 1 as the hub runs it in-process (`hub`'s `matching_step::decide_locally`):
+//! Matching cycle 1 as the hub runs it in-process (`matching_service::decide_locally`):
 //! blocking keys, one indexed candidate query against SQLite, one decision. The records
 //! (100,000 from `devkit::corpus`, the synthetic department file the matching figures use)
 //! are imported once into a temporary database before anything is timed; queries rotate

@@ -10,6 +10,10 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+pub use matching_service::{
+    MatchingServiceSettings, RemoteMatchingSettings, ServiceConfig, ServiceRelyingParty,
+};
+
 /// Everything the hub needs to run; see `docs/configuration.md`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Settings {
@@ -38,105 +42,6 @@ pub struct Settings {
     pub rate_limits: RateLimitSettings,
     #[serde(default)]
     pub circuit_breaker: CircuitBreakerSettings,
-}
-
-/// The standalone matching service (`hub matching-service`). It uses `database.url` of the
-/// same configuration for its records, so `hub migrate` and `hub records import` work on it
-/// unchanged.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MatchingServiceSettings {
-    /// Address to listen on, e.g. `0.0.0.0:8090`.
-    pub bind: String,
-    /// The service's identifier: the `aud` hub requests must carry and the `iss` of its
-    /// responses. The hub's `matching_service.url` for this service must be the same URL.
-    pub public_url: Url,
-    /// The hub's issuer identifier, required as `iss` of every request.
-    pub hub_issuer: String,
-    /// The hub's JWKS, inline.
-    #[serde(default)]
-    pub hub_jwks: Option<serde_json::Value>,
-    /// The hub's JWKS, from a file.
-    #[serde(default)]
-    pub hub_jwks_path: Option<PathBuf>,
-    /// The hub's JWKS, fetched from its `/jwks` (refetched when an unknown kid appears).
-    #[serde(default)]
-    pub hub_jwks_uri: Option<Url>,
-    /// Where the service keeps its own ES256 signing key (default `data.dir/matching-service-keys`).
-    #[serde(default)]
-    pub keys_dir: Option<PathBuf>,
-    /// The policy used for every relying party without its own.
-    #[serde(default)]
-    pub matching: matching::MatchPolicy,
-    /// The relying parties this service answers for (requests for others are refused).
-    #[serde(default)]
-    pub relying_parties: Vec<ServiceRelyingParty>,
-    /// Largest `/match` request body accepted, in bytes.
-    #[serde(default = "default_body_limit")]
-    pub max_body_bytes: usize,
-    /// Allowed clock skew between hub and service, in seconds.
-    #[serde(default = "default_service_leeway")]
-    pub leeway_secs: u64,
-}
-
-fn default_service_leeway() -> u64 {
-    5
-}
-
-/// A relying party a matching service answers for, optionally with its own policy.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceRelyingParty {
-    /// The relying party's client id at the hub (the `rp` claim of requests).
-    pub client_id: String,
-    /// Overrides `matching_service.matching` for this relying party.
-    #[serde(default)]
-    pub matching: Option<matching::MatchPolicy>,
-}
-
-impl MatchingServiceSettings {
-    /// The service's identifier (`public_url` without a trailing slash).
-    pub fn identifier(&self) -> String {
-        self.public_url.as_str().trim_end_matches('/').to_owned()
-    }
-
-    /// The policy for `rp`, or `None` when the service does not answer for it.
-    pub fn policy_for(&self, rp: &str) -> Option<&matching::MatchPolicy> {
-        self.relying_parties
-            .iter()
-            .find(|r| r.client_id == rp)
-            .map(|r| r.matching.as_ref().unwrap_or(&self.matching))
-    }
-}
-
-/// Where a relying party's cycles 1 and 3 run when they do not run in the hub: a remote
-/// matching service next to the department's records (docs/matching-service.md).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RemoteMatchingSettings {
-    /// The service's base URL: requests go to `{url}/match`, carry it (without a trailing
-    /// slash) as `aud`, and responses must carry it as `iss`.
-    pub url: Url,
-    /// The service's JWKS, inline.
-    #[serde(default)]
-    pub jwks: Option<serde_json::Value>,
-    /// Where to fetch the service's JWKS (refetched when an unknown kid appears).
-    #[serde(default)]
-    pub jwks_uri: Option<Url>,
-    /// Total time allowed for one call, connection included.
-    #[serde(default = "default_matching_timeout_ms")]
-    pub timeout_ms: u64,
-}
-
-fn default_matching_timeout_ms() -> u64 {
-    3000
-}
-
-impl RemoteMatchingSettings {
-    /// The service's identifier: `url` without a trailing slash.
-    pub fn identifier(&self) -> String {
-        self.url.as_str().trim_end_matches('/').to_owned()
-    }
 }
 
 /// The verification log.
@@ -626,6 +531,31 @@ impl Settings {
                 .is_some_and(|s| s.policy_for(rp).is_some())
     }
 
+    /// The relying party `hub match batch` and `hub match evaluate` run for: a hub relying
+    /// party (its policy and cycle-3 attribute), or one a matching service configured here
+    /// answers for.
+    pub fn batch_rp(&self, rp: &str) -> Option<matching_service::batch::BatchRp> {
+        if let Some(r) = self.relying_parties.iter().find(|r| r.client_id == rp) {
+            return Some(matching_service::batch::BatchRp {
+                client_id: r.client_id.clone(),
+                policy: r.matching.clone(),
+                cycle3_attribute: r.cycle3_attribute.clone(),
+            });
+        }
+        matching_service::batch::BatchRp::for_service(self.matching_service.as_ref()?, rp)
+    }
+
+    /// What `hub matching-service` runs with: the `[matching_service]` section (`None`
+    /// without one), the records database and the data directory.
+    pub fn matching_service_config(&self) -> Option<ServiceConfig> {
+        Some(ServiceConfig {
+            service: self.matching_service.clone()?,
+            database_url: self.database.url.clone(),
+            database_options: self.database_options(),
+            data_dir: self.data.dir.clone(),
+        })
+    }
+
     /// The verification log's origin: `audit.origin`, or the public URL's host, port and
     /// path followed by `/verification-log`.
     pub fn log_origin(&self) -> String {
@@ -700,47 +630,12 @@ impl Settings {
             if let Err(e) = rp.matching.validate() {
                 return bad(format!("relying party {}: matching.{e}", rp.client_id));
             }
-            if let Some(remote) = &rp.matching_service {
-                if remote.jwks.is_none() && remote.jwks_uri.is_none() {
-                    return bad(format!(
-                        "relying party {}: matching_service needs jwks or jwks_uri",
-                        rp.client_id
-                    ));
-                }
-                if remote.timeout_ms == 0 {
-                    return bad(format!(
-                        "relying party {}: matching_service.timeout_ms must be positive",
-                        rp.client_id
-                    ));
-                }
+            if let Some(Err(e)) = rp.matching_service.as_ref().map(|r| r.validate()) {
+                return bad(format!("relying party {}: {e}", rp.client_id));
             }
         }
-        if let Some(service) = &self.matching_service {
-            let sources = [
-                service.hub_jwks.is_some(),
-                service.hub_jwks_path.is_some(),
-                service.hub_jwks_uri.is_some(),
-            ];
-            if sources.iter().filter(|s| **s).count() != 1 {
-                return bad(
-                    "matching_service: set exactly one of hub_jwks, hub_jwks_path, hub_jwks_uri"
-                        .into(),
-                );
-            }
-            if service.relying_parties.is_empty() {
-                return bad("matching_service: relying_parties is empty".into());
-            }
-            if let Err(e) = service.matching.validate() {
-                return bad(format!("matching_service: matching.{e}"));
-            }
-            for rp in &service.relying_parties {
-                if let Some(Err(e)) = rp.matching.as_ref().map(matching::MatchPolicy::validate) {
-                    return bad(format!(
-                        "matching_service relying party {}: matching.{e}",
-                        rp.client_id
-                    ));
-                }
-            }
+        if let Some(Err(e)) = self.matching_service.as_ref().map(|s| s.validate()) {
+            return bad(e.to_string());
         }
         if let Err(e) = audit::KeyName::new(&self.log_origin()) {
             return bad(format!("audit.origin: {e}"));

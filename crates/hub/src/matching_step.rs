@@ -10,29 +10,17 @@
 //!
 //! Decisions are logged with their reasons, never with the dataset.
 
-use std::time::Duration;
-
-use matching::{Decision, MatchPolicy, MatchingDataset, Outcome};
-use store::{Database, LinkOrCandidates, StoreError};
-use tokio::sync::OnceCell;
+use matching::{Decision, MatchingDataset, Outcome};
+use matching_service::{decide_locally, Cycle, RemoteFailure, RemoteMatching, Requester};
+use store::{LinkOrCandidates, StoreError};
 
 use crate::app::Hub;
-use crate::config::{NoMatchResponse, RemoteMatchingSettings};
+use crate::config::NoMatchResponse;
 use crate::journey::{Journey, MatchClaim, MatchStatus, VerifiedIdentity};
-use crate::matching_service::keys::{JwksOrigin, KeySource, VerifyError};
-use crate::matching_service::protocol::{
-    self, token_error_code, MatchRequest, MatchResponse, CONTENT_TYPE, MAX_LIFETIME_SECS,
-    REQUEST_TYP, RESPONSE_TYP,
-};
 use crate::reason::Reason;
 use crate::relying_party::RelyingParty;
 use audit::EventType;
 use matching::RecordId;
-
-/// Largest response body accepted from a matching service.
-const MAX_RESPONSE_BYTES: usize = 256 * 1024;
-/// Clock skew allowed on a matching service's response.
-const RESPONSE_LEEWAY_SECS: u64 = 5;
 
 /// What the journey does next after a matching attempt.
 #[derive(Debug)]
@@ -47,223 +35,22 @@ pub(crate) enum Next {
     Fail(Reason),
 }
 
-/// Which cycle to run, with the cycle-3 answer.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Cycle<'a> {
-    One,
-    Three { attribute: &'a str, value: &'a str },
-}
-
-impl Cycle<'_> {
-    pub(crate) fn number(self) -> u8 {
-        match self {
-            Cycle::One => 1,
-            Cycle::Three { .. } => 3,
-        }
-    }
-}
-
-/// The engine against one database: blocking keys, candidates, decision. The hub (in-hub
-/// placement), the matching service and batch mode all decide through this.
-pub(crate) async fn decide_locally(
-    db: &Database,
-    rp_id: &str,
-    policy: &MatchPolicy,
-    dataset: &MatchingDataset,
-    cycle: Cycle<'_>,
-) -> Result<Decision, StoreError> {
-    let keys = matching::query_blocking_keys(dataset);
-    let candidates = db
-        .candidates_by_blocking_keys(rp_id, &keys, policy.max_candidates)
-        .await?;
-    Ok(match cycle {
-        Cycle::One => matching::match_cycle1(dataset, &candidates, policy),
-        Cycle::Three { attribute, value } => {
-            matching::match_cycle3(dataset, attribute, value, &candidates, policy)
-        }
-    })
-}
-
 /// Why cycles 1 or 3 could not be decided. Messages carry no personal data.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum MatchingFailure {
     #[error("store: {0}")]
     Store(#[from] StoreError),
-    #[error("signing the request: {0}")]
-    Signing(token::TokenError),
-    #[error("matching service http client: {0}")]
-    Client(reqwest::Error),
-    #[error("matching service unreachable: {0}")]
-    Transport(reqwest::Error),
-    #[error("matching service answered status {0}")]
-    Status(u16),
-    #[error("matching service response too large")]
-    TooLarge,
-    #[error("matching service keys: {0}")]
-    Keys(crate::matching_service::keys::KeySourceError),
-    #[error("matching service response rejected: {}", token_error_code(.0))]
-    Rejected(token::TokenError),
-    #[error("matching service response lifetime too long")]
-    Lifetime,
-    #[error("matching service response answers another request")]
-    NotOurs,
-    #[error("matching service decision inconsistent")]
-    Inconsistent,
+    #[error(transparent)]
+    Remote(#[from] RemoteFailure),
 }
 
 impl MatchingFailure {
     /// The audit reason code (`matching_service:<why>` or `store:unavailable`).
     fn code(&self) -> String {
-        let why = match self {
-            Self::Store(_) => return "store:unavailable".into(),
-            Self::Signing(_) => "signing",
-            Self::Client(_) => "client",
-            Self::Transport(e) if e.is_timeout() => "timeout",
-            Self::Transport(_) => "unreachable",
-            Self::Status(status) => return format!("matching_service:status={status}"),
-            Self::TooLarge => "too_large",
-            Self::Keys(_) => "keys_unavailable",
-            Self::Rejected(e) => token_error_code(e),
-            Self::Lifetime => "lifetime",
-            Self::NotOurs => "not_in_response_to_request",
-            Self::Inconsistent => "inconsistent_decision",
-        };
-        format!("matching_service:{why}")
-    }
-}
-
-/// The hub's client of one relying party's remote matching service.
-#[derive(Debug)]
-pub(crate) struct RemoteMatching {
-    settings: RemoteMatchingSettings,
-    identifier: String,
-    keys: KeySource,
-    http: OnceCell<reqwest::Client>,
-}
-
-impl RemoteMatching {
-    pub(crate) fn new(settings: RemoteMatchingSettings) -> Self {
-        let origin = match (&settings.jwks, &settings.jwks_uri) {
-            (Some(jwks), _) => JwksOrigin::Inline(jwks.clone()),
-            (None, Some(uri)) => JwksOrigin::Uri(uri.clone()),
-            // Refused by `Settings::validate`; an empty set rejects every response.
-            (None, None) => JwksOrigin::Inline(serde_json::json!({"keys": []})),
-        };
-        Self {
-            identifier: settings.identifier(),
-            keys: KeySource::new(origin),
-            settings,
-            http: OnceCell::new(),
+        match self {
+            Self::Store(_) => "store:unavailable".into(),
+            Self::Remote(failure) => failure.code(),
         }
-    }
-
-    /// A client with connect and total timeouts, no redirects (built on first use).
-    async fn http(&self) -> Result<&reqwest::Client, MatchingFailure> {
-        self.http
-            .get_or_try_init(|| async {
-                let total = Duration::from_millis(self.settings.timeout_ms);
-                reqwest::Client::builder()
-                    .redirect(reqwest::redirect::Policy::none())
-                    .connect_timeout(total.min(Duration::from_secs(2)))
-                    .timeout(total)
-                    .build()
-                    .map_err(MatchingFailure::Client)
-            })
-            .await
-    }
-
-    /// Sends one signed request and returns the verified decision.
-    async fn decide(
-        &self,
-        hub: &Hub,
-        rp: &RelyingParty,
-        dataset: &MatchingDataset,
-        cycle: Cycle<'_>,
-    ) -> Result<Decision, MatchingFailure> {
-        let http = self.http().await?;
-        let now = protocol::unix_now();
-        let jti = token::random_opaque(24);
-        let (attribute, value) = match cycle {
-            Cycle::One => (None, None),
-            Cycle::Three { attribute, value } => {
-                (Some(attribute.to_owned()), Some(value.to_owned()))
-            }
-        };
-        let request = MatchRequest {
-            iss: hub.issuer.clone(),
-            aud: self.identifier.clone(),
-            iat: now,
-            exp: now + MAX_LIFETIME_SECS,
-            jti: jti.clone(),
-            rp: rp.settings.client_id.clone(),
-            cycle: cycle.number(),
-            dataset: dataset.clone(),
-            attribute,
-            value,
-        };
-        let jws = hub
-            .signing_key
-            .sign_typed(&request, REQUEST_TYP)
-            .map_err(MatchingFailure::Signing)?;
-        let endpoint = format!("{}/match", self.identifier);
-        let mut response = http
-            .post(endpoint)
-            .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
-            .header(reqwest::header::ACCEPT, CONTENT_TYPE)
-            .body(jws)
-            .send()
-            .await
-            .map_err(MatchingFailure::Transport)?;
-        if response.status() != reqwest::StatusCode::OK {
-            return Err(MatchingFailure::Status(response.status().as_u16()));
-        }
-        if response
-            .content_length()
-            .is_some_and(|l| l > MAX_RESPONSE_BYTES as u64)
-        {
-            return Err(MatchingFailure::TooLarge);
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(MatchingFailure::Transport)? {
-            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(MatchingFailure::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
-        }
-        let body = String::from_utf8_lossy(&body);
-        let expect = token::Expect {
-            issuer: Some(self.identifier.clone()),
-            audience: vec![hub.issuer.clone()],
-            leeway_secs: RESPONSE_LEEWAY_SECS,
-        };
-        let answer: MatchResponse = self
-            .keys
-            .verify(http, body.trim(), RESPONSE_TYP, &expect)
-            .await
-            .map_err(|e| match e {
-                VerifyError::Keys(e) => MatchingFailure::Keys(e),
-                VerifyError::Token(e) => MatchingFailure::Rejected(e),
-            })?;
-        if !protocol::lifetime_ok(
-            answer.iat,
-            answer.exp,
-            protocol::unix_now(),
-            RESPONSE_LEEWAY_SECS as i64,
-        ) {
-            return Err(MatchingFailure::Lifetime);
-        }
-        if !token::secrets_equal(answer.in_response_to.as_bytes(), jti.as_bytes()) {
-            return Err(MatchingFailure::NotOurs);
-        }
-        let decision = answer.decision;
-        let consistent = match decision.outcome {
-            Outcome::Match => decision.record_id.as_ref().is_some_and(|r| !r.0.is_empty()),
-            Outcome::NoMatch | Outcome::Ambiguous => decision.record_id.is_none(),
-        };
-        if !consistent {
-            return Err(MatchingFailure::Inconsistent);
-        }
-        Ok(decision)
     }
 }
 
@@ -309,7 +96,15 @@ impl<'a> Placement<'a> {
                 cycle,
             )
             .await?),
-            Placement::Remote(remote) => remote.decide(hub, rp, dataset, cycle).await,
+            Placement::Remote(remote) => {
+                let requester = Requester {
+                    issuer: &hub.issuer,
+                    signing_key: &hub.signing_key,
+                };
+                Ok(remote
+                    .decide(requester, &rp.settings.client_id, dataset, cycle)
+                    .await?)
+            }
         }
     }
 }

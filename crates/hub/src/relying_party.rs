@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use crate::config::RelyingPartySettings;
-use crate::matching_step::RemoteMatching;
+use matching_service::RemoteMatching;
 
 /// Largest JWKS document accepted from a `jwks_uri`.
 const MAX_JWKS_BYTES: usize = 64 * 1024;

@@ -5,12 +5,12 @@
 
 use std::time::Duration;
 
+use matching_service::protocol::header_typ;
 use serde::Deserialize;
 
 use super::authorization_request::AuthorizeParams;
 use super::now;
 use crate::app::Hub;
-use crate::matching_service::protocol::header_typ;
 use crate::relying_party::{RelyingParty, RpJwtError};
 
 /// The `typ` RFC 9101 §10.8 registers (the `application/` prefix may be left out).

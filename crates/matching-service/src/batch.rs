@@ -14,8 +14,8 @@ use matching::{Decision, MatchPolicy, MatchingDataset};
 use serde::Serialize;
 use store::{Database, StoreError};
 
-use crate::config::Settings;
-use crate::matching_step::{decide_locally, Cycle};
+use crate::local::{decide_locally, Cycle};
+use crate::settings::MatchingServiceSettings;
 
 /// The relying party a batch is run for: whose records, which policy, which cycle-3
 /// attribute.
@@ -31,20 +31,12 @@ pub struct BatchRp {
 }
 
 impl BatchRp {
-    /// The relying party as configured: a hub relying party, or one a matching service
-    /// configured here answers for (policy only, no cycle-3 attribute).
-    pub fn from_settings(settings: &Settings, rp: &str) -> Option<Self> {
-        if let Some(r) = settings.relying_parties.iter().find(|r| r.client_id == rp) {
-            return Some(Self {
-                client_id: r.client_id.clone(),
-                policy: r.matching.clone(),
-                cycle3_attribute: r.cycle3_attribute.clone(),
-            });
-        }
-        let policy = settings.matching_service.as_ref()?.policy_for(rp)?;
+    /// A relying party the matching service configured in `service` answers for: its
+    /// policy, no cycle-3 attribute (a service is asked for cycle 3, never decides to).
+    pub fn for_service(service: &MatchingServiceSettings, rp: &str) -> Option<Self> {
         Some(Self {
             client_id: rp.to_owned(),
-            policy: policy.clone(),
+            policy: service.policy_for(rp)?.clone(),
             cycle3_attribute: None,
         })
     }

@@ -14,8 +14,8 @@ use matching::{MatchPolicy, MatchingDataset};
 use serde::Serialize;
 use store::{Database, StoreError};
 
-use crate::match_batch::BatchRp;
-use crate::matching_step::{decide_locally, Cycle};
+use crate::batch::BatchRp;
+use crate::local::{decide_locally, Cycle};
 
 /// Thresholds evaluated besides the relying party's own: 10 to 50 bits in steps of 2.
 pub fn default_thresholds() -> Vec<f64> {

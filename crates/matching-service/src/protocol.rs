@@ -8,57 +8,72 @@ use serde::{Deserialize, Serialize};
 
 /// `typ` of a request: so no other token the hub signs (ID tokens, client assertions)
 /// can be presented as one.
-pub(crate) const REQUEST_TYP: &str = "match-request+jwt";
+pub const REQUEST_TYP: &str = "match-request+jwt";
 /// `typ` of a response.
-pub(crate) const RESPONSE_TYP: &str = "match-response+jwt";
+pub const RESPONSE_TYP: &str = "match-response+jwt";
 /// Media type of both bodies.
-pub(crate) const CONTENT_TYPE: &str = "application/jwt";
+pub const CONTENT_TYPE: &str = "application/jwt";
 /// Longest lifetime (`exp - iat`) of a request or response, in seconds. It also bounds
 /// how long a request id must be remembered to refuse replays.
-pub(crate) const MAX_LIFETIME_SECS: i64 = 60;
+pub const MAX_LIFETIME_SECS: i64 = 60;
 
 /// The claims of a match request, signed by the hub.
 ///
-/// No `Debug`: it carries the matching dataset and the cycle-3 value.
+/// `Debug` leaves out the matching dataset and the cycle-3 value.
 #[derive(Serialize, Deserialize)]
-pub(crate) struct MatchRequest {
+pub struct MatchRequest {
     /// The hub's issuer identifier.
-    pub(crate) iss: String,
+    pub iss: String,
     /// The service's identifier.
-    pub(crate) aud: String,
-    pub(crate) iat: i64,
-    pub(crate) exp: i64,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
     /// Unique per request: replay protection at the service, binding of the response.
-    pub(crate) jti: String,
+    pub jti: String,
     /// The relying party whose records are searched.
-    pub(crate) rp: String,
+    pub rp: String,
     /// 1 or 3.
-    pub(crate) cycle: u8,
-    pub(crate) dataset: MatchingDataset,
+    pub cycle: u8,
+    pub dataset: MatchingDataset,
     /// Cycle 3: the attribute type (`nino`, `driving_licence`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) attribute: Option<String>,
+    pub attribute: Option<String>,
     /// Cycle 3: the value the citizen gave.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) value: Option<String>,
+    pub value: Option<String>,
+}
+
+impl std::fmt::Debug for MatchRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MatchRequest")
+            .field("iss", &self.iss)
+            .field("aud", &self.aud)
+            .field("iat", &self.iat)
+            .field("exp", &self.exp)
+            .field("jti", &self.jti)
+            .field("rp", &self.rp)
+            .field("cycle", &self.cycle)
+            .field("attribute", &self.attribute)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The claims of a match response, signed by the service.
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct MatchResponse {
+pub struct MatchResponse {
     /// The service's identifier.
-    pub(crate) iss: String,
+    pub iss: String,
     /// The hub's issuer identifier.
-    pub(crate) aud: String,
-    pub(crate) iat: i64,
-    pub(crate) exp: i64,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
     /// The `jti` of the request this answers.
-    pub(crate) in_response_to: String,
-    pub(crate) decision: Decision,
+    pub in_response_to: String,
+    pub decision: Decision,
 }
 
 /// Seconds since the Unix epoch.
-pub(crate) fn unix_now() -> i64 {
+pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -67,7 +82,7 @@ pub(crate) fn unix_now() -> i64 {
 
 /// The `typ` of a compact JWS header, unverified (only to refuse the wrong kind early;
 /// the signature still has to verify).
-pub(crate) fn header_typ(jwt: &str) -> Option<String> {
+pub fn header_typ(jwt: &str) -> Option<String> {
     let header = jwt.split('.').next()?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(header)
@@ -78,13 +93,13 @@ pub(crate) fn header_typ(jwt: &str) -> Option<String> {
 
 /// Whether `iat`/`exp` describe a token that is not from the future and lives at most
 /// [`MAX_LIFETIME_SECS`] (`exp` itself is checked by the signature verification).
-pub(crate) fn lifetime_ok(iat: i64, exp: i64, now: i64, leeway: i64) -> bool {
+pub fn lifetime_ok(iat: i64, exp: i64, now: i64, leeway: i64) -> bool {
     iat <= now + leeway && exp >= iat && exp - iat <= MAX_LIFETIME_SECS
 }
 
 /// A short, stable code for why a peer's token was refused: safe for logs, audit
 /// reasons and error bodies (token errors can quote claim values; these codes cannot).
-pub(crate) fn token_error_code(e: &token::TokenError) -> &'static str {
+pub fn token_error_code(e: &token::TokenError) -> &'static str {
     use token::TokenError as E;
     match e {
         E::Malformed(_) => "malformed",

@@ -25,7 +25,7 @@ pub(crate) enum JwksOrigin {
 
 /// Why a peer's keys could not be had (not: why a token was rejected).
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum KeySourceError {
+pub enum KeySourceError {
     #[error("jwks file unreadable: {0}")]
     File(#[from] std::io::Error),
     #[error("jwks_uri unreachable: {0}")]
@@ -143,7 +143,7 @@ impl KeySource {
         typ: &str,
         expect: &token::Expect,
     ) -> Result<C, VerifyError> {
-        if super::protocol::header_typ(jwt).as_deref() != Some(typ) {
+        if crate::protocol::header_typ(jwt).as_deref() != Some(typ) {
             return Err(VerifyError::Token(token::TokenError::Malformed(format!(
                 "typ is not {typ}"
             ))));
