@@ -146,7 +146,10 @@ async fn run() -> anyhow::Result<()> {
         Command::Migrate => {
             let db = store::Database::open(&settings.database.url).await?;
             db.migrate().await?;
-            println!("database at {} is migrated", settings.database.url);
+            println!(
+                "database at {} is migrated",
+                store::redact_url(&settings.database.url)
+            );
             Ok(())
         }
         Command::Audit { command } => audit_command::run(command, &settings).await,

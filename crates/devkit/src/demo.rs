@@ -102,9 +102,12 @@ pub fn start_peers(settings: &Settings) -> Result<Demo, DemoError> {
     let rp_url = base_url(&rp_listener)?;
     let callback = format!("{}/idp/callback", hub_url.as_str().trim_end_matches('/'));
     let auth = match idp_settings.token_endpoint_auth_method {
-        IdpAuthMethod::ClientSecretBasic => {
-            ClientAuth::Secret(idp_settings.client_secret.clone().unwrap_or_default())
-        }
+        IdpAuthMethod::ClientSecretBasic => ClientAuth::Secret(
+            idp_settings
+                .client_secret
+                .as_ref()
+                .map_or_else(String::new, |s| s.expose().to_owned()),
+        ),
         IdpAuthMethod::PrivateKeyJwt => ClientAuth::PrivateKeyJwt {
             jwks_uri: hub_url
                 .join("jwks")
@@ -136,7 +139,10 @@ pub fn start_peers(settings: &Settings) -> Result<Demo, DemoError> {
             base_url: rp_url.clone(),
             hub_issuer: hub_url.clone(),
             client_id: rp_settings.client_id.clone(),
-            client_secret: rp_settings.client_secret.clone().unwrap_or_default(),
+            client_secret: rp_settings
+                .client_secret
+                .as_ref()
+                .map_or_else(String::new, |s| s.expose().to_owned()),
             acr_values: rp_settings.default_level.clone(),
         },
     )

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use figment::providers::{Env, Format, Json, Serialized, Toml};
 use figment::Figment;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -95,11 +96,43 @@ impl Default for AuditSettings {
     }
 }
 
+/// A secret of the configuration (a client secret): its `Debug` is `[REDACTED]`, so a
+/// settings dump or a log line cannot leak it; [`Secret::expose`] is called only where
+/// the value is compared or sent.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(SecretString);
+
+impl Secret {
+    pub fn new(value: &str) -> Self {
+        Self(SecretString::from(value))
+    }
+
+    /// The value itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+/// Settings serialise only to be layered again ([`Settings::with`]), so the value is
+/// written as it is.
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.expose())
+    }
+}
+
 /// An auditor's OAuth client.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuditorSettings {
     pub client_id: String,
-    pub client_secret: String,
+    pub client_secret: Secret,
     /// Scopes this client may be granted (default `["audit:read"]`).
     #[serde(default = "default_auditor_scopes")]
     pub scopes: Vec<String>,
@@ -296,7 +329,7 @@ pub struct DataSettings {
     pub dir: PathBuf,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct DatabaseSettings {
     /// `sqlite://path/to/hub.db` or `postgres://user@host:port/db`.
     pub url: String,
@@ -309,6 +342,17 @@ pub struct DatabaseSettings {
     pub acquire_timeout_ms: u64,
 }
 
+/// The URL without its password, which it may hold.
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &store::redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout_ms", &self.acquire_timeout_ms)
+            .finish()
+    }
+}
+
 fn default_database_connections() -> u32 {
     8
 }
@@ -317,13 +361,23 @@ fn default_acquire_timeout_ms() -> u64 {
     5000
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct SessionSettings {
     /// `memory` (in-process, one instance) or `redis://host:port[/db]` (shared by instances).
     pub url: String,
     /// Prefix of every Redis key, so several deployments can share one Redis.
     #[serde(default = "default_key_prefix")]
     pub key_prefix: String,
+}
+
+/// The URL without its password, which it may hold.
+impl std::fmt::Debug for SessionSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionSettings")
+            .field("url", &store::redact_url(&self.url))
+            .field("key_prefix", &self.key_prefix)
+            .finish()
+    }
 }
 
 fn default_key_prefix() -> String {
@@ -381,7 +435,7 @@ pub struct RelyingPartySettings {
     pub redirect_uris: Vec<String>,
     pub token_endpoint_auth_method: RpAuthMethod,
     #[serde(default)]
-    pub client_secret: Option<String>,
+    pub client_secret: Option<Secret>,
     /// Inline JWKS (for `private_key_jwt`).
     #[serde(default)]
     pub jwks: Option<serde_json::Value>,
@@ -449,7 +503,7 @@ pub struct IdentityProviderSettings {
     pub client_id: String,
     pub token_endpoint_auth_method: IdpAuthMethod,
     #[serde(default)]
-    pub client_secret: Option<String>,
+    pub client_secret: Option<Secret>,
     /// Highest level this IdP is certified for.
     pub max_level: String,
     /// The IdP honours the OIDC `claims` request parameter for the ID token (OIDC Core
@@ -696,5 +750,38 @@ mod tests {
         assert_eq!((options.query_threads, options.max_connections), (1, 6));
         let none = one_worker.with(serde_json::json!({"database": {"max_connections": 0}}));
         assert!(none.is_err());
+    }
+
+    /// A settings dump (a `Debug` in a log line, an error) shows no secret, and layering
+    /// settings keeps them.
+    #[test]
+    fn secrets_never_reach_debug_output() {
+        let settings = Settings::load(None)
+            .unwrap()
+            .with(serde_json::json!({
+                "database": {"url": "postgres://hub:db-pass-1@db:5432/hub"},
+                "sessions": {"url": "redis://:redis-pass-2@cache:6379/0"},
+                "auditors": [{"client_id": "a", "client_secret": "auditor-pass-3"}],
+                "relying_parties": [{
+                    "client_id": "rp", "name": "RP", "redirect_uris": ["https://rp/cb"],
+                    "token_endpoint_auth_method": "client_secret_basic",
+                    "client_secret": "rp-pass-4", "default_level": "P2"
+                }],
+            }))
+            .unwrap();
+        let dump = format!("{settings:?}");
+        for secret in ["db-pass-1", "redis-pass-2", "auditor-pass-3", "rp-pass-4"] {
+            assert!(!dump.contains(secret), "{secret} in {dump}");
+        }
+        assert!(dump.contains("postgres://hub:***@db:5432/hub"), "{dump}");
+        let layered = settings
+            .with(serde_json::json!({"server": {"workers": 1}}))
+            .unwrap();
+        assert_eq!(layered.auditors[0].client_secret.expose(), "auditor-pass-3");
+        let rp = &layered.relying_parties[0];
+        assert_eq!(
+            rp.client_secret.as_ref().map(Secret::expose),
+            Some("rp-pass-4")
+        );
     }
 }

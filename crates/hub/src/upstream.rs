@@ -265,9 +265,11 @@ impl IdentityProvider {
 
     fn client_secret(&self) -> Option<ClientSecret> {
         match self.settings.token_endpoint_auth_method {
-            IdpAuthMethod::ClientSecretBasic => {
-                self.settings.client_secret.clone().map(ClientSecret::new)
-            }
+            IdpAuthMethod::ClientSecretBasic => self
+                .settings
+                .client_secret
+                .as_ref()
+                .map(|s| ClientSecret::new(s.expose().to_owned())),
             IdpAuthMethod::PrivateKeyJwt => None,
         }
     }

@@ -122,7 +122,7 @@ impl MatchingServiceSettings {
 
 /// What one matching service runs with: its section, and what it shares with the rest of
 /// the configuration file (the records database, the data directory its key defaults to).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServiceConfig {
     pub service: MatchingServiceSettings,
     /// `database.url`: where the department's records are.
@@ -130,6 +130,17 @@ pub struct ServiceConfig {
     pub database_options: store::DatabaseOptions,
     /// `data.dir`, the parent of the default `keys_dir`.
     pub data_dir: PathBuf,
+}
+
+/// The database URL without its password, which it may hold.
+impl std::fmt::Debug for ServiceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceConfig")
+            .field("service", &self.service)
+            .field("database_url", &store::redact_url(&self.database_url))
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ServiceConfig {

@@ -100,7 +100,7 @@ fn is_postgres_unavailable(message: &str) -> bool {
 
 /// `url` for messages and `Debug`: any password replaced by `***`, so that
 /// logging an error or a handle never leaks a credential.
-pub(crate) fn redact_url(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) => {
             if parsed.password().is_some() && parsed.set_password(Some("***")).is_err() {

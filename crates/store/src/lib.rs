@@ -37,7 +37,7 @@ mod verification_log;
 pub use database::{
     Database, DatabaseOptions, LinkOrCandidates, PoolState, PreparedRecords, SchemaStatus,
 };
-pub use error::StoreError;
+pub use error::{redact_url, StoreError};
 pub use records_file::RowError;
 pub use redis_session::RedisSessionStore;
 pub use session::{Exchange, MemorySessionStore, Put, SessionStore};

@@ -39,7 +39,8 @@ pub(crate) async fn auditor_token(
 ) -> Result<HttpResponse, OAuthError> {
     let known = basic_credentials(req).and_then(|(id, secret)| {
         hub.settings.auditors.iter().find(|a| {
-            a.client_id == id && token::secrets_equal(a.client_secret.as_bytes(), secret.as_bytes())
+            a.client_id == id
+                && token::secrets_equal(a.client_secret.expose().as_bytes(), secret.as_bytes())
         })
     });
     let Some(auditor) = known else {

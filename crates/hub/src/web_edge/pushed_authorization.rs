@@ -43,7 +43,8 @@ pub(crate) struct ParForm {
     params: AuthorizeParams,
     client_assertion_type: Option<String>,
     client_assertion: Option<String>,
-    client_secret: Option<String>,
+    /// Only its presence matters (refused: the hub takes secrets in the Basic header).
+    client_secret: Option<secrecy::SecretString>,
 }
 
 /// Why a `request_uri` at `/authorize` could not be used.

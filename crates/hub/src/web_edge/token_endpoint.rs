@@ -36,7 +36,8 @@ pub(crate) struct TokenForm {
     client_id: Option<String>,
     client_assertion_type: Option<String>,
     client_assertion: Option<String>,
-    client_secret: Option<String>,
+    /// Only its presence matters (refused: the hub takes secrets in the Basic header).
+    client_secret: Option<secrecy::SecretString>,
     scope: Option<String>,
 }
 
@@ -252,7 +253,11 @@ async fn identify<'h>(
             .relying_parties
             .get(&id)
             .ok_or_else(|| Refusal::failed(None))?;
-        let expected = rp.settings.client_secret.as_deref().unwrap_or("");
+        let expected = rp
+            .settings
+            .client_secret
+            .as_ref()
+            .map_or("", |s| s.expose());
         if rp.settings.token_endpoint_auth_method != RpAuthMethod::ClientSecretBasic
             || !token::secrets_equal(expected.as_bytes(), secret.as_bytes())
             || credentials.client_id.is_some_and(|c| c != id)
