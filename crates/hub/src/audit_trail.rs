@@ -6,7 +6,6 @@
 //! batches, each written in one transaction (the store gives the total order across
 //! instances).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use audit::{Event, EventType};
@@ -32,41 +31,7 @@ pub struct AuditTrail {
     tx: mpsc::Sender<Pending>,
     /// The writer until it starts: see [`AuditTrail::start`].
     unstarted: Arc<Mutex<Option<Writer>>>,
-    /// Events held back by [`AuditTrail::defer`], by journey id.
-    deferred: Deferred,
     instance: String,
-}
-
-type Deferred = Arc<Mutex<HashMap<String, Vec<Event>>>>;
-
-fn lock(deferred: &Deferred) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Event>>> {
-    deferred
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Bounds the deferred events of one journey to one request: dropped at the end
-/// of the request, it discards what was deferred and never recorded. actix drops a
-/// handler's future when its client goes away; without this, what that request
-/// had deferred would stay in memory, and be appended with some later request's
-/// event of the journey.
-#[derive(Debug)]
-#[must_use = "the scope ends when dropped"]
-pub struct DeferralScope {
-    deferred: Deferred,
-    journey: String,
-}
-
-impl Drop for DeferralScope {
-    fn drop(&mut self) {
-        if let Some(events) = lock(&self.deferred).remove(&self.journey) {
-            tracing::warn!(
-                journey = %self.journey,
-                events = events.len(),
-                "request ended before its deferred audit events were appended; nothing was issued"
-            );
-        }
-    }
 }
 
 #[derive(Debug)]
@@ -103,7 +68,6 @@ impl AuditTrail {
         Self {
             tx,
             unstarted: Arc::new(Mutex::new(Some(writer))),
-            deferred: Arc::default(),
             instance,
         }
     }
@@ -150,41 +114,19 @@ impl AuditTrail {
         let _ = self.record(event).await;
     }
 
-    /// Holds back `event`, about `journey`, until the next event about the same
-    /// journey is recorded, and appends both in one append (one commit to wait
-    /// for). For a step that is always followed, within the same request, by
-    /// another recorded event of its journey, and that issues nothing itself:
-    /// if that next append fails, both are lost and the request fails closed.
-    /// Call only inside a [`AuditTrail::deferral_scope`] for the journey.
-    pub fn defer(&self, journey: &Journey, event: Event) {
-        debug_assert_eq!(event.journey_id.as_deref(), Some(journey.id.as_str()));
-        lock(&self.deferred)
-            .entry(journey.id.clone())
-            .or_default()
-            .push(event);
-    }
-
-    /// The scope of a request that may defer events about `journey`: hold it until
-    /// the request's response is ready.
-    pub fn deferral_scope(&self, journey: &Journey) -> DeferralScope {
-        DeferralScope {
-            deferred: Arc::clone(&self.deferred),
-            journey: journey.id.clone(),
-        }
-    }
-
-    /// Appends `event`, after any events deferred for its journey, and waits
-    /// until they are durable.
+    /// Appends `event` and waits until it is durable.
     pub async fn record(&self, event: Event) -> Result<(), AuditUnavailable> {
+        self.record_all(vec![event]).await
+    }
+
+    /// Appends `events` in one append, in order, and waits until they are durable: a
+    /// step's events held back until the one that ends it (one commit to wait for).
+    pub async fn record_all(&self, events: Vec<Event>) -> Result<(), AuditUnavailable> {
+        let Some(kind) = events.last().map(|e| e.event_type) else {
+            return Ok(());
+        };
         self.start_writer();
         let (done, wait) = oneshot::channel();
-        let kind = event.event_type;
-        let mut events = event
-            .journey_id
-            .as_deref()
-            .and_then(|id| lock(&self.deferred).remove(id))
-            .unwrap_or_default();
-        events.push(event);
         self.tx
             .send(Pending { events, done })
             .await
@@ -254,34 +196,26 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn deferred_events_go_with_the_next_record_and_a_dropped_scope_discards_them() {
+    async fn events_recorded_together_are_appended_in_order() {
         let db = Database::open("sqlite::memory:").await.unwrap();
         db.migrate().await.unwrap();
         let trail = AuditTrail::start(db.clone(), LogSeal::generate().unwrap(), "test".into(), 16);
         let journey = journey();
-        {
-            // A request whose future is dropped before it records anything.
-            let _scope = trail.deferral_scope(&journey);
-            trail.defer(
-                &journey,
-                trail.journey_event(EventType::IdpReturned, &journey),
-            );
-        }
-        assert!(
-            lock(&trail.deferred).is_empty(),
-            "the dropped scope discards"
-        );
-
-        let scope = trail.deferral_scope(&journey);
-        trail.defer(&journey, trail.journey_event(EventType::Matching, &journey));
-        assert!(logged_types(&db).await.is_empty(), "deferred, not appended");
-        let assertion = trail.journey_event(EventType::AssertionIssued, &journey);
-        trail.record(assertion).await.unwrap();
-        drop(scope);
+        trail.record_all(Vec::new()).await.unwrap();
+        assert!(logged_types(&db).await.is_empty(), "nothing to append");
+        let held = vec![
+            trail.journey_event(EventType::IdpReturned, &journey),
+            trail.journey_event(EventType::Matching, &journey),
+            trail.journey_event(EventType::AssertionIssued, &journey),
+        ];
+        trail.record_all(held).await.unwrap();
         assert_eq!(
             logged_types(&db).await,
-            vec![EventType::Matching, EventType::AssertionIssued]
+            vec![
+                EventType::IdpReturned,
+                EventType::Matching,
+                EventType::AssertionIssued
+            ]
         );
-        assert!(lock(&trail.deferred).is_empty());
     }
 }

@@ -19,7 +19,7 @@ use crate::config::NoMatchResponse;
 use crate::journey::{Journey, MatchClaim, MatchStatus, VerifiedIdentity};
 use crate::reason::Reason;
 use crate::relying_party::RelyingParty;
-use audit::EventType;
+use audit::{Event, EventType};
 use matching::RecordId;
 
 /// What the journey does next after a matching attempt.
@@ -109,15 +109,22 @@ impl<'a> Placement<'a> {
     }
 }
 
-/// The matching event, appended with the journey's next event (the assertion,
-/// the cycle-3 question or the failure) in one append. A record link is saved
+/// The matching event, held in `held` to be appended with the journey's next event (the
+/// assertion, the cycle-3 question or the failure) in one append. A record link is saved
 /// only after that append, so every link has its decision in the log.
-fn defer_matching(hub: &Hub, journey: &Journey, cycle: u8, outcome: &str, reasons: &[String]) {
+fn hold_matching(
+    hub: &Hub,
+    journey: &Journey,
+    held: &mut Vec<Event>,
+    cycle: u8,
+    outcome: &str,
+    reasons: &[String],
+) {
     let mut event = hub.audit.journey_event(EventType::Matching, journey);
     event.match_cycle = Some(cycle);
     event.outcome = Some(outcome.to_owned());
     event.reasons = reasons.to_vec();
-    hub.audit.defer(journey, event);
+    held.push(event);
 }
 
 fn log_decision(journey_id: &str, cycle: u8, placement: Placement<'_>, decision: &Decision) {
@@ -137,6 +144,7 @@ fn log_decision(journey_id: &str, cycle: u8, placement: Placement<'_>, decision:
 async fn unavailable(
     hub: &Hub,
     journey: &Journey,
+    held: &mut Vec<Event>,
     cycle: u8,
     placement: Placement<'_>,
     failure: &MatchingFailure,
@@ -149,7 +157,7 @@ async fn unavailable(
         "matching unavailable"
     );
     // Appended with the journey's failure.
-    defer_matching(hub, journey, cycle, "unavailable", &[failure.code()]);
+    hold_matching(hub, journey, held, cycle, "unavailable", &[failure.code()]);
     Next::Fail(Reason::MatchingUnavailable)
 }
 
@@ -193,6 +201,7 @@ async fn run_cycle(
     hub: &Hub,
     rp: &RelyingParty,
     journey: &Journey,
+    held: &mut Vec<Event>,
     identity: &VerifiedIdentity,
     cycle: Cycle<'_>,
 ) -> Result<Decision, Next> {
@@ -200,24 +209,28 @@ async fn run_cycle(
     let number = cycle.number();
     let decision = match placement.decide(hub, rp, &identity.dataset, cycle).await {
         Ok(decision) => decision,
-        Err(failure) => return Err(unavailable(hub, journey, number, placement, &failure).await),
+        Err(failure) => {
+            return Err(unavailable(hub, journey, held, number, placement, &failure).await)
+        }
     };
-    record_decision(hub, journey, number, placement, &decision);
+    record_decision(hub, journey, held, number, placement, &decision);
     Ok(decision)
 }
 
-/// Logs a decision and defers its audit event.
+/// Logs a decision and holds its audit event.
 fn record_decision(
     hub: &Hub,
     journey: &Journey,
+    held: &mut Vec<Event>,
     cycle: u8,
     placement: Placement<'_>,
     decision: &Decision,
 ) {
     log_decision(&journey.id, cycle, placement, decision);
-    defer_matching(
+    hold_matching(
         hub,
         journey,
+        held,
         cycle,
         decision.outcome.as_str(),
         &decision.reasons,
@@ -263,11 +276,13 @@ async fn stored_link(
     }
 }
 
-/// Cycles 0 and 1.
+/// Cycles 0 and 1. Their audit events go into `held`, to be appended with the journey's
+/// next event.
 pub(crate) async fn first_attempt(
     hub: &Hub,
     rp: &RelyingParty,
     journey: &Journey,
+    held: &mut Vec<Event>,
     identity: &VerifiedIdentity,
 ) -> Next {
     let decision = match stored_link(hub, rp, identity).await {
@@ -275,6 +290,7 @@ pub(crate) async fn first_attempt(
             return unavailable(
                 hub,
                 journey,
+                held,
                 0,
                 Placement::InHub,
                 &MatchingFailure::Store(e),
@@ -288,7 +304,8 @@ pub(crate) async fn first_attempt(
                 outcome = "match",
                 "matching decision"
             );
-            defer_matching(hub, journey, 0, "match", &["cycle0:stored_link".to_owned()]);
+            let reasons = ["cycle0:stored_link".to_owned()];
+            hold_matching(hub, journey, held, 0, "match", &reasons);
             return Next::Complete {
                 claim: MatchClaim {
                     status: MatchStatus::Matched,
@@ -300,11 +317,11 @@ pub(crate) async fn first_attempt(
         Ok(StoredLink::Candidates(candidates)) => {
             let policy = &rp.settings.matching;
             let decision = matching::match_cycle1(&identity.dataset, &candidates, policy);
-            record_decision(hub, journey, 1, Placement::InHub, &decision);
+            record_decision(hub, journey, held, 1, Placement::InHub, &decision);
             decision
         }
         Ok(StoredLink::NotLinked) => {
-            match run_cycle(hub, rp, journey, identity, Cycle::One).await {
+            match run_cycle(hub, rp, journey, held, identity, Cycle::One).await {
                 Ok(decision) => decision,
                 Err(next) => return next,
             }
@@ -319,17 +336,18 @@ pub(crate) async fn first_attempt(
     }
 }
 
-/// Cycle 3 with the citizen's answer (already format-checked).
+/// Cycle 3 with the citizen's answer (already format-checked); its event goes into `held`.
 pub(crate) async fn cycle3(
     hub: &Hub,
     rp: &RelyingParty,
     journey: &Journey,
+    held: &mut Vec<Event>,
     identity: &VerifiedIdentity,
     attribute: &str,
     value: &str,
 ) -> Next {
     let cycle = Cycle::Three { attribute, value };
-    let decision = match run_cycle(hub, rp, journey, identity, cycle).await {
+    let decision = match run_cycle(hub, rp, journey, held, identity, cycle).await {
         Ok(decision) => decision,
         Err(next) => return next,
     };

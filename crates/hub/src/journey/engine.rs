@@ -5,9 +5,10 @@
 //! No HTTP here: the web edge turns outcomes and [`Refusal`]s into responses, and passes
 //! in the time.
 
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use audit::EventType;
+use audit::{Event, EventType};
 use matching::RecordId;
 use url::Url;
 
@@ -15,6 +16,7 @@ use super::store;
 use super::{Journey, JourneyState, MatchClaim, MatchStatus, RpRequest, VerifiedIdentity};
 use crate::app::Hub;
 use crate::assertion;
+use crate::audit_trail::AuditUnavailable;
 use crate::level::Level;
 use crate::matching_step::{self, Next};
 use crate::reason::{rp_error_url, Reason};
@@ -84,16 +86,41 @@ pub(crate) enum Cycle3Answer<'a> {
     Declined,
 }
 
-/// Runs journey steps against the hub's stores at time `now` (Unix seconds).
-#[derive(Debug, Clone, Copy)]
+/// Runs one journey step against the hub's stores at time `now` (Unix seconds).
+#[derive(Debug)]
 pub(crate) struct JourneyEngine<'a> {
     hub: &'a Hub,
     now: i64,
+    /// The step's events not yet appended: each goes into the log with the event that
+    /// ends the step (one commit to wait for). Dropped with the step if it never gets
+    /// there (its client went away): then the step issued nothing either.
+    held: Mutex<Vec<Event>>,
 }
 
 impl<'a> JourneyEngine<'a> {
     pub(crate) fn new(hub: &'a Hub, now: i64) -> Self {
-        Self { hub, now }
+        Self {
+            hub,
+            now,
+            held: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn held(&self) -> MutexGuard<'_, Vec<Event>> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Holds `event` back until the step records its next one. Only for events that are
+    /// always followed by another within the step, and that issue nothing themselves.
+    fn hold(&self, event: Event) {
+        self.held().push(event);
+    }
+
+    /// Appends the held events and `event`, in order, and waits until they are durable.
+    async fn record(&self, event: Event) -> Result<(), AuditUnavailable> {
+        let mut events = std::mem::take(&mut *self.held());
+        events.push(event);
+        self.hub.audit.record_all(events).await
     }
 
     /// A journey accepted at `/authorize`: straight to `idp` (an `idp_hint` the journey
@@ -104,8 +131,7 @@ impl<'a> JourneyEngine<'a> {
         if let Some(idp) = idp {
             // Sending the browser on always records an event of the journey (selected or
             // failed): the start goes into the log with it, in one append.
-            let _deferring = hub.audit.deferral_scope(&journey);
-            hub.audit.defer(&journey, started);
+            self.hold(started);
             return self.send_to_idp(&mut journey, idp).await;
         }
         // Neither write needs the other: wait for both at once.
@@ -171,7 +197,6 @@ impl<'a> JourneyEngine<'a> {
             hub.audit.rejected(None, None, "idp_state_unknown").await;
             return Err(Refusal::UnknownState);
         };
-        let _deferring = hub.audit.deferral_scope(&journey);
         // The state was issued to another browser: a forged or injected response (CSRF).
         if !same_browser(&journey, response.browser) {
             tracing::warn!(journey = %journey.id, "identity provider response in another browser");
@@ -196,7 +221,8 @@ impl<'a> JourneyEngine<'a> {
             let reason = idp_error_reason(error, response.error_description);
             let mut returned = hub.audit.journey_event(EventType::IdpReturned, &journey);
             returned.outcome = Some(reason.code().to_owned());
-            let _ = hub.audit.record(returned).await;
+            // Appended with the failure that follows.
+            self.hold(returned);
             return self.fail(&mut journey, reason).await;
         }
         let Some(code) = response.code else {
@@ -238,7 +264,7 @@ impl<'a> JourneyEngine<'a> {
         let mut returned = hub.audit.journey_event(EventType::IdpReturned, &journey);
         returned.outcome = Some("success".into());
         // Appended with the matching event (or the failure) that always follows.
-        hub.audit.defer(&journey, returned);
+        self.hold(returned);
         tracing::debug!(journey = %journey.id, idp = %idp.settings.id, "identity provider returned");
         self.run_matching(&mut journey).await
     }
@@ -251,7 +277,6 @@ impl<'a> JourneyEngine<'a> {
     ) -> Result<Outcome, Refusal> {
         let hub = self.hub;
         let mut journey = self.journey_for_form(form).await?;
-        let _deferring = hub.audit.deferral_scope(&journey);
         if journey.is_expired(self.now) {
             return self.fail(&mut journey, Reason::JourneyExpired).await;
         }
@@ -293,18 +318,22 @@ impl<'a> JourneyEngine<'a> {
             }
             .into(),
         );
-        if hub.audit.record(answered).await.is_err() {
+        if self.record(answered).await.is_err() {
             return self.fail(&mut journey, Reason::HubUnavailable).await;
         }
+        let mut events = Vec::new();
         let next = match value {
             Some(value) => {
-                matching_step::cycle3(hub, rp, &journey, &identity, &attribute, value).await
+                let journey = &journey;
+                matching_step::cycle3(hub, rp, journey, &mut events, &identity, &attribute, value)
+                    .await
             }
             None => {
                 tracing::info!(journey = %journey.id, cycle = 3, "cycle-3 question declined");
                 matching_step::no_match(rp)
             }
         };
+        self.held().extend(events);
         self.proceed(&mut journey, next).await
     }
 
@@ -354,7 +383,7 @@ impl<'a> JourneyEngine<'a> {
         let selected = hub.audit.journey_event(EventType::IdpSelected, journey);
         let (saved, logged) = tokio::join!(
             store::save_with_upstream_state(hub, journey, &state),
-            hub.audit.record(selected),
+            self.record(selected),
         );
         if let Err(e) = saved {
             tracing::error!(error = %e, "session store unavailable");
@@ -398,7 +427,9 @@ impl<'a> JourneyEngine<'a> {
             Ok(i) => i.clone(),
             Err(_) => return self.fail(journey, Reason::JourneyFinished).await,
         };
-        let next = matching_step::first_attempt(hub, rp, journey, &identity).await;
+        let mut events = Vec::new();
+        let next = matching_step::first_attempt(hub, rp, journey, &mut events, &identity).await;
+        self.held().extend(events);
         self.proceed(journey, next).await
     }
 
@@ -417,7 +448,7 @@ impl<'a> JourneyEngine<'a> {
                 let mut asked = hub.audit.journey_event(EventType::Cycle3Asked, journey);
                 asked.match_cycle = Some(3);
                 asked.outcome = Some(attribute.clone());
-                if hub.audit.record(asked).await.is_err() {
+                if self.record(asked).await.is_err() {
                     return self.fail(journey, Reason::HubUnavailable).await;
                 }
                 Ok(Outcome::AskCycle3 {
@@ -449,7 +480,7 @@ impl<'a> JourneyEngine<'a> {
             }
         }
         // A failure issues nothing, so it still goes back to the RP if the log is down.
-        let _ = hub.audit.record(event).await;
+        let _ = self.record(event).await;
         match self.back_to_rp(journey, reason) {
             Ok(url) => Outcome::Redirect(url),
             Err(refusal) => Outcome::Refused(refusal),
@@ -457,7 +488,7 @@ impl<'a> JourneyEngine<'a> {
     }
 
     /// Completes the journey: stores the single-use code, logs the assertion (with the
-    /// journey's deferred events), and sends the browser to the RP. Fails closed: if the
+    /// step's held events), and sends the browser to the RP. Fails closed: if the
     /// code, the journey or the log entry cannot be stored, no code leaves the hub.
     /// `link`, a record newly matched, is saved once the decision is in the log, without
     /// holding up the response.
@@ -478,19 +509,19 @@ impl<'a> JourneyEngine<'a> {
             Ok(issued) => issued,
             Err(e) => {
                 tracing::error!(error = %e, journey = %journey.id, "could not issue code");
-                // Logs the failure (with the deferred events); the journey, already
+                // Logs the failure (with the held events); the journey, already
                 // completed in memory, keeps its stored state.
                 return self.fail(journey, Reason::HubUnavailable).await;
             }
         };
         if outcome.status == MatchStatus::Created {
             let created = hub.audit.journey_event(EventType::AccountCreated, journey);
-            hub.audit.defer(journey, created);
+            self.hold(created);
         }
         let mut assertion = hub.audit.journey_event(EventType::AssertionIssued, journey);
         assertion.outcome = Some(outcome.status.as_str().to_owned());
         assertion.subject = Some(issued.sub.clone());
-        if hub.audit.record(assertion).await.is_err() {
+        if self.record(assertion).await.is_err() {
             assertion::discard_code(hub, &issued.code).await;
             return self
                 .back_to_rp(journey, Reason::HubUnavailable)
