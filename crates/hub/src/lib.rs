@@ -9,7 +9,6 @@ pub mod audit_checkpoints;
 pub mod audit_trail;
 mod clock;
 pub mod config;
-mod failure;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -19,7 +18,6 @@ pub mod journey;
 pub mod level;
 mod matching_step;
 pub mod metrics;
-mod pages;
 mod reason;
 pub mod records;
 mod relying_party;

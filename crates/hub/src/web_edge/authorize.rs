@@ -6,12 +6,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::authorization_request::{registered_redirect_uri, validate, AuthorizeParams};
 use super::{browser_session, now, session_cookie};
 use crate::app::Hub;
-use crate::failure::{see_other, PageError};
 use crate::journey::engine::{eligible_idps, JourneyEngine, Outcome};
 use crate::journey::{Journey, RpRequest};
-use crate::pages::{html, Picker, PickerEntry};
 use crate::reason::{rp_error_url, Reason};
 use crate::relying_party::RelyingParty;
+use crate::web_edge::error_pages::{see_other, PageError};
+use crate::web_edge::pages::{html, Picker, PickerEntry};
 use crate::web_edge::{journey_steps, pushed_authorization, request_object};
 use audit::EventType;
 

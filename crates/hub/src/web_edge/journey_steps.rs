@@ -8,11 +8,11 @@ use serde::Deserialize;
 
 use super::{browser_session, now};
 use crate::app::Hub;
-use crate::failure::{see_other, PageError};
 use crate::journey::engine::{
     Cycle3Answer, IdpResponse, JourneyEngine, JourneyForm, Outcome, Refusal,
 };
-use crate::pages::{cycle3_wording, html, Cycle3};
+use crate::web_edge::error_pages::{see_other, PageError};
+use crate::web_edge::pages::{cycle3_wording, html, Cycle3};
 
 /// Fields of the hub's journey forms.
 #[derive(Debug, Deserialize)]

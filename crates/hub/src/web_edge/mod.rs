@@ -5,9 +5,11 @@ pub(crate) mod authorization_request;
 mod authorize;
 pub(crate) mod browser_security;
 mod discovery;
+pub(crate) mod error_pages;
 mod health;
 mod journey_steps;
 pub(crate) mod overload;
+mod pages;
 mod pushed_authorization;
 pub(crate) mod rate_limit;
 pub(crate) mod request_object;
@@ -25,7 +27,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::app::Hub;
 pub(crate) use crate::clock::now;
-use crate::failure::PageError;
+use crate::web_edge::error_pages::PageError;
 
 /// Name of the cookie identifying a browser's session at the hub, over plain http.
 pub(crate) const SESSION_COOKIE: &str = "hub_session";
@@ -48,7 +50,10 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         web::get().to(discovery::configuration),
     )
     .route("/jwks", web::get().to(discovery::jwks))
-    .route("/assets/hub.css", web::get().to(crate::pages::stylesheet))
+    .route(
+        "/assets/hub.css",
+        web::get().to(crate::web_edge::pages::stylesheet),
+    )
     .route("/authorize", web::get().to(authorize::authorize_get))
     .route("/authorize", web::post().to(authorize::authorize_post))
     .route("/journey/idp", web::post().to(journey_steps::choose_idp))

@@ -14,7 +14,7 @@ use actix_web::{web, HttpResponse, ResponseError};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
-use crate::failure::PageError;
+use crate::web_edge::error_pages::PageError;
 
 /// Seconds a shed client is asked to wait.
 const RETRY_AFTER_SECS: &str = "1";

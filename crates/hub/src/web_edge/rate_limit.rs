@@ -30,7 +30,7 @@ use serde_json::json;
 
 use crate::app::Hub;
 use crate::config::Settings;
-use crate::pages::{html, ErrorPage};
+use crate::web_edge::pages::{html, ErrorPage};
 
 /// The limited endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -11,7 +11,7 @@ use actix_web::{web, HttpResponse, ResponseError};
 use serde_json::json;
 
 use crate::app::Hub;
-use crate::failure::PageError;
+use crate::web_edge::error_pages::PageError;
 
 /// Whether percent-decoding `encoded` (as `application/x-www-form-urlencoded`) gives UTF-8.
 pub(crate) fn decodes_to_utf8(encoded: &[u8]) -> bool {

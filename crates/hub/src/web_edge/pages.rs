@@ -6,7 +6,7 @@ use askama::Template;
 
 /// The hub's only stylesheet. Pages have no inline style, so the Content-Security-Policy
 /// can refuse inline styles (and scripts) outright.
-const STYLESHEET: &str = include_str!("../templates/hub.css");
+const STYLESHEET: &str = include_str!("../../templates/hub.css");
 
 /// Changes with the stylesheet's content: pages link `/assets/hub.css?v=VERSION`, so a
 /// browser may keep it for a year and still gets a new one after a deploy.

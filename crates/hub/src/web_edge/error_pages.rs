@@ -4,7 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 
-use crate::pages::{html, ErrorPage};
+use super::pages::{html, ErrorPage};
 use crate::reason::Reason;
 
 /// A 303 to `url`.
