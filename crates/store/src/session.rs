@@ -342,8 +342,8 @@ impl SessionStore for MemorySessionStore {
 #[cfg(test)]
 mod tests {
     //! What only the memory store does; the behaviour every store shares is
-    //! the contract in `tests/common/session_contract.rs`, run against this
-    //! store by `tests/session_contract.rs`.
+    //! the contract in `tests/it/common/session_contract.rs`, run against
+    //! this store by `tests/it/session_contract.rs`.
     use super::*;
 
     const MINUTE: Duration = Duration::from_secs(60);

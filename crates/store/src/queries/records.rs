@@ -56,7 +56,7 @@ macro_rules! record_statements {
         /// `(record_id, dataset JSON)` of the RP's records stored under any of
         /// `keys`, each once, by `record_id`, at most `limit`: one statement
         /// that walks the key index for the keys' entries and then looks each
-        /// record up by primary key (see the EXPLAIN notes in `tests/database.rs`).
+        /// record up by primary key (see the EXPLAIN notes in `tests/it/database.rs`).
         pub(crate) async fn candidate_rows(
             conn: &mut $conn,
             rp: &str,

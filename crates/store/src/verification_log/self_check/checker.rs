@@ -624,7 +624,7 @@ mod tests {
             }
         }
         let max_time = rows.last().map(|r| r.max_time.clone());
-        // Only the root of the seal is compared here; signatures in tests/audit.rs.
+        // Only the root of the seal is compared here; signatures in tests/it/audit.rs.
         let seal = audit::Checkpoint {
             tree_size: n,
             root_hash: audit::encode_hash(&audit::root(n, &tree).unwrap()),
@@ -643,7 +643,7 @@ mod tests {
             pruned_below: end,
         });
         assert_eq!(report.pruned, pruned.len() as u64);
-        // No `log_pruned` events here: their rule is tested in tests/audit.rs.
+        // No `log_pruned` events here: their rule is tested in tests/it/audit.rs.
         report
             .problems
             .iter()

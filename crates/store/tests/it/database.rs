@@ -2,11 +2,9 @@
 //! backend-neutral test runs its one body on both.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{fresh_databases, migrated_databases, Backend, TestDb};
+use crate::common::{fresh_databases, migrated_databases, Backend, TestDb};
 use matching::{Address, DepartmentRecord, MatchingDataset, RecordId};
 use store::{Database, DatabaseOptions, PoolState, SchemaStatus, StoreError};
 

@@ -1,5 +1,5 @@
 //! The contract every [`SessionStore`] keeps, written once and run against
-//! each store (`tests/session_contract.rs`): a test here takes [`Stores`],
+//! each store (`tests/it/session_contract.rs`): a test here takes [`Stores`],
 //! two handles on one fresh, empty store, as two hub instances would hold
 //! them. What only one store does (Redis' key layout and outages, the memory
 //! store's sweep) is tested beside that store.

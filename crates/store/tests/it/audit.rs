@@ -4,13 +4,11 @@
 //! tampering done behind the store's back.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use crate::common::{migrated_databases, Backend, TestDb};
 use audit::{Checkpoint, Event, EventType, Hash, MemoryTree, NodeSource};
-use common::{migrated_databases, Backend, TestDb};
 use store::{
     AppendedRange, AuditCheckReport, AuditFilter, AuditProblemKind, Database, DatabaseOptions,
     LogSeal, StoreError,
@@ -1425,9 +1423,12 @@ async fn lost_postgres_is_unavailable() {
     .unwrap();
     db.append_audit_events(&events(0..2), seal()).await.unwrap();
     // The database goes away under the pool (connections closed by the server).
-    store::test_support::drop_scratch_postgres_database(&common::postgres_admin_url(), &t.url)
-        .await
-        .unwrap();
+    store::test_support::drop_scratch_postgres_database(
+        &crate::common::postgres_admin_url(),
+        &t.url,
+    )
+    .await
+    .unwrap();
     let err = db
         .append_audit_events(&events(2..4), seal())
         .await

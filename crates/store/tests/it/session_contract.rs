@@ -2,8 +2,6 @@
 //! against every store: in process, and on a real Redis (`REDIS_URL`).
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 mod memory {
     crate::session_contract!(crate::common::session_contract::Stores::memory());
 }

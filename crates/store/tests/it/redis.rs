@@ -3,13 +3,11 @@
 //! behaviour every store shares is the contract in `session_contract.rs`.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::session_contract::RedisKeys;
-use common::{redis_store, redis_url, scratch_redis_store};
+use crate::common::session_contract::RedisKeys;
+use crate::common::{redis_store, redis_url, scratch_redis_store};
 use store::test_support::{redis_take_and_follow_as, scratch_redis_prefix};
 use store::{Put, RedisSessionStore, SessionStore, StoreError};
 use tokio::net::{TcpListener, TcpStream};
