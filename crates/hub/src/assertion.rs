@@ -80,7 +80,7 @@ pub(crate) async fn issue_code(
             &request.scope,
             &rp.settings.userinfo_claims,
         ),
-        journey_id: journey.id.clone(),
+        journey_id: journey.id.to_string(),
     };
     let code = token::random_opaque(32);
     let json = serde_json::to_string(&grant).map_err(|e| StoreError::Corrupt(e.to_string()))?;

@@ -96,7 +96,7 @@ impl AuditTrail {
     /// An event about `journey`: journey id, RP, requested level and IdP filled in.
     pub fn journey_event(&self, event_type: EventType, journey: &Journey) -> Event {
         let mut event = self.event(event_type);
-        event.journey_id = Some(journey.id.clone());
+        event.journey_id = Some(journey.id.to_string());
         event.rp = Some(journey.request.client_id.clone());
         event.level_requested = Some(journey.request.minimum_level.to_string());
         event.idp = journey.idp.clone();

@@ -226,7 +226,7 @@ fn record_decision(
     placement: Placement<'_>,
     decision: &Decision,
 ) {
-    log_decision(&journey.id, cycle, placement, decision);
+    log_decision(journey.id.as_str(), cycle, placement, decision);
     hold_matching(
         hub,
         journey,

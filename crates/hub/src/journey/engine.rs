@@ -13,7 +13,9 @@ use matching::RecordId;
 use url::Url;
 
 use super::store;
-use super::{Journey, JourneyState, MatchClaim, MatchStatus, RpRequest, VerifiedIdentity};
+use super::{
+    Journey, JourneyId, JourneyState, MatchClaim, MatchStatus, RpRequest, VerifiedIdentity,
+};
 use crate::app::Hub;
 use crate::assertion;
 use crate::audit_trail::AuditUnavailable;
@@ -299,7 +301,7 @@ impl<'a> JourneyEngine<'a> {
             if matching::normalise_attribute(&attribute, value).is_err() {
                 return Ok(Outcome::AskCycle3 {
                     invalid_answer: true,
-                    journey: journey.id,
+                    journey: journey.id.to_string(),
                     csrf: journey.csrf,
                     attribute,
                 });
@@ -340,7 +342,7 @@ impl<'a> JourneyEngine<'a> {
     /// Loads the journey a form names and checks its browser and anti-CSRF token.
     async fn journey_for_form(&self, form: JourneyForm<'_>) -> Result<Journey, Refusal> {
         let browser = form.browser.ok_or(Refusal::NoJourney)?;
-        let journey = store::load(self.hub, form.journey)
+        let journey = store::load(self.hub, &JourneyId::from(form.journey))
             .await
             .map_err(|_| Refusal::Unavailable)?
             .ok_or(Refusal::NoJourney)?;
@@ -452,7 +454,7 @@ impl<'a> JourneyEngine<'a> {
                     return self.fail(journey, Reason::HubUnavailable).await;
                 }
                 Ok(Outcome::AskCycle3 {
-                    journey: journey.id.clone(),
+                    journey: journey.id.to_string(),
                     csrf: journey.csrf.clone(),
                     attribute,
                     invalid_answer: false,
@@ -551,7 +553,7 @@ impl<'a> JourneyEngine<'a> {
         let rp = journey.request.client_id.as_str();
         self.hub
             .audit
-            .rejected(Some(rp), Some(&journey.id), outcome)
+            .rejected(Some(rp), Some(journey.id.as_str()), outcome)
             .await;
     }
 }

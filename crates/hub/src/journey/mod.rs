@@ -164,10 +164,39 @@ pub struct InvalidTransition {
     pub attempted: &'static str,
 }
 
+/// A journey's identifier: random, unguessable, in the journey's forms, log events and
+/// the session store's key. Parsed once from a form; nothing else names a journey.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JourneyId(String);
+
+impl JourneyId {
+    /// A fresh identifier (24 random bytes, base64url).
+    pub fn random() -> Self {
+        Self(token::random_opaque(24))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for JourneyId {
+    fn from(id: &str) -> Self {
+        Self(id.to_owned())
+    }
+}
+
+impl std::fmt::Display for JourneyId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// One journey. Stored in the session store under its id; bound to one browser.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Journey {
-    pub id: String,
+    pub id: JourneyId,
     /// The browser session (cookie) this journey belongs to.
     pub browser: String,
     /// Anti-CSRF token embedded in the journey's forms.
@@ -186,7 +215,7 @@ pub struct Journey {
 
 impl Journey {
     pub fn new(
-        id: String,
+        id: JourneyId,
         browser: String,
         csrf: String,
         request: RpRequest,
@@ -349,7 +378,14 @@ pub(crate) mod tests {
             minimum_level: levels.parse("P2").unwrap(),
             vectors: None,
         };
-        Journey::new("j".into(), "b".into(), "csrf".into(), request, 1000, 5400)
+        Journey::new(
+            JourneyId::from("j"),
+            "b".into(),
+            "csrf".into(),
+            request,
+            1000,
+            5400,
+        )
     }
 
     fn upstream() -> UpstreamRequest {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use store::{Put, StoreError};
 
 use crate::app::Hub;
-use crate::journey::Journey;
+use crate::journey::{Journey, JourneyId};
 
 const JOURNEYS: &str = "journey";
 const UPSTREAM_STATES: &str = "upstream_state";
@@ -14,11 +14,11 @@ const UPSTREAM_STATES: &str = "upstream_state";
 /// RP as `journey_expired` instead of ending on a hub page.
 const GRACE_SECS: u64 = 3600;
 
-pub(crate) async fn load(hub: &Hub, id: &str) -> Result<Option<Journey>, StoreError> {
-    let Some(json) = hub.sessions.get(JOURNEYS, id).await? else {
+pub(crate) async fn load(hub: &Hub, id: &JourneyId) -> Result<Option<Journey>, StoreError> {
+    let Some(json) = hub.sessions.get(JOURNEYS, id.as_str()).await? else {
         return Ok(None);
     };
-    Ok(parsed(id, &json))
+    Ok(parsed(id.as_str(), &json))
 }
 
 /// The stored journey `id`, or `None` (logged) if it cannot be read.
@@ -41,7 +41,7 @@ pub(crate) fn stored<'a>(hub: &Hub, journey: &'a Journey) -> Result<Put<'a>, Sto
     let value = serde_json::to_string(journey).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     Ok(Put {
         namespace: JOURNEYS,
-        key: &journey.id,
+        key: journey.id.as_str(),
         value,
         ttl: Duration::from_secs(hub.settings.journey.ttl_secs + GRACE_SECS),
     })
@@ -56,7 +56,7 @@ pub(crate) async fn save_with_upstream_state(
     let index = Put {
         namespace: UPSTREAM_STATES,
         key: state,
-        value: journey.id.clone(),
+        value: journey.id.to_string(),
         ttl: Duration::from_secs(hub.settings.journey.ttl_secs),
     };
     hub.sessions

@@ -7,7 +7,7 @@ use super::authorization_request::{registered_redirect_uri, validate, AuthorizeP
 use super::{browser_session, now, session_cookie};
 use crate::app::Hub;
 use crate::journey::engine::{eligible_idps, JourneyEngine, Outcome};
-use crate::journey::{Journey, RpRequest};
+use crate::journey::{Journey, JourneyId, RpRequest};
 use crate::reason::{rp_error_url, Reason};
 use crate::relying_party::RelyingParty;
 use crate::web_edge::error_pages::{see_other, PageError};
@@ -170,7 +170,7 @@ async fn authorize(
     }
     let browser = browser_session(&req).unwrap_or_else(|| token::random_opaque(32));
     let journey = Journey::new(
-        token::random_opaque(24),
+        JourneyId::random(),
         browser.clone(),
         token::random_opaque(24),
         request,
@@ -190,7 +190,7 @@ async fn authorize(
             &Picker {
                 rp_name: &rp.settings.name,
                 level: level.as_str(),
-                journey: &journey_id,
+                journey: journey_id.as_str(),
                 csrf: &csrf,
                 idps: eligible
                     .iter()
