@@ -213,7 +213,9 @@ async fn prune(settings: &Settings, before: Option<String>, archive: &Path) -> a
     let jwks = keys.jwks();
     let seal = hub::app::log_seal(keys)?;
     let instance = settings.audit.instance.as_deref().unwrap_or("hub-cli");
-    let report = hub::retention::prune(&db, &seal, &jwks, instance, &before, archive).await?;
+    let report =
+        hub::verification_log::retention::prune(&db, &seal, &jwks, instance, &before, archive)
+            .await?;
     println!(
         "archived and pruned {} events older than {before} into {} (proved against checkpoint {})",
         report.archived,

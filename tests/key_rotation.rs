@@ -202,7 +202,7 @@ async fn pruning_after_a_rotation_verifies_checkpoints_signed_with_the_previous_
     // The current checkpoint (the head's seal) is signed before the rotation, and the
     // log does not grow after it until the prune's record, so pruning proves the archive
     // against it.
-    let checkpoint = hub::audit_checkpoints::current(&db, before.current())
+    let checkpoint = hub::verification_log::checkpoints::current(&db, before.current())
         .await
         .unwrap();
     assert_eq!(kid_of(&checkpoint.signature), before.current().kid());
@@ -215,9 +215,10 @@ async fn pruning_after_a_rotation_verifies_checkpoints_signed_with_the_previous_
     let archive = tempfile::tempdir().unwrap();
     let jwks = after.jwks();
     let seal = hub::app::log_seal(after).unwrap();
-    let report = hub::retention::prune(&db, &seal, &jwks, "test", &cutoff, archive.path())
-        .await
-        .expect("the archive verifies with the previous key, which is still published");
+    let report =
+        hub::verification_log::retention::prune(&db, &seal, &jwks, "test", &cutoff, archive.path())
+            .await
+            .expect("the archive verifies with the previous key, which is still published");
     assert_eq!(report.checkpoint_size, checkpoint.tree_size);
     assert!(report.archived > 0);
     let archived_jwks: Value =

@@ -626,9 +626,16 @@ async fn pruning_archives_first_and_the_tree_stays_verifiable() {
     let seal = hub::app::log_seal(keys).unwrap();
     let db = store::Database::open(&hub.database_url).await.unwrap();
     let archive = tempfile::tempdir().unwrap();
-    let report = hub::retention::prune(&db, &seal, &jwks, "test", &cutoff_time, archive.path())
-        .await
-        .unwrap();
+    let report = hub::verification_log::retention::prune(
+        &db,
+        &seal,
+        &jwks,
+        "test",
+        &cutoff_time,
+        archive.path(),
+    )
+    .await
+    .unwrap();
     assert_eq!(report.archived, old.len() as u64);
 
     // The archive verifies offline, on its own.
@@ -694,12 +701,12 @@ async fn checkpoints_are_read_without_side_effects_and_published_in_the_log() {
         .unwrap();
     let (signing_keys, _) = hub::app::load_or_create_keys(&settings).unwrap();
     let seal = hub::app::log_seal(signing_keys).unwrap();
-    let published = hub::audit_checkpoints::publish(&db, &seal, "test")
+    let published = hub::verification_log::checkpoints::publish(&db, &seal, "test")
         .await
         .unwrap()
         .unwrap();
     assert_eq!(published, current);
-    let again = hub::audit_checkpoints::publish(&db, &seal, "test")
+    let again = hub::verification_log::checkpoints::publish(&db, &seal, "test")
         .await
         .unwrap();
     assert_eq!(again, Some(current.clone()), "nothing new since: not again");

@@ -8,13 +8,13 @@ use std::time::Duration;
 use store::{Database, LogSeal, MemorySessionStore, RedisSessionStore, SessionStore};
 use url::Url;
 
-use crate::audit_trail::AuditTrail;
 use crate::config::Settings;
-use crate::idp_breaker::IdpBreaker;
+use crate::identity_provider::breaker::IdpBreaker;
+use crate::identity_provider::IdentityProvider;
 use crate::level::Levels;
 use crate::metrics::Metrics;
 use crate::relying_party::RelyingParty;
-use crate::upstream::IdentityProvider;
+use crate::verification_log::trail::AuditTrail;
 
 /// Errors starting the hub.
 #[derive(Debug, thiserror::Error)]

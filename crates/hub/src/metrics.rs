@@ -148,8 +148,11 @@ impl Metrics {
     }
 
     /// The gauge and counter of `idp`'s circuit breaker.
-    pub(crate) fn idp_breaker(&self, idp: &str) -> crate::idp_breaker::BreakerMetrics {
-        crate::idp_breaker::BreakerMetrics {
+    pub(crate) fn idp_breaker(
+        &self,
+        idp: &str,
+    ) -> crate::identity_provider::breaker::BreakerMetrics {
+        crate::identity_provider::breaker::BreakerMetrics {
             state: self.idp_circuit.with_label_values(&[idp]),
             refused: self.idp_refused.with_label_values(&[idp]),
         }

@@ -17,12 +17,12 @@ use super::{
     Journey, JourneyId, JourneyState, MatchClaim, MatchStatus, RpRequest, VerifiedIdentity,
 };
 use crate::app::Hub;
-use crate::assertion;
-use crate::audit_trail::AuditUnavailable;
+use crate::identity_provider::{IdentityProvider, UpstreamError};
+use crate::journey::matching_step::{self, Next};
 use crate::level::Level;
-use crate::matching_step::{self, Next};
 use crate::reason::{rp_error_url, Reason};
-use crate::upstream::{IdentityProvider, UpstreamError};
+use crate::relying_party::assertion;
+use crate::verification_log::trail::AuditUnavailable;
 
 /// What the browser sees next.
 #[derive(Debug)]

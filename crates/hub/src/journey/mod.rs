@@ -9,6 +9,7 @@
 //! second callback) is an [`InvalidTransition`] and ends the journey cleanly.
 
 pub(crate) mod engine;
+pub(crate) mod matching_step;
 pub(crate) mod store;
 
 use serde::{Deserialize, Serialize};

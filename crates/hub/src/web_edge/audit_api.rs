@@ -16,7 +16,7 @@ use store::AuditFilter;
 
 use super::token_endpoint::{basic_credentials, OAuthError};
 use crate::app::Hub;
-use crate::audit_checkpoints;
+use crate::verification_log::checkpoints as log_checkpoints;
 
 const AUDITOR_TOKENS: &str = "auditor_token";
 const READ_SCOPE: &str = "audit:read";
@@ -280,7 +280,7 @@ async fn export_checkpoint(
     hub: &Hub,
     tree_size: Option<u64>,
 ) -> Result<audit::Checkpoint, ApiError> {
-    let current = audit_checkpoints::current(&hub.db, &hub.signing_key)
+    let current = log_checkpoints::current(&hub.db, &hub.signing_key)
         .await
         .map_err(ApiError::unavailable)?;
     let Some(size) = tree_size.filter(|&s| s != current.tree_size) else {
@@ -291,7 +291,7 @@ async fn export_checkpoint(
             "tree_size must not exceed the log's size",
         ));
     }
-    audit_checkpoints::at_size(&hub.db, &hub.signing_key, size)
+    log_checkpoints::at_size(&hub.db, &hub.signing_key, size)
         .await
         .map_err(ApiError::unavailable)
 }
@@ -471,8 +471,8 @@ pub(crate) async fn checkpoint(
     match q.format {
         CheckpointFormat::Json => Ok(HttpResponse::Ok().json(checkpoint)),
         CheckpointFormat::Note => {
-            let note = audit_checkpoints::note(&checkpoint, &hub.log_note)
-                .map_err(ApiError::unavailable)?;
+            let note =
+                log_checkpoints::note(&checkpoint, &hub.log_note).map_err(ApiError::unavailable)?;
             Ok(HttpResponse::Ok()
                 .content_type("text/plain; charset=utf-8")
                 .body(note))
@@ -543,7 +543,7 @@ pub(crate) async fn inclusion(
             s
         }
         None => {
-            audit_checkpoints::current(&hub.db, &hub.signing_key)
+            log_checkpoints::current(&hub.db, &hub.signing_key)
                 .await
                 .map_err(ApiError::unavailable)?
                 .tree_size

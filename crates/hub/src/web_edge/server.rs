@@ -34,7 +34,7 @@ impl Application {
     pub async fn build(settings: Settings, listener: TcpListener) -> Result<Self, StartError> {
         let hub = web::Data::new(Hub::build(settings).await?);
         let port = listener.local_addr()?.port();
-        tokio::spawn(crate::audit_checkpoints::run(hub.clone()));
+        tokio::spawn(crate::verification_log::checkpoints::run(hub.clone()));
         let server = serve(hub, listener)?;
         Ok(Self { port, server })
     }

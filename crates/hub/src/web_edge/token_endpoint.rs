@@ -12,8 +12,8 @@ use serde_json::json;
 
 use super::now;
 use crate::app::Hub;
-use crate::assertion::{self, CodeGrant, Redemption};
 use crate::config::RpAuthMethod;
+use crate::relying_party::assertion::{self, CodeGrant, Redemption};
 use crate::relying_party::{RelyingParty, RpJwtError};
 use audit::EventType;
 

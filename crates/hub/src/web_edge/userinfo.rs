@@ -4,7 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use crate::app::Hub;
-use crate::assertion;
+use crate::relying_party::assertion;
 use audit::EventType;
 
 fn bearer(req: &HttpRequest) -> Option<&str> {

@@ -7,6 +7,8 @@
 //! cannot make the hub hammer the RP, and kept when a refresh fails so an outage at the RP
 //! does not lock it out at once.
 
+pub(crate) mod assertion;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

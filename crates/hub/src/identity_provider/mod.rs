@@ -3,6 +3,9 @@
 //! The request sent to an IdP carries only the hub's own client id, redirect URI, state,
 //! nonce, PKCE challenge and the level wanted: never anything naming the relying party.
 
+pub(crate) mod breaker;
+pub(crate) mod http;
+
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
     CoreClientAuthMethod, CoreGenderClaim, CoreGrantType, CoreJsonWebKey,
@@ -20,8 +23,8 @@ use tokio::sync::OnceCell;
 use url::Url;
 
 use crate::config::{CircuitBreakerSettings, IdentityProviderSettings, IdpAuthMethod};
-use crate::idp_breaker::{CircuitOpen, IdpBreaker};
-use crate::idp_http::{bounded, IdpHttpError, MAX_IDP_RESPONSE_BYTES};
+use crate::identity_provider::breaker::{CircuitOpen, IdpBreaker};
+use crate::identity_provider::http::{bounded, IdpHttpError, MAX_IDP_RESPONSE_BYTES};
 use crate::journey::UpstreamRequest;
 
 /// Algorithms accepted on IdP ID tokens: never `none`, never HMAC.

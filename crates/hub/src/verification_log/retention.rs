@@ -8,7 +8,7 @@ use std::path::Path;
 
 use store::{AuditFilter, Database, LogSeal};
 
-use crate::audit_checkpoints::{current, CheckpointError};
+use crate::verification_log::checkpoints::{current, CheckpointError};
 
 /// What a prune did.
 #[derive(Debug, Clone, PartialEq, Eq)]
