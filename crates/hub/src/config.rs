@@ -104,10 +104,6 @@ impl Default for AuditSettings {
 pub struct Secret(SecretString);
 
 impl Secret {
-    pub fn new(value: &str) -> Self {
-        Self(SecretString::from(value))
-    }
-
     /// The value itself, for the one place that uses it.
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
