@@ -182,10 +182,13 @@ mod tests {
         (addr, accepted, task)
     }
 
-    /// An address that refuses connections (nothing listens there any more).
-    async fn dead_addr() -> SocketAddr {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        listener.local_addr().unwrap()
+    /// An address that refuses connections: a socket bound but never listening. The socket
+    /// is returned so the port stays reserved; a freed port could be handed to the proxy's
+    /// own listener, which would then forward to itself.
+    fn dead_addr() -> (SocketAddr, tokio::net::TcpSocket) {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        (socket.local_addr().unwrap(), socket)
     }
 
     async fn round_trip(stream: &mut TcpStream, message: &[u8]) {
@@ -269,7 +272,7 @@ mod tests {
 
     #[tokio::test]
     async fn proxy_skips_a_dead_backend() {
-        let dead = dead_addr().await;
+        let (dead, _reserved) = dead_addr();
         let (a, _, _server_a) = echo_server().await;
         let (b, _, _server_b) = echo_server().await;
         let proxy = Proxy::start(vec![a, dead, b]).await;

@@ -112,6 +112,8 @@ pub struct TestHub {
     pub http: reqwest::Client,
     /// The hub's database (to inspect or tamper with it).
     pub database_url: String,
+    /// Keeps the down IdP's port reserved, so no other test's server can take it.
+    _down_idp_port: Option<tokio::net::TcpSocket>,
 }
 
 fn listener() -> TcpListener {
@@ -156,6 +158,7 @@ pub struct Peers {
     pub demo_rp_url: String,
     pub rp_jwt_key: token::SigningKey,
     idps: Vec<Value>,
+    down_idp_port: Option<tokio::net::TcpSocket>,
 }
 
 pub async fn start_peers(issuer: &str, include_down_idp: bool) -> Peers {
@@ -222,10 +225,9 @@ pub async fn start_peers(issuer: &str, include_down_idp: bool) -> Peers {
         json!({"id": IDP_BASIC, "name": "Basic IdP", "issuer": basic_url, "client_id": "hub-at-basic",
                "token_endpoint_auth_method": "client_secret_basic", "client_secret": "basic-secret", "max_level": "P1"}),
     ];
-    if include_down_idp {
-        let closed = listener();
-        let down = origin(&closed);
-        drop(closed);
+    let down_idp_port = include_down_idp.then(bound_not_listening);
+    if let Some(port) = &down_idp_port {
+        let down = format!("http://{}", port.local_addr().expect("local addr"));
         idps.insert(0, json!({"id": IDP_DOWN, "name": "Down IdP", "issuer": down, "client_id": "hub",
                "token_endpoint_auth_method": "client_secret_basic", "client_secret": "x", "max_level": "P2"}));
     }
@@ -235,7 +237,17 @@ pub async fn start_peers(issuer: &str, include_down_idp: bool) -> Peers {
         demo_rp_url: rp_url,
         rp_jwt_key: token::SigningKey::generate().expect("key"),
         idps,
+        down_idp_port,
     }
+}
+
+/// A loopback port that refuses connections for as long as the socket lives.
+fn bound_not_listening() -> tokio::net::TcpSocket {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind loopback");
+    socket
 }
 
 impl Peers {
@@ -253,6 +265,7 @@ impl Peers {
             rp_jwt_key: self.rp_jwt_key,
             data_dir,
             database_url,
+            _down_idp_port: self.down_idp_port,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
