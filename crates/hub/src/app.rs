@@ -1,7 +1,6 @@
 //! Builds the hub from settings: keys, storage, registries. The HTTP server around it is
 //! `web_edge::server`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,11 +9,17 @@ use url::Url;
 
 use crate::config::Settings;
 use crate::identity_provider::breaker::IdpBreaker;
+use crate::identity_provider::client::IdpClient;
 use crate::identity_provider::IdentityProvider;
+use crate::journey::engine::Journeys;
+use crate::journey::matching_step::Matcher;
+use crate::journey::store::JourneyStore;
 use crate::level::Levels;
 use crate::metrics::Metrics;
+use crate::relying_party::provider::{Lifetimes, OpenIdProvider};
 use crate::relying_party::RelyingParty;
 use crate::verification_log::trail::AuditTrail;
+use crate::verification_log::VerificationLog;
 
 /// Errors starting the hub.
 #[derive(Debug, thiserror::Error)]
@@ -35,33 +40,18 @@ pub enum StartError {
     Audit(#[from] audit::AuditError),
 }
 
-/// Shared, read-mostly state of one hub instance.
+/// One hub instance, built: the parts the web edge hands each route (the OP side, the
+/// journey engine's context, the verification log), and the stores its health checks
+/// ping.
 #[derive(Debug)]
 pub struct Hub {
-    pub settings: Settings,
-    /// The issuer identifier: the public URL without a trailing slash.
-    pub issuer: String,
-    pub levels: Levels,
-    pub relying_parties: HashMap<String, RelyingParty>,
-    pub identity_providers: Vec<IdentityProvider>,
-    /// The current key of [`load_or_create_keys`]' set: the only one that signs.
-    pub signing_key: Arc<token::SigningKey>,
-    /// The current key and the published keys, as the verification log's
-    /// appends and checks use them.
-    pub log_seal: LogSeal,
-    /// Signs checkpoint notes for witnesses, under the log's origin.
-    pub log_note: Arc<audit::NoteSigner>,
-    /// The published key set (current, next, previous; public parts), served at
-    /// `/jwks`. Fixed at start: a rotation reaches an instance when it restarts.
-    pub jwks: serde_json::Value,
-    pub pairwise: token::PairwiseSecret,
-    pub db: Database,
-    pub sessions: Arc<dyn SessionStore>,
-    /// For IdPs and RP JWKS: no redirects followed, bounded time.
-    pub http: reqwest::Client,
-    pub metrics: Metrics,
-    /// The verification log writer of this instance.
-    pub audit: AuditTrail,
+    pub(crate) settings: Settings,
+    pub(crate) op: Arc<OpenIdProvider>,
+    pub(crate) journeys: Arc<Journeys>,
+    pub(crate) log: Arc<VerificationLog>,
+    pub(crate) db: Database,
+    pub(crate) sessions: Arc<dyn SessionStore>,
+    pub(crate) metrics: Metrics,
 }
 
 impl Hub {
@@ -72,95 +62,130 @@ impl Hub {
         db.require_current_schema().await?;
         let (signing_keys, pairwise) = load_or_create_keys(&settings)?;
         let jwks = signing_keys.jwks();
-        let log_seal = log_seal(signing_keys)?;
-        let signing_key = log_seal.key().clone();
-        let log_note = Arc::new(log_note_signer(&settings)?);
-        if db.seal_unsealed_head(&log_seal).await? {
+        let seal = log_seal(signing_keys)?;
+        let signing_key = seal.key().clone();
+        let note = Arc::new(log_note_signer(&settings)?);
+        if db.seal_unsealed_head(&seal).await? {
             tracing::warn!("sealed a verification log written before seals existed, as found");
         }
         let instance =
             settings.audit.instance.clone().unwrap_or_else(|| {
                 format!("hub-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
             });
-        let audit = AuditTrail::start(
-            db.clone(),
-            log_seal.clone(),
-            instance,
-            settings.audit.max_batch,
-        );
-        let sessions: Arc<dyn SessionStore> = match settings.sessions.url.as_str() {
-            "memory" => Arc::new(MemorySessionStore::new()),
-            url if url.starts_with("redis://") || url.starts_with("rediss://") => {
-                Arc::new(RedisSessionStore::connect(url, &settings.sessions.key_prefix).await?)
-            }
-            other => return Err(StartError::Sessions(other.to_owned())),
-        };
-        let timeout = Duration::from_secs(settings.journey.idp_timeout_secs);
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(
-                Duration::from_millis(settings.journey.idp_connect_timeout_ms).min(timeout),
-            )
-            .timeout(timeout)
-            .build()?;
+        let trail = AuditTrail::start(db.clone(), seal.clone(), instance, settings.audit.max_batch);
+        let sessions = session_store(&settings).await?;
+        let http = outbound_http(&settings)?;
         let metrics = Metrics::new();
-        Ok(Self {
-            issuer: settings
-                .server
-                .public_url
-                .as_str()
-                .trim_end_matches('/')
-                .to_owned(),
-            levels: Levels::new(settings.levels.order.clone()),
+        let issuer = settings
+            .server
+            .public_url
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned();
+        let levels = Levels::new(settings.levels.order.clone());
+        let journey = &settings.journey;
+        let store = JourneyStore::new(sessions.clone(), Duration::from_secs(journey.ttl_secs));
+        let op = Arc::new(OpenIdProvider {
+            issuer: issuer.clone(),
             relying_parties: settings
                 .relying_parties
                 .iter()
                 .map(|rp| (rp.client_id.clone(), RelyingParty::new(rp.clone())))
                 .collect(),
-            identity_providers: settings
-                .identity_providers
-                .iter()
-                .map(|idp| {
-                    let breaker = IdpBreaker::new(
-                        settings.circuit_breaker.clone(),
-                        Some(metrics.idp_breaker(&idp.id)),
-                    );
-                    IdentityProvider::new(idp.clone()).with_breaker(breaker)
-                })
-                .collect(),
-            signing_key,
-            log_seal,
-            log_note,
+            levels: levels.clone(),
+            signing_key: signing_key.clone(),
             jwks,
             pairwise,
+            sessions: sessions.clone(),
+            journeys: store.clone(),
+            http: http.clone(),
+            lifetimes: Lifetimes {
+                code: Duration::from_secs(journey.code_ttl_secs),
+                access_token: Duration::from_secs(journey.access_token_ttl_secs),
+                id_token: Duration::from_secs(journey.id_token_ttl_secs),
+            },
+            journey_ttl: Duration::from_secs(journey.ttl_secs),
+            trail: trail.clone(),
+        });
+        let idps = IdpClient::new(
+            identity_providers(&settings, &metrics),
+            levels,
+            http,
+            idp_callback_url(&settings, &issuer),
+            signing_key.clone(),
+            metrics.clone(),
+        );
+        let journeys = Arc::new(Journeys {
+            store,
+            idps,
+            op: op.clone(),
+            matcher: Matcher::new(db.clone(), issuer, signing_key, trail.clone()),
+            trail: trail.clone(),
+            metrics: metrics.clone(),
+        });
+        let log = Arc::new(VerificationLog {
+            db: db.clone(),
+            seal,
+            note,
+            trail,
+            settings: settings.audit.clone(),
+            auditors: settings.auditors.clone(),
+            sessions: sessions.clone(),
+            token_ttl: Duration::from_secs(journey.access_token_ttl_secs),
+        });
+        Ok(Self {
+            op,
+            journeys,
+            log,
             db,
             sessions,
-            http,
             metrics,
-            audit,
             settings,
         })
     }
+}
 
-    /// `{issuer}{path}`.
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.issuer, path)
-    }
+async fn session_store(settings: &Settings) -> Result<Arc<dyn SessionStore>, StartError> {
+    Ok(match settings.sessions.url.as_str() {
+        "memory" => Arc::new(MemorySessionStore::new()),
+        url if url.starts_with("redis://") || url.starts_with("rediss://") => {
+            Arc::new(RedisSessionStore::connect(url, &settings.sessions.key_prefix).await?)
+        }
+        other => return Err(StartError::Sessions(other.to_owned())),
+    })
+}
 
-    /// Where identity providers send the citizen back.
-    pub fn idp_callback_url(&self) -> Url {
-        Url::parse(&self.url("/idp/callback"))
-            .unwrap_or_else(|_| self.settings.server.public_url.clone())
-    }
+/// For IdPs and RP JWKS: no redirects followed, bounded time.
+fn outbound_http(settings: &Settings) -> Result<reqwest::Client, StartError> {
+    let timeout = Duration::from_secs(settings.journey.idp_timeout_secs);
+    Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(
+            Duration::from_millis(settings.journey.idp_connect_timeout_ms).min(timeout),
+        )
+        .timeout(timeout)
+        .build()?)
+}
 
-    pub fn identity_provider(&self, id: &str) -> Option<&IdentityProvider> {
-        self.identity_providers.iter().find(|i| i.settings.id == id)
-    }
+/// The configured identity providers, each behind a circuit breaker with metrics.
+fn identity_providers(settings: &Settings, metrics: &Metrics) -> Vec<IdentityProvider> {
+    settings
+        .identity_providers
+        .iter()
+        .map(|idp| {
+            let breaker = IdpBreaker::new(
+                settings.circuit_breaker.clone(),
+                Some(metrics.idp_breaker(&idp.id)),
+            );
+            IdentityProvider::new(idp.clone()).with_breaker(breaker)
+        })
+        .collect()
+}
 
-    /// Whether cookies get the `Secure` attribute (when the hub is served over https).
-    pub fn secure_cookies(&self) -> bool {
-        self.settings.server.public_url.scheme() == "https"
-    }
+/// Where identity providers send the citizen back.
+fn idp_callback_url(settings: &Settings, issuer: &str) -> Url {
+    Url::parse(&format!("{issuer}/idp/callback"))
+        .unwrap_or_else(|_| settings.server.public_url.clone())
 }
 
 /// How long relying parties may cache `/jwks` (its `Cache-Control: max-age`). Short,

@@ -4,6 +4,7 @@
 //! nonce, PKCE challenge and the level wanted: never anything naming the relying party.
 
 pub(crate) mod breaker;
+pub(crate) mod client;
 pub(crate) mod http;
 
 use openidconnect::core::{
@@ -69,7 +70,7 @@ type IdpMetadata = ProviderMetadata<
 
 /// Failures talking to an identity provider.
 #[derive(Debug, thiserror::Error)]
-pub enum UpstreamError {
+pub(crate) enum UpstreamError {
     /// Unreachable, timed out or answering 5xx: the journey can be retried later.
     #[error("identity provider unavailable: {0}")]
     Unavailable(String),
@@ -82,7 +83,7 @@ pub enum UpstreamError {
 
 impl UpstreamError {
     /// A short label for metrics.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Self::Unavailable(_) => "unavailable",
             Self::Invalid(_) => "invalid",
@@ -94,7 +95,7 @@ impl UpstreamError {
 /// A configured identity provider and its discovered metadata (fetched once, lazily, so
 /// an IdP that is down at start-up does not stop the hub).
 #[derive(Debug)]
-pub struct IdentityProvider {
+pub(crate) struct IdentityProvider {
     pub settings: IdentityProviderSettings,
     metadata: OnceCell<IdpMetadata>,
     /// The discovered JWKS in the `token` crate's form: ID-token signatures are checked
@@ -106,7 +107,7 @@ pub struct IdentityProvider {
 
 /// What the IdP asserted, validated.
 #[derive(Clone)]
-pub struct IdpAssertion {
+pub(crate) struct IdpAssertion {
     pub subject: String,
     pub acr: Option<String>,
     pub auth_time: Option<i64>,
@@ -173,7 +174,7 @@ fn request_error<T: openidconnect::ErrorResponse + 'static>(
 }
 
 impl IdentityProvider {
-    pub fn new(settings: IdentityProviderSettings) -> Self {
+    pub(crate) fn new(settings: IdentityProviderSettings) -> Self {
         Self {
             settings,
             metadata: OnceCell::new(),
@@ -239,7 +240,7 @@ impl IdentityProvider {
     /// IdP's issuer, and must be present when the IdP's metadata promises it. (The
     /// journey's `state` already names the IdP the citizen was sent to; this catches a
     /// response that another IdP produced.)
-    pub async fn check_response_issuer(
+    pub(crate) async fn check_response_issuer(
         &self,
         http: &reqwest::Client,
         iss: Option<&str>,
@@ -278,7 +279,7 @@ impl IdentityProvider {
     }
 
     /// Builds the authorization request for a journey needing `level`.
-    pub async fn authorization_url(
+    pub(crate) async fn authorization_url(
         &self,
         http: &reqwest::Client,
         redirect_uri: &Url,
@@ -319,17 +320,18 @@ impl IdentityProvider {
 
     /// Redeems `code` through the circuit breaker: refused at once while it is open; an
     /// unavailable IdP counts towards opening it.
-    pub async fn redeem(
+    pub(crate) async fn redeem(
         &self,
         http: &reqwest::Client,
         redirect_uri: &Url,
         code: &str,
         upstream: &UpstreamRequest,
         signer: &token::SigningKey,
+        now: i64,
     ) -> Result<IdpAssertion, UpstreamError> {
         let permit = self.breaker.admit().map_err(circuit_open)?;
         let result = self
-            .exchange(http, redirect_uri, code, upstream, signer)
+            .exchange(http, redirect_uri, code, upstream, signer, now)
             .await;
         permit.finish(matches!(result, Err(UpstreamError::Unavailable(_))));
         result
@@ -344,6 +346,7 @@ impl IdentityProvider {
         code: &str,
         upstream: &UpstreamRequest,
         signer: &token::SigningKey,
+        now: i64,
     ) -> Result<IdpAssertion, UpstreamError> {
         let metadata = self.metadata(http).await?.clone();
         let token_endpoint = metadata
@@ -361,7 +364,7 @@ impl IdentityProvider {
             .map_err(|e| UpstreamError::Invalid(e.to_string()))?
             .set_pkce_verifier(PkceCodeVerifier::new(upstream.pkce_verifier.clone()));
         if self.settings.token_endpoint_auth_method == IdpAuthMethod::PrivateKeyJwt {
-            let assertion = self.client_assertion(signer, token_endpoint.as_str())?;
+            let assertion = self.client_assertion(signer, token_endpoint.as_str(), now)?;
             request = request
                 .add_extra_param(
                     "client_assertion_type",
@@ -392,7 +395,8 @@ impl IdentityProvider {
         let verifier = client
             .id_token_verifier()
             .set_allowed_algs(ID_TOKEN_ALGORITHMS)
-            .set_issue_time_verifier_fn(issued_recently)
+            .set_issue_time_verifier_fn(move |iat| issued_recently(iat, now))
+            .set_time_fn(move || chrono::DateTime::from_timestamp(now, 0).unwrap_or_default())
             .insecure_disable_signature_check();
         let claims = id_token
             .claims(&verifier, &Nonce::new(upstream.nonce.clone()))
@@ -436,8 +440,8 @@ impl IdentityProvider {
         &self,
         signer: &token::SigningKey,
         audience: &str,
+        now: i64,
     ) -> Result<String, UpstreamError> {
-        let now = crate::clock::now();
         let claims = serde_json::json!({
             "iss": self.settings.client_id,
             "sub": self.settings.client_id,
@@ -451,8 +455,8 @@ impl IdentityProvider {
 }
 
 /// The ID token's `iat` window: not from the future (beyond clock skew), not stale.
-fn issued_recently(iat: chrono::DateTime<chrono::Utc>) -> Result<(), String> {
-    let age = crate::clock::now() - iat.timestamp();
+fn issued_recently(iat: chrono::DateTime<chrono::Utc>, now: i64) -> Result<(), String> {
+    let age = now - iat.timestamp();
     if age < -CLOCK_SKEW_SECS {
         Err("issued in the future".into())
     } else if age > ID_TOKEN_MAX_AGE_SECS + CLOCK_SKEW_SECS {

@@ -5,24 +5,35 @@
 //! No HTTP here: the web edge turns outcomes and [`Refusal`]s into responses, and passes
 //! in the time.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use audit::{Event, EventType};
 use matching::RecordId;
 use url::Url;
 
-use super::store;
-use super::{
-    Journey, JourneyId, JourneyState, MatchClaim, MatchStatus, RpRequest, VerifiedIdentity,
-};
-use crate::app::Hub;
+use super::store::JourneyStore;
+use super::{Journey, JourneyId, JourneyState, MatchClaim, MatchStatus, VerifiedIdentity};
+use crate::identity_provider::client::IdpClient;
 use crate::identity_provider::{IdentityProvider, UpstreamError};
-use crate::journey::matching_step::{self, Next};
+use crate::journey::matching_step::{self, Matcher, Next};
 use crate::level::Level;
+use crate::metrics::Metrics;
 use crate::reason::{rp_error_url, Reason};
 use crate::relying_party::assertion;
-use crate::verification_log::trail::AuditUnavailable;
+use crate::relying_party::provider::OpenIdProvider;
+use crate::verification_log::trail::{AuditTrail, AuditUnavailable};
+
+/// What the journey engine works with: where journeys are kept, the identity providers
+/// it sends citizens to, matching, the OP side that issues the final code, and the log.
+#[derive(Debug)]
+pub(crate) struct Journeys {
+    pub(crate) store: JourneyStore,
+    pub(crate) idps: IdpClient,
+    pub(crate) op: Arc<OpenIdProvider>,
+    pub(crate) matcher: Matcher,
+    pub(crate) trail: AuditTrail,
+    pub(crate) metrics: Metrics,
+}
 
 /// What the browser sees next.
 #[derive(Debug)]
@@ -91,7 +102,7 @@ pub(crate) enum Cycle3Answer<'a> {
 /// Runs one journey step against the hub's stores at time `now` (Unix seconds).
 #[derive(Debug)]
 pub(crate) struct JourneyEngine<'a> {
-    hub: &'a Hub,
+    journeys: &'a Journeys,
     now: i64,
     /// The step's events not yet appended: each goes into the log with the event that
     /// ends the step (one commit to wait for). Dropped with the step if it never gets
@@ -100,9 +111,9 @@ pub(crate) struct JourneyEngine<'a> {
 }
 
 impl<'a> JourneyEngine<'a> {
-    pub(crate) fn new(hub: &'a Hub, now: i64) -> Self {
+    pub(crate) fn new(journeys: &'a Journeys, now: i64) -> Self {
         Self {
-            hub,
+            journeys,
             now,
             held: Mutex::new(Vec::new()),
         }
@@ -122,14 +133,14 @@ impl<'a> JourneyEngine<'a> {
     async fn record(&self, event: Event) -> Result<(), AuditUnavailable> {
         let mut events = std::mem::take(&mut *self.held());
         events.push(event);
-        self.hub.audit.record_all(events).await
+        self.journeys.trail.record_all(events).await
     }
 
     /// A journey accepted at `/authorize`: straight to `idp` (an `idp_hint` the journey
     /// may use), else saved for the picker. Either way its start is in the log.
     pub(crate) async fn start(&self, mut journey: Journey, idp: Option<&str>) -> Outcome {
-        let hub = self.hub;
-        let started = hub.audit.journey_event(EventType::JourneyStarted, &journey);
+        let j = self.journeys;
+        let started = j.trail.journey_event(EventType::JourneyStarted, &journey);
         if let Some(idp) = idp {
             // Sending the browser on always records an event of the journey (selected or
             // failed): the start goes into the log with it, in one append.
@@ -137,13 +148,13 @@ impl<'a> JourneyEngine<'a> {
             return self.send_to_idp(&mut journey, idp).await;
         }
         // Neither write needs the other: wait for both at once.
-        let (logged, saved) = tokio::join!(hub.audit.record(started), store::save(hub, &journey));
+        let (logged, saved) = tokio::join!(j.trail.record(started), j.store.save(&journey));
         if logged.is_err() || saved.is_err() {
             // The start is in the log (or the log is down): so is the failure.
             if logged.is_ok() {
-                let mut failed = hub.audit.journey_event(EventType::JourneyFailed, &journey);
+                let mut failed = j.trail.journey_event(EventType::JourneyFailed, &journey);
                 failed.outcome = Some(Reason::HubUnavailable.code().to_owned());
-                let _ = hub.audit.record(failed).await;
+                let _ = j.trail.record(failed).await;
             }
             return match self.back_to_rp(&journey, Reason::HubUnavailable) {
                 Ok(url) => Outcome::Redirect(url),
@@ -165,7 +176,9 @@ impl<'a> JourneyEngine<'a> {
         }
         let idp = idp
             .filter(|id| {
-                eligible_idps(self.hub, &journey.request)
+                self.journeys
+                    .idps
+                    .eligible(&journey.request.minimum_level)
                     .iter()
                     .any(|i| i.settings.id == *id)
             })
@@ -187,16 +200,18 @@ impl<'a> JourneyEngine<'a> {
     /// The identity provider's response: the code redeemed, the identity checked and
     /// matched, then the RP's answer (or the cycle-3 question).
     pub(crate) async fn idp_returned(&self, response: IdpResponse<'_>) -> Result<Outcome, Refusal> {
-        let hub = self.hub;
+        let j = self.journeys;
         let Some(state) = response.state else {
-            hub.audit.rejected(None, None, "idp_state_missing").await;
+            j.trail.rejected(None, None, "idp_state_missing").await;
             return Err(Refusal::UnknownState);
         };
-        let journey = store::take_by_upstream_state(hub, state)
+        let journey = j
+            .store
+            .take_by_upstream_state(state)
             .await
             .map_err(|_| Refusal::Unavailable)?;
         let Some(mut journey) = journey else {
-            hub.audit.rejected(None, None, "idp_state_unknown").await;
+            j.trail.rejected(None, None, "idp_state_unknown").await;
             return Err(Refusal::UnknownState);
         };
         // The state was issued to another browser: a forged or injected response (CSRF).
@@ -211,17 +226,17 @@ impl<'a> JourneyEngine<'a> {
         if journey.is_expired(self.now) {
             return self.fail(&mut journey, Reason::JourneyExpired).await;
         }
-        let Some(idp) = hub.identity_provider(&upstream.idp_id) else {
+        let Some(idp) = j.idps.get(&upstream.idp_id) else {
             return self.fail(&mut journey, Reason::IdpError).await;
         };
-        if let Err(e) = idp.check_response_issuer(&hub.http, response.iss).await {
+        if let Err(e) = j.idps.check_response_issuer(idp, response.iss).await {
             tracing::warn!(journey = %journey.id, idp = %idp.settings.id, error = %e, "identity provider response refused");
             self.rejected(&journey, "idp_issuer_mismatch").await;
             return self.fail(&mut journey, upstream_reason(&e)).await;
         }
         if let Some(error) = response.error {
             let reason = idp_error_reason(error, response.error_description);
-            let mut returned = hub.audit.journey_event(EventType::IdpReturned, &journey);
+            let mut returned = j.trail.journey_event(EventType::IdpReturned, &journey);
             returned.outcome = Some(reason.code().to_owned());
             // Appended with the failure that follows.
             self.hold(returned);
@@ -230,20 +245,7 @@ impl<'a> JourneyEngine<'a> {
         let Some(code) = response.code else {
             return self.fail(&mut journey, Reason::IdpError).await;
         };
-        let started = Instant::now();
-        let redeemed = idp
-            .redeem(
-                &hub.http,
-                &hub.idp_callback_url(),
-                code,
-                &upstream,
-                &hub.signing_key,
-            )
-            .await;
-        let failure = redeemed.as_ref().err().map(UpstreamError::kind);
-        hub.metrics
-            .idp_call(&idp.settings.id, "redeem", started, failure);
-        let assertion = match redeemed {
+        let assertion = match j.idps.redeem(idp, code, &upstream, self.now).await {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!(error = %e, journey = %journey.id, idp = %idp.settings.id, "identity provider response rejected");
@@ -263,7 +265,7 @@ impl<'a> JourneyEngine<'a> {
         if journey.idp_returned(identity).is_err() {
             return self.fail(&mut journey, Reason::JourneyFinished).await;
         }
-        let mut returned = hub.audit.journey_event(EventType::IdpReturned, &journey);
+        let mut returned = j.trail.journey_event(EventType::IdpReturned, &journey);
         returned.outcome = Some("success".into());
         // Appended with the matching event (or the failure) that always follows.
         self.hold(returned);
@@ -277,7 +279,7 @@ impl<'a> JourneyEngine<'a> {
         form: JourneyForm<'_>,
         answer: Cycle3Answer<'_>,
     ) -> Result<Outcome, Refusal> {
-        let hub = self.hub;
+        let j = self.journeys;
         let mut journey = self.journey_for_form(form).await?;
         if journey.is_expired(self.now) {
             return self.fail(&mut journey, Reason::JourneyExpired).await;
@@ -290,7 +292,7 @@ impl<'a> JourneyEngine<'a> {
             return self.fail(&mut journey, Reason::JourneyFinished).await;
         };
         let (attribute, identity) = (attribute.clone(), identity.clone());
-        let Some(rp) = hub.relying_parties.get(&journey.request.client_id) else {
+        let Some(rp) = j.op.relying_party(&journey.request.client_id) else {
             return self.fail(&mut journey, Reason::HubUnavailable).await;
         };
         let value = match answer {
@@ -310,7 +312,7 @@ impl<'a> JourneyEngine<'a> {
         if journey.cycle3_answered().is_err() {
             return self.fail(&mut journey, Reason::JourneyFinished).await;
         }
-        let mut answered = hub.audit.journey_event(EventType::Cycle3Answered, &journey);
+        let mut answered = j.trail.journey_event(EventType::Cycle3Answered, &journey);
         answered.match_cycle = Some(3);
         answered.outcome = Some(
             if value.is_some() {
@@ -327,8 +329,17 @@ impl<'a> JourneyEngine<'a> {
         let next = match value {
             Some(value) => {
                 let journey = &journey;
-                matching_step::cycle3(hub, rp, journey, &mut events, &identity, &attribute, value)
-                    .await
+                let matcher = &j.matcher;
+                matching_step::cycle3(
+                    matcher,
+                    rp,
+                    journey,
+                    &mut events,
+                    &identity,
+                    &attribute,
+                    value,
+                )
+                .await
             }
             None => {
                 tracing::info!(journey = %journey.id, cycle = 3, "cycle-3 question declined");
@@ -342,7 +353,10 @@ impl<'a> JourneyEngine<'a> {
     /// Loads the journey a form names and checks its browser and anti-CSRF token.
     async fn journey_for_form(&self, form: JourneyForm<'_>) -> Result<Journey, Refusal> {
         let browser = form.browser.ok_or(Refusal::NoJourney)?;
-        let journey = store::load(self.hub, &JourneyId::from(form.journey))
+        let journey = self
+            .journeys
+            .store
+            .load(&JourneyId::from(form.journey))
             .await
             .map_err(|_| Refusal::Unavailable)?
             .ok_or(Refusal::NoJourney)?;
@@ -357,19 +371,12 @@ impl<'a> JourneyEngine<'a> {
 
     /// Sends the browser to `idp_id` for this journey.
     async fn send_to_idp(&self, journey: &mut Journey, idp_id: &str) -> Outcome {
-        let hub = self.hub;
-        let Some(idp) = hub.identity_provider(idp_id) else {
+        let j = self.journeys;
+        let Some(idp) = j.idps.get(idp_id) else {
             return self.ended(journey, Reason::IdpError).await;
         };
-        let level = journey.request.minimum_level.to_string();
-        let started = Instant::now();
-        let request = idp
-            .authorization_url(&hub.http, &hub.idp_callback_url(), &level)
-            .await;
-        let failure = request.as_ref().err().map(UpstreamError::kind);
-        hub.metrics
-            .idp_call(idp_id, "authorization_request", started, failure);
-        let (url, upstream) = match request {
+        let level = &journey.request.minimum_level;
+        let (url, upstream) = match j.idps.authorization_request(idp, level).await {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!(error = %e, idp = idp_id, "identity provider unavailable");
@@ -382,9 +389,9 @@ impl<'a> JourneyEngine<'a> {
         }
         // The stored journey and the log entry do not depend on each other: both are
         // awaited at once, and the browser goes on only if both are written.
-        let selected = hub.audit.journey_event(EventType::IdpSelected, journey);
+        let selected = j.trail.journey_event(EventType::IdpSelected, journey);
         let (saved, logged) = tokio::join!(
-            store::save_with_upstream_state(hub, journey, &state),
+            j.store.save_with_upstream_state(journey, &state),
             self.record(selected),
         );
         if let Err(e) = saved {
@@ -406,8 +413,8 @@ impl<'a> JourneyEngine<'a> {
         acr: Option<&str>,
         journey: &Journey,
     ) -> Option<Level> {
-        let levels = &self.hub.levels;
-        let certified = levels.parse(&idp.settings.max_level)?;
+        let levels = &self.journeys.op.levels;
+        let certified = self.journeys.idps.certified(idp)?;
         let asserted = levels.parse(acr?)?;
         let achieved = if levels.satisfies(&certified, &asserted) {
             asserted
@@ -421,8 +428,8 @@ impl<'a> JourneyEngine<'a> {
 
     /// idp_returned -> matching -> (completed | cycle3_asked | failed).
     async fn run_matching(&self, journey: &mut Journey) -> Result<Outcome, Refusal> {
-        let hub = self.hub;
-        let Some(rp) = hub.relying_parties.get(&journey.request.client_id) else {
+        let j = self.journeys;
+        let Some(rp) = j.op.relying_party(&journey.request.client_id) else {
             return self.fail(journey, Reason::HubUnavailable).await;
         };
         let identity: VerifiedIdentity = match journey.start_matching() {
@@ -430,13 +437,14 @@ impl<'a> JourneyEngine<'a> {
             Err(_) => return self.fail(journey, Reason::JourneyFinished).await,
         };
         let mut events = Vec::new();
-        let next = matching_step::first_attempt(hub, rp, journey, &mut events, &identity).await;
+        let next =
+            matching_step::first_attempt(&j.matcher, rp, journey, &mut events, &identity).await;
         self.held().extend(events);
         self.proceed(journey, next).await
     }
 
     async fn proceed(&self, journey: &mut Journey, next: Next) -> Result<Outcome, Refusal> {
-        let hub = self.hub;
+        let j = self.journeys;
         match next {
             Next::Complete { claim, link } => self.complete(journey, claim, link).await,
             Next::Fail(reason) => self.fail(journey, reason).await,
@@ -444,10 +452,10 @@ impl<'a> JourneyEngine<'a> {
                 if journey.ask_cycle3(attribute.clone()).is_err() {
                     return self.fail(journey, Reason::JourneyFinished).await;
                 }
-                if store::save(hub, journey).await.is_err() {
+                if j.store.save(journey).await.is_err() {
                     return self.fail(journey, Reason::HubUnavailable).await;
                 }
-                let mut asked = hub.audit.journey_event(EventType::Cycle3Asked, journey);
+                let mut asked = j.trail.journey_event(EventType::Cycle3Asked, journey);
                 asked.match_cycle = Some(3);
                 asked.outcome = Some(attribute.clone());
                 if self.record(asked).await.is_err() {
@@ -471,13 +479,13 @@ impl<'a> JourneyEngine<'a> {
     /// Sends the browser back to the RP with `reason`, marking the journey failed when it
     /// was still under way. A finished journey keeps its state (Back button, replays).
     async fn ended(&self, journey: &mut Journey, reason: Reason) -> Outcome {
-        let hub = self.hub;
+        let j = self.journeys;
         tracing::info!(journey = %journey.id, reason = reason.code(), step = journey.state.name(), "journey failed");
-        let mut event = hub.audit.journey_event(EventType::JourneyFailed, journey);
+        let mut event = j.trail.journey_event(EventType::JourneyFailed, journey);
         event.outcome = Some(reason.code().to_owned());
         if journey.fail(reason).is_ok() {
-            hub.metrics.journey_ended(reason.code());
-            if let Err(e) = store::save(hub, journey).await {
+            j.metrics.journey_ended(reason.code());
+            if let Err(e) = j.store.save(journey).await {
                 tracing::warn!(error = %e, journey = %journey.id, "could not record failed journey");
             }
         }
@@ -500,14 +508,14 @@ impl<'a> JourneyEngine<'a> {
         outcome: MatchClaim,
         link: Option<RecordId>,
     ) -> Result<Outcome, Refusal> {
-        let hub = self.hub;
+        let j = self.journeys;
         let Some(identity) = journey.identity().cloned() else {
             return self.fail(journey, Reason::JourneyFinished).await;
         };
         if journey.complete(outcome.clone()).is_err() {
             return self.fail(journey, Reason::JourneyFinished).await;
         }
-        let issued = match assertion::issue_code(hub, journey, &identity, &outcome).await {
+        let issued = match assertion::issue_code(&j.op, journey, &identity, &outcome).await {
             Ok(issued) => issued,
             Err(e) => {
                 tracing::error!(error = %e, journey = %journey.id, "could not issue code");
@@ -517,23 +525,23 @@ impl<'a> JourneyEngine<'a> {
             }
         };
         if outcome.status == MatchStatus::Created {
-            let created = hub.audit.journey_event(EventType::AccountCreated, journey);
+            let created = j.trail.journey_event(EventType::AccountCreated, journey);
             self.hold(created);
         }
-        let mut assertion = hub.audit.journey_event(EventType::AssertionIssued, journey);
+        let mut assertion = j.trail.journey_event(EventType::AssertionIssued, journey);
         assertion.outcome = Some(outcome.status.as_str().to_owned());
         assertion.subject = Some(issued.sub.clone());
         if self.record(assertion).await.is_err() {
-            assertion::discard_code(hub, &issued.code).await;
+            assertion::discard_code(&j.op, &issued.code).await;
             return self
                 .back_to_rp(journey, Reason::HubUnavailable)
                 .map(Outcome::Redirect);
         }
         if let Some(record) = link {
-            save_link_behind(hub, journey, &identity, record);
+            j.matcher.save_link_behind(journey, &identity, record);
         }
         tracing::info!(journey = %journey.id, status = ?outcome.status, "assertion issued");
-        hub.metrics.journey_ended(outcome.status.as_str());
+        j.metrics.journey_ended(outcome.status.as_str());
         Ok(Outcome::Redirect(issued.url))
     }
 
@@ -543,7 +551,7 @@ impl<'a> JourneyEngine<'a> {
         rp_error_url(
             &request.redirect_uri,
             request.state.as_deref(),
-            &self.hub.issuer,
+            &self.journeys.op.issuer,
             reason,
         )
         .ok_or(Refusal::BadRedirectUri)
@@ -551,24 +559,11 @@ impl<'a> JourneyEngine<'a> {
 
     async fn rejected(&self, journey: &Journey, outcome: &str) {
         let rp = journey.request.client_id.as_str();
-        self.hub
-            .audit
+        self.journeys
+            .trail
             .rejected(Some(rp), Some(journey.id.as_str()), outcome)
             .await;
     }
-}
-
-/// IdPs certified for the journey's level, in configured order: the ones the picker
-/// offers and a choice or hint may name.
-pub(crate) fn eligible_idps<'h>(hub: &'h Hub, request: &RpRequest) -> Vec<&'h IdentityProvider> {
-    hub.identity_providers
-        .iter()
-        .filter(|idp| {
-            hub.levels
-                .parse(&idp.settings.max_level)
-                .is_some_and(|max| hub.levels.satisfies(&max, &request.minimum_level))
-        })
-        .collect()
 }
 
 fn same_browser(journey: &Journey, browser: Option<&str>) -> bool {
@@ -597,22 +592,6 @@ fn idp_error_reason(error: &str, description: Option<&str>) -> Reason {
         "unmet_authentication_requirements" => Reason::LevelTooLow,
         _ => Reason::IdpError,
     }
-}
-
-/// Saves the link of a newly matched record in a task of its own, off the callback's
-/// response path. The link is only a shortcut for the citizen's next journey (cycle 0):
-/// without it, that journey matches at cycle 1 again. It is saved after the decision is
-/// in the log, so every stored link has its logged decision.
-fn save_link_behind(hub: &Hub, journey: &Journey, identity: &VerifiedIdentity, record: RecordId) {
-    let db = hub.db.clone();
-    let rp = journey.request.client_id.clone();
-    let journey_id = journey.id.clone();
-    let (idp, subject) = (identity.idp_id.clone(), identity.idp_subject.clone());
-    tokio::spawn(async move {
-        if let Err(e) = db.save_record_link(&rp, &idp, &subject, &record).await {
-            tracing::warn!(error = %e, journey = %journey_id, "could not save the record link");
-        }
-    });
 }
 
 #[cfg(test)]

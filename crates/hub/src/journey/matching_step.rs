@@ -1,7 +1,7 @@
 //! The matching stage of a journey: cycle 0 (stored link), cycle 1 (matching dataset),
 //! cycle 3 (one extra attribute), then account creation or no match.
 //!
-//! Cycle 0 always runs in the hub. Cycles 1 and 3 run through one [`Placement`]: in the
+//! Cycle 0 always runs in the matcher. Cycles 1 and 3 run through one [`Placement`]: in the
 //! hub against imported records (cycle 1's candidates then come in the same statement as
 //! cycle 0's link), or at the relying party's remote matching service
 //! (docs/matching-service.md). Both run the same engine; whatever goes wrong on the way
@@ -10,17 +10,68 @@
 //!
 //! Decisions are logged with their reasons, never with the dataset.
 
+use std::sync::Arc;
+
 use matching::{Decision, MatchingDataset, Outcome};
 use matching_service::{decide_locally, Cycle, RemoteFailure, RemoteMatching, Requester};
-use store::{LinkOrCandidates, StoreError};
+use store::{Database, LinkOrCandidates, StoreError};
 
-use crate::app::Hub;
 use crate::config::NoMatchResponse;
 use crate::journey::{Journey, MatchClaim, MatchStatus, VerifiedIdentity};
 use crate::reason::Reason;
 use crate::relying_party::RelyingParty;
+use crate::verification_log::trail::AuditTrail;
 use audit::{Event, EventType};
 use matching::RecordId;
+
+/// What matching reads and writes: the imported records and links, the hub's identity
+/// towards remote matching services, and the log the decisions go to.
+#[derive(Debug, Clone)]
+pub(crate) struct Matcher {
+    db: Database,
+    /// The hub's issuer, which remote matching services know it by.
+    issuer: String,
+    /// Signs requests to remote matching services.
+    signing_key: Arc<token::SigningKey>,
+    trail: AuditTrail,
+}
+
+impl Matcher {
+    pub(crate) fn new(
+        db: Database,
+        issuer: String,
+        signing_key: Arc<token::SigningKey>,
+        trail: AuditTrail,
+    ) -> Self {
+        Self {
+            db,
+            issuer,
+            signing_key,
+            trail,
+        }
+    }
+
+    /// Saves the link of a newly matched record in a task of its own, off the
+    /// callback's response path. The link is only a shortcut for the citizen's next
+    /// journey (cycle 0): without it, that journey matches at cycle 1 again. It is saved
+    /// after the decision is in the log, so every stored link has its logged decision.
+    pub(crate) fn save_link_behind(
+        &self,
+        journey: &Journey,
+        identity: &VerifiedIdentity,
+        record: RecordId,
+    ) {
+        let db = self.db.clone();
+        let rp = journey.request.client_id.clone();
+        let journey_id = journey.id.clone();
+        let (idp, subject) = (identity.idp_id.clone(), identity.idp_subject.clone());
+        tokio::spawn(async move {
+            if let Err(e) = db.save_record_link(&rp, &idp, &subject, &record).await {
+                tracing::warn!(error = %e, journey = %journey_id, "could not save the record link");
+            }
+        });
+    }
+}
 
 /// What the journey does next after a matching attempt.
 #[derive(Debug)]
@@ -82,14 +133,14 @@ impl<'a> Placement<'a> {
     /// Runs `cycle` for `dataset` at this placement.
     pub(crate) async fn decide(
         self,
-        hub: &Hub,
+        matcher: &Matcher,
         rp: &RelyingParty,
         dataset: &MatchingDataset,
         cycle: Cycle<'_>,
     ) -> Result<Decision, MatchingFailure> {
         match self {
             Placement::InHub => Ok(decide_locally(
-                &hub.db,
+                &matcher.db,
                 &rp.settings.client_id,
                 &rp.settings.matching,
                 dataset,
@@ -98,8 +149,8 @@ impl<'a> Placement<'a> {
             .await?),
             Placement::Remote(remote) => {
                 let requester = Requester {
-                    issuer: &hub.issuer,
-                    signing_key: &hub.signing_key,
+                    issuer: &matcher.issuer,
+                    signing_key: &matcher.signing_key,
                 };
                 Ok(remote
                     .decide(requester, &rp.settings.client_id, dataset, cycle)
@@ -113,14 +164,14 @@ impl<'a> Placement<'a> {
 /// assertion, the cycle-3 question or the failure) in one append. A record link is saved
 /// only after that append, so every link has its decision in the log.
 fn hold_matching(
-    hub: &Hub,
+    matcher: &Matcher,
     journey: &Journey,
     held: &mut Vec<Event>,
     cycle: u8,
     outcome: &str,
     reasons: &[String],
 ) {
-    let mut event = hub.audit.journey_event(EventType::Matching, journey);
+    let mut event = matcher.trail.journey_event(EventType::Matching, journey);
     event.match_cycle = Some(cycle);
     event.outcome = Some(outcome.to_owned());
     event.reasons = reasons.to_vec();
@@ -142,7 +193,7 @@ fn log_decision(journey_id: &str, cycle: u8, placement: Placement<'_>, decision:
 /// Logs and audits a cycle that could not be decided; the journey then fails with
 /// `matching_unavailable` (its own `journey_failed` event follows).
 async fn unavailable(
-    hub: &Hub,
+    matcher: &Matcher,
     journey: &Journey,
     held: &mut Vec<Event>,
     cycle: u8,
@@ -157,7 +208,14 @@ async fn unavailable(
         "matching unavailable"
     );
     // Appended with the journey's failure.
-    hold_matching(hub, journey, held, cycle, "unavailable", &[failure.code()]);
+    hold_matching(
+        matcher,
+        journey,
+        held,
+        cycle,
+        "unavailable",
+        &[failure.code()],
+    );
     Next::Fail(Reason::MatchingUnavailable)
 }
 
@@ -198,7 +256,7 @@ pub(crate) fn no_match(rp: &RelyingParty) -> Next {
 /// Runs one cycle at the RP's placement, logs and audits the decision. `Err` is the
 /// journey's next step when the cycle could not be decided or audited.
 async fn run_cycle(
-    hub: &Hub,
+    matcher: &Matcher,
     rp: &RelyingParty,
     journey: &Journey,
     held: &mut Vec<Event>,
@@ -207,19 +265,22 @@ async fn run_cycle(
 ) -> Result<Decision, Next> {
     let placement = Placement::of(rp);
     let number = cycle.number();
-    let decision = match placement.decide(hub, rp, &identity.dataset, cycle).await {
+    let decision = match placement
+        .decide(matcher, rp, &identity.dataset, cycle)
+        .await
+    {
         Ok(decision) => decision,
         Err(failure) => {
-            return Err(unavailable(hub, journey, held, number, placement, &failure).await)
+            return Err(unavailable(matcher, journey, held, number, placement, &failure).await)
         }
     };
-    record_decision(hub, journey, held, number, placement, &decision);
+    record_decision(matcher, journey, held, number, placement, &decision);
     Ok(decision)
 }
 
 /// Logs a decision and holds its audit event.
 fn record_decision(
-    hub: &Hub,
+    matcher: &Matcher,
     journey: &Journey,
     held: &mut Vec<Event>,
     cycle: u8,
@@ -228,7 +289,7 @@ fn record_decision(
 ) {
     log_decision(journey.id.as_str(), cycle, placement, decision);
     hold_matching(
-        hub,
+        matcher,
         journey,
         held,
         cycle,
@@ -248,7 +309,7 @@ enum StoredLink {
 
 /// Cycle 0, and in the hub cycle 1's candidate retrieval in the same statement.
 async fn stored_link(
-    hub: &Hub,
+    matcher: &Matcher,
     rp: &RelyingParty,
     identity: &VerifiedIdentity,
 ) -> Result<StoredLink, StoreError> {
@@ -259,7 +320,7 @@ async fn stored_link(
             let keys = matching::query_blocking_keys(&identity.dataset);
             let limit = rp.settings.matching.max_candidates;
             Ok(
-                match hub
+                match matcher
                     .db
                     .link_or_candidates(rp_id, idp, subject, &keys, limit)
                     .await?
@@ -269,7 +330,7 @@ async fn stored_link(
                 },
             )
         }
-        Placement::Remote(_) => Ok(match hub.db.record_link(rp_id, idp, subject).await? {
+        Placement::Remote(_) => Ok(match matcher.db.record_link(rp_id, idp, subject).await? {
             Some(record) => StoredLink::Linked(record),
             None => StoredLink::NotLinked,
         }),
@@ -279,16 +340,16 @@ async fn stored_link(
 /// Cycles 0 and 1. Their audit events go into `held`, to be appended with the journey's
 /// next event.
 pub(crate) async fn first_attempt(
-    hub: &Hub,
+    matcher: &Matcher,
     rp: &RelyingParty,
     journey: &Journey,
     held: &mut Vec<Event>,
     identity: &VerifiedIdentity,
 ) -> Next {
-    let decision = match stored_link(hub, rp, identity).await {
+    let decision = match stored_link(matcher, rp, identity).await {
         Err(e) => {
             return unavailable(
-                hub,
+                matcher,
                 journey,
                 held,
                 0,
@@ -305,7 +366,7 @@ pub(crate) async fn first_attempt(
                 "matching decision"
             );
             let reasons = ["cycle0:stored_link".to_owned()];
-            hold_matching(hub, journey, held, 0, "match", &reasons);
+            hold_matching(matcher, journey, held, 0, "match", &reasons);
             return Next::Complete {
                 claim: MatchClaim {
                     status: MatchStatus::Matched,
@@ -317,11 +378,11 @@ pub(crate) async fn first_attempt(
         Ok(StoredLink::Candidates(candidates)) => {
             let policy = &rp.settings.matching;
             let decision = matching::match_cycle1(&identity.dataset, &candidates, policy);
-            record_decision(hub, journey, held, 1, Placement::InHub, &decision);
+            record_decision(matcher, journey, held, 1, Placement::InHub, &decision);
             decision
         }
         Ok(StoredLink::NotLinked) => {
-            match run_cycle(hub, rp, journey, held, identity, Cycle::One).await {
+            match run_cycle(matcher, rp, journey, held, identity, Cycle::One).await {
                 Ok(decision) => decision,
                 Err(next) => return next,
             }
@@ -338,7 +399,7 @@ pub(crate) async fn first_attempt(
 
 /// Cycle 3 with the citizen's answer (already format-checked); its event goes into `held`.
 pub(crate) async fn cycle3(
-    hub: &Hub,
+    matcher: &Matcher,
     rp: &RelyingParty,
     journey: &Journey,
     held: &mut Vec<Event>,
@@ -347,7 +408,7 @@ pub(crate) async fn cycle3(
     value: &str,
 ) -> Next {
     let cycle = Cycle::Three { attribute, value };
-    let decision = match run_cycle(hub, rp, journey, held, identity, cycle).await {
+    let decision = match run_cycle(matcher, rp, journey, held, identity, cycle).await {
         Ok(decision) => decision,
         Err(next) => return next,
     };

@@ -1,15 +1,12 @@
 //! What the hub hands a relying party: a single-use code, then an ID token (pairwise
 //! `sub`, level, match claim) and the userinfo claims the RP is entitled to.
 
-use std::time::Duration;
-
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use store::{Exchange, Put, StoreError};
 use url::Url;
 
-use crate::app::Hub;
-use crate::journey::store as journeys;
+use super::provider::OpenIdProvider;
 use crate::journey::{Journey, MatchClaim, VerifiedIdentity};
 
 const CODES: &str = "code";
@@ -49,29 +46,28 @@ pub(crate) struct AccessGrant {
 /// Stores a code for the completed journey, together with the journey in its
 /// final state, and returns the RP redirect (RFC 9207 `iss`).
 pub(crate) async fn issue_code(
-    hub: &Hub,
+    op: &OpenIdProvider,
     journey: &Journey,
     identity: &VerifiedIdentity,
     outcome: &MatchClaim,
 ) -> Result<IssuedCode, StoreError> {
     let request = &journey.request;
-    let rp = hub
-        .relying_parties
-        .get(&request.client_id)
+    let rp = op
+        .relying_party(&request.client_id)
         .ok_or_else(|| StoreError::Corrupt("journey names an unknown relying party".into()))?;
     let grant = CodeGrant {
         client_id: request.client_id.clone(),
         redirect_uri: request.redirect_uri.clone(),
         code_challenge: request.code_challenge.clone(),
         nonce: request.nonce.clone(),
-        sub: hub
+        sub: op
             .pairwise
             .pairwise_id(rp.sector(), &identity.idp_id, &identity.idp_subject),
         acr: identity.level.to_string(),
         vot: request
             .vectors
             .as_deref()
-            .and_then(|v| hub.levels.vector_of_trust(v, &identity.level)),
+            .and_then(|v| op.levels.vector_of_trust(v, &identity.level)),
         auth_time: identity.auth_time,
         match_claim: outcome.clone(),
         scope: request.scope.clone(),
@@ -88,10 +84,10 @@ pub(crate) async fn issue_code(
         namespace: CODES,
         key: &code,
         value: json,
-        ttl: Duration::from_secs(hub.settings.journey.code_ttl_secs),
+        ttl: op.lifetimes.code,
     };
-    hub.sessions
-        .put_all(vec![journeys::stored(hub, journey)?, stored_code])
+    op.sessions
+        .put_all(vec![op.journeys.stored(journey)?, stored_code])
         .await?;
     let mut url =
         Url::parse(&request.redirect_uri).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -101,7 +97,7 @@ pub(crate) async fn issue_code(
         if let Some(state) = &request.state {
             q.append_pair("state", state);
         }
-        q.append_pair("iss", &hub.issuer);
+        q.append_pair("iss", &op.issuer);
     }
     Ok(IssuedCode {
         url,
@@ -120,8 +116,8 @@ pub(crate) struct IssuedCode {
 }
 
 /// Withdraws a code that was stored but never handed out.
-pub(crate) async fn discard_code(hub: &Hub, code: &str) {
-    if let Err(e) = hub.sessions.delete(CODES, code).await {
+pub(crate) async fn discard_code(op: &OpenIdProvider, code: &str) {
+    if let Err(e) = op.sessions.delete(CODES, code).await {
         tracing::warn!(error = %e, "could not discard an unissued code");
     }
 }
@@ -141,28 +137,28 @@ pub(crate) enum Redemption {
 /// Takes the code (atomically, single use) and stores an access token for what it
 /// granted, in one round trip to the session store. A second presentation revokes the
 /// access token issued for the first (RFC 9700 §4.5).
-pub(crate) async fn redeem_code(hub: &Hub, code: &str) -> Result<Redemption, StoreError> {
+pub(crate) async fn redeem_code(op: &OpenIdProvider, code: &str) -> Result<Redemption, StoreError> {
     let access_token = token::random_opaque(32);
     let exchange = Exchange {
         to: (ACCESS_TOKENS, &access_token),
         receipt_namespace: REDEEMED_CODES,
-        ttl: Duration::from_secs(hub.settings.journey.access_token_ttl_secs),
+        ttl: op.lifetimes.access_token,
     };
-    match hub.sessions.exchange(CODES, code, exchange).await? {
+    match op.sessions.exchange(CODES, code, exchange).await? {
         Some(json) => match serde_json::from_str(&json) {
             Ok(grant) => Ok(Redemption::Granted {
                 grant: Box::new(grant),
                 access_token,
             }),
             Err(e) => {
-                revoke_access_token(hub, &access_token).await;
+                revoke_access_token(op, &access_token).await;
                 Err(StoreError::Corrupt(e.to_string()))
             }
         },
         None => {
-            if let Some(access_token) = hub.sessions.take(REDEEMED_CODES, code).await? {
+            if let Some(access_token) = op.sessions.take(REDEEMED_CODES, code).await? {
                 tracing::warn!("authorization code replayed; revoking its access token");
-                hub.sessions.delete(ACCESS_TOKENS, &access_token).await?;
+                op.sessions.delete(ACCESS_TOKENS, &access_token).await?;
             }
             Ok(Redemption::Invalid)
         }
@@ -170,15 +166,18 @@ pub(crate) async fn redeem_code(hub: &Hub, code: &str) -> Result<Redemption, Sto
 }
 
 /// Signs the ID token for a redeemed code.
-pub(crate) fn sign_id_token(hub: &Hub, grant: &CodeGrant) -> Result<String, token::TokenError> {
-    let now = crate::clock::now();
+pub(crate) fn sign_id_token(
+    op: &OpenIdProvider,
+    grant: &CodeGrant,
+    now: i64,
+) -> Result<String, token::TokenError> {
     let mut claims = json!({
-        "iss": hub.issuer,
+        "iss": op.issuer,
         "aud": grant.client_id,
         "azp": grant.client_id,
         "sub": grant.sub,
         "iat": now,
-        "exp": now + hub.settings.journey.id_token_ttl_secs as i64,
+        "exp": now + op.lifetimes.id_token.as_secs() as i64,
         "auth_time": grant.auth_time,
         "acr": grant.acr,
         "match": grant.match_claim,
@@ -189,22 +188,22 @@ pub(crate) fn sign_id_token(hub: &Hub, grant: &CodeGrant) -> Result<String, toke
     if let Some(vot) = &grant.vot {
         claims["vot"] = json!(vot);
     }
-    hub.signing_key.sign(&claims)
+    op.signing_key.sign(&claims)
 }
 
 /// Withdraws an access token that was stored but never handed out.
-pub(crate) async fn revoke_access_token(hub: &Hub, access_token: &str) {
-    if let Err(e) = hub.sessions.delete(ACCESS_TOKENS, access_token).await {
+pub(crate) async fn revoke_access_token(op: &OpenIdProvider, access_token: &str) {
+    if let Err(e) = op.sessions.delete(ACCESS_TOKENS, access_token).await {
         tracing::warn!(error = %e, "could not revoke an unissued access token");
     }
 }
 
 /// Looks up a bearer access token.
 pub(crate) async fn access_grant(
-    hub: &Hub,
+    op: &OpenIdProvider,
     access_token: &str,
 ) -> Result<Option<AccessGrant>, StoreError> {
-    let Some(json) = hub.sessions.get(ACCESS_TOKENS, access_token).await? else {
+    let Some(json) = op.sessions.get(ACCESS_TOKENS, access_token).await? else {
         return Ok(None);
     };
     serde_json::from_str(&json)

@@ -8,6 +8,7 @@
 //! does not lock it out at once.
 
 pub(crate) mod assertion;
+pub(crate) mod provider;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,7 +24,7 @@ const MAX_JWKS_BYTES: usize = 64 * 1024;
 
 /// A relying party from configuration, with its verification keys.
 #[derive(Debug)]
-pub struct RelyingParty {
+pub(crate) struct RelyingParty {
     pub settings: RelyingPartySettings,
     keys: RpKeys,
     /// The client of its remote matching service, when cycles 1 and 3 run there.
@@ -43,7 +44,7 @@ enum RpKeys {
 
 /// Why the RP's keys could not be had (not: why a token was rejected).
 #[derive(Debug, thiserror::Error)]
-pub enum KeysError {
+pub(crate) enum KeysError {
     #[error("no jwks configured")]
     NotConfigured,
     #[error("jwks_uri unreachable: {0}")]
@@ -60,7 +61,7 @@ pub enum KeysError {
 
 /// Why a JWT the RP signed was not accepted.
 #[derive(Debug, thiserror::Error)]
-pub enum RpJwtError {
+pub(crate) enum RpJwtError {
     /// The RP's keys are unavailable.
     #[error("{0}")]
     Keys(#[from] KeysError),
@@ -70,7 +71,7 @@ pub enum RpJwtError {
 }
 
 impl RelyingParty {
-    pub fn new(settings: RelyingPartySettings) -> Self {
+    pub(crate) fn new(settings: RelyingPartySettings) -> Self {
         let keys = match (&settings.jwks, &settings.jwks_uri) {
             (Some(jwks), _) => match token::VerificationKeys::from_jwks(jwks) {
                 Ok(keys) => RpKeys::Inline(Arc::new(keys)),
@@ -93,12 +94,12 @@ impl RelyingParty {
     }
 
     /// True only for an exact, registered redirect URI (no prefix or pattern matching).
-    pub fn accepts_redirect_uri(&self, uri: &str) -> bool {
+    pub(crate) fn accepts_redirect_uri(&self, uri: &str) -> bool {
         self.settings.redirect_uris.iter().any(|r| r == uri)
     }
 
     /// The sector for pairwise identifiers.
-    pub fn sector(&self) -> &str {
+    pub(crate) fn sector(&self) -> &str {
         self.settings
             .sector
             .as_deref()
@@ -108,7 +109,7 @@ impl RelyingParty {
     /// Verifies a JWT the RP signed (client assertion, request object) with its registered
     /// keys: algorithm allow-list, signature, `exp`, and `iss` / `aud` as `expect` says.
     /// A key id not in the cached `jwks_uri` keys triggers one (rate-limited) refetch.
-    pub async fn verify<C: serde::de::DeserializeOwned>(
+    pub(crate) async fn verify<C: serde::de::DeserializeOwned>(
         &self,
         http: &reqwest::Client,
         jwt: &str,

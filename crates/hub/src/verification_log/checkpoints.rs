@@ -7,13 +7,13 @@
 //! recorded in the log itself by a `checkpoint_published` event, so that a published
 //! checkpoint deleted from storage is noticed by the self-check.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::web;
 use audit::EventType;
 use store::{AuditFilter, Database, LogSeal, StoreError};
 
-use crate::app::Hub;
+use super::VerificationLog;
 
 /// Errors reading or publishing a checkpoint.
 #[derive(Debug, thiserror::Error)]
@@ -125,22 +125,18 @@ async fn only_records_since(db: &Database, latest: &audit::Checkpoint) -> Result
 
 /// Runs forever: publishes a checkpoint every `checkpoint_interval_secs`, and runs the
 /// self-check every `self_check_interval_secs` (when non-zero).
-pub(crate) async fn run(hub: web::Data<Hub>) {
-    let every = Duration::from_secs(hub.settings.audit.checkpoint_interval_secs.max(1));
-    let check_every = hub.settings.audit.self_check_interval_secs;
+pub(crate) async fn run(log: Arc<VerificationLog>) {
+    let every = Duration::from_secs(log.settings.checkpoint_interval_secs.max(1));
+    let check_every = log.settings.self_check_interval_secs;
     let mut last_check = std::time::Instant::now();
     loop {
         tokio::time::sleep(every).await;
-        if let Err(e) = publish(&hub.db, &hub.log_seal, hub.audit.instance()).await {
+        if let Err(e) = publish(&log.db, &log.seal, log.trail.instance()).await {
             tracing::warn!(error = %e, "could not publish a checkpoint");
         }
         if check_every > 0 && last_check.elapsed() >= Duration::from_secs(check_every) {
             last_check = std::time::Instant::now();
-            match hub
-                .db
-                .audit_self_check(hub.log_seal.verification_keys())
-                .await
-            {
+            match log.db.audit_self_check(log.seal.verification_keys()).await {
                 Ok(report) if report.is_clean() => {
                     tracing::info!("verification log self-check passed")
                 }

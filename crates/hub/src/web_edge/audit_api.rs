@@ -15,8 +15,8 @@ use serde_json::json;
 use store::AuditFilter;
 
 use super::token_endpoint::{basic_credentials, OAuthError};
-use crate::app::Hub;
 use crate::verification_log::checkpoints as log_checkpoints;
+use crate::verification_log::VerificationLog;
 
 const AUDITOR_TOKENS: &str = "auditor_token";
 const READ_SCOPE: &str = "audit:read";
@@ -33,18 +33,18 @@ pub(crate) struct AuditorGrant {
 
 /// `grant_type=client_credentials` at `/token` for auditor clients.
 pub(crate) async fn auditor_token(
-    hub: &Hub,
+    log: &VerificationLog,
     req: &HttpRequest,
     scope: Option<&str>,
 ) -> Result<HttpResponse, OAuthError> {
     let known = basic_credentials(req).and_then(|(id, secret)| {
-        hub.settings.auditors.iter().find(|a| {
+        log.auditors.iter().find(|a| {
             a.client_id == id
                 && token::secrets_equal(a.client_secret.expose().as_bytes(), secret.as_bytes())
         })
     });
     let Some(auditor) = known else {
-        hub.audit.rejected(None, None, "auditor_auth_failed").await;
+        log.trail.rejected(None, None, "auditor_auth_failed").await;
         return Err(OAuthError::invalid_client("Client authentication failed"));
     };
     let scopes: Vec<String> = match scope {
@@ -64,9 +64,9 @@ pub(crate) async fn auditor_token(
         rps: auditor.rps.clone(),
     };
     let access_token = token::random_opaque(32);
-    let ttl = hub.settings.journey.access_token_ttl_secs;
+    let ttl = log.token_ttl.as_secs();
     let json = serde_json::to_string(&grant).map_err(|_| OAuthError::unavailable())?;
-    hub.sessions
+    log.sessions
         .put(
             AUDITOR_TOKENS,
             &access_token,
@@ -75,9 +75,9 @@ pub(crate) async fn auditor_token(
         )
         .await
         .map_err(|_| OAuthError::unavailable())?;
-    let mut event = hub.audit.event(EventType::AuditorTokenIssued);
+    let mut event = log.trail.event(EventType::AuditorTokenIssued);
     event.outcome = Some(auditor.client_id.clone());
-    hub.audit
+    log.trail
         .record(event)
         .await
         .map_err(|_| OAuthError::unavailable())?;
@@ -141,8 +141,8 @@ impl actix_web::ResponseError for ApiError {
 
 /// The caller's grant: 401 without a valid token, 403 without `audit:read`. A refusal
 /// is a `request_rejected` event, as a failed client authentication at `/token` is.
-async fn auditor(hub: &Hub, req: &HttpRequest) -> Result<AuditorGrant, ApiError> {
-    let result = auditor_grant(hub, req).await;
+async fn auditor(log: &VerificationLog, req: &HttpRequest) -> Result<AuditorGrant, ApiError> {
+    let result = auditor_grant(log, req).await;
     if let Err(ApiError(status, ..)) = &result {
         let outcome = match *status {
             StatusCode::UNAUTHORIZED => Some("auditor_token_invalid"),
@@ -150,13 +150,13 @@ async fn auditor(hub: &Hub, req: &HttpRequest) -> Result<AuditorGrant, ApiError>
             _ => None,
         };
         if let Some(outcome) = outcome {
-            hub.audit.rejected(None, None, outcome).await;
+            log.trail.rejected(None, None, outcome).await;
         }
     }
     result
 }
 
-async fn auditor_grant(hub: &Hub, req: &HttpRequest) -> Result<AuditorGrant, ApiError> {
+async fn auditor_grant(log: &VerificationLog, req: &HttpRequest) -> Result<AuditorGrant, ApiError> {
     let unauthorized = || {
         ApiError(
             StatusCode::UNAUTHORIZED,
@@ -173,7 +173,7 @@ async fn auditor_grant(hub: &Hub, req: &HttpRequest) -> Result<AuditorGrant, Api
         .strip_prefix("Bearer ")
         .ok_or_else(unauthorized)?
         .trim();
-    let json = hub
+    let json = log
         .sessions
         .get(AUDITOR_TOKENS, token)
         .await
@@ -249,14 +249,14 @@ impl EventQuery {
 
 /// GET /audit/v1/events: a page of events, oldest first, and the cursor of the next page.
 pub(crate) async fn events(
-    hub: web::Data<Hub>,
+    log: web::Data<VerificationLog>,
     req: HttpRequest,
     q: web::Query<EventQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let grant = auditor(&hub, &req).await?;
+    let grant = auditor(&log, &req).await?;
     let filter = q.filter(&grant)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let page = hub
+    let page = log
         .db
         .audit_events(&filter, q.cursor, limit)
         .await
@@ -277,10 +277,10 @@ pub(crate) async fn events(
 /// (the published one if there is one, else signed now over the stored tree: the log's
 /// root at that size does not change). Stores nothing.
 async fn export_checkpoint(
-    hub: &Hub,
+    log: &VerificationLog,
     tree_size: Option<u64>,
 ) -> Result<audit::Checkpoint, ApiError> {
-    let current = log_checkpoints::current(&hub.db, &hub.signing_key)
+    let current = log_checkpoints::current(&log.db, log.seal.key())
         .await
         .map_err(ApiError::unavailable)?;
     let Some(size) = tree_size.filter(|&s| s != current.tree_size) else {
@@ -291,22 +291,22 @@ async fn export_checkpoint(
             "tree_size must not exceed the log's size",
         ));
     }
-    log_checkpoints::at_size(&hub.db, &hub.signing_key, size)
+    log_checkpoints::at_size(&log.db, log.seal.key(), size)
         .await
         .map_err(ApiError::unavailable)
 }
 
 /// Pages through the filtered events below `tree_size`, in log order.
 fn pages(
-    hub: web::Data<Hub>,
+    log: web::Data<VerificationLog>,
     filter: AuditFilter,
     tree_size: u64,
 ) -> impl futures::Stream<Item = Result<Vec<(u64, audit::Event)>, ApiError>> {
     stream::unfold(Some(None::<u64>), move |cursor| {
-        let (hub, filter) = (hub.clone(), filter.clone());
+        let (log, filter) = (log.clone(), filter.clone());
         async move {
             let cursor = cursor?;
-            match hub.db.audit_events(&filter, cursor, PAGE).await {
+            match log.db.audit_events(&filter, cursor, PAGE).await {
                 Err(e) => Some((Err(ApiError::unavailable(e)), None)),
                 Ok(page) => {
                     let full = page.len() as u32 == PAGE;
@@ -328,42 +328,46 @@ fn pages(
     })
 }
 
-async fn record_export(hub: &Hub, grant: &AuditorGrant, format: &str) -> Result<(), ApiError> {
-    let mut event = hub.audit.event(EventType::AuditExported);
+async fn record_export(
+    log: &VerificationLog,
+    grant: &AuditorGrant,
+    format: &str,
+) -> Result<(), ApiError> {
+    let mut event = log.trail.event(EventType::AuditExported);
     event.outcome = Some(format!("{}:{format}", grant.client_id));
-    hub.audit.record(event).await.map_err(ApiError::unavailable)
+    log.trail.record(event).await.map_err(ApiError::unavailable)
 }
 
 /// GET /audit/v1/export.jsonl: streamed JSON lines of the events below the checkpoint named
 /// in the `audit-checkpoint-tree-size` header; in a partial export each with its inclusion
 /// proof against that checkpoint.
 pub(crate) async fn export_jsonl(
-    hub: web::Data<Hub>,
+    log: web::Data<VerificationLog>,
     req: HttpRequest,
     q: web::Query<EventQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let grant = auditor(&hub, &req).await?;
+    let grant = auditor(&log, &req).await?;
     let filter = q.filter(&grant)?;
-    let checkpoint = export_checkpoint(&hub, q.tree_size).await?;
-    record_export(&hub, &grant, "jsonl").await?;
+    let checkpoint = export_checkpoint(&log, q.tree_size).await?;
+    record_export(&log, &grant, "jsonl").await?;
     let size = checkpoint.tree_size;
     // After retention pruned the oldest events, even an unfiltered export is partial.
-    let pruned = hub
+    let pruned = log
         .db
         .audit_pruned_below()
         .await
         .map_err(ApiError::unavailable)?
         > 0;
     let partial = pruned || q.is_partial(&grant);
-    let proving = hub.clone();
-    let body = pages(hub.clone(), filter, size).then(move |page| {
-        let hub = proving.clone();
+    let proving = log.clone();
+    let body = pages(log.clone(), filter, size).then(move |page| {
+        let log = proving.clone();
         async move {
             let mut out = Vec::new();
             for (seq, event) in page? {
                 let mut line = audit::ExportedEvent::new(seq, event);
                 if partial {
-                    let proof = hub
+                    let proof = log
                         .db
                         .audit_inclusion_proof(seq, size)
                         .await
@@ -414,17 +418,17 @@ fn csv_row(seq: u64, e: &audit::Event) -> Result<Vec<u8>, ApiError> {
 
 /// GET /audit/v1/export.csv: the same events as CSV (no proofs), streamed.
 pub(crate) async fn export_csv(
-    hub: web::Data<Hub>,
+    log: web::Data<VerificationLog>,
     req: HttpRequest,
     q: web::Query<EventQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let grant = auditor(&hub, &req).await?;
+    let grant = auditor(&log, &req).await?;
     let filter = q.filter(&grant)?;
-    let checkpoint = export_checkpoint(&hub, q.tree_size).await?;
-    record_export(&hub, &grant, "csv").await?;
+    let checkpoint = export_checkpoint(&log, q.tree_size).await?;
+    record_export(&log, &grant, "csv").await?;
     let header =
         stream::once(async { Ok::<_, ApiError>(web::Bytes::from_static(CSV_HEADER.as_bytes())) });
-    let rows = pages(hub.clone(), filter, checkpoint.tree_size).map(|page| {
+    let rows = pages(log.clone(), filter, checkpoint.tree_size).map(|page| {
         let mut out = Vec::new();
         for (seq, event) in page? {
             out.extend(csv_row(seq, &event)?);
@@ -462,17 +466,17 @@ pub(crate) struct CheckpointQuery {
 /// append that made it), or one of `tree_size` (e.g. the one an export names), as JSON
 /// or (`format=note`) as a signed note. Reading it stores nothing.
 pub(crate) async fn checkpoint(
-    hub: web::Data<Hub>,
+    log: web::Data<VerificationLog>,
     req: HttpRequest,
     q: web::Query<CheckpointQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    auditor(&hub, &req).await?;
-    let checkpoint = export_checkpoint(&hub, q.tree_size).await?;
+    auditor(&log, &req).await?;
+    let checkpoint = export_checkpoint(&log, q.tree_size).await?;
     match q.format {
         CheckpointFormat::Json => Ok(HttpResponse::Ok().json(checkpoint)),
         CheckpointFormat::Note => {
             let note =
-                log_checkpoints::note(&checkpoint, &hub.log_note).map_err(ApiError::unavailable)?;
+                log_checkpoints::note(&checkpoint, &log.note).map_err(ApiError::unavailable)?;
             Ok(HttpResponse::Ok()
                 .content_type("text/plain; charset=utf-8")
                 .body(note))
@@ -482,11 +486,14 @@ pub(crate) async fn checkpoint(
 
 /// GET /audit/v1/log: the log's identity for witnesses and monitors: its origin and the
 /// verifier key of its checkpoint notes.
-pub(crate) async fn log(hub: web::Data<Hub>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    auditor(&hub, &req).await?;
+pub(crate) async fn log(
+    log: web::Data<VerificationLog>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    auditor(&log, &req).await?;
     Ok(HttpResponse::Ok().json(json!({
-        "origin": hub.log_note.name().as_str(),
-        "note_verifier_key": hub.log_note.verifier_key(),
+        "origin": log.note.name().as_str(),
+        "note_verifier_key": log.note.verifier_key(),
     })))
 }
 
@@ -500,13 +507,13 @@ pub(crate) struct CheckpointsQuery {
 /// `audit.checkpoint_interval_secs` while the log grows), oldest first, a page at a
 /// time: pass the last `tree_size` as `after` for the next.
 pub(crate) async fn checkpoints(
-    hub: web::Data<Hub>,
+    log: web::Data<VerificationLog>,
     req: HttpRequest,
     q: web::Query<CheckpointsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    auditor(&hub, &req).await?;
+    auditor(&log, &req).await?;
     let limit = q.limit.unwrap_or(PAGE).clamp(1, store::MAX_AUDIT_PAGE);
-    let page = hub
+    let page = log
         .db
         .checkpoints_after(q.after, limit)
         .await
@@ -527,14 +534,14 @@ pub(crate) struct InclusionQuery {
 /// Only for events the auditor may see. A `tree_size` beyond the log is the auditor's
 /// mistake (400, as for `/proof/consistency`), not an outage.
 pub(crate) async fn inclusion(
-    hub: web::Data<Hub>,
+    log: web::Data<VerificationLog>,
     req: HttpRequest,
     q: web::Query<InclusionQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let grant = auditor(&hub, &req).await?;
+    let grant = auditor(&log, &req).await?;
     let size = match q.tree_size {
         Some(s) => {
-            let log_size = hub.db.audit_size().await.map_err(ApiError::unavailable)?;
+            let log_size = log.db.audit_size().await.map_err(ApiError::unavailable)?;
             if s > log_size {
                 return Err(ApiError::bad_request(
                     "tree_size must not exceed the log's size",
@@ -543,7 +550,7 @@ pub(crate) async fn inclusion(
             s
         }
         None => {
-            log_checkpoints::current(&hub.db, &hub.signing_key)
+            log_checkpoints::current(&log.db, log.seal.key())
                 .await
                 .map_err(ApiError::unavailable)?
                 .tree_size
@@ -552,7 +559,7 @@ pub(crate) async fn inclusion(
     if q.index >= size {
         return Err(ApiError::bad_request("index must be below tree_size"));
     }
-    let event = hub
+    let event = log
         .db
         .audit_event(q.index)
         .await
@@ -563,12 +570,12 @@ pub(crate) async fn inclusion(
             return Err(ApiError::not_found());
         }
     }
-    let proof = hub
+    let proof = log
         .db
         .audit_inclusion_proof(q.index, size)
         .await
         .map_err(ApiError::unavailable)?;
-    let root = hub
+    let root = log
         .db
         .audit_root(size)
         .await
@@ -586,18 +593,18 @@ pub(crate) struct ConsistencyQuery {
 
 /// GET /audit/v1/proof/consistency: proof that the tree of `second` extends that of `first`.
 pub(crate) async fn consistency(
-    hub: web::Data<Hub>,
+    log: web::Data<VerificationLog>,
     req: HttpRequest,
     q: web::Query<ConsistencyQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    auditor(&hub, &req).await?;
-    let size = hub.db.audit_size().await.map_err(ApiError::unavailable)?;
+    auditor(&log, &req).await?;
+    let size = log.db.audit_size().await.map_err(ApiError::unavailable)?;
     if q.first > q.second || q.second > size {
         return Err(ApiError::bad_request(
             "need first <= second <= the log's size",
         ));
     }
-    let proof = hub
+    let proof = log
         .db
         .audit_consistency_proof(q.first, q.second)
         .await

@@ -5,10 +5,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::authorization_request::{registered_redirect_uri, validate, AuthorizeParams};
 use super::{browser_session, now, session_cookie};
-use crate::app::Hub;
-use crate::journey::engine::{eligible_idps, JourneyEngine, Outcome};
+use crate::journey::engine::{JourneyEngine, Journeys, Outcome};
 use crate::journey::{Journey, JourneyId, RpRequest};
 use crate::reason::{rp_error_url, Reason};
+use crate::relying_party::provider::OpenIdProvider;
 use crate::relying_party::RelyingParty;
 use crate::web_edge::error_pages::{see_other, PageError};
 use crate::web_edge::pages::{html, Picker, PickerEntry};
@@ -16,29 +16,29 @@ use crate::web_edge::{journey_steps, pushed_authorization, request_object};
 use audit::EventType;
 
 pub(crate) async fn authorize_get(
-    hub: web::Data<Hub>,
+    journeys: web::Data<Journeys>,
     req: HttpRequest,
     params: web::Query<AuthorizeParams>,
 ) -> Result<HttpResponse, PageError> {
-    authorize(hub, req, params.into_inner()).await
+    authorize(&journeys, req, params.into_inner()).await
 }
 
 pub(crate) async fn authorize_post(
-    hub: web::Data<Hub>,
+    journeys: web::Data<Journeys>,
     req: HttpRequest,
     params: web::Form<AuthorizeParams>,
 ) -> Result<HttpResponse, PageError> {
-    authorize(hub, req, params.into_inner()).await
+    authorize(&journeys, req, params.into_inner()).await
 }
 
 /// Records a failure sent back to the RP before any journey started (`journey_failed`
 /// with the reason code): every failure an RP receives is in the log, also while the
 /// session store is down. A refusal issues nothing, so it stands if the log is down too.
-async fn failed_before_start(hub: &Hub, client_id: &str, reason: Reason) {
-    let mut event = hub.audit.event(EventType::JourneyFailed);
+async fn failed_before_start(op: &OpenIdProvider, client_id: &str, reason: Reason) {
+    let mut event = op.trail.event(EventType::JourneyFailed);
     event.rp = Some(client_id.to_owned());
     event.outcome = Some(reason.code().to_owned());
-    let _ = hub.audit.record(event).await;
+    let _ = op.trail.record(event).await;
 }
 
 /// Where a refused authorization request is answered.
@@ -70,19 +70,19 @@ fn untrusted_refusal(rp: &RelyingParty, query: &AuthorizeParams, reason: Reason)
 /// The authorization request `query` stands for: a pushed request (`request_uri`), a
 /// request object (`request`) or the plain parameters, validated, with its `idp_hint`.
 async fn authorization_request(
-    hub: &Hub,
+    op: &OpenIdProvider,
     rp: &RelyingParty,
     mut query: AuthorizeParams,
 ) -> Result<(RpRequest, Option<String>), Refusal> {
     let client_id = rp.settings.client_id.as_str();
     let refused = |outcome: &'static str, reason: Reason| async move {
         tracing::info!(client_id, outcome, "authorization request refused");
-        hub.audit.rejected(Some(client_id), None, outcome).await;
+        op.trail.rejected(Some(client_id), None, outcome).await;
         reason
     };
     if let Some(request_uri) = &query.request_uri {
         // RFC 9126 §4: only the pushed parameters count; the query's others are ignored.
-        return match pushed_authorization::take(hub, client_id, request_uri).await {
+        return match pushed_authorization::take(op, client_id, request_uri).await {
             Ok(pushed) => Ok((pushed.request, pushed.idp_hint)),
             Err(e) => {
                 let reason = e.reason();
@@ -98,7 +98,7 @@ async fn authorization_request(
         return Err(untrusted_refusal(rp, &query, reason));
     }
     if let Some(jwt) = query.request.take() {
-        query = match request_object::verify(hub, rp, &jwt).await {
+        query = match request_object::verify(op, rp, &jwt).await {
             Ok(params) => params,
             Err(request_object::RequestObjectError::Unavailable(_)) => {
                 return Err(untrusted_refusal(rp, &query, Reason::HubUnavailable))
@@ -112,14 +112,14 @@ async fn authorization_request(
     }
     let Some(redirect_uri) = registered_redirect_uri(rp, &query) else {
         tracing::info!(client_id, "unregistered redirect_uri refused");
-        hub.audit
+        op.trail
             .rejected(Some(client_id), None, "invalid_redirect_uri")
             .await;
         return Err(Refusal::Page(PageError::BadRedirectUri));
     };
     let state = query.state.clone();
     let idp_hint = query.idp_hint.clone();
-    match validate(&hub.levels, rp, redirect_uri.clone(), query) {
+    match validate(&op.levels, rp, redirect_uri.clone(), query) {
         Ok(request) => Ok((request, idp_hint)),
         Err(reason) => Err(Refusal::Redirect {
             redirect_uri,
@@ -129,27 +129,29 @@ async fn authorization_request(
     }
 }
 
+/// The journey engine starts the journey; the request itself is the OP side's.
 async fn authorize(
-    hub: web::Data<Hub>,
+    journeys: &Journeys,
     req: HttpRequest,
     query: AuthorizeParams,
 ) -> Result<HttpResponse, PageError> {
+    let op = &*journeys.op;
     let Some(rp) = query
         .client_id
         .as_deref()
-        .and_then(|id| hub.relying_parties.get(id))
+        .and_then(|id| op.relying_party(id))
     else {
         // The claimed client id is attacker-supplied: it is not written to the log.
-        hub.audit.rejected(None, None, "unknown_client").await;
+        op.trail.rejected(None, None, "unknown_client").await;
         return Err(PageError::UnknownClient);
     };
     let deny_at = |redirect_uri: &str, state: Option<&str>, reason: Reason| {
-        let url = rp_error_url(redirect_uri, state, &hub.issuer, reason)
+        let url = rp_error_url(redirect_uri, state, &op.issuer, reason)
             .ok_or(PageError::BadRedirectUri)?;
         tracing::info!(client_id = %rp.settings.client_id, reason = reason.code(), "authorization request refused");
         Ok(see_other(url.as_str()))
     };
-    let (request, idp_hint) = match authorization_request(&hub, rp, query).await {
+    let (request, idp_hint) = match authorization_request(op, rp, query).await {
         Ok(accepted) => accepted,
         Err(Refusal::Page(e)) => return Err(e),
         Err(Refusal::Redirect {
@@ -157,31 +159,32 @@ async fn authorize(
             state,
             reason,
         }) => {
-            failed_before_start(&hub, &rp.settings.client_id, reason).await;
+            failed_before_start(op, &rp.settings.client_id, reason).await;
             return deny_at(&redirect_uri, state.as_deref(), reason);
         }
     };
     let (redirect_uri, state) = (request.redirect_uri.clone(), request.state.clone());
     let deny = |reason: Reason| deny_at(&redirect_uri, state.as_deref(), reason);
-    let eligible = eligible_idps(&hub, &request);
+    let eligible = journeys.idps.eligible(&request.minimum_level);
     if eligible.is_empty() {
-        failed_before_start(&hub, &rp.settings.client_id, Reason::LevelNotAvailable).await;
+        failed_before_start(op, &rp.settings.client_id, Reason::LevelNotAvailable).await;
         return deny(Reason::LevelNotAvailable);
     }
     let browser = browser_session(&req).unwrap_or_else(|| token::random_opaque(32));
+    let now = now();
     let journey = Journey::new(
         JourneyId::random(),
         browser.clone(),
         token::random_opaque(24),
         request,
-        now(),
-        hub.settings.journey.ttl_secs as i64,
+        now,
+        op.journey_ttl.as_secs() as i64,
     );
     tracing::debug!(journey = %journey.id, client_id = %rp.settings.client_id, level = %journey.request.minimum_level, "journey started");
     let hinted = idp_hint.filter(|h| eligible.iter().any(|i| i.settings.id == *h));
     let (journey_id, csrf) = (journey.id.clone(), journey.csrf.clone());
     let level = journey.request.minimum_level.clone();
-    let outcome = JourneyEngine::new(&hub, now())
+    let outcome = JourneyEngine::new(journeys, now)
         .start(journey, hinted.as_deref())
         .await;
     let mut response = match outcome {
@@ -204,7 +207,7 @@ async fn authorize(
         other => journey_steps::respond(Ok(other))?,
     };
     response
-        .add_cookie(&session_cookie(&hub, browser))
+        .add_cookie(&session_cookie(&req, browser))
         .map_err(|_| PageError::BadRequest)?;
     Ok(response)
 }

@@ -15,21 +15,23 @@ use actix_web::middleware::Next;
 use actix_web::web;
 use url::Url;
 
-use crate::app::Hub;
+use crate::config::Settings;
 
 /// Security headers computed once per instance from its configuration.
 #[derive(Debug, Clone)]
 pub(crate) struct BrowserSecurity {
     headers: Vec<(HeaderName, HeaderValue)>,
+    /// Served over https: cookies are `Secure` and `__Host-` prefixed.
+    https: bool,
 }
 
 impl BrowserSecurity {
-    pub(crate) fn new(hub: &Hub) -> Self {
-        let https = hub.settings.server.public_url.scheme() == "https";
+    pub(crate) fn new(settings: &Settings) -> Self {
+        let https = settings.server.public_url.scheme() == "https";
         let mut headers = vec![
             (
                 header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_str(&content_security_policy(hub))
+                HeaderValue::from_str(&content_security_policy(settings))
                     .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'")),
             ),
             (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
@@ -52,7 +54,12 @@ impl BrowserSecurity {
                 HeaderValue::from_static("max-age=31536000; includeSubDomains"),
             ));
         }
-        Self { headers }
+        Self { headers, https }
+    }
+
+    /// Whether cookies get the `Secure` attribute (when the hub is served over https).
+    pub(crate) fn secure_cookies(&self) -> bool {
+        self.https
     }
 }
 
@@ -60,8 +67,7 @@ impl BrowserSecurity {
 /// it on the 303 to the IdP or back to the RP), so it allows the URL schemes of the IdPs
 /// and RP redirect URIs the hub sends citizens to (https, plus http in the demo or an
 /// app's own scheme) rather than `'self'` alone.
-fn content_security_policy(hub: &Hub) -> String {
-    let settings = &hub.settings;
+fn content_security_policy(settings: &Settings) -> String {
     let mut schemes: BTreeSet<String> = settings
         .relying_parties
         .iter()

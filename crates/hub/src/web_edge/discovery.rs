@@ -3,18 +3,18 @@
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use crate::app::Hub;
+use crate::relying_party::provider::OpenIdProvider;
 
-pub(crate) async fn configuration(hub: web::Data<Hub>) -> HttpResponse {
-    let levels: Vec<String> = hub.levels.all().iter().map(|l| l.to_string()).collect();
+pub(crate) async fn configuration(op: web::Data<OpenIdProvider>) -> HttpResponse {
+    let levels: Vec<String> = op.levels.all().iter().map(|l| l.to_string()).collect();
     HttpResponse::Ok().json(json!({
-        "issuer": hub.issuer,
-        "authorization_endpoint": hub.url("/authorize"),
-        "token_endpoint": hub.url("/token"),
-        "pushed_authorization_request_endpoint": hub.url("/par"),
+        "issuer": op.issuer,
+        "authorization_endpoint": op.url("/authorize"),
+        "token_endpoint": op.url("/token"),
+        "pushed_authorization_request_endpoint": op.url("/par"),
         "require_pushed_authorization_requests": false,
-        "userinfo_endpoint": hub.url("/userinfo"),
-        "jwks_uri": hub.url("/jwks"),
+        "userinfo_endpoint": op.url("/userinfo"),
+        "jwks_uri": op.url("/jwks"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code"],
@@ -43,11 +43,11 @@ pub(crate) async fn configuration(hub: web::Data<Hub>) -> HttpResponse {
     }))
 }
 
-pub(crate) async fn jwks(hub: web::Data<Hub>) -> HttpResponse {
+pub(crate) async fn jwks(op: web::Data<OpenIdProvider>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((
             "cache-control",
             format!("public, max-age={}", crate::app::JWKS_MAX_AGE.as_secs()),
         ))
-        .json(&hub.jwks)
+        .json(&op.jwks)
 }

@@ -3,7 +3,18 @@
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use crate::app::Hub;
+use std::sync::Arc;
+
+use store::{Database, SessionStore};
+
+use crate::metrics::Metrics;
+
+/// What readiness and metrics look at: the stores a journey cannot finish without.
+#[derive(Clone)]
+pub(crate) struct Backends {
+    pub(crate) db: Database,
+    pub(crate) sessions: Arc<dyn SessionStore>,
+}
 
 /// The process is up.
 pub(crate) async fn healthz() -> HttpResponse {
@@ -21,8 +32,8 @@ fn state(result: &Result<(), store::StoreError>, dependency: &str) -> &'static s
 }
 
 /// The hub can reach what it needs to finish journeys: the database and the session store.
-pub(crate) async fn readyz(hub: web::Data<Hub>) -> HttpResponse {
-    let (db, sessions) = tokio::join!(hub.db.ping(), hub.sessions.ping());
+pub(crate) async fn readyz(backends: web::Data<Backends>) -> HttpResponse {
+    let (db, sessions) = tokio::join!(backends.db.ping(), backends.sessions.ping());
     let ready = db.is_ok() && sessions.is_ok();
     let body = json!({
         "status": if ready { "ready" } else { "unavailable" },
@@ -37,8 +48,11 @@ pub(crate) async fn readyz(hub: web::Data<Hub>) -> HttpResponse {
 }
 
 /// Prometheus text exposition.
-pub(crate) async fn metrics(hub: web::Data<Hub>) -> HttpResponse {
+pub(crate) async fn metrics(
+    backends: web::Data<Backends>,
+    metrics: web::Data<Metrics>,
+) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(hub.metrics.render(hub.db.pool_state()))
+        .body(metrics.render(backends.db.pool_state()))
 }

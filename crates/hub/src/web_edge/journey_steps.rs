@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::{browser_session, now};
-use crate::app::Hub;
+use crate::journey::engine::Journeys;
 use crate::journey::engine::{
     Cycle3Answer, IdpResponse, JourneyEngine, JourneyForm, Outcome, Refusal,
 };
@@ -83,12 +83,12 @@ impl From<Refusal> for PageError {
 
 /// POST /journey/idp: the picker's choice.
 pub(crate) async fn choose_idp(
-    hub: web::Data<Hub>,
+    journeys: web::Data<Journeys>,
     req: HttpRequest,
     form: web::Form<JourneyFormFields>,
 ) -> Result<HttpResponse, PageError> {
     let browser = browser_session(&req);
-    let engine = JourneyEngine::new(&hub, now());
+    let engine = JourneyEngine::new(&journeys, now());
     respond(
         engine
             .choose_idp(form.form(browser.as_deref()), form.idp.as_deref())
@@ -99,12 +99,12 @@ pub(crate) async fn choose_idp(
 /// POST /journey/cancel (the picker's cancel): back to the RP with `access_denied` /
 /// `user_cancelled`, described as a cancel at the hub.
 pub(crate) async fn cancel(
-    hub: web::Data<Hub>,
+    journeys: web::Data<Journeys>,
     req: HttpRequest,
     form: web::Form<JourneyFormFields>,
 ) -> Result<HttpResponse, PageError> {
     let browser = browser_session(&req);
-    let engine = JourneyEngine::new(&hub, now());
+    let engine = JourneyEngine::new(&journeys, now());
     respond(engine.cancel(form.form(browser.as_deref())).await)
 }
 
@@ -120,7 +120,7 @@ pub(crate) struct CallbackParams {
 
 /// GET /idp/callback.
 pub(crate) async fn idp_callback(
-    hub: web::Data<Hub>,
+    journeys: web::Data<Journeys>,
     req: HttpRequest,
     params: web::Query<CallbackParams>,
 ) -> Result<HttpResponse, PageError> {
@@ -133,12 +133,16 @@ pub(crate) async fn idp_callback(
         error_description: params.error_description.as_deref(),
         iss: params.iss.as_deref(),
     };
-    respond(JourneyEngine::new(&hub, now()).idp_returned(response).await)
+    respond(
+        JourneyEngine::new(&journeys, now())
+            .idp_returned(response)
+            .await,
+    )
 }
 
 /// POST /journey/cycle3: the citizen's answer, or "I don't have this".
 pub(crate) async fn answer_cycle3(
-    hub: web::Data<Hub>,
+    journeys: web::Data<Journeys>,
     req: HttpRequest,
     form: web::Form<JourneyFormFields>,
 ) -> Result<HttpResponse, PageError> {
@@ -147,7 +151,7 @@ pub(crate) async fn answer_cycle3(
         Some("skip") => Cycle3Answer::Declined,
         _ => Cycle3Answer::Value(form.value.as_deref().unwrap_or("")),
     };
-    let engine = JourneyEngine::new(&hub, now());
+    let engine = JourneyEngine::new(&journeys, now());
     respond(
         engine
             .answer_cycle3(form.form(browser.as_deref()), answer)

@@ -25,8 +25,9 @@ use std::time::Instant;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::app::Hub;
 pub(crate) use crate::clock::now;
+use crate::metrics::Metrics;
+use crate::web_edge::browser_security::BrowserSecurity;
 use crate::web_edge::error_pages::PageError;
 
 /// Name of the cookie identifying a browser's session at the hub, over plain http.
@@ -114,18 +115,17 @@ pub(crate) fn measure(
     srv: &(impl Service<ServiceRequest, Response = ServiceResponse, Error = actix_web::Error> + 'static),
 ) -> impl std::future::Future<Output = Result<ServiceResponse, actix_web::Error>> + 'static {
     let started = Instant::now();
-    let hub = req.app_data::<web::Data<Hub>>().cloned();
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let method = req.method().to_string();
     let call = srv.call(req);
     async move {
         let res = call.await?;
-        if let Some(hub) = hub {
+        if let Some(metrics) = metrics {
             let route = res
                 .request()
                 .match_pattern()
                 .unwrap_or_else(|| "unmatched".into());
-            hub.metrics
-                .request(&route, &method, res.status().as_u16(), started);
+            metrics.request(&route, &method, res.status().as_u16(), started);
         }
         Ok(res)
     }
@@ -133,9 +133,7 @@ pub(crate) fn measure(
 
 /// The browser session id from the cookie, if any.
 pub(crate) fn browser_session(req: &HttpRequest) -> Option<String> {
-    let secure = req
-        .app_data::<web::Data<Hub>>()
-        .is_some_and(|hub| hub.secure_cookies());
+    let secure = secure_cookies(req);
     req.cookie(session_cookie_name(secure))
         .map(|c| c.value().to_owned())
         .filter(|v| !v.is_empty())
@@ -144,11 +142,17 @@ pub(crate) fn browser_session(req: &HttpRequest) -> Option<String> {
 /// The session cookie: HttpOnly, SameSite=Lax (it must survive the top-level return
 /// from the IdP), no Domain; Secure and `__Host-` prefixed when the hub is served over
 /// https (browsers drop Secure cookies on plain http, as the demo and tests use).
-pub(crate) fn session_cookie(hub: &Hub, value: String) -> Cookie<'static> {
-    Cookie::build(session_cookie_name(hub.secure_cookies()), value)
+pub(crate) fn session_cookie(req: &HttpRequest, value: String) -> Cookie<'static> {
+    let secure = secure_cookies(req);
+    Cookie::build(session_cookie_name(secure), value)
         .path("/")
         .http_only(true)
-        .secure(hub.secure_cookies())
+        .secure(secure)
         .same_site(SameSite::Lax)
         .finish()
+}
+
+fn secure_cookies(req: &HttpRequest) -> bool {
+    req.app_data::<web::Data<BrowserSecurity>>()
+        .is_some_and(|security| security.secure_cookies())
 }

@@ -1,7 +1,7 @@
 //! Pushed authorization requests (PAR, RFC 9126): `POST /par`.
 //!
 //! The RP authenticates as at `/token` and sends its authorization request (plain
-//! parameters, or a request object) straight to the hub. The hub validates it with the
+//! parameters, or a request object) straight to the op. The hub validates it with the
 //! checks of `/authorize`, keeps it for [`PUSHED_REQUEST_TTL_SECS`] under a random
 //! `request_uri`, and `/authorize?client_id=..&request_uri=..` takes it once. The
 //! parameters never travel through the browser, where they could be read or altered.
@@ -16,9 +16,9 @@ use serde_json::json;
 use super::authorization_request::{registered_redirect_uri, validate, AuthorizeParams};
 use super::request_object;
 use super::token_endpoint::{authenticate, ClientCredentials, OAuthError};
-use crate::app::Hub;
 use crate::journey::RpRequest;
 use crate::reason::Reason;
+use crate::relying_party::provider::OpenIdProvider;
 
 /// Every `request_uri` the hub issues starts with this (RFC 9126 §2.2).
 pub(crate) const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
@@ -85,14 +85,14 @@ impl PushedRequestError {
 /// the client that pushed it (a request_uri seen by another client is left alone, so it
 /// cannot be used to spend someone else's request).
 pub(crate) async fn take(
-    hub: &Hub,
+    op: &OpenIdProvider,
     client_id: &str,
     request_uri: &str,
 ) -> Result<PushedRequest, PushedRequestError> {
     if !request_uri.starts_with(REQUEST_URI_PREFIX) {
         return Err(PushedRequestError::NotPushed);
     }
-    let Some(json) = hub.sessions.get(PUSHED_REQUESTS, request_uri).await? else {
+    let Some(json) = op.sessions.get(PUSHED_REQUESTS, request_uri).await? else {
         return Err(PushedRequestError::Unknown);
     };
     let pushed: PushedRequest = serde_json::from_str(&json).map_err(|e| {
@@ -102,7 +102,7 @@ pub(crate) async fn take(
     if pushed.client_id != client_id {
         return Err(PushedRequestError::OtherClient);
     }
-    match hub.sessions.take(PUSHED_REQUESTS, request_uri).await? {
+    match op.sessions.take(PUSHED_REQUESTS, request_uri).await? {
         Some(_) => Ok(pushed),
         // Another request took it between our read and our take.
         None => Err(PushedRequestError::Unknown),
@@ -111,7 +111,7 @@ pub(crate) async fn take(
 
 /// `POST /par`.
 pub(crate) async fn push(
-    hub: web::Data<Hub>,
+    op: web::Data<OpenIdProvider>,
     req: HttpRequest,
     form: Result<web::Form<ParForm>, actix_web::Error>,
 ) -> HttpResponse {
@@ -124,7 +124,7 @@ pub(crate) async fn push(
             return invalid_request("The body must be application/x-www-form-urlencoded").response()
         }
     };
-    match accept(&hub, &req, form).await {
+    match accept(&op, &req, form).await {
         Ok(request_uri) => HttpResponse::Created()
             .insert_header(("cache-control", "no-store"))
             .json(json!({"request_uri": request_uri, "expires_in": PUSHED_REQUEST_TTL_SECS})),
@@ -146,18 +146,22 @@ fn refused_for(reason: Reason) -> OAuthError {
 }
 
 /// Authenticates the client, validates its request and stores it: the `request_uri`.
-async fn accept(hub: &Hub, req: &HttpRequest, form: ParForm) -> Result<String, OAuthError> {
+async fn accept(
+    op: &OpenIdProvider,
+    req: &HttpRequest,
+    form: ParForm,
+) -> Result<String, OAuthError> {
     let credentials = ClientCredentials {
         client_id: form.params.client_id.as_deref(),
         client_assertion_type: form.client_assertion_type.as_deref(),
         client_assertion: form.client_assertion.as_deref(),
         client_secret_in_body: form.client_secret.is_some(),
     };
-    let rp = authenticate(hub, req, credentials).await?;
+    let rp = authenticate(op, req, credentials).await?;
     let client_id = rp.settings.client_id.as_str();
     let refuse = |outcome: &'static str, error: OAuthError| async move {
         tracing::info!(client_id, outcome, "pushed authorization request refused");
-        hub.audit.rejected(Some(client_id), None, outcome).await;
+        op.trail.rejected(Some(client_id), None, outcome).await;
         Err(error)
     };
     let mut params = form.params;
@@ -171,7 +175,7 @@ async fn accept(hub: &Hub, req: &HttpRequest, form: ParForm) -> Result<String, O
         .await;
     }
     if let Some(jwt) = params.request.take() {
-        params = match request_object::verify(hub, rp, &jwt).await {
+        params = match request_object::verify(op, rp, &jwt).await {
             Ok(params) => params,
             Err(request_object::RequestObjectError::Unavailable(_)) => {
                 return Err(OAuthError::unavailable())
@@ -190,7 +194,7 @@ async fn accept(hub: &Hub, req: &HttpRequest, form: ParForm) -> Result<String, O
         .await;
     };
     let idp_hint = params.idp_hint.clone();
-    let request = match validate(&hub.levels, rp, redirect_uri, params) {
+    let request = match validate(&op.levels, rp, redirect_uri, params) {
         Ok(request) => request,
         Err(reason) => return refuse(reason.code(), refused_for(reason)).await,
     };
@@ -201,7 +205,7 @@ async fn accept(hub: &Hub, req: &HttpRequest, form: ParForm) -> Result<String, O
     };
     let json = serde_json::to_string(&pushed).map_err(|_| OAuthError::unavailable())?;
     let request_uri = format!("{REQUEST_URI_PREFIX}{}", token::random_opaque(32));
-    let stored = hub
+    let stored = op
         .sessions
         .put_if_absent(
             PUSHED_REQUESTS,

@@ -10,6 +10,7 @@
 //! `temporarily_unavailable`, at `/authorize` a hub page (the client is not validated yet,
 //! so the hub must not redirect).
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,7 +29,6 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use ipnet::IpNet;
 use serde_json::json;
 
-use crate::app::Hub;
 use crate::config::Settings;
 use crate::web_edge::pages::{html, ErrorPage};
 
@@ -63,6 +63,9 @@ pub(crate) struct RateLimits {
     by_client: DefaultKeyedRateLimiter<String>,
     clock: DefaultClock,
     checks: AtomicU64,
+    /// Client ids limited per client: the relying parties' and the auditors' (an
+    /// unregistered name would let anyone fill the table).
+    registered: HashSet<String>,
 }
 
 /// Over a limit: try again after this long.
@@ -90,6 +93,12 @@ impl RateLimits {
             )),
             clock: DefaultClock::default(),
             checks: AtomicU64::new(0),
+            registered: settings
+                .relying_parties
+                .iter()
+                .map(|rp| rp.client_id.clone())
+                .chain(settings.auditors.iter().map(|a| a.client_id.clone()))
+                .collect(),
         }
     }
 
@@ -187,15 +196,6 @@ fn assertion_issuer(jwt: &str) -> Option<String> {
     claims.get("iss")?.as_str().map(str::to_owned)
 }
 
-fn is_registered(hub: &Hub, client_id: &str) -> bool {
-    hub.relying_parties.contains_key(client_id)
-        || hub
-            .settings
-            .auditors
-            .iter()
-            .any(|a| a.client_id == client_id)
-}
-
 fn too_many(endpoint: Endpoint, Exceeded(wait): Exceeded) -> HttpResponse {
     let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let retry_after = retry_after.max(1);
@@ -226,10 +226,9 @@ pub(crate) async fn throttle(
     mut req: ServiceRequest,
     next: Next<BoxBody>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let (Some(endpoint), Some(limits), Some(hub)) = (
+    let (Some(endpoint), Some(limits)) = (
         Endpoint::of(req.path()),
         req.app_data::<web::Data<RateLimits>>().cloned(),
-        req.app_data::<web::Data<Hub>>().cloned(),
     ) else {
         return next.call(req).await;
     };
@@ -254,7 +253,7 @@ pub(crate) async fn throttle(
         client = named_client(&req, Some(&body));
         req.set_payload(Payload::from(body));
     }
-    if let Some(client) = client.filter(|c| is_registered(&hub, c)) {
+    if let Some(client) = client.filter(|c| limits.registered.contains(c)) {
         if let Err(exceeded) = limits.check_client(&client) {
             tracing::info!(?endpoint, client_id = %client, "rate limited by client");
             return Ok(req.into_response(too_many(endpoint, exceeded)));

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::authorization_request::AuthorizeParams;
 use super::now;
-use crate::app::Hub;
+use crate::relying_party::provider::OpenIdProvider;
 use crate::relying_party::{RelyingParty, RpJwtError};
 
 /// The `typ` RFC 9101 §10.8 registers (the `application/` prefix may be left out).
@@ -19,7 +19,7 @@ pub(crate) const REQUEST_OBJECT_TYP: &str = "oauth-authz-req+jwt";
 const REQUEST_OBJECT_JTIS: &str = "request_object_jti";
 /// A request object may be valid for at most this long (FAPI 2.0 asks for short lives).
 pub(crate) const MAX_LIFETIME_SECS: i64 = 600;
-/// Allowed clock skew between the RP and the hub.
+/// Allowed clock skew between the RP and the op.
 pub(crate) const LEEWAY_SECS: i64 = 5;
 
 /// Why a request object was refused.
@@ -106,7 +106,7 @@ pub(crate) struct SingleUse {
 /// Verifies `jwt` as a request object of `rp` and returns the authorization request it
 /// carries. A request object's `jti`, when present, is single use.
 pub(crate) async fn verify(
-    hub: &Hub,
+    op: &OpenIdProvider,
     rp: &RelyingParty,
     jwt: &str,
 ) -> Result<AuthorizeParams, RequestObjectError> {
@@ -119,13 +119,13 @@ pub(crate) async fn verify(
     }
     let expect = token::Expect {
         issuer: Some(client_id.clone()),
-        audience: vec![hub.issuer.clone()],
+        audience: vec![op.issuer.clone()],
         leeway_secs: LEEWAY_SECS as u64,
     };
-    let claims: RequestObjectClaims = rp.verify(&hub.http, jwt, &expect).await?;
+    let claims: RequestObjectClaims = rp.verify(&op.http, jwt, &expect).await?;
     let (params, single_use) = accept(claims, client_id, now())?;
     if let Some(SingleUse { jti, ttl }) = single_use {
-        let fresh = hub
+        let fresh = op
             .sessions
             .put_if_absent(
                 REQUEST_OBJECT_JTIS,

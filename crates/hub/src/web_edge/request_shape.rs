@@ -10,7 +10,6 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse, ResponseError};
 use serde_json::json;
 
-use crate::app::Hub;
 use crate::web_edge::error_pages::PageError;
 
 /// Whether percent-decoding `encoded` (as `application/x-www-form-urlencoded`) gives UTF-8.
@@ -62,14 +61,18 @@ fn not_utf8(path: &str) -> HttpResponse {
     }
 }
 
+/// `server.max_header_bytes`: the most a request's header lines may hold.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MaxHeaderBytes(pub(crate) usize);
+
 /// The middleware.
 pub(crate) async fn well_formed(
     mut req: ServiceRequest,
     next: Next<BoxBody>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let max_header_bytes = req
-        .app_data::<web::Data<Hub>>()
-        .map_or(usize::MAX, |hub| hub.settings.server.max_header_bytes);
+        .app_data::<web::Data<MaxHeaderBytes>>()
+        .map_or(usize::MAX, |max| max.0);
     let head_bytes: usize = req
         .headers()
         .iter()

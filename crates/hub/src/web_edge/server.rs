@@ -11,7 +11,9 @@ use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
 use super::browser_security::BrowserSecurity;
+use super::health::Backends;
 use super::rate_limit::RateLimits;
+use super::request_shape::MaxHeaderBytes;
 use crate::app::{Hub, StartError};
 use crate::config::{Settings, TlsSettings};
 
@@ -32,9 +34,9 @@ impl std::fmt::Debug for Application {
 impl Application {
     /// Builds the hub and binds `listener` (use port 0 in tests).
     pub async fn build(settings: Settings, listener: TcpListener) -> Result<Self, StartError> {
-        let hub = web::Data::new(Hub::build(settings).await?);
+        let hub = Hub::build(settings).await?;
         let port = listener.local_addr()?.port();
-        tokio::spawn(crate::verification_log::checkpoints::run(hub.clone()));
+        tokio::spawn(crate::verification_log::checkpoints::run(hub.log.clone()));
         let server = serve(hub, listener)?;
         Ok(Self { port, server })
     }
@@ -54,16 +56,27 @@ impl Application {
     }
 }
 
-fn serve(hub: web::Data<Hub>, listener: TcpListener) -> Result<Server, StartError> {
+/// Each route's handler extracts only the parts it uses: the OP side, the journey
+/// engine's context, the verification log, the health checks' backends.
+fn serve(hub: Hub, listener: TcpListener) -> Result<Server, StartError> {
     let server_settings = hub.settings.server.clone();
     let workers = hub.settings.worker_threads();
     let body_limit = server_settings.max_body_bytes;
     let tls = server_settings.tls.as_ref().map(tls_config).transpose()?;
-    let security = web::Data::new(BrowserSecurity::new(&hub));
+    let security = web::Data::new(BrowserSecurity::new(&hub.settings));
     let limits = web::Data::new(RateLimits::new(&hub.settings));
     let in_flight = web::Data::new(crate::web_edge::overload::InFlight::new(
         server_settings.max_in_flight,
     ));
+    let max_header_bytes = web::Data::new(MaxHeaderBytes(server_settings.max_header_bytes));
+    let op = web::Data::from(hub.op);
+    let journeys = web::Data::from(hub.journeys);
+    let log = web::Data::from(hub.log);
+    let backends = web::Data::new(Backends {
+        db: hub.db,
+        sessions: hub.sessions,
+    });
+    let metrics = web::Data::new(hub.metrics);
     let server = HttpServer::new(move || {
         App::new()
             .wrap(from_fn(crate::web_edge::request_shape::well_formed))
@@ -72,7 +85,12 @@ fn serve(hub: web::Data<Hub>, listener: TcpListener) -> Result<Server, StartErro
             .wrap(from_fn(crate::web_edge::browser_security::secure_responses))
             .wrap_fn(crate::web_edge::measure)
             .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
-            .app_data(hub.clone())
+            .app_data(op.clone())
+            .app_data(journeys.clone())
+            .app_data(log.clone())
+            .app_data(backends.clone())
+            .app_data(metrics.clone())
+            .app_data(max_header_bytes.clone())
             .app_data(security.clone())
             .app_data(limits.clone())
             .app_data(in_flight.clone())

@@ -11,10 +11,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::now;
-use crate::app::Hub;
 use crate::config::RpAuthMethod;
 use crate::relying_party::assertion::{self, CodeGrant, Redemption};
+use crate::relying_party::provider::OpenIdProvider;
 use crate::relying_party::{RelyingParty, RpJwtError};
+use crate::verification_log::VerificationLog;
 use audit::EventType;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -218,15 +219,15 @@ const MIXED_METHODS: &str = "Use exactly one client authentication method";
 /// is `invalid_request`. Every refusal is recorded in the verification log as
 /// `request_rejected`.
 pub(crate) async fn authenticate<'h>(
-    hub: &'h Hub,
+    op: &'h OpenIdProvider,
     req: &HttpRequest,
     credentials: ClientCredentials<'_>,
 ) -> Result<&'h RelyingParty, OAuthError> {
-    match identify(hub, req, credentials).await {
+    match identify(op, req, credentials).await {
         Ok(rp) => Ok(rp),
         Err(refusal) => {
             if let Some(outcome) = refusal.outcome {
-                hub.audit.rejected(refusal.rp, None, outcome).await;
+                op.trail.rejected(refusal.rp, None, outcome).await;
             }
             Err(refusal.error)
         }
@@ -234,7 +235,7 @@ pub(crate) async fn authenticate<'h>(
 }
 
 async fn identify<'h>(
-    hub: &'h Hub,
+    op: &'h OpenIdProvider,
     req: &HttpRequest,
     credentials: ClientCredentials<'_>,
 ) -> Result<&'h RelyingParty, Refusal<'h>> {
@@ -249,7 +250,7 @@ async fn identify<'h>(
         ));
     }
     if let Some((id, secret)) = basic_credentials(req) {
-        let rp = hub
+        let rp = op
             .relying_parties
             .get(&id)
             .ok_or_else(|| Refusal::failed(None))?;
@@ -283,17 +284,17 @@ async fn identify<'h>(
             "Unsupported client_assertion_type",
         ));
     }
-    private_key_jwt(hub, credentials.client_id, assertion).await
+    private_key_jwt(op, credentials.client_id, assertion).await
 }
 
 async fn private_key_jwt<'h>(
-    hub: &'h Hub,
+    op: &'h OpenIdProvider,
     client_id: Option<&str>,
     assertion: &str,
 ) -> Result<&'h RelyingParty, Refusal<'h>> {
     // Read the unverified issuer only to choose whose keys to verify with.
     let claimed = token::unverified_issuer(assertion).ok_or_else(|| Refusal::failed(None))?;
-    let rp = hub
+    let rp = op
         .relying_parties
         .get(&claimed)
         .ok_or_else(|| Refusal::failed(None))?;
@@ -305,26 +306,23 @@ async fn private_key_jwt<'h>(
     // The assertion may name the issuer or the endpoint it is sent to; both endpoints
     // that authenticate clients are accepted at either, as RFC 7523 allows. Nothing else:
     // an `aud` array that also names another party is refused.
-    let accepted = [hub.url("/token"), hub.url("/par"), hub.issuer.clone()];
+    let accepted = [op.url("/token"), op.url("/par"), op.issuer.clone()];
     let expect = token::Expect {
         issuer: Some(claimed.clone()),
         audience: accepted.to_vec(),
         leeway_secs: 5,
     };
-    let claims: AssertionClaims = rp
-        .verify(&hub.http, assertion, &expect)
-        .await
-        .map_err(|e| {
-            match &e {
-                RpJwtError::Keys(e) => {
-                    tracing::warn!(error = %e, client_id = %claimed, "client keys unavailable")
-                }
-                RpJwtError::Token(e) => {
-                    tracing::info!(error = %e, client_id = %claimed, "client assertion rejected")
-                }
+    let claims: AssertionClaims = rp.verify(&op.http, assertion, &expect).await.map_err(|e| {
+        match &e {
+            RpJwtError::Keys(e) => {
+                tracing::warn!(error = %e, client_id = %claimed, "client keys unavailable")
             }
-            Refusal::failed(Some(rp))
-        })?;
+            RpJwtError::Token(e) => {
+                tracing::info!(error = %e, client_id = %claimed, "client assertion rejected")
+            }
+        }
+        Refusal::failed(Some(rp))
+    })?;
     let now = now();
     let lifetime = claims.exp - claims.iat.unwrap_or(now);
     if claims.sub != claims.iss
@@ -335,7 +333,7 @@ async fn private_key_jwt<'h>(
         return Err(Refusal::failed(Some(rp)));
     }
     let ttl = replay_window(claims.exp, now);
-    let fresh = hub
+    let fresh = op
         .sessions
         .put_if_absent(
             CLIENT_ASSERTION_JTIS,
@@ -367,39 +365,40 @@ fn replay_window(exp: i64, now: i64) -> Duration {
 }
 
 pub(crate) async fn token(
-    hub: web::Data<Hub>,
+    op: web::Data<OpenIdProvider>,
+    log: web::Data<VerificationLog>,
     req: HttpRequest,
     form: web::Form<TokenForm>,
 ) -> HttpResponse {
     let result = match form.grant_type.as_deref() {
         Some("client_credentials") => {
             if methods_used(&req, &form.credentials()) > 1 {
-                hub.audit
+                op.trail
                     .rejected(None, None, "client_auth_methods_mixed")
                     .await;
                 return OAuthError::invalid_request(MIXED_METHODS).response();
             }
-            super::audit_api::auditor_token(&hub, &req, form.scope.as_deref()).await
+            super::audit_api::auditor_token(&log, &req, form.scope.as_deref()).await
         }
-        _ => exchange(&hub, &req, &form).await,
+        _ => exchange(&op, &req, &form).await,
     };
     result.unwrap_or_else(|e| e.response())
 }
 
 async fn exchange(
-    hub: &Hub,
+    op: &OpenIdProvider,
     req: &HttpRequest,
     form: &TokenForm,
 ) -> Result<HttpResponse, OAuthError> {
-    let rp = authenticate(hub, req, form.credentials()).await?;
-    let result = redeem(hub, rp, form).await;
+    let rp = authenticate(op, req, form.credentials()).await?;
+    let result = redeem(op, rp, form).await;
     if let Err(e) = &result {
         if e.error == "invalid_grant" {
             // Replays and stolen codes are what auditors look for.
-            let mut event = hub.audit.event(EventType::TokenRejected);
+            let mut event = op.trail.event(EventType::TokenRejected);
             event.rp = Some(rp.settings.client_id.clone());
             event.outcome = Some(e.error.to_owned());
-            hub.audit
+            op.trail
                 .record(event)
                 .await
                 .map_err(|_| OAuthError::unavailable())?;
@@ -410,7 +409,7 @@ async fn exchange(
 
 /// The authorization code grant for an authenticated relying party.
 async fn redeem(
-    hub: &Hub,
+    op: &OpenIdProvider,
     rp: &RelyingParty,
     form: &TokenForm,
 ) -> Result<HttpResponse, OAuthError> {
@@ -425,7 +424,7 @@ async fn redeem(
         .code
         .as_deref()
         .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
-    let (grant, access_token) = match assertion::redeem_code(hub, code)
+    let (grant, access_token) = match assertion::redeem_code(op, code)
         .await
         .map_err(|_| OAuthError::unavailable())?
     {
@@ -442,25 +441,25 @@ async fn redeem(
     // The access token is stored but not yet handed out: any failure from here on
     // withdraws it.
     let id_token = match check_redemption(rp, form, &grant).and_then(|()| {
-        assertion::sign_id_token(hub, &grant).map_err(|e| {
+        assertion::sign_id_token(op, &grant, now()).map_err(|e| {
             tracing::error!(error = %e, "ID token signing failed");
             OAuthError::unavailable()
         })
     }) {
         Ok(id_token) => id_token,
         Err(e) => {
-            assertion::revoke_access_token(hub, &access_token).await;
+            assertion::revoke_access_token(op, &access_token).await;
             return Err(e);
         }
     };
-    let mut event = hub.audit.event(EventType::TokensIssued);
+    let mut event = op.trail.event(EventType::TokensIssued);
     event.journey_id = Some(grant.journey_id.clone());
     event.rp = Some(grant.client_id.clone());
     event.level_achieved = Some(grant.acr.clone());
     event.subject = Some(grant.sub.clone());
     event.outcome = Some(grant.match_claim.status.as_str().to_owned());
-    if hub.audit.record(event).await.is_err() {
-        assertion::revoke_access_token(hub, &access_token).await;
+    if op.trail.record(event).await.is_err() {
+        assertion::revoke_access_token(op, &access_token).await;
         return Err(OAuthError::unavailable());
     }
     tracing::debug!(journey = %grant.journey_id, client_id = %grant.client_id, "tokens issued");
@@ -470,7 +469,7 @@ async fn redeem(
         .json(json!({
             "access_token": access_token,
             "token_type": "Bearer",
-            "expires_in": hub.settings.journey.access_token_ttl_secs,
+            "expires_in": op.lifetimes.access_token.as_secs(),
             "id_token": id_token,
             "scope": grant.scope.join(" "),
         })))

@@ -3,8 +3,8 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-use crate::app::Hub;
 use crate::relying_party::assertion;
+use crate::relying_party::provider::OpenIdProvider;
 use audit::EventType;
 
 fn bearer(req: &HttpRequest) -> Option<&str> {
@@ -22,11 +22,11 @@ fn unauthorized(error: &str) -> HttpResponse {
         .json(json!({"error": error}))
 }
 
-pub(crate) async fn userinfo(hub: web::Data<Hub>, req: HttpRequest) -> HttpResponse {
+pub(crate) async fn userinfo(op: web::Data<OpenIdProvider>, req: HttpRequest) -> HttpResponse {
     let Some(access_token) = bearer(&req) else {
         return unauthorized("invalid_request");
     };
-    let grant = match assertion::access_grant(&hub, access_token).await {
+    let grant = match assertion::access_grant(&op, access_token).await {
         Ok(Some(g)) => g,
         Ok(None) => return unauthorized("invalid_token"),
         Err(e) => {
@@ -35,11 +35,11 @@ pub(crate) async fn userinfo(hub: web::Data<Hub>, req: HttpRequest) -> HttpRespo
                 .json(json!({"error": "temporarily_unavailable"}));
         }
     };
-    let mut event = hub.audit.event(EventType::UserinfoServed);
+    let mut event = op.trail.event(EventType::UserinfoServed);
     event.journey_id = grant.journey_id.clone();
     event.rp = Some(grant.client_id.clone());
     event.subject = Some(grant.sub.clone());
-    if hub.audit.record(event).await.is_err() {
+    if op.trail.record(event).await.is_err() {
         return HttpResponse::ServiceUnavailable()
             .json(json!({"error": "temporarily_unavailable"}));
     }
