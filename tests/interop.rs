@@ -494,31 +494,57 @@ async fn browse_demo_idp(hub: &TestHub, authorization_url: &str, person: &str) -
     callback_url(&params)
 }
 
-/// A full openid-client journey for Alice; checks everything openid-client returned.
-/// Returns what the authorization step returned.
-async fn openid_client_journey(hub: &TestHub, rp: &OpenIdClient, client_id: &str) -> Value {
-    let started = rp.authorize().await;
-    let authorization_url = started["authorization_url"].as_str().expect("url");
-    assert!(
-        authorization_url.starts_with(&format!("{}/authorize?", hub.url)),
-        "{started}"
-    );
-    assert_eq!(
-        started["server"]["authorization_response_iss_parameter_supported"],
-        json!(true),
-        "the hub advertises RFC 9207 iss, so openid-client checks it"
-    );
-    let callback = browse_demo_idp(hub, authorization_url, "alice").await;
-    let result = rp.callback(&started, &callback, true).await;
-    assert!(result.get("error").is_none(), "openid-client: {result}");
+/// The RP libraries the hub is tested with, and how each reports what the hub sent.
+#[derive(Clone, Copy)]
+enum Library {
+    OpenIdClient,
+    Authlib,
+}
+
+impl Library {
+    fn name(self) -> &'static str {
+        match self {
+            Library::OpenIdClient => "openid-client",
+            Library::Authlib => "Authlib",
+        }
+    }
+
+    /// The error type the library raises for an OAuth error response from `/token`.
+    fn token_error(self) -> &'static str {
+        match self {
+            Library::OpenIdClient => "ResponseBodyError",
+            Library::Authlib => "OAuthError",
+        }
+    }
+}
+
+/// Checks what an RP library returned for Alice's journey (`started`: its authorization
+/// step; `result`: its callback step, with the code replayed): the ID token the hub
+/// signed, the token response, userinfo, and the replay refused as `invalid_grant`.
+async fn assert_alice_journey(
+    hub: &TestHub,
+    library: Library,
+    client_id: &str,
+    started: &Value,
+    result: &Value,
+) {
+    let name = library.name();
+    assert!(result.get("error").is_none(), "{name}: {result}");
     let claims = &result["id_token_claims"];
+    let id_token = result["id_token"].as_str().expect("id_token");
+    assert_eq!(
+        claims,
+        &hub.verify_id_token(id_token, client_id).await,
+        "{name} read the claims the hub signed"
+    );
     assert_eq!(claims["iss"], json!(hub.url), "{result}");
     assert_eq!(claims["aud"], json!(client_id), "{result}");
     assert_eq!(claims["nonce"], started["nonce"], "{result}");
     assert_eq!(claims["acr"], "P2", "{result}");
     assert_eq!(claims["match"]["status"], "matched", "{result}");
     assert_eq!(claims["match"]["record_id"], "123", "{result}");
-    assert_eq!(result["token"]["token_type"], "bearer", "{result}");
+    let token_type = result["token"]["token_type"].as_str().unwrap_or_default();
+    assert!(token_type.eq_ignore_ascii_case("bearer"), "{result}");
     let userinfo = &result["userinfo"];
     assert_eq!(userinfo["sub"], claims["sub"], "{result}");
     assert_eq!(userinfo["given_name"], "Alice", "{result}");
@@ -529,9 +555,34 @@ async fn openid_client_journey(hub: &TestHub, rp: &OpenIdClient, client_id: &str
             result["replay"]["error"]["name"].as_str(),
             result["replay"]["error"]["error"].as_str()
         ),
-        (Some("ResponseBodyError"), Some("invalid_grant")),
-        "a replayed code is an invalid_grant error in openid-client: {result}"
+        (Some(library.token_error()), Some("invalid_grant")),
+        "a replayed code is an invalid_grant error in {name}: {result}"
     );
+}
+
+/// The start of a journey by an RP library: its authorization URL is the hub's.
+fn assert_at_the_hub<'a>(hub: &TestHub, started: &'a Value) -> &'a str {
+    let authorization_url = started["authorization_url"].as_str().expect("url");
+    assert!(
+        authorization_url.starts_with(&format!("{}/authorize?", hub.url)),
+        "{started}"
+    );
+    authorization_url
+}
+
+/// A full openid-client journey for Alice; checks everything openid-client returned.
+/// Returns what the authorization step returned.
+async fn openid_client_journey(hub: &TestHub, rp: &OpenIdClient, client_id: &str) -> Value {
+    let started = rp.authorize().await;
+    let authorization_url = assert_at_the_hub(hub, &started);
+    assert_eq!(
+        started["server"]["authorization_response_iss_parameter_supported"],
+        json!(true),
+        "the hub advertises RFC 9207 iss, so openid-client checks it"
+    );
+    let callback = browse_demo_idp(hub, authorization_url, "alice").await;
+    let result = rp.callback(&started, &callback, true).await;
+    assert_alice_journey(hub, Library::OpenIdClient, client_id, &started, &result).await;
     started
 }
 
@@ -677,11 +728,7 @@ async fn openid_client_sees_access_denied_as_an_oidc_error() {
 /// hub signed. Returns the callback step's result.
 async fn authlib_journey(hub: &TestHub, rp: &Authlib, client_id: &str) -> Value {
     let started = rp.authorize().await;
-    let authorization_url = started["authorization_url"].as_str().expect("url");
-    assert!(
-        authorization_url.starts_with(&format!("{}/authorize?", hub.url)),
-        "{started}"
-    );
+    let authorization_url = assert_at_the_hub(hub, &started);
     assert_eq!(
         query_names(authorization_url),
         [
@@ -699,32 +746,7 @@ async fn authlib_journey(hub: &TestHub, rp: &Authlib, client_id: &str) -> Value 
     );
     let callback = browse_demo_idp(hub, authorization_url, "alice").await;
     let result = rp.callback(&started, &callback, true).await;
-    assert!(result.get("error").is_none(), "Authlib: {result}");
-    let claims = &result["id_token_claims"];
-    let id_token = result["id_token"].as_str().expect("id_token");
-    assert_eq!(
-        claims,
-        &hub.verify_id_token(id_token, client_id).await,
-        "Authlib read the claims the hub signed"
-    );
-    assert_eq!(claims["nonce"], started["nonce"], "{result}");
-    assert_eq!(claims["acr"], "P2", "{result}");
-    assert_eq!(claims["match"]["status"], "matched", "{result}");
-    assert_eq!(claims["match"]["record_id"], "123", "{result}");
-    let token_type = result["token"]["token_type"].as_str().unwrap_or_default();
-    assert!(token_type.eq_ignore_ascii_case("bearer"), "{result}");
-    let userinfo = &result["userinfo"];
-    assert_eq!(userinfo["sub"], claims["sub"], "{result}");
-    assert_eq!(userinfo["given_name"], "Alice", "{result}");
-    assert_eq!(userinfo["birthdate"], "1980-04-10", "{result}");
-    assert_eq!(
-        (
-            result["replay"]["error"]["name"].as_str(),
-            result["replay"]["error"]["error"].as_str()
-        ),
-        (Some("OAuthError"), Some("invalid_grant")),
-        "a replayed code is an invalid_grant OAuthError in Authlib: {result}"
-    );
+    assert_alice_journey(hub, Library::Authlib, client_id, &started, &result).await;
     result
 }
 

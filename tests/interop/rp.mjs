@@ -152,6 +152,7 @@ async function callback(input) {
   const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
   const result = {
     token: { token_type: tokens.token_type, expires_in: tokens.expires_in, scope: tokens.scope },
+    id_token: tokens.id_token,
     id_token_claims: claims,
     userinfo,
   };
