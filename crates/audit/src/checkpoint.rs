@@ -1,4 +1,3 @@
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use crate::hash::{decode_hash, encode_hash, Hash};
@@ -92,7 +91,7 @@ impl Checkpoint {
             other => AuditError::CheckpointSignature(other),
         })?;
         // The header is covered by the signature just verified.
-        let typ = header_typ(&self.signature)?;
+        let typ = token::unverified_typ(&self.signature);
         if typ.as_deref() != Some(CHECKPOINT_JWS_TYP) {
             return Err(AuditError::CheckpointMalformed(format!(
                 "header typ is {typ:?}, not {CHECKPOINT_JWS_TYP:?}"
@@ -118,25 +117,11 @@ impl Checkpoint {
     }
 }
 
-/// The `typ` member of a compact JWS header.
-fn header_typ(jws: &str) -> Result<Option<String>, AuditError> {
-    let malformed = |what: &str| AuditError::CheckpointMalformed(format!("JWS header {what}"));
-    let header = jws.split('.').next().unwrap_or_default();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(header)
-        .map_err(|_| malformed("is not base64url"))?;
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|_| malformed("is not JSON"))?;
-    Ok(value
-        .get("typ")
-        .and_then(serde_json::Value::as_str)
-        .map(str::to_owned))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::leaf_hash;
+    use base64::Engine as _;
 
     fn setup() -> (token::SigningKey, token::VerificationKeys) {
         let key = token::SigningKey::generate().unwrap();

@@ -143,7 +143,7 @@ impl KeySource {
         typ: &str,
         expect: &token::Expect,
     ) -> Result<C, VerifyError> {
-        if crate::protocol::header_typ(jwt).as_deref() != Some(typ) {
+        if token::unverified_typ(jwt).as_deref() != Some(typ) {
             return Err(VerifyError::Token(token::TokenError::Malformed(format!(
                 "typ is not {typ}"
             ))));

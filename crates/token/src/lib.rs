@@ -22,7 +22,8 @@ pub use pairwise::PairwiseSecret;
 pub use secrets::{pkce_s256, random_opaque, secrets_equal};
 pub use signing::SigningKey;
 pub use verify::{
-    unverified_issuer, Expect, VerificationKeys, ALLOWED_ALGORITHMS, MAX_RSA_BITS, MIN_RSA_BITS,
+    unverified_issuer, unverified_typ, Expect, VerificationKeys, ALLOWED_ALGORITHMS, MAX_RSA_BITS,
+    MIN_RSA_BITS,
 };
 
 /// Re-exported so callers can name [`ALLOWED_ALGORITHMS`] entries without

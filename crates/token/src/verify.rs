@@ -907,13 +907,24 @@ mod tests {
 /// The `iss` claim of a JWT *without verifying it*: only to choose whose keys to
 /// verify the token with (e.g. a `private_key_jwt` client assertion). Never trust it.
 pub fn unverified_issuer(jwt: &str) -> Option<String> {
+    unverified_member(jwt, 1, "iss")
+}
+
+/// The `typ` of a compact JWS header *without verifying it*: only to refuse the wrong
+/// kind of token early, or to read it once the signature has verified.
+pub fn unverified_typ(jws: &str) -> Option<String> {
+    unverified_member(jws, 0, "typ")
+}
+
+/// The string `member` of the JSON object in base64url part `part` of a compact JWS.
+fn unverified_member(jws: &str, part: usize, member: &str) -> Option<String> {
     use base64::Engine as _;
-    let payload = jwt.split('.').nth(1)?;
+    let encoded = jws.split('.').nth(part)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
+        .decode(encoded)
         .ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    claims.get("iss")?.as_str().map(str::to_owned)
+    let object: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    object.get(member)?.as_str().map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -926,5 +937,13 @@ mod unverified_issuer_tests {
             .unwrap();
         assert_eq!(super::unverified_issuer(&jwt).as_deref(), Some("rp-1"));
         assert_eq!(super::unverified_issuer("not.a.jwt"), None);
+    }
+
+    #[test]
+    fn reads_typ_or_nothing() {
+        let key = crate::SigningKey::generate().unwrap();
+        let jwt = key.sign(&serde_json::json!({"exp": 1})).unwrap();
+        assert_eq!(super::unverified_typ(&jwt).as_deref(), Some("JWT"));
+        assert_eq!(super::unverified_typ("garbage"), None);
     }
 }

@@ -22,8 +22,6 @@ use actix_web::http::header::{self, HeaderMap};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use ipnet::IpNet;
@@ -182,18 +180,10 @@ fn named_client(req: &ServiceRequest, body: Option<&[u8]>) -> Option<String> {
                 _ => {}
             }
         }
-        assertion.as_deref().and_then(assertion_issuer)
+        assertion.as_deref().and_then(token::unverified_issuer)
     };
     from_pairs(url::form_urlencoded::parse(req.query_string().as_bytes()))
         .or_else(|| body.and_then(|b| from_pairs(url::form_urlencoded::parse(b))))
-}
-
-/// The unverified `iss` of a JWT.
-fn assertion_issuer(jwt: &str) -> Option<String> {
-    let payload = jwt.split('.').nth(1)?;
-    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    claims.get("iss")?.as_str().map(str::to_owned)
 }
 
 fn too_many(endpoint: Endpoint, Exceeded(wait): Exceeded) -> HttpResponse {
@@ -322,15 +312,5 @@ mod tests {
             ip("2001:db8:1:2::")
         );
         assert_eq!(bucket_address(ip("::ffff:192.0.2.1")), ip("192.0.2.1"));
-    }
-
-    #[test]
-    fn the_issuer_of_an_assertion_names_the_client() {
-        let payload = URL_SAFE_NO_PAD.encode(br#"{"iss":"rp-jwt"}"#);
-        assert_eq!(
-            assertion_issuer(&format!("e30.{payload}.sig")).as_deref(),
-            Some("rp-jwt")
-        );
-        assert_eq!(assertion_issuer("not a jwt"), None);
     }
 }

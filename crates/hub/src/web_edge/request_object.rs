@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use matching_service::protocol::header_typ;
 use serde::Deserialize;
 
 use super::authorization_request::AuthorizeParams;
@@ -111,7 +110,7 @@ pub(crate) async fn verify(
     jwt: &str,
 ) -> Result<AuthorizeParams, RequestObjectError> {
     let client_id = &rp.settings.client_id;
-    if let Some(typ) = header_typ(jwt) {
+    if let Some(typ) = token::unverified_typ(jwt) {
         let typ = typ.to_ascii_lowercase();
         if typ.strip_prefix("application/").unwrap_or(&typ) != REQUEST_OBJECT_TYP {
             return Err(RequestObjectError::WrongType);
