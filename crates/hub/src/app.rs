@@ -90,7 +90,8 @@ impl Hub {
             relying_parties: settings
                 .relying_parties
                 .iter()
-                .map(|rp| (rp.client_id.clone(), RelyingParty::new(rp.clone())))
+                .map(|rp| RelyingParty::new(rp.clone()))
+                .map(|rp| (rp.client_id().clone(), rp))
                 .collect(),
             levels: levels.clone(),
             signing_key: signing_key.clone(),

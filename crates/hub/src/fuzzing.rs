@@ -102,8 +102,8 @@ fn checked(params: AuthorizeParams) -> Option<Result<RpRequest, Reason>> {
     let redirect_uri = registered_redirect_uri(rp, &params)?;
     let result = validate(levels, rp, redirect_uri, params);
     if let Ok(request) = &result {
-        assert_eq!(request.client_id, CLIENT_ID);
-        assert_eq!(request.redirect_uri, REDIRECT_URI);
+        assert_eq!(request.client_id.as_str(), CLIENT_ID);
+        assert_eq!(request.redirect_uri.as_str(), REDIRECT_URI);
         assert!((43..=128).contains(&request.code_challenge.len()));
         assert!(request.scope.iter().any(|s| s == "openid"));
         assert!(levels.parse(request.minimum_level.as_str()).is_some());

@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::relying_party::RedirectUri;
+
 /// Why a journey ended without an assertion. The string codes are a public contract.
 ///
 /// Stored in failed journeys by variant name, which is the code for every variant but
@@ -136,12 +138,12 @@ impl Reason {
 
 /// Builds the RP redirect carrying `reason` (RFC 6749 §4.1.2.1 plus RFC 9207 `iss`).
 pub(crate) fn rp_error_url(
-    redirect_uri: &str,
+    redirect_uri: &RedirectUri,
     state: Option<&str>,
     issuer: &str,
     reason: Reason,
 ) -> Option<Url> {
-    let mut url = Url::parse(redirect_uri).ok()?;
+    let mut url = Url::parse(redirect_uri.as_str()).ok()?;
     {
         let mut q = url.query_pairs_mut();
         q.append_pair("error", reason.oidc_error());
@@ -161,8 +163,9 @@ mod tests {
 
     #[test]
     fn error_redirect_carries_state_reason_and_issuer() {
+        let redirect_uri = serde_json::from_value("https://rp.example/cb?x=1".into()).unwrap();
         let url = rp_error_url(
-            "https://rp.example/cb?x=1",
+            &redirect_uri,
             Some("s 1"),
             "https://hub",
             Reason::UserCancelled,

@@ -292,7 +292,7 @@ impl<'a> JourneyEngine<'a> {
             return self.fail(&mut journey, Reason::JourneyFinished).await;
         };
         let (attribute, identity) = (attribute.clone(), identity.clone());
-        let Some(rp) = j.op.relying_party(&journey.request.client_id) else {
+        let Some(rp) = j.op.relying_party(journey.request.client_id.as_str()) else {
             return self.fail(&mut journey, Reason::HubUnavailable).await;
         };
         let value = match answer {
@@ -429,7 +429,7 @@ impl<'a> JourneyEngine<'a> {
     /// idp_returned -> matching -> (completed | cycle3_asked | failed).
     async fn run_matching(&self, journey: &mut Journey) -> Result<Outcome, Refusal> {
         let j = self.journeys;
-        let Some(rp) = j.op.relying_party(&journey.request.client_id) else {
+        let Some(rp) = j.op.relying_party(journey.request.client_id.as_str()) else {
             return self.fail(journey, Reason::HubUnavailable).await;
         };
         let identity: VerifiedIdentity = match journey.start_matching() {
@@ -530,7 +530,7 @@ impl<'a> JourneyEngine<'a> {
         }
         let mut assertion = j.trail.journey_event(EventType::AssertionIssued, journey);
         assertion.outcome = Some(outcome.status.as_str().to_owned());
-        assertion.subject = Some(issued.sub.clone());
+        assertion.subject = Some(issued.sub.to_string());
         if self.record(assertion).await.is_err() {
             assertion::discard_code(&j.op, &issued.code).await;
             return self

@@ -66,7 +66,10 @@ impl Matcher {
         let journey_id = journey.id.clone();
         let (idp, subject) = (identity.idp_id.clone(), identity.idp_subject.clone());
         tokio::spawn(async move {
-            if let Err(e) = db.save_record_link(&rp, &idp, &subject, &record).await {
+            if let Err(e) = db
+                .save_record_link(rp.as_str(), &idp, &subject, &record)
+                .await
+            {
                 tracing::warn!(error = %e, journey = %journey_id, "could not save the record link");
             }
         });
@@ -141,7 +144,7 @@ impl<'a> Placement<'a> {
         match self {
             Placement::InHub => Ok(decide_locally(
                 &matcher.db,
-                &rp.settings.client_id,
+                rp.client_id().as_str(),
                 &rp.settings.matching,
                 dataset,
                 cycle,
@@ -153,7 +156,7 @@ impl<'a> Placement<'a> {
                     signing_key: &matcher.signing_key,
                 };
                 Ok(remote
-                    .decide(requester, &rp.settings.client_id, dataset, cycle)
+                    .decide(requester, rp.client_id().as_str(), dataset, cycle)
                     .await?)
             }
         }
@@ -313,7 +316,7 @@ async fn stored_link(
     rp: &RelyingParty,
     identity: &VerifiedIdentity,
 ) -> Result<StoredLink, StoreError> {
-    let rp_id = &rp.settings.client_id;
+    let rp_id = rp.client_id().as_str();
     let (idp, subject) = (&identity.idp_id, &identity.idp_subject);
     match Placement::of(rp) {
         Placement::InHub => {

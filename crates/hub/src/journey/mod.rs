@@ -16,12 +16,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::level::{Level, LevelRequest};
 use crate::reason::Reason;
+use crate::relying_party::{ClientId, RedirectUri};
 
 /// What the RP asked for at `/authorize`, validated.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct RpRequest {
-    pub client_id: String,
-    pub redirect_uri: String,
+    pub client_id: ClientId,
+    pub redirect_uri: RedirectUri,
     pub state: Option<String>,
     pub nonce: Option<String>,
     pub code_challenge: String,
@@ -369,9 +370,10 @@ pub(crate) mod tests {
 
     pub(crate) fn journey() -> Journey {
         let levels = Levels::new(vec!["P1".into(), "P2".into()]);
+        // Read as from a stored journey: only the hub's checks make these from a request.
         let request = RpRequest {
-            client_id: "rp".into(),
-            redirect_uri: "https://rp/cb".into(),
+            client_id: serde_json::from_value("rp".into()).unwrap(),
+            redirect_uri: serde_json::from_value("https://rp/cb".into()).unwrap(),
             state: None,
             nonce: None,
             code_challenge: "c".into(),

@@ -7,20 +7,48 @@ use store::{Exchange, Put, StoreError};
 use url::Url;
 
 use super::provider::OpenIdProvider;
+use super::{ClientId, RedirectUri, RelyingParty};
 use crate::journey::{Journey, MatchClaim, VerifiedIdentity};
 
 const CODES: &str = "code";
 const REDEEMED_CODES: &str = "code_redeemed";
 const ACCESS_TOKENS: &str = "access_token";
 
+/// The subject (`sub`) a relying party knows the citizen by: derived from the IdP's
+/// subject within the RP's sector, so RPs in different sectors cannot link citizens.
+/// Made only here, by [`PairwiseId::derive`]; stored codes and tokens hold the same string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct PairwiseId(String);
+
+impl PairwiseId {
+    fn derive(
+        secret: &token::PairwiseSecret,
+        rp: &RelyingParty,
+        identity: &VerifiedIdentity,
+    ) -> Self {
+        Self(secret.pairwise_id(rp.sector(), &identity.idp_id, &identity.idp_subject))
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for PairwiseId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// What an authorization code stands for. Stored under the code, single use.
 #[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct CodeGrant {
-    pub client_id: String,
-    pub redirect_uri: String,
+    pub client_id: ClientId,
+    pub redirect_uri: RedirectUri,
     pub code_challenge: String,
     pub nonce: Option<String>,
-    pub sub: String,
+    pub sub: PairwiseId,
     pub acr: String,
     pub vot: Option<String>,
     pub auth_time: i64,
@@ -36,8 +64,8 @@ pub(crate) struct CodeGrant {
 /// exchanged for, which the token's entry holds (the fields `/userinfo` needs).
 #[derive(Clone, Deserialize)]
 pub(crate) struct AccessGrant {
-    pub client_id: String,
-    pub sub: String,
+    pub client_id: ClientId,
+    pub sub: PairwiseId,
     pub userinfo: Map<String, Value>,
     #[serde(default)]
     pub journey_id: Option<String>,
@@ -53,16 +81,14 @@ pub(crate) async fn issue_code(
 ) -> Result<IssuedCode, StoreError> {
     let request = &journey.request;
     let rp = op
-        .relying_party(&request.client_id)
+        .relying_party(request.client_id.as_str())
         .ok_or_else(|| StoreError::Corrupt("journey names an unknown relying party".into()))?;
     let grant = CodeGrant {
         client_id: request.client_id.clone(),
         redirect_uri: request.redirect_uri.clone(),
         code_challenge: request.code_challenge.clone(),
         nonce: request.nonce.clone(),
-        sub: op
-            .pairwise
-            .pairwise_id(rp.sector(), &identity.idp_id, &identity.idp_subject),
+        sub: PairwiseId::derive(&op.pairwise, rp, identity),
         acr: identity.level.to_string(),
         vot: request
             .vectors
@@ -89,8 +115,8 @@ pub(crate) async fn issue_code(
     op.sessions
         .put_all(vec![op.journeys.stored(journey)?, stored_code])
         .await?;
-    let mut url =
-        Url::parse(&request.redirect_uri).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut url = Url::parse(request.redirect_uri.as_str())
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     {
         let mut q = url.query_pairs_mut();
         q.append_pair("code", &code);
@@ -112,7 +138,7 @@ pub(crate) struct IssuedCode {
     pub url: Url,
     pub code: String,
     /// The pairwise subject the code's ID token will carry (for the log).
-    pub sub: String,
+    pub sub: PairwiseId,
 }
 
 /// Withdraws a code that was stored but never handed out.

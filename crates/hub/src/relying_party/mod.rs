@@ -8,7 +8,10 @@
 //! does not lock it out at once.
 
 pub(crate) mod assertion;
+mod identifiers;
 pub(crate) mod provider;
+
+pub(crate) use identifiers::{ClientId, RedirectUri};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +29,8 @@ const MAX_JWKS_BYTES: usize = 64 * 1024;
 #[derive(Debug)]
 pub(crate) struct RelyingParty {
     pub settings: RelyingPartySettings,
+    /// `settings.client_id`, made once.
+    client_id: ClientId,
     keys: RpKeys,
     /// The client of its remote matching service, when cycles 1 and 3 run there.
     pub(crate) remote_matching: Option<RemoteMatching>,
@@ -84,6 +89,7 @@ impl RelyingParty {
             (None, None) => RpKeys::None,
         };
         Self {
+            client_id: ClientId::new(settings.client_id.clone()),
             remote_matching: settings
                 .matching_service
                 .as_ref()
@@ -93,9 +99,13 @@ impl RelyingParty {
         }
     }
 
-    /// True only for an exact, registered redirect URI (no prefix or pattern matching).
-    pub(crate) fn accepts_redirect_uri(&self, uri: &str) -> bool {
-        self.settings.redirect_uris.iter().any(|r| r == uri)
+    pub(crate) fn client_id(&self) -> &ClientId {
+        &self.client_id
+    }
+
+    /// `uri` if it is exactly one this RP registered (no prefix or pattern matching).
+    pub(crate) fn registered_redirect_uri(&self, uri: &str) -> Option<RedirectUri> {
+        RedirectUri::registered(&self.settings.redirect_uris, uri)
     }
 
     /// The sector for pairwise identifiers.
@@ -103,7 +113,7 @@ impl RelyingParty {
         self.settings
             .sector
             .as_deref()
-            .unwrap_or(&self.settings.client_id)
+            .unwrap_or(self.client_id.as_str())
     }
 
     /// Verifies a JWT the RP signed (client assertion, request object) with its registered
@@ -469,6 +479,7 @@ mod tests {
                 "client_id": "rp", "name": "RP", "redirect_uris": ["https://rp/cb"],
                 "token_endpoint_auth_method": "private_key_jwt", "default_level": "P1"}))
             .unwrap(),
+            client_id: ClientId::new("rp".to_owned()),
             keys: RpKeys::Remote(Box::new(RemoteJwks::new(
                 start(published.clone()),
                 timing(0),

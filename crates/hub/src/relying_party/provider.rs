@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use store::SessionStore;
 
-use super::RelyingParty;
+use super::{ClientId, RelyingParty};
 use crate::journey::store::JourneyStore;
 use crate::level::Levels;
 use crate::verification_log::trail::AuditTrail;
@@ -25,7 +25,7 @@ pub(crate) struct Lifetimes {
 pub(crate) struct OpenIdProvider {
     /// The issuer identifier: the public URL without a trailing slash.
     pub(crate) issuer: String,
-    pub(crate) relying_parties: HashMap<String, RelyingParty>,
+    pub(crate) relying_parties: HashMap<ClientId, RelyingParty>,
     pub(crate) levels: Levels,
     /// The current signing key: the only one that signs.
     pub(crate) signing_key: Arc<token::SigningKey>,

@@ -97,7 +97,7 @@ impl AuditTrail {
     pub fn journey_event(&self, event_type: EventType, journey: &Journey) -> Event {
         let mut event = self.event(event_type);
         event.journey_id = Some(journey.id.to_string());
-        event.rp = Some(journey.request.client_id.clone());
+        event.rp = Some(journey.request.client_id.to_string());
         event.level_requested = Some(journey.request.minimum_level.to_string());
         event.idp = journey.idp.clone();
         event.level_achieved = journey.level_achieved.as_ref().map(|l| l.to_string());

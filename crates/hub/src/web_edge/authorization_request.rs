@@ -6,7 +6,7 @@ use serde::Deserialize;
 use crate::journey::RpRequest;
 use crate::level::Levels;
 use crate::reason::Reason;
-use crate::relying_party::RelyingParty;
+use crate::relying_party::{RedirectUri, RelyingParty};
 
 /// The authorization request parameters (OIDC Core §3.1.2.1), from the query, a form,
 /// a request object or a pushed request.
@@ -33,10 +33,11 @@ pub(crate) struct AuthorizeParams {
 }
 
 /// The redirect URI of `p` if it is exactly one `rp` registered.
-pub(crate) fn registered_redirect_uri(rp: &RelyingParty, p: &AuthorizeParams) -> Option<String> {
-    p.redirect_uri
-        .clone()
-        .filter(|uri| rp.accepts_redirect_uri(uri))
+pub(crate) fn registered_redirect_uri(
+    rp: &RelyingParty,
+    p: &AuthorizeParams,
+) -> Option<RedirectUri> {
+    rp.registered_redirect_uri(p.redirect_uri.as_deref()?)
 }
 
 /// The checks after client and redirect URI, whose failures go back to the RP (at
@@ -45,7 +46,7 @@ pub(crate) fn registered_redirect_uri(rp: &RelyingParty, p: &AuthorizeParams) ->
 pub(crate) fn validate(
     levels: &Levels,
     rp: &RelyingParty,
-    redirect_uri: String,
+    redirect_uri: RedirectUri,
     p: AuthorizeParams,
 ) -> Result<RpRequest, Reason> {
     if p.response_type.as_deref() != Some("code") {
@@ -90,7 +91,7 @@ pub(crate) fn validate(
         ),
     };
     Ok(RpRequest {
-        client_id: rp.settings.client_id.clone(),
+        client_id: rp.client_id().clone(),
         redirect_uri,
         state: p.state,
         nonce: p.nonce,

@@ -9,7 +9,7 @@ use crate::journey::engine::{JourneyEngine, Journeys, Outcome};
 use crate::journey::{Journey, JourneyId, RpRequest};
 use crate::reason::{rp_error_url, Reason};
 use crate::relying_party::provider::OpenIdProvider;
-use crate::relying_party::RelyingParty;
+use crate::relying_party::{ClientId, RedirectUri, RelyingParty};
 use crate::web_edge::error_pages::{see_other, PageError};
 use crate::web_edge::pages::{html, Picker, PickerEntry};
 use crate::web_edge::{journey_steps, pushed_authorization, request_object};
@@ -34,9 +34,9 @@ pub(crate) async fn authorize_post(
 /// Records a failure sent back to the RP before any journey started (`journey_failed`
 /// with the reason code): every failure an RP receives is in the log, also while the
 /// session store is down. A refusal issues nothing, so it stands if the log is down too.
-async fn failed_before_start(op: &OpenIdProvider, client_id: &str, reason: Reason) {
+async fn failed_before_start(op: &OpenIdProvider, client_id: &ClientId, reason: Reason) {
     let mut event = op.trail.event(EventType::JourneyFailed);
-    event.rp = Some(client_id.to_owned());
+    event.rp = Some(client_id.to_string());
     event.outcome = Some(reason.code().to_owned());
     let _ = op.trail.record(event).await;
 }
@@ -47,7 +47,7 @@ enum Refusal {
     Page(PageError),
     /// On the RP's registered redirect URI.
     Redirect {
-        redirect_uri: String,
+        redirect_uri: RedirectUri,
         state: Option<String>,
         reason: Reason,
     },
@@ -74,7 +74,7 @@ async fn authorization_request(
     rp: &RelyingParty,
     mut query: AuthorizeParams,
 ) -> Result<(RpRequest, Option<String>), Refusal> {
-    let client_id = rp.settings.client_id.as_str();
+    let client_id = rp.client_id().as_str();
     let refused = |outcome: &'static str, reason: Reason| async move {
         tracing::info!(client_id, outcome, "authorization request refused");
         op.trail.rejected(Some(client_id), None, outcome).await;
@@ -82,7 +82,7 @@ async fn authorization_request(
     };
     if let Some(request_uri) = &query.request_uri {
         // RFC 9126 §4: only the pushed parameters count; the query's others are ignored.
-        return match pushed_authorization::take(op, client_id, request_uri).await {
+        return match pushed_authorization::take(op, rp.client_id(), request_uri).await {
             Ok(pushed) => Ok((pushed.request, pushed.idp_hint)),
             Err(e) => {
                 let reason = e.reason();
@@ -145,10 +145,10 @@ async fn authorize(
         op.trail.rejected(None, None, "unknown_client").await;
         return Err(PageError::UnknownClient);
     };
-    let deny_at = |redirect_uri: &str, state: Option<&str>, reason: Reason| {
+    let deny_at = |redirect_uri: &RedirectUri, state: Option<&str>, reason: Reason| {
         let url = rp_error_url(redirect_uri, state, &op.issuer, reason)
             .ok_or(PageError::BadRedirectUri)?;
-        tracing::info!(client_id = %rp.settings.client_id, reason = reason.code(), "authorization request refused");
+        tracing::info!(client_id = %rp.client_id(), reason = reason.code(), "authorization request refused");
         Ok(see_other(url.as_str()))
     };
     let (request, idp_hint) = match authorization_request(op, rp, query).await {
@@ -159,7 +159,7 @@ async fn authorize(
             state,
             reason,
         }) => {
-            failed_before_start(op, &rp.settings.client_id, reason).await;
+            failed_before_start(op, rp.client_id(), reason).await;
             return deny_at(&redirect_uri, state.as_deref(), reason);
         }
     };
@@ -167,7 +167,7 @@ async fn authorize(
     let deny = |reason: Reason| deny_at(&redirect_uri, state.as_deref(), reason);
     let eligible = journeys.idps.eligible(&request.minimum_level);
     if eligible.is_empty() {
-        failed_before_start(op, &rp.settings.client_id, Reason::LevelNotAvailable).await;
+        failed_before_start(op, rp.client_id(), Reason::LevelNotAvailable).await;
         return deny(Reason::LevelNotAvailable);
     }
     let browser = browser_session(&req).unwrap_or_else(|| token::random_opaque(32));
@@ -180,7 +180,7 @@ async fn authorize(
         now,
         op.journey_ttl.as_secs() as i64,
     );
-    tracing::debug!(journey = %journey.id, client_id = %rp.settings.client_id, level = %journey.request.minimum_level, "journey started");
+    tracing::debug!(journey = %journey.id, client_id = %rp.client_id(), level = %journey.request.minimum_level, "journey started");
     let hinted = idp_hint.filter(|h| eligible.iter().any(|i| i.settings.id == *h));
     let (journey_id, csrf) = (journey.id.clone(), journey.csrf.clone());
     let level = journey.request.minimum_level.clone();

@@ -19,6 +19,7 @@ use super::token_endpoint::{authenticate, ClientCredentials, OAuthError};
 use crate::journey::RpRequest;
 use crate::reason::Reason;
 use crate::relying_party::provider::OpenIdProvider;
+use crate::relying_party::ClientId;
 
 /// Every `request_uri` the hub issues starts with this (RFC 9126 §2.2).
 pub(crate) const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
@@ -31,7 +32,7 @@ const PUSHED_REQUESTS: &str = "pushed_request";
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct PushedRequest {
     /// The client that pushed it: only it may use the `request_uri`.
-    pub(crate) client_id: String,
+    pub(crate) client_id: ClientId,
     pub(crate) request: RpRequest,
     pub(crate) idp_hint: Option<String>,
 }
@@ -86,7 +87,7 @@ impl PushedRequestError {
 /// cannot be used to spend someone else's request).
 pub(crate) async fn take(
     op: &OpenIdProvider,
-    client_id: &str,
+    client_id: &ClientId,
     request_uri: &str,
 ) -> Result<PushedRequest, PushedRequestError> {
     if !request_uri.starts_with(REQUEST_URI_PREFIX) {
@@ -99,7 +100,7 @@ pub(crate) async fn take(
         tracing::error!(error = %e, "stored pushed request unreadable");
         PushedRequestError::Unknown
     })?;
-    if pushed.client_id != client_id {
+    if pushed.client_id != *client_id {
         return Err(PushedRequestError::OtherClient);
     }
     match op.sessions.take(PUSHED_REQUESTS, request_uri).await? {
@@ -158,7 +159,7 @@ async fn accept(
         client_secret_in_body: form.client_secret.is_some(),
     };
     let rp = authenticate(op, req, credentials).await?;
-    let client_id = rp.settings.client_id.as_str();
+    let client_id = rp.client_id().as_str();
     let refuse = |outcome: &'static str, error: OAuthError| async move {
         tracing::info!(client_id, outcome, "pushed authorization request refused");
         op.trail.rejected(Some(client_id), None, outcome).await;
@@ -199,7 +200,7 @@ async fn accept(
         Err(reason) => return refuse(reason.code(), refused_for(reason)).await,
     };
     let pushed = PushedRequest {
-        client_id: client_id.to_owned(),
+        client_id: rp.client_id().clone(),
         request,
         idp_hint,
     };

@@ -109,7 +109,7 @@ pub(crate) async fn verify(
     rp: &RelyingParty,
     jwt: &str,
 ) -> Result<AuthorizeParams, RequestObjectError> {
-    let client_id = &rp.settings.client_id;
+    let client_id = rp.client_id().as_str();
     if let Some(typ) = token::unverified_typ(jwt) {
         let typ = typ.to_ascii_lowercase();
         if typ.strip_prefix("application/").unwrap_or(&typ) != REQUEST_OBJECT_TYP {
@@ -117,7 +117,7 @@ pub(crate) async fn verify(
         }
     }
     let expect = token::Expect {
-        issuer: Some(client_id.clone()),
+        issuer: Some(client_id.to_owned()),
         audience: vec![op.issuer.clone()],
         leeway_secs: LEEWAY_SECS as u64,
     };

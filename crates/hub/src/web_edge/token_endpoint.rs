@@ -195,7 +195,7 @@ impl<'h> Refusal<'h> {
 
     fn new(rp: Option<&'h RelyingParty>, outcome: &'static str, description: &'static str) -> Self {
         Self {
-            rp: rp.map(|rp| rp.settings.client_id.as_str()),
+            rp: rp.map(|rp| rp.client_id().as_str()),
             outcome: Some(outcome),
             error: OAuthError::invalid_client(description),
         }
@@ -250,10 +250,7 @@ async fn identify<'h>(
         ));
     }
     if let Some((id, secret)) = basic_credentials(req) {
-        let rp = op
-            .relying_parties
-            .get(&id)
-            .ok_or_else(|| Refusal::failed(None))?;
+        let rp = op.relying_party(&id).ok_or_else(|| Refusal::failed(None))?;
         let expected = rp
             .settings
             .client_secret
@@ -295,8 +292,7 @@ async fn private_key_jwt<'h>(
     // Read the unverified issuer only to choose whose keys to verify with.
     let claimed = token::unverified_issuer(assertion).ok_or_else(|| Refusal::failed(None))?;
     let rp = op
-        .relying_parties
-        .get(&claimed)
+        .relying_party(&claimed)
         .ok_or_else(|| Refusal::failed(None))?;
     if client_id.is_some_and(|c| c != claimed)
         || rp.settings.token_endpoint_auth_method != RpAuthMethod::PrivateKeyJwt
@@ -396,7 +392,7 @@ async fn exchange(
         if e.error == "invalid_grant" {
             // Replays and stolen codes are what auditors look for.
             let mut event = op.trail.event(EventType::TokenRejected);
-            event.rp = Some(rp.settings.client_id.clone());
+            event.rp = Some(rp.client_id().to_string());
             event.outcome = Some(e.error.to_owned());
             op.trail
                 .record(event)
@@ -454,9 +450,9 @@ async fn redeem(
     };
     let mut event = op.trail.event(EventType::TokensIssued);
     event.journey_id = Some(grant.journey_id.clone());
-    event.rp = Some(grant.client_id.clone());
+    event.rp = Some(grant.client_id.to_string());
     event.level_achieved = Some(grant.acr.clone());
-    event.subject = Some(grant.sub.clone());
+    event.subject = Some(grant.sub.to_string());
     event.outcome = Some(grant.match_claim.status.as_str().to_owned());
     if op.trail.record(event).await.is_err() {
         assertion::revoke_access_token(op, &access_token).await;
@@ -482,7 +478,7 @@ fn check_redemption(
     form: &TokenForm,
     grant: &CodeGrant,
 ) -> Result<(), OAuthError> {
-    if grant.client_id != rp.settings.client_id {
+    if grant.client_id != *rp.client_id() {
         return Err(OAuthError::invalid_grant(
             "The code was issued to another client",
         ));

@@ -37,14 +37,14 @@ pub(crate) async fn userinfo(op: web::Data<OpenIdProvider>, req: HttpRequest) ->
     };
     let mut event = op.trail.event(EventType::UserinfoServed);
     event.journey_id = grant.journey_id.clone();
-    event.rp = Some(grant.client_id.clone());
-    event.subject = Some(grant.sub.clone());
+    event.rp = Some(grant.client_id.to_string());
+    event.subject = Some(grant.sub.to_string());
     if op.trail.record(event).await.is_err() {
         return HttpResponse::ServiceUnavailable()
             .json(json!({"error": "temporarily_unavailable"}));
     }
     let mut body = grant.userinfo;
-    body.insert("sub".into(), Value::String(grant.sub));
+    body.insert("sub".into(), Value::String(grant.sub.as_str().to_owned()));
     HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
         .json(Value::Object(body))
