@@ -91,10 +91,13 @@ async fn journey_via(hub: &TestHub, idp: &str) -> HashMap<String, String> {
     let request = AuthRequest::new(RP_MATCH);
     let (status, url, picker) = browser.get(&request.url(hub)).await.page();
     assert_eq!(status, StatusCode::OK, "{picker}");
-    browser
+    let failed = browser
         .submit(&url, &picker, "/journey/idp", &[("idp", idp)])
-        .await
-        .rp()
+        .await;
+    match failed {
+        Landing::Rp(params) => params,
+        page => browser.back_to_service(page).await.rp(),
+    }
 }
 
 /// An ID token trick at the hostile IdP: the journey fails as `idp_error`.
@@ -244,13 +247,22 @@ impl Hand {
     }
 
     /// Follows redirects from `url` until the test RP: what it receives.
+    /// Follows `url` to the RP; from the hub's page after an identity provider failed,
+    /// by going back to the service.
     async fn finish(&self, url: &Url) -> HashMap<String, String> {
         let mut next = url.clone();
         for _ in 0..10 {
             if next.as_str().starts_with(TEST_RP_CALLBACK) {
                 return next.query_pairs().into_owned().collect();
             }
-            let response = self.get(next.as_str()).await;
+            let mut response = self.get(next.as_str()).await;
+            if response.status() == StatusCode::OK {
+                let page_url = response.url().clone();
+                let page = response.text().await.unwrap();
+                assert_idp_problem_page(&page);
+                let (action, fields) = form_fields(&page_url, &page, "/journey/cancel");
+                response = self.post(&action, &fields).await;
+            }
             assert!(
                 response.status().is_redirection(),
                 "{} at {next}",

@@ -925,17 +925,15 @@ async fn oidc_provider_gives_the_dataset_in_its_id_token_when_asked() {
 }
 
 #[tokio::test]
-async fn cancelling_or_denying_at_oidc_provider_is_an_oidc_error_at_the_rp() {
+async fn cancelling_or_denying_at_oidc_provider_then_going_back_is_an_oidc_error_at_the_rp() {
     node_ready();
     let (hub, op) = hub_behind_oidc_provider(false).await;
 
     let browser = Browser::new();
     let request = AuthRequest::new(RP_MATCH);
     let (login_url, login) = to_oidc_provider_login(&op, &browser, &request.url(&hub)).await;
-    let params = browser
-        .submit(&login_url, &login, "/cancel", &[])
-        .await
-        .rp();
+    let cancelled = browser.submit(&login_url, &login, "/cancel", &[]).await;
+    let params = browser.back_to_service(cancelled).await.rp();
     assert_eq!(
         params.get("error").map(String::as_str),
         Some("access_denied")
@@ -955,10 +953,8 @@ async fn cancelling_or_denying_at_oidc_provider_is_an_oidc_error_at_the_rp() {
         .submit(&login_url, &login, "/login", &[("login", "alice")])
         .await
         .page();
-    let params = browser
-        .submit(&consent_url, &consent, "/deny", &[])
-        .await
-        .rp();
+    let denied = browser.submit(&consent_url, &consent, "/deny", &[]).await;
+    let params = browser.back_to_service(denied).await.rp();
     assert_eq!(
         params.get("error").map(String::as_str),
         Some("access_denied")

@@ -83,8 +83,15 @@ async fn cycle3_resolves_an_ambiguous_match() {
         .await
         .page();
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    // GOV.UK's error pattern: the title says so, the summary links to the field, the
+    // field is marked invalid and keeps what was typed.
+    assert!(again.contains("<title>Error: "), "{again}");
+    assert!(again.contains("govuk-error-summary"), "{again}");
+    assert!(again.contains("href=\"#value\""), "{again}");
+    assert!(again.contains("aria-invalid=\"true\""), "{again}");
+    assert!(again.contains("value=\"not a nino\""), "{again}");
     assert!(
-        again.contains("Enter a valid national insurance number"),
+        again.contains("Enter your National Insurance number in the correct format"),
         "{again}"
     );
     let params = browser
@@ -277,14 +284,15 @@ async fn the_dataset_comes_from_the_id_token_of_an_idp_that_sends_it_there() {
 #[tokio::test]
 async fn an_idp_asserting_a_lower_level_is_rejected() {
     let hub = spawn_hub().await;
-    let params = hub
+    let browser = Browser::new();
+    let failed = hub
         .journey(
-            &Browser::new(),
+            &browser,
             &AuthRequest::new(RP_MATCH),
             AtIdp::person("alice").simulate("lower_level"),
         )
-        .await
-        .rp();
+        .await;
+    let params = browser.back_to_service(failed).await.rp();
     assert_eq!(params["error"], "access_denied");
     assert_eq!(params["reason"], "level_too_low");
 }
@@ -293,14 +301,15 @@ async fn an_idp_asserting_a_lower_level_is_rejected() {
 async fn cancelling_at_the_idp_returns_access_denied_with_reason() {
     let hub = spawn_hub().await;
     let request = AuthRequest::new(RP_MATCH);
-    let params = hub
+    let browser = Browser::new();
+    let failed = hub
         .journey(
-            &Browser::new(),
+            &browser,
             &request,
             AtIdp::person("alice").simulate("cancel"),
         )
-        .await
-        .rp();
+        .await;
+    let params = browser.back_to_service(failed).await.rp();
     assert_eq!(params["error"], "access_denied");
     assert_eq!(params["reason"], "user_cancelled");
     assert_eq!(
@@ -313,26 +322,28 @@ async fn cancelling_at_the_idp_returns_access_denied_with_reason() {
 #[tokio::test]
 async fn idp_errors_map_to_standard_errors() {
     let hub = spawn_hub().await;
+    let browser = Browser::new();
     let denied = hub
         .journey(
-            &Browser::new(),
+            &browser,
             &AuthRequest::new(RP_MATCH),
             AtIdp::person("alice").simulate("access_denied"),
         )
-        .await
-        .rp();
+        .await;
+    let denied = browser.back_to_service(denied).await.rp();
     assert_eq!(
         (denied["error"].as_str(), denied["reason"].as_str()),
         ("access_denied", "idp_access_denied")
     );
+    let browser = Browser::new();
     let down = hub
         .journey(
-            &Browser::new(),
+            &browser,
             &AuthRequest::new(RP_MATCH),
             AtIdp::person("alice").simulate("temporarily_unavailable"),
         )
-        .await
-        .rp();
+        .await;
+    let down = browser.back_to_service(down).await.rp();
     assert_eq!(
         (down["error"].as_str(), down["reason"].as_str()),
         ("temporarily_unavailable", "idp_unavailable")
@@ -340,23 +351,53 @@ async fn idp_errors_map_to_standard_errors() {
 }
 
 #[tokio::test]
-async fn an_unreachable_idp_sends_the_user_back_temporarily_unavailable() {
+async fn an_unreachable_idp_offers_another_company_or_going_back() {
     let hub = spawn_hub_with(Options {
         include_down_idp: true,
         ..Default::default()
     })
     .await;
+    let request = AuthRequest::new(RP_MATCH);
+    let down = |browser: &Browser| {
+        let (hub, request) = (&hub, &request);
+        let browser = browser.clone();
+        async move {
+            let (_, url, picker) = browser.get(&request.url(hub)).await.page();
+            browser
+                .submit(&url, &picker, "/journey/idp", &[("idp", IDP_DOWN)])
+                .await
+        }
+    };
+    // Going back: the RP hears why.
     let browser = Browser::new();
-    let (_, url, picker) = browser
-        .get(&AuthRequest::new(RP_MATCH).url(&hub))
-        .await
-        .page();
-    let params = browser
-        .submit(&url, &picker, "/journey/idp", &[("idp", IDP_DOWN)])
-        .await
-        .rp();
+    let problem = down(&browser).await;
+    let params = browser.back_to_service(problem).await.rp();
     assert_eq!(params["error"], "temporarily_unavailable");
     assert_eq!(params["reason"], "idp_unavailable");
+
+    // Another company: the same journey goes on to a code.
+    let browser = Browser::new();
+    let (status, url, page) = down(&browser).await.page();
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("is not available at the moment"), "{page}");
+    assert_idp_problem_page(&page);
+    let html = scraper::Html::parse_document(&page);
+    let choose = scraper::Selector::parse("a[href*='step=choose']").unwrap();
+    let href = html
+        .select(&choose)
+        .next()
+        .unwrap()
+        .value()
+        .attr("href")
+        .unwrap();
+    let (status, url, picker) = browser.get(url.join(href).unwrap().as_str()).await.page();
+    assert_eq!(status, StatusCode::OK, "{picker}");
+    let params = hub
+        .choose_and_login(&browser, &url, &picker, AtIdp::person("alice"))
+        .await
+        .rp();
+    assert!(params.contains_key("code"), "{params:?}");
+    assert_eq!(params["state"], request.state);
 }
 
 #[tokio::test]
@@ -518,7 +559,7 @@ async fn a_callback_from_another_browser_is_refused() {
 }
 
 #[tokio::test]
-async fn an_expired_journey_goes_back_to_the_rp() {
+async fn an_expired_journey_says_so_then_goes_back_to_the_rp() {
     let hub = spawn_hub_with(Options {
         journey_ttl_secs: Some(1),
         ..Default::default()
@@ -528,8 +569,14 @@ async fn an_expired_journey_goes_back_to_the_rp() {
     let request = AuthRequest::new(RP_MATCH);
     let (_, url, picker) = browser.get(&request.url(&hub)).await.page();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let params = browser
+    let (status, url, page) = browser
         .submit(&url, &picker, "/journey/idp", &[("idp", IDP_MAIN)])
+        .await
+        .page();
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Your session has timed out"), "{page}");
+    let params = browser
+        .submit(&url, &page, "/journey/cancel", &[])
         .await
         .rp();
     assert_eq!(params["reason"], "journey_expired");
@@ -609,15 +656,15 @@ async fn the_demo_rp_shows_the_reason_of_a_failure() {
         .get(&format!("{}/login", hub.demo_rp_url))
         .await
         .page();
-    let (_, _, result) = hub
+    let cancelled = hub
         .choose_and_login(
             &browser,
             &picker_url,
             &picker,
             AtIdp::person("alice").simulate("cancel"),
         )
-        .await
-        .page();
+        .await;
+    let (_, _, result) = browser.back_to_service(cancelled).await.page();
     assert!(
         result.contains("access_denied (user_cancelled)"),
         "{result}"

@@ -55,7 +55,7 @@ async fn authorize_is_limited_per_source_address_with_a_page_and_retry_after() {
         .headers()
         .get("content-type")
         .is_some_and(|c| c.to_str().unwrap().starts_with("text/html")));
-    assert!(refused.text().await.unwrap().contains("Too many requests"));
+    assert!(refused.text().await.unwrap().contains("too many attempts"));
 
     // Each endpoint has its own budget per address; other routes have none.
     let (status, body) = hub.redeem(RP_MATCH, &secret_of(RP_MATCH), "x", "y").await;
@@ -314,10 +314,22 @@ async fn hub_with_idp(idp: Value, settings: Value) -> TestHub {
     .await
 }
 
-/// A journey sent straight to `idp`: the reason it ends with.
+/// A journey sent straight to `idp`, then back to the service from the hub's page that
+/// says the IdP is unavailable: the reason it ends with.
 async fn journey_via(hub: &TestHub, idp: &str) -> String {
     let request = AuthRequest::new(RP_MATCH).set("idp_hint", Some(idp));
-    let params = Browser::new().get(&request.url(hub)).await.rp();
+    let browser = Browser::new();
+    let (status, url, page) = browser.get(&request.url(hub)).await.page();
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("is not available at the moment"), "{page}");
+    let params = browser
+        .back_to_service(Landing::Page {
+            status,
+            url,
+            body: page,
+        })
+        .await
+        .rp();
     assert_eq!(params["error"], "temporarily_unavailable");
     params["reason"].clone()
 }
@@ -420,7 +432,11 @@ async fn overload_is_met_with_503_and_retry_after_and_work_in_flight_completes()
     let request = AuthRequest::new(RP_MATCH).set("idp_hint", Some("idp-silent"));
     let busy = {
         let url = request.url(&hub);
-        tokio::spawn(async move { Browser::new().get(&url).await.rp() })
+        tokio::spawn(async move {
+            let browser = Browser::new();
+            let unavailable = browser.get(&url).await;
+            browser.back_to_service(unavailable).await.rp()
+        })
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
     let picker = AuthRequest::new(RP_MATCH).url(&hub);

@@ -174,7 +174,7 @@ async fn an_unregistered_redirect_uri_is_shown_on_a_hub_page_never_redirected_to
             .text()
             .await
             .unwrap()
-            .contains("address the hub does not recognise"));
+            .contains("an address we do not recognise"));
     }
     let unknown = AuthRequest::new("nobody");
     let response = hub.http.get(unknown.url(&hub)).send().await.unwrap();

@@ -357,6 +357,7 @@ impl Landing {
 }
 
 /// A browser: cookie jar, follows redirects itself so it can stop at the test RP.
+#[derive(Clone)]
 pub struct Browser {
     client: reqwest::Client,
 }
@@ -429,6 +430,15 @@ impl Browser {
         panic!("redirect loop");
     }
 
+    /// On the hub's page after an identity provider failed (which offers to try again or
+    /// choose another company), "Go back to the service": where the browser lands.
+    pub async fn back_to_service(&self, landing: Landing) -> Landing {
+        let (status, url, page) = landing.page();
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_idp_problem_page(&page);
+        self.submit(&url, &page, "/journey/cancel", &[]).await
+    }
+
     /// Fills in and submits the form of `page` whose action contains `action`: hidden
     /// fields and checked radios as the page has them, then `fields` on top (a submit
     /// button's name/value is just another field).
@@ -445,6 +455,21 @@ impl Browser {
             values.push(((*k).to_owned(), (*v).to_owned()));
         }
         self.post(target.as_str(), &values).await
+    }
+}
+
+/// The hub's page after an identity provider failed: try again, choose another company,
+/// or go back to the service (no dead end).
+pub fn assert_idp_problem_page(page: &str) {
+    for way in [
+        "action=\"/journey/idp\"",
+        "step=choose",
+        "action=\"/journey/cancel\"",
+    ] {
+        assert!(
+            page.contains(way),
+            "no {way} on the IdP problem page:\n{page}"
+        );
     }
 }
 

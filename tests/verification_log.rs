@@ -122,14 +122,25 @@ async fn cycle3_created_and_failed_journeys_leave_their_events() {
         types(&created)
     );
 
-    hub.journey(
-        &Browser::new(),
-        &AuthRequest::new(RP_MATCH),
-        AtIdp::person("alice").simulate("cancel"),
-    )
-    .await
-    .rp();
-    let cancelled = journey_events(&hub, &last_journey(&hub).await).await;
+    // A cancel at the IdP is in the log when it happens; the journey fails (and the RP
+    // hears of it) when the citizen goes back to the service.
+    let browser = Browser::new();
+    let cancelled_at_idp = hub
+        .journey(
+            &browser,
+            &AuthRequest::new(RP_MATCH),
+            AtIdp::person("alice").simulate("cancel"),
+        )
+        .await;
+    let journey = last_journey(&hub).await;
+    let waiting = journey_events(&hub, &journey).await;
+    assert_eq!(
+        types(&waiting),
+        ["journey_started", "idp_selected", "idp_returned"]
+    );
+    assert_eq!(waiting[2]["outcome"], "user_cancelled");
+    browser.back_to_service(cancelled_at_idp).await.rp();
+    let cancelled = journey_events(&hub, &journey).await;
     assert_eq!(
         types(&cancelled),
         [

@@ -29,6 +29,7 @@ fn journey() -> Journey {
         scope: vec!["openid".into(), "profile".into(), "address".into()],
         minimum_level: p2.clone(),
         vectors: Some(vec!["Cl.Cm.P2".into()]),
+        ui_locales: None,
     };
     let mut journey = Journey::new(
         "0b7e4c52-1d7f-4f1e-a0c3-93a1d2f6b8e4".into(),

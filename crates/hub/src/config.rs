@@ -494,6 +494,12 @@ pub struct IdentityProviderSettings {
     /// Stable id used in links, pairwise ids and `idp_hint`.
     pub id: String,
     pub name: String,
+    /// One sentence the picker shows under the name (what the company is, who it suits).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The description in Welsh (the English one is shown when it is missing).
+    #[serde(default)]
+    pub description_cy: Option<String>,
     /// Issuer identifier, exactly as the IdP's discovery document states it.
     pub issuer: String,
     pub client_id: String,

@@ -30,6 +30,9 @@ pub struct RpRequest {
     pub minimum_level: Level,
     /// `vtr` vectors when the RP used Vectors of Trust.
     pub vectors: Option<Vec<String>>,
+    /// The RP's `ui_locales`: the language of the hub's pages for this citizen.
+    #[serde(default)]
+    pub ui_locales: Option<String>,
 }
 
 impl RpRequest {
@@ -121,6 +124,12 @@ pub enum JourneyState {
     IdpSelected {
         upstream: UpstreamRequest,
     },
+    /// The identity provider could not prove the identity (or could not be reached):
+    /// the citizen may try again, choose another, or go back to the RP with `reason`.
+    IdpFailed {
+        idp: String,
+        reason: Reason,
+    },
     IdpReturned {
         identity: VerifiedIdentity,
     },
@@ -145,6 +154,7 @@ impl JourneyState {
         match self {
             Self::Started => "started",
             Self::IdpSelected { .. } => "idp_selected",
+            Self::IdpFailed { .. } => "idp_failed",
             Self::IdpReturned { .. } => "idp_returned",
             Self::Matching { .. } => "matching",
             Self::Cycle3Asked { .. } => "cycle3_asked",
@@ -249,10 +259,13 @@ impl Journey {
     }
 
     /// started -> idp_selected. Choosing again from a not-yet-returned journey (the
-    /// citizen pressed Back at the IdP) is allowed and replaces the upstream request.
+    /// citizen pressed Back at the IdP) or after the IdP failed is allowed and replaces
+    /// the upstream request.
     pub fn select_idp(&mut self, upstream: UpstreamRequest) -> Result<(), InvalidTransition> {
         match self.state {
-            JourneyState::Started | JourneyState::IdpSelected { .. } => {
+            JourneyState::Started
+            | JourneyState::IdpSelected { .. }
+            | JourneyState::IdpFailed { .. } => {
                 self.idp = Some(upstream.idp_id.clone());
                 self.state = JourneyState::IdpSelected { upstream };
                 Ok(())
@@ -267,6 +280,32 @@ impl Journey {
             JourneyState::IdpSelected { upstream } => Some(upstream),
             _ => None,
         }
+    }
+
+    /// started | idp_selected -> idp_failed: `idp` could not be reached, or did not
+    /// prove the identity, for `reason`.
+    pub fn idp_failed(&mut self, idp: &str, reason: Reason) -> Result<(), InvalidTransition> {
+        match self.state {
+            JourneyState::Started | JourneyState::IdpSelected { .. } => {
+                self.idp = Some(idp.to_owned());
+                self.state = JourneyState::IdpFailed {
+                    idp: idp.to_owned(),
+                    reason,
+                };
+                Ok(())
+            }
+            _ => Err(self.invalid("record an identity provider failure")),
+        }
+    }
+
+    /// Whether the citizen is choosing an identity provider (the picker may be shown).
+    pub fn is_choosing(&self) -> bool {
+        matches!(
+            self.state,
+            JourneyState::Started
+                | JourneyState::IdpSelected { .. }
+                | JourneyState::IdpFailed { .. }
+        )
     }
 
     /// idp_selected -> idp_returned.
@@ -380,6 +419,7 @@ pub(crate) mod tests {
             scope: vec!["openid".into()],
             minimum_level: levels.parse("P2").unwrap(),
             vectors: None,
+            ui_locales: None,
         };
         Journey::new(
             JourneyId::from("j"),
@@ -487,6 +527,10 @@ pub(crate) mod tests {
         let path: &[fn(&mut Journey)] = match name {
             "started" => &[],
             "idp_selected" => &[|j| j.select_idp(upstream()).unwrap()],
+            "idp_failed" => &[
+                |j| j.select_idp(upstream()).unwrap(),
+                |j| j.idp_failed("idp", Reason::IdpUnavailable).unwrap(),
+            ],
             "idp_returned" => &[
                 |j| j.select_idp(upstream()).unwrap(),
                 |j| j.idp_returned(identity()).unwrap(),
@@ -529,8 +573,11 @@ pub(crate) mod tests {
     #[test]
     fn every_transition_from_every_state() {
         type Transition = fn(&mut Journey) -> bool;
-        let transitions: [(&str, Transition); 7] = [
+        let transitions: [(&str, Transition); 8] = [
             ("select_idp", |j| j.select_idp(upstream()).is_ok()),
+            ("idp_failed", |j| {
+                j.idp_failed("idp", Reason::IdpError).is_ok()
+            }),
             ("idp_returned", |j| j.idp_returned(identity()).is_ok()),
             ("start_matching", |j| j.start_matching().is_ok()),
             ("ask_cycle3", |j| j.ask_cycle3("nino".into()).is_ok()),
@@ -540,14 +587,15 @@ pub(crate) mod tests {
         ];
         #[rustfmt::skip]
         let table = [
-            //  state            select_idp      idp_returned    start_matching ask_cycle3      cycle3_answered complete     fail
-            ("started",      ["idp_selected", "-",            "-",           "-",            "-",           "-",         "failed"]),
-            ("idp_selected", ["idp_selected", "idp_returned", "-",           "-",            "-",           "-",         "failed"]),
-            ("idp_returned", ["-",            "-",            "matching",    "-",            "-",           "-",         "failed"]),
-            ("matching",     ["-",            "-",            "-",           "cycle3_asked", "-",           "completed", "failed"]),
-            ("cycle3_asked", ["-",            "-",            "-",           "-",            "matching",    "-",         "failed"]),
-            ("completed",    ["-",            "-",            "-",           "-",            "-",           "-",         "-"]),
-            ("failed",       ["-",            "-",            "-",           "-",            "-",           "-",         "-"]),
+            //  state            select_idp      idp_failed    idp_returned    start_matching ask_cycle3      cycle3_answered complete     fail
+            ("started",      ["idp_selected", "idp_failed", "-",            "-",           "-",            "-",           "-",         "failed"]),
+            ("idp_selected", ["idp_selected", "idp_failed", "idp_returned", "-",           "-",            "-",           "-",         "failed"]),
+            ("idp_failed",   ["idp_selected", "-",          "-",            "-",           "-",            "-",           "-",         "failed"]),
+            ("idp_returned", ["-",            "-",          "-",            "matching",    "-",            "-",           "-",         "failed"]),
+            ("matching",     ["-",            "-",          "-",            "-",           "cycle3_asked", "-",           "completed", "failed"]),
+            ("cycle3_asked", ["-",            "-",          "-",            "-",           "-",            "matching",    "-",         "failed"]),
+            ("completed",    ["-",            "-",          "-",            "-",           "-",            "-",           "-",         "-"]),
+            ("failed",       ["-",            "-",          "-",            "-",           "-",            "-",           "-",         "-"]),
         ];
         for (state, expected) in table {
             for ((name, transition), next) in transitions.iter().zip(expected) {

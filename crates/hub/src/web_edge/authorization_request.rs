@@ -26,6 +26,8 @@ pub(crate) struct AuthorizeParams {
     pub(crate) vtr: Option<String>,
     pub(crate) idp_hint: Option<String>,
     pub(crate) prompt: Option<String>,
+    /// The citizen's preferred languages (the pages are in English and Welsh).
+    pub(crate) ui_locales: Option<String>,
     /// A signed request object (RFC 9101).
     pub(crate) request: Option<String>,
     /// A pushed request (RFC 9126).
@@ -99,5 +101,9 @@ pub(crate) fn validate(
         scope,
         minimum_level,
         vectors,
+        ui_locales: p.ui_locales.filter(|l| l.len() <= MAX_UI_LOCALES_BYTES),
     })
 }
+
+/// Longer `ui_locales` lists are ignored: a few tags is all a citizen's browser sends.
+const MAX_UI_LOCALES_BYTES: usize = 128;

@@ -1,17 +1,16 @@
 //! `/authorize`: validates the RP's request, starts a journey, shows the IdP picker.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::authorization_request::{registered_redirect_uri, validate, AuthorizeParams};
 use super::{browser_session, now, session_cookie};
-use crate::journey::engine::{JourneyEngine, Journeys, Outcome};
+use crate::journey::engine::{JourneyEngine, Journeys};
 use crate::journey::{Journey, JourneyId, RpRequest};
 use crate::reason::{rp_error_url, Reason};
 use crate::relying_party::provider::OpenIdProvider;
 use crate::relying_party::{ClientId, RedirectUri, RelyingParty};
 use crate::web_edge::error_pages::{see_other, PageError};
-use crate::web_edge::pages::{html, Picker, PickerEntry};
+use crate::web_edge::language::Lang;
 use crate::web_edge::{journey_steps, pushed_authorization, request_object};
 use audit::EventType;
 
@@ -182,32 +181,18 @@ async fn authorize(
     );
     tracing::debug!(journey = %journey.id, client_id = %rp.client_id(), level = %journey.request.minimum_level, "journey started");
     let hinted = idp_hint.filter(|h| eligible.iter().any(|i| i.settings.id == *h));
-    let (journey_id, csrf) = (journey.id.clone(), journey.csrf.clone());
-    let level = journey.request.minimum_level.clone();
+    // The RP's `ui_locales` choose the pages' language, and the cookie keeps it.
+    let ui_locales = journey.request.ui_locales.clone();
+    let lang = Lang::of(&req, ui_locales.as_deref());
     let outcome = JourneyEngine::new(journeys, now)
         .start(journey, hinted.as_deref())
         .await;
-    let mut response = match outcome {
-        Outcome::ChooseIdp => html(
-            StatusCode::OK,
-            &Picker {
-                rp_name: &rp.settings.name,
-                level: level.as_str(),
-                journey: journey_id.as_str(),
-                csrf: &csrf,
-                idps: eligible
-                    .iter()
-                    .map(|i| PickerEntry {
-                        id: i.settings.id.clone(),
-                        name: i.settings.name.clone(),
-                    })
-                    .collect(),
-            },
-        ),
-        other => journey_steps::respond(Ok(other))?,
-    };
+    let mut response = journey_steps::respond_in(&req, lang, Ok(outcome))?;
     response
         .add_cookie(&session_cookie(&req, browser))
         .map_err(|_| PageError::BadRequest)?;
+    if ui_locales.is_some() && super::language::requested(&req).is_none() {
+        let _ = response.add_cookie(&lang.cookie(super::secure_cookies(&req)));
+    }
     Ok(response)
 }

@@ -79,7 +79,8 @@ fn content_security_policy(settings: &Settings) -> String {
     schemes.insert("https".into());
     let targets: Vec<String> = schemes.iter().map(|s| format!("{s}:")).collect();
     format!(
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' {}; \
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+         font-src 'self'; manifest-src 'self'; form-action 'self' {}; \
          frame-ancestors 'none'; base-uri 'none'",
         targets.join(" ")
     )

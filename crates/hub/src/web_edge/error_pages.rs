@@ -1,10 +1,18 @@
 //! The hub's own error pages, where it cannot (or must not) send the browser back to the
 //! relying party, and the redirect every other outcome becomes.
+//!
+//! An error becomes a response where the request is out of reach (actix-web's
+//! `ResponseError`), so [`localize`] renders it again in the request's language, with a
+//! language toggle that shows the same page.
 
-use actix_web::http::StatusCode;
-use actix_web::HttpResponse;
+use actix_web::body::BoxBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{header, Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{HttpRequest, HttpResponse};
 
-use super::pages::{html, ErrorPage};
+use super::language::Lang;
+use super::pages::{html, without_lang, ErrorPage, Link, Page};
 use crate::reason::Reason;
 
 /// A 303 to `url`.
@@ -32,6 +40,8 @@ pub(crate) enum PageError {
     BadRequest,
     #[error("temporarily unavailable")]
     Unavailable,
+    #[error("too many requests")]
+    TooManyRequests,
     #[error("not found")]
     NotFound,
     /// An authorization request refused where no registered redirect URI is known (a
@@ -40,36 +50,182 @@ pub(crate) enum PageError {
     Refused(Reason),
 }
 
+/// How an error page reads: status, catalogue ids, reference code, and whether the way
+/// forward is to try the same address again (else the start page).
+struct Wording {
+    status: StatusCode,
+    title: &'static str,
+    body: &'static str,
+    code: &'static str,
+    /// The citizen came from a service and should start again there.
+    start_again: bool,
+    try_again: bool,
+}
+
 impl PageError {
-    fn parts(self) -> (StatusCode, &'static str, &'static str, &'static str) {
+    fn wording(self) -> Wording {
+        let page = |status, title, body, code, start_again, try_again| Wording {
+            status,
+            title,
+            body,
+            code,
+            start_again,
+            try_again,
+        };
+        let bad = StatusCode::BAD_REQUEST;
         match self {
-            Self::UnknownClient => (StatusCode::BAD_REQUEST, "There is a problem with the service you came from", "The service that sent you here is not registered with the hub.", "unknown_client"),
-            Self::BadRedirectUri => (StatusCode::BAD_REQUEST, "There is a problem with the service you came from", "The service sent you here with an address the hub does not recognise, so we have not sent you back to it.", "invalid_redirect_uri"),
-            Self::NoJourney => (StatusCode::BAD_REQUEST, "Your session has ended", "We could not find your identity check in this browser. It may have expired, or cookies may be blocked.", "no_journey"),
-            Self::UnknownState => (StatusCode::BAD_REQUEST, "Your session has ended", "We did not expect this response from the identity provider. It may be old, or from another browser.", "unknown_state"),
-            Self::BadCsrf => (StatusCode::BAD_REQUEST, "This page has expired", "The form you sent has expired or came from somewhere else.", "invalid_form"),
-            Self::BadRequest => (StatusCode::BAD_REQUEST, "Sorry, there is a problem", "The request was not valid.", "bad_request"),
-            Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "Sorry, the service is unavailable", "Please try again later.", "temporarily_unavailable"),
-            Self::NotFound => (StatusCode::NOT_FOUND, "Page not found", "There is no page at this address.", "not_found"),
-            Self::Refused(reason) => (StatusCode::BAD_REQUEST, "There is a problem with the service you came from", "The service sent you here with a sign-in request the hub could not accept. Go back to the service and try again.", reason.code()),
+            Self::UnknownClient => page(
+                bad,
+                "error-unknown-client-title",
+                "error-unknown-client-body",
+                "unknown_client",
+                true,
+                false,
+            ),
+            Self::BadRedirectUri => page(
+                bad,
+                "error-bad-redirect-title",
+                "error-bad-redirect-body",
+                "invalid_redirect_uri",
+                true,
+                false,
+            ),
+            Self::Refused(reason) => page(
+                bad,
+                "error-refused-title",
+                "error-refused-body",
+                reason.code(),
+                true,
+                false,
+            ),
+            Self::NoJourney => page(
+                bad,
+                "error-no-journey-title",
+                "error-no-journey-body",
+                "no_journey",
+                true,
+                false,
+            ),
+            Self::UnknownState => page(
+                bad,
+                "error-unknown-state-title",
+                "error-unknown-state-body",
+                "unknown_state",
+                true,
+                false,
+            ),
+            Self::BadCsrf => page(
+                bad,
+                "error-bad-form-title",
+                "error-bad-form-body",
+                "invalid_form",
+                true,
+                false,
+            ),
+            Self::BadRequest => page(
+                bad,
+                "error-bad-request-title",
+                "error-bad-request-body",
+                "bad_request",
+                true,
+                false,
+            ),
+            Self::Unavailable => page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "error-unavailable-title",
+                "error-unavailable-body",
+                "temporarily_unavailable",
+                false,
+                true,
+            ),
+            Self::TooManyRequests => page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "error-too-many-title",
+                "error-too-many-body",
+                "rate_limited",
+                false,
+                true,
+            ),
+            Self::NotFound => page(
+                StatusCode::NOT_FOUND,
+                "error-not-found-title",
+                "error-not-found-body",
+                "not_found",
+                false,
+                false,
+            ),
         }
+    }
+
+    /// The page in `lang`; `here` is the address that asked for it when it can be asked
+    /// for again (a GET), for "Try again" and the language toggle.
+    fn render(self, lang: Lang, here: Option<String>) -> HttpResponse {
+        let wording = self.wording();
+        let page = Page::new(lang, here.clone().unwrap_or_else(|| "/".into()));
+        let next = match here.filter(|_| wording.try_again) {
+            Some(href) => Link {
+                href,
+                text: page.t("error-try-again"),
+            },
+            None => Link {
+                href: "/".into(),
+                text: page.t("error-go-to-start"),
+            },
+        };
+        let mut response = html(
+            wording.status,
+            &ErrorPage {
+                page,
+                title: wording.title,
+                body: wording.body,
+                code: wording.code.to_owned(),
+                start_again: wording.start_again,
+                next,
+            },
+        );
+        response.extensions_mut().insert(self);
+        response
     }
 }
 
 impl actix_web::ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
-        self.parts().0
+        self.wording().status
     }
 
+    /// In English: [`localize`] renders it again for the request.
     fn error_response(&self) -> HttpResponse {
-        let (status, heading, message, code) = self.parts();
-        html(
-            status,
-            &ErrorPage {
-                heading,
-                message,
-                code,
-            },
-        )
+        self.render(Lang::En, None)
     }
+}
+
+/// The address of `req` if a GET asked for it (without `lang`) and it may be linked to
+/// again: not a relying party's request or an identity provider's response, whose
+/// query the page must not echo (and whose one-time values are spent).
+fn here(req: &HttpRequest) -> Option<String> {
+    let echoes_a_peer = matches!(req.path(), "/authorize" | "/idp/callback");
+    (req.method() == Method::GET && !echoes_a_peer)
+        .then(|| without_lang(req.path(), req.query_string()))
+}
+
+/// The middleware: an error page in the request's language. Headers the error's
+/// response carried (`Retry-After`, cookies) are kept.
+pub(crate) async fn localize(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let res = next.call(req).await?;
+    let Some(error) = res.response().extensions().get::<PageError>().copied() else {
+        return Ok(res);
+    };
+    let (req, original) = res.into_parts();
+    let mut response = error.render(Lang::of(&req, None), here(&req));
+    for (name, value) in original.headers() {
+        if name == header::SET_COOKIE {
+            response.headers_mut().append(name.clone(), value.clone());
+        } else if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            response.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    Ok(ServiceResponse::new(req, response))
 }

@@ -1,5 +1,6 @@
 //! The HTTP edge: routes, and the single place where errors become responses.
 
+pub(crate) mod assets;
 mod audit_api;
 pub(crate) mod authorization_request;
 mod authorize;
@@ -8,8 +9,10 @@ mod discovery;
 pub(crate) mod error_pages;
 mod health;
 mod journey_steps;
+pub(crate) mod language;
 pub(crate) mod overload;
 mod pages;
+mod public_pages;
 mod pushed_authorization;
 pub(crate) mod rate_limit;
 pub(crate) mod request_object;
@@ -37,7 +40,7 @@ pub(crate) const SESSION_COOKIE: &str = "hub_session";
 /// shadow it (session fixation).
 pub(crate) const SECURE_SESSION_COOKIE: &str = "__Host-hub_session";
 
-fn session_cookie_name(secure: bool) -> &'static str {
+pub(crate) fn session_cookie_name(secure: bool) -> &'static str {
     if secure {
         SECURE_SESSION_COOKIE
     } else {
@@ -51,12 +54,18 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         web::get().to(discovery::configuration),
     )
     .route("/jwks", web::get().to(discovery::jwks))
-    .route(
-        "/assets/hub.css",
-        web::get().to(crate::web_edge::pages::stylesheet),
-    )
+    .route("/assets/{name:.+}", web::get().to(assets::serve))
+    .route("/", web::get().to(public_pages::start))
+    .route("/accessibility", web::get().to(public_pages::accessibility))
+    .route("/privacy", web::get().to(public_pages::privacy))
+    .route("/cookies", web::get().to(public_pages::cookies))
     .route("/authorize", web::get().to(authorize::authorize_get))
     .route("/authorize", web::post().to(authorize::authorize_post))
+    .route("/journey", web::get().to(journey_steps::show))
+    .route(
+        "/journey/no-account",
+        web::get().to(journey_steps::no_account),
+    )
     .route("/journey/idp", web::post().to(journey_steps::choose_idp))
     .route("/journey/cancel", web::post().to(journey_steps::cancel))
     .route(
@@ -152,7 +161,8 @@ pub(crate) fn session_cookie(req: &HttpRequest, value: String) -> Cookie<'static
         .finish()
 }
 
-fn secure_cookies(req: &HttpRequest) -> bool {
+/// Whether the hub is served over https, so its cookies are `Secure`.
+pub(crate) fn secure_cookies(req: &HttpRequest) -> bool {
     req.app_data::<web::Data<BrowserSecurity>>()
         .is_some_and(|security| security.secure_cookies())
 }

@@ -19,16 +19,15 @@ use std::time::Duration;
 use actix_web::body::BoxBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap};
-use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpResponse, ResponseError};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use ipnet::IpNet;
 use serde_json::json;
 
 use crate::config::Settings;
-use crate::web_edge::pages::{html, ErrorPage};
+use crate::web_edge::error_pages::PageError;
 
 /// The limited endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -190,14 +189,7 @@ fn too_many(endpoint: Endpoint, Exceeded(wait): Exceeded) -> HttpResponse {
     let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let retry_after = retry_after.max(1);
     let mut response = match endpoint {
-        Endpoint::Authorize => html(
-            StatusCode::TOO_MANY_REQUESTS,
-            &ErrorPage {
-                heading: "Too many requests",
-                message: "We have had too many requests from your network. Wait a minute, then go back to the service you were using and try again.",
-                code: "rate_limited",
-            },
-        ),
+        Endpoint::Authorize => PageError::TooManyRequests.error_response(),
         Endpoint::Par | Endpoint::Token => HttpResponse::TooManyRequests()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(json!({

@@ -64,6 +64,8 @@ pub(crate) struct RequestObjectClaims {
     #[serde(default)]
     client_id: Option<String>,
     #[serde(default)]
+    ui_locales: Option<String>,
+    #[serde(default)]
     redirect_uri: Option<String>,
     #[serde(default)]
     response_type: Option<String>,
@@ -193,6 +195,7 @@ pub(crate) fn accept(
         vtr,
         idp_hint: claims.idp_hint,
         prompt: claims.prompt,
+        ui_locales: claims.ui_locales,
         request: None,
         request_uri: None,
     };

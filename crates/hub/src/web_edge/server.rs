@@ -82,6 +82,8 @@ fn serve(hub: Hub, listener: TcpListener) -> Result<Server, StartError> {
             .wrap(from_fn(crate::web_edge::request_shape::well_formed))
             .wrap(from_fn(crate::web_edge::rate_limit::throttle))
             .wrap(from_fn(crate::web_edge::overload::shed))
+            .wrap(from_fn(crate::web_edge::error_pages::localize))
+            .wrap(from_fn(crate::web_edge::language::remember))
             .wrap(from_fn(crate::web_edge::browser_security::secure_responses))
             .wrap_fn(crate::web_edge::measure)
             .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())

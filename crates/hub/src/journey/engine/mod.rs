@@ -35,20 +35,39 @@ pub(crate) struct Journeys {
     pub(crate) metrics: Metrics,
 }
 
+mod views;
+
+pub(crate) use views::{IdpChoice, StepPage, View};
+
 /// What the browser sees next.
 #[derive(Debug)]
 pub(crate) enum Outcome {
-    /// Go to this URL: the identity provider, or the relying party with a code or an error.
+    /// Go to this URL: the relying party with a code or an error.
     Redirect(Url),
-    /// The identity-provider picker of a journey just started.
-    ChooseIdp,
-    /// The cycle-3 question (again when the answer given was not valid).
-    AskCycle3 {
-        journey: String,
-        csrf: String,
-        attribute: String,
-        invalid_answer: bool,
+    /// Go to identity provider `idp` at `url`.
+    ToIdp { url: Url, idp: String },
+    /// The identity-provider picker; `unchosen`: sent without a choice.
+    ChooseIdp {
+        page: StepPage,
+        idps: Vec<IdpChoice>,
+        unchosen: bool,
     },
+    /// What to do without an account at any of the identity providers.
+    NoAccount(StepPage),
+    /// The cycle-3 question; `invalid_answer`: what the citizen typed, not valid.
+    AskCycle3 {
+        page: StepPage,
+        attribute: String,
+        invalid_answer: Option<String>,
+    },
+    /// The identity provider failed: try again, choose another, or go back to the RP.
+    IdpProblem {
+        page: StepPage,
+        idp: IdpChoice,
+        unavailable: bool,
+    },
+    /// The journey expired: the citizen goes back to the RP from a page that says so.
+    TimedOut(StepPage),
     /// The hub's own page: the journey ended but its redirect URI is unusable.
     Refused(Refusal),
 }
@@ -161,10 +180,10 @@ impl<'a> JourneyEngine<'a> {
                 Err(refusal) => Outcome::Refused(refusal),
             };
         }
-        Outcome::ChooseIdp
+        self.picker(&journey, false)
     }
 
-    /// The picker's choice.
+    /// The picker's choice (none: the picker again, with an error).
     pub(crate) async fn choose_idp(
         &self,
         form: JourneyForm<'_>,
@@ -172,9 +191,15 @@ impl<'a> JourneyEngine<'a> {
     ) -> Result<Outcome, Refusal> {
         let mut journey = self.journey_for_form(form).await?;
         if journey.is_expired(self.now) {
-            return self.fail(&mut journey, Reason::JourneyExpired).await;
+            return Ok(Outcome::TimedOut(self.page(&journey)));
         }
-        let idp = idp
+        let Some(idp) = idp else {
+            if !journey.is_choosing() {
+                return self.fail(&mut journey, Reason::JourneyFinished).await;
+            }
+            return Ok(self.picker(&journey, true));
+        };
+        let idp = Some(idp)
             .filter(|id| {
                 self.journeys
                     .idps
@@ -186,13 +211,15 @@ impl<'a> JourneyEngine<'a> {
         Ok(self.send_to_idp(&mut journey, idp).await)
     }
 
-    /// The picker's cancel: back to the RP, described as a cancel at the hub.
+    /// "Go back to the service": back to the RP with why. From the picker, a cancel at
+    /// the hub; after an identity provider failed, its failure; after expiry, the expiry.
     pub(crate) async fn cancel(&self, form: JourneyForm<'_>) -> Result<Outcome, Refusal> {
         let mut journey = self.journey_for_form(form).await?;
-        let reason = if journey.state.is_finished() {
-            Reason::JourneyFinished
-        } else {
-            Reason::UserCancelledAtHub
+        let reason = match &journey.state {
+            state if state.is_finished() => Reason::JourneyFinished,
+            _ if journey.is_expired(self.now) => Reason::JourneyExpired,
+            JourneyState::IdpFailed { reason, .. } => *reason,
+            _ => Reason::UserCancelledAtHub,
         };
         self.fail(&mut journey, reason).await
     }
@@ -224,36 +251,41 @@ impl<'a> JourneyEngine<'a> {
             return self.fail(&mut journey, Reason::JourneyFinished).await;
         };
         if journey.is_expired(self.now) {
-            return self.fail(&mut journey, Reason::JourneyExpired).await;
+            return Ok(Outcome::TimedOut(self.page(&journey)));
         }
         let Some(idp) = j.idps.get(&upstream.idp_id) else {
             return self.fail(&mut journey, Reason::IdpError).await;
         };
+        let idp_id = idp.settings.id.as_str();
         if let Err(e) = j.idps.check_response_issuer(idp, response.iss).await {
-            tracing::warn!(journey = %journey.id, idp = %idp.settings.id, error = %e, "identity provider response refused");
+            tracing::warn!(journey = %journey.id, idp = idp_id, error = %e, "identity provider response refused");
             self.rejected(&journey, "idp_issuer_mismatch").await;
-            return self.fail(&mut journey, upstream_reason(&e)).await;
+            return Ok(self
+                .idp_failed(&mut journey, idp_id, upstream_reason(&e), true)
+                .await);
         }
         if let Some(error) = response.error {
             let reason = idp_error_reason(error, response.error_description);
-            let mut returned = j.trail.journey_event(EventType::IdpReturned, &journey);
-            returned.outcome = Some(reason.code().to_owned());
-            // Appended with the failure that follows.
-            self.hold(returned);
-            return self.fail(&mut journey, reason).await;
+            return Ok(self.idp_failed(&mut journey, idp_id, reason, true).await);
         }
         let Some(code) = response.code else {
-            return self.fail(&mut journey, Reason::IdpError).await;
+            return Ok(self
+                .idp_failed(&mut journey, idp_id, Reason::IdpError, true)
+                .await);
         };
         let assertion = match j.idps.redeem(idp, code, &upstream, self.now).await {
             Ok(a) => a,
             Err(e) => {
-                tracing::warn!(error = %e, journey = %journey.id, idp = %idp.settings.id, "identity provider response rejected");
-                return self.fail(&mut journey, upstream_reason(&e)).await;
+                tracing::warn!(error = %e, journey = %journey.id, idp = idp_id, "identity provider response rejected");
+                return Ok(self
+                    .idp_failed(&mut journey, idp_id, upstream_reason(&e), true)
+                    .await);
             }
         };
         let Some(level) = self.achieved_level(idp, assertion.acr.as_deref(), &journey) else {
-            return self.fail(&mut journey, Reason::LevelTooLow).await;
+            return Ok(self
+                .idp_failed(&mut journey, idp_id, Reason::LevelTooLow, true)
+                .await);
         };
         let identity = VerifiedIdentity {
             idp_id: idp.settings.id.clone(),
@@ -282,7 +314,7 @@ impl<'a> JourneyEngine<'a> {
         let j = self.journeys;
         let mut journey = self.journey_for_form(form).await?;
         if journey.is_expired(self.now) {
-            return self.fail(&mut journey, Reason::JourneyExpired).await;
+            return Ok(Outcome::TimedOut(self.page(&journey)));
         }
         let JourneyState::Cycle3Asked {
             attribute,
@@ -302,10 +334,9 @@ impl<'a> JourneyEngine<'a> {
         if let Some(value) = value {
             if matching::normalise_attribute(&attribute, value).is_err() {
                 return Ok(Outcome::AskCycle3 {
-                    invalid_answer: true,
-                    journey: journey.id.to_string(),
-                    csrf: journey.csrf,
+                    page: self.page(&journey),
                     attribute,
+                    invalid_answer: Some(value.to_owned()),
                 });
             }
         }
@@ -380,7 +411,9 @@ impl<'a> JourneyEngine<'a> {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!(error = %e, idp = idp_id, "identity provider unavailable");
-                return self.ended(journey, Reason::IdpUnavailable).await;
+                return self
+                    .idp_failed(journey, idp_id, Reason::IdpUnavailable, false)
+                    .await;
             }
         };
         let state = upstream.state.clone();
@@ -402,7 +435,10 @@ impl<'a> JourneyEngine<'a> {
             return self.ended(journey, Reason::HubUnavailable).await;
         }
         tracing::debug!(journey = %journey.id, idp = idp_id, "sent to identity provider");
-        Outcome::Redirect(url)
+        Outcome::ToIdp {
+            url,
+            idp: idp_id.to_owned(),
+        }
     }
 
     /// The level proved: what the IdP asserted, capped at what it is certified for, if it
@@ -462,12 +498,45 @@ impl<'a> JourneyEngine<'a> {
                     return self.fail(journey, Reason::HubUnavailable).await;
                 }
                 Ok(Outcome::AskCycle3 {
-                    journey: journey.id.to_string(),
-                    csrf: journey.csrf.clone(),
+                    page: self.page(journey),
                     attribute,
-                    invalid_answer: false,
+                    invalid_answer: None,
                 })
             }
+        }
+    }
+
+    /// `idp` could not prove the identity (or be reached): the journey waits on the hub's
+    /// page for the citizen to try again, choose another or go back. The failure is in
+    /// the log (`idp_returned`, or `idp_selected` when the IdP was never reached, with the
+    /// reason as outcome); the RP hears of it only if the citizen goes back.
+    async fn idp_failed(
+        &self,
+        journey: &mut Journey,
+        idp: &str,
+        reason: Reason,
+        reached: bool,
+    ) -> Outcome {
+        let j = self.journeys;
+        tracing::info!(journey = %journey.id, idp, reason = reason.code(), "identity provider failed");
+        if journey.idp_failed(idp, reason).is_err() {
+            return self.ended(journey, Reason::JourneyFinished).await;
+        }
+        let kind = if reached {
+            EventType::IdpReturned
+        } else {
+            EventType::IdpSelected
+        };
+        let mut event = j.trail.journey_event(kind, journey);
+        event.outcome = Some(reason.code().to_owned());
+        let (saved, logged) = tokio::join!(j.store.save(journey), self.record(event));
+        if saved.is_err() || logged.is_err() {
+            return self.ended(journey, Reason::HubUnavailable).await;
+        }
+        Outcome::IdpProblem {
+            page: self.page(journey),
+            idp: self.choice(idp),
+            unavailable: reason == Reason::IdpUnavailable,
         }
     }
 
