@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Every test (what `make test` runs):
+#   0. install Chromium for the browser tests (tests/browser.rs) when /usr/bin/chromium is
+#      missing, if root with apt-get (not with HUB_TEST_SERVICES_NO_INSTALL=1 or
+#      HUB_TEST_CHROMIUM set); otherwise those tests fail saying what to install;
 #   1. find or start PostgreSQL and Redis (scripts/test-services.sh);
 #   2. cargo test --workspace --all-targets --locked "$@"
 #      (unit tests of each crate, end-to-end journeys on the default in-process backends);
@@ -17,6 +20,15 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 CARGO=${CARGO:-cargo}
+
+if [[ ! -e /usr/bin/chromium && -z ${HUB_TEST_CHROMIUM:-} ]] && ((EUID == 0)) &&
+    command -v apt-get >/dev/null 2>&1 && [[ ${HUB_TEST_SERVICES_NO_INSTALL:-} != 1 ]]; then
+    echo "test.sh: installing chromium with apt-get (for tests/browser.rs)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q chromium >&2 ||
+        { apt-get update -q >&2 && apt-get install -y -q chromium >&2; } ||
+        echo "test.sh: could not install chromium: the browser tests will fail" >&2
+fi
 
 services=$(scripts/test-services.sh start) || {
     rc=$?

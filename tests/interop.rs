@@ -21,19 +21,18 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use url::Url;
 
+use crate::programs::{run_blocking, script_json, NodeProject, INSTALL_TIMEOUT};
 use crate::util::*;
 
 /// Each node or Python run, and each wait for a node process, gets at most this long.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(30);
-/// `npm ci`, or creating the Python venv, on a cold cache is slower.
-const INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
 /// In the interop venv: the Python and lock file it was built from.
 const VENV_STAMP: &str = "interop-stamp.txt";
 
@@ -49,99 +48,14 @@ fn interop_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
 }
 
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}
+/// The Node.js peers (`tests/interop/package-lock.json`).
+static NODE_PEERS: NodeProject =
+    NodeProject::new("tests/interop", "the interop tests (docs/interop.md)");
 
-/// Runs a blocking command with a deadline; `Err` carries everything worth printing.
-/// Output goes to temporary files, so a chatty command never blocks on a full pipe.
-fn run_blocking(cmd: &mut std::process::Command, timeout: Duration) -> Result<String, String> {
-    use std::io::{Read, Seek};
-    let what = format!("{cmd:?}");
-    let fail = |e: std::io::Error| format!("{what}: {e}");
-    let (mut out, mut err) = (
-        tempfile::tempfile().map_err(fail)?,
-        tempfile::tempfile().map_err(fail)?,
-    );
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().map_err(fail)?)
-        .stderr(err.try_clone().map_err(fail)?)
-        .spawn()
-        .map_err(fail)?;
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(fail)? {
-            break Some(status);
-        }
-        if started.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let read = |f: &mut std::fs::File| {
-        let mut s = String::new();
-        let _ = f.rewind().and_then(|()| f.read_to_string(&mut s));
-        s
-    };
-    let (stdout, stderr) = (read(&mut out), read(&mut err));
-    match status {
-        Some(status) if status.success() => Ok(stdout),
-        Some(status) => Err(format!("{what} failed ({status}):\n{stdout}\n{stderr}")),
-        None => Err(format!(
-            "{what} timed out after {timeout:?}:\n{stdout}\n{stderr}"
-        )),
-    }
-}
-
-/// Node.js is there and `tests/interop/node_modules` matches the lockfile: runs
-/// `npm ci` once per test run if `node_modules` is missing or older than the lockfile.
-/// Call it first thing in a test (it may block its thread for the install).
+/// Node.js is there and `tests/interop/node_modules` matches the lock file (see
+/// [`NodeProject::ready`]). Call it first thing in a test.
 fn node_ready() -> &'static Path {
-    static READY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let ready = READY.get_or_init(|| {
-        let install = "Node.js >= 20.19 with npm is required for the interop tests \
-            (tests/interop, docs/interop.md): install it (from https://nodejs.org, \
-            NodeSource or your package manager if its version is recent enough) and make \
-            sure `node` and `npm` are on PATH";
-        let version = run_blocking(
-            std::process::Command::new("node").arg("--version"),
-            SCRIPT_TIMEOUT,
-        )
-        .map_err(|e| format!("{install}. ({e})"))?;
-        let numbers: Vec<u32> = version
-            .trim()
-            .trim_start_matches('v')
-            .split('.')
-            .map(|n| n.parse().unwrap_or(0))
-            .collect();
-        if numbers.len() < 2 || (numbers[0], numbers[1]) < (20, 19) {
-            return Err(format!("{install}; found node {}", version.trim()));
-        }
-        let dir = interop_dir();
-        let lock = dir.join("package-lock.json");
-        let installed = dir.join("node_modules/.package-lock.json");
-        let fresh = match (modified(&installed), modified(&lock)) {
-            (Some(installed), Some(lock)) => installed >= lock,
-            _ => false,
-        };
-        if !fresh {
-            run_blocking(
-                std::process::Command::new("npm")
-                    .args(["ci", "--no-audit", "--no-fund", "--prefer-offline"])
-                    .current_dir(&dir),
-                INSTALL_TIMEOUT,
-            )
-            .map_err(|e| format!("npm ci in {} failed. {install}. ({e})", dir.display()))?;
-        }
-        Ok(dir)
-    });
-    match ready {
-        Ok(dir) => dir,
-        Err(e) => panic!("{e}"),
-    }
+    NODE_PEERS.ready()
 }
 
 /// Python 3 is there and a venv holds exactly what `tests/interop/python/requirements.txt`
@@ -235,44 +149,15 @@ fn build_venv(venv: &Path, lock: &Path, stamp: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs `<program> <script> <args>` in `dir` to completion and parses the one JSON object it
-/// prints.
-async fn script_json(program: &Path, dir: &Path, script: &str, args: &[&str]) -> Value {
-    let what = format!("{} {script} {args:?}", program.display());
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.arg(script)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(SCRIPT_TIMEOUT, cmd.output())
-        .await
-        .unwrap_or_else(|_| panic!("{what} timed out after {SCRIPT_TIMEOUT:?}"))
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\nstdout: {stdout}\nstderr: {stderr}",
-        output.status
-    );
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-        panic!("{what}: no JSON on stdout ({e}):\nstdout: {stdout}\nstderr: {stderr}")
-    })
-}
-
 /// Runs `node <script> <args>` in `tests/interop` (see [`script_json`]).
 async fn node_json(script: &str, args: &[&str]) -> Value {
-    let dir = node_ready();
-    script_json(Path::new("node"), dir, script, args).await
+    NODE_PEERS.json(script, args, SCRIPT_TIMEOUT).await
 }
 
 /// Runs `<venv>/bin/python <script> <args>` in `tests/interop/python` (see [`script_json`]).
 async fn python_json(script: &str, args: &[&str]) -> Value {
     let python = python_ready();
-    script_json(python, &python_dir(), script, args).await
+    script_json(python, &python_dir(), script, args, SCRIPT_TIMEOUT).await
 }
 
 /// `oidc-provider` running in a node process (killed on drop; its stderr is printed if the

@@ -5,9 +5,11 @@
 
 #![allow(unreachable_pub, clippy::unwrap_used)]
 
+mod programs;
 mod util;
 
 mod attacks;
+mod browser;
 mod browser_security;
 mod interop;
 mod journey;
