@@ -29,6 +29,7 @@ async fn discovery_describes_the_hub() {
         doc["subject_types_supported"],
         serde_json::json!(["pairwise"])
     );
+    assert_eq!(doc["ui_locales_supported"], serde_json::json!(["en", "cy"]));
     let jwks: Value = hub
         .http
         .get(doc["jwks_uri"].as_str().unwrap())

@@ -19,6 +19,7 @@ mod load_generator;
 mod logs;
 mod match_batch;
 mod matching_service;
+mod pages;
 mod par_jar;
 mod protocol;
 mod proxy;

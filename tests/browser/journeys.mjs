@@ -16,12 +16,17 @@
 //       "javascript": true,                             // false: JavaScript disabled
 //       "lang": null | "cy",                            // appended as ?lang= to URLs opened directly
 //       "error_pages": [{"name": "not-found", "url": "http://..."}],
+//       "info_pages": [{"name": "cookies", "url": "http://HUB/cookies"}],
 //       "journeys": [{
 //         "name": "match",
 //         "start": "http://HUB/authorize?...",          // the test RP's authorization URL
 //         "idp": {"id": "idp-main", "name": "Main IdP"},// chosen on the picker (by its label)
 //         "person": "alice",                            // logged in as at the demo IdP
-//         "cycle3": null | {"invalid": "...", "valid": "..."}
+//         "cycle3": null | {"invalid": "...", "valid": "..."},
+//         "extras": false,                              // true: the picker's error state and
+//                                                       // the no-account page on the way
+//         "then": null | {"id": "...", "name": "..."}   // cancel at the first IdP, then from
+//                                                       // the hub's page choose this one
 //       }]
 //     }]
 //   }
@@ -71,10 +76,21 @@ const PAGES = {
     // "I don't have this" (action=skip) comes after it.
     submit: 'form[action$="/journey/cycle3"] :is(button, input[type="submit"])',
   },
+  // Ways forward on the picker: the page for citizens without an account, and back.
+  noAccount: {
+    link: 'a[href*="/journey/no-account"]',
+    choose: 'main a[href*="/journey?"]:not(.govuk-back-link)',
+  },
+  // The hub's page after an identity provider failed: "choose another company".
+  idpProblem: {
+    chooseAnother: 'a[href*="step=choose"]',
+    back: 'form[action$="/journey/cancel"]',
+  },
   // The demo identity provider's login page (devkit), not a hub page.
   idpLogin: {
     form: 'form[action$="/login"]',
     person: (subject) => `form[action$="/login"] button[name="subject"][value="${subject}"]`,
+    cancel: '#cancel',
   },
 };
 
@@ -114,13 +130,15 @@ async function runScenario(scenario) {
   context.setDefaultNavigationTimeout(timeout);
   const walk = { scenario, pages: [], journeys: [] };
   try {
-    for (const errorPage of scenario.error_pages ?? []) {
-      const page = await newPage(context, scenario);
-      try {
-        await page.goto(withLang(scenario, errorPage.url));
-        await record(walk, page, 'errors', errorPage.name);
-      } finally {
-        await page.close();
+    for (const [group, list] of [['errors', scenario.error_pages], ['info', scenario.info_pages]]) {
+      for (const direct of list ?? []) {
+        const page = await newPage(context, scenario);
+        try {
+          await page.goto(withLang(scenario, direct.url));
+          await record(walk, page, group, direct.name);
+        } finally {
+          await page.close();
+        }
       }
     }
     for (const journey of scenario.journeys ?? []) {
@@ -170,6 +188,22 @@ async function runJourney(walk, context, journey) {
     await expectOn(page, PAGES.picker.form, 'the identity provider picker');
     await record(walk, page, journey.name, 'picker');
 
+    if (journey.extras) {
+      // Continue without a choice: the picker again, with its error.
+      await navigation(page, (url) => url.pathname.endsWith('/journey/idp'), () =>
+        page.locator(PAGES.picker.submit).first().click());
+      await expectOn(page, PAGES.picker.form, 'the picker again');
+      if ((await page.getByRole('alert').count()) === 0) throw new Error('no role=alert on the picker error');
+      await record(walk, page, journey.name, 'picker-error');
+      // "I do not have an account", then back to the picker.
+      await navigation(page, (url) => url.pathname.endsWith('/journey/no-account'), () =>
+        page.locator(PAGES.noAccount.link).first().click());
+      await record(walk, page, journey.name, 'no-account');
+      await navigation(page, (url) => url.pathname === '/journey', () =>
+        page.locator(PAGES.noAccount.choose).first().click());
+      await expectOn(page, PAGES.picker.form, 'the picker from the no-account page');
+    }
+
     // The picker: choose the identity provider, continue.
     const radio = page.getByRole('radio', { name: journey.idp.name, exact: true });
     await expectValue(radio, journey.idp.id, `the radio labelled ${journey.idp.name}`);
@@ -189,6 +223,21 @@ async function runJourney(walk, context, journey) {
     // The demo identity provider: log in as the test person.
     await expectOn(page, PAGES.idpLogin.form, 'the demo identity provider login');
     result.idp_origin = new URL(page.url()).origin;
+    if (journey.then) {
+      // Cancel at this identity provider: the hub's page offers another company.
+      await navigation(page, isHub, () => page.locator(PAGES.idpLogin.cancel).click());
+      await expectOn(page, PAGES.idpProblem.back, 'the identity provider problem page');
+      await record(walk, page, journey.name, 'idp-problem');
+      await navigation(page, (url) => url.pathname === '/journey', () =>
+        page.locator(PAGES.idpProblem.chooseAnother).first().click());
+      await expectOn(page, PAGES.picker.form, 'the picker again');
+      await record(walk, page, journey.name, 'choose-another');
+      const another = page.getByRole('radio', { name: journey.then.name, exact: true });
+      await another.check();
+      await navigation(page, leaveHub, () => page.locator(PAGES.picker.submit).first().click());
+      await expectOn(page, PAGES.idpLogin.form, 'the other identity provider');
+      result.idp_origin = new URL(page.url()).origin;
+    }
     const afterIdp = journey.cycle3 ? isHub : atRp;
     if (keyboard) {
       await tabTo(page, PAGES.idpLogin.person(journey.person));
@@ -300,6 +349,18 @@ async function record(walk, page, journey, name) {
       lang: document.documentElement.getAttribute('lang'),
       title: document.title,
       h1: document.querySelector('h1')?.textContent.trim() ?? null,
+      // GOV.UK Frontend's page template, as the hub's pages must have it.
+      govuk: {
+        stylesheet: document.querySelector('link[rel="stylesheet"][href^="/assets/govuk-frontend.min.css"]') !== null,
+        header: document.querySelector('header .govuk-header') !== null,
+        footer: document.querySelector('footer.govuk-footer') !== null,
+        skip_link: document.querySelector('a.govuk-skip-link[href="#main-content"]') !== null
+          && document.getElementById('main-content') !== null,
+        language_links: [...document.querySelectorAll('nav.govuk-language-navigation a[hreflang]')]
+          .map((a) => a.getAttribute('hreflang')),
+        footer_links: [...document.querySelectorAll('footer a.govuk-footer__link')]
+          .map((a) => a.getAttribute('href')),
+      },
       scripting: probe.querySelector('i') === null,
     };
   });

@@ -3,6 +3,7 @@
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
+use super::language::Lang;
 use crate::relying_party::provider::OpenIdProvider;
 
 pub(crate) async fn configuration(op: web::Data<OpenIdProvider>) -> HttpResponse {
@@ -40,6 +41,7 @@ pub(crate) async fn configuration(op: web::Data<OpenIdProvider>) -> HttpResponse
             .map(|a| format!("{a:?}"))
             .collect::<Vec<_>>(),
         "authorization_response_iss_parameter_supported": true,
+        "ui_locales_supported": Lang::ALL.iter().map(|l| l.code()).collect::<Vec<_>>(),
     }))
 }
 
