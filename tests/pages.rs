@@ -97,6 +97,10 @@ async fn the_picker_preselects_nothing_and_remembers_the_company_used_last_time(
         .next()
         .map(|h| h.text().collect::<String>())
         .unwrap_or_default();
+    assert!(
+        hint.contains("The main test company."),
+        "its description: {picker}"
+    );
     assert!(hint.contains("You used this company last time"), "{picker}");
     assert!(!picker.contains("checked"), "still nothing preselected");
 }

@@ -219,7 +219,7 @@ pub async fn start_peers(issuer: &str, include_down_idp: bool) -> Peers {
         tokio::spawn(server);
     }
     let mut idps = vec![
-        json!({"id": IDP_MAIN, "name": "Main IdP", "issuer": main_url, "client_id": "hub-at-main",
+        json!({"id": IDP_MAIN, "name": "Main IdP", "description": "The main test company.", "description_cy": "Prif gwmni prawf.", "issuer": main_url, "client_id": "hub-at-main",
                "token_endpoint_auth_method": "private_key_jwt", "max_level": "P2",
                "claims_in_id_token": true}),
         json!({"id": IDP_BASIC, "name": "Basic IdP", "issuer": basic_url, "client_id": "hub-at-basic",
