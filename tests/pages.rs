@@ -127,3 +127,40 @@ async fn every_page_a_citizen_can_reach_has_a_way_forward() {
         );
     }
 }
+
+#[tokio::test]
+async fn trying_an_unavailable_company_again_keeps_the_way_forward() {
+    let hub = spawn_hub_with(Options {
+        include_down_idp: true,
+        ..Default::default()
+    })
+    .await;
+    let browser = Browser::new();
+    let (_, url, picker) = browser
+        .get(&AuthRequest::new(RP_MATCH).url(&hub))
+        .await
+        .page();
+    let (status, url, problem) = browser
+        .submit(&url, &picker, "/journey/idp", &[("idp", IDP_DOWN)])
+        .await
+        .page();
+    assert_eq!(status, StatusCode::OK);
+    assert_idp_problem_page(&problem);
+    // "Try again" with the same company, still down: the same page, not the end.
+    let again = browser.submit(&url, &problem, "/journey/idp", &[]).await;
+    let params = browser.back_to_service(again).await.rp();
+    assert_eq!(params["reason"], "idp_unavailable");
+}
+
+#[tokio::test]
+async fn no_hub_page_links_to_another_site() {
+    let hub = spawn_hub().await;
+    for path in ["//evil.example/x", "/%2F%2Fevil.example/x"] {
+        let (status, _, page) = Browser::new()
+            .get(&format!("{}{path}", hub.url))
+            .await
+            .page();
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(!page.contains("\"//evil.example"), "{path}:\n{page}");
+    }
+}

@@ -30,7 +30,8 @@ pub struct RpRequest {
     pub minimum_level: Level,
     /// `vtr` vectors when the RP used Vectors of Trust.
     pub vectors: Option<Vec<String>>,
-    /// The RP's `ui_locales`: the language of the hub's pages for this citizen.
+    /// The RP's `ui_locales`, from the query, a request object or a pushed request: read
+    /// at `/authorize` to choose the pages' language (then kept in a cookie).
     #[serde(default)]
     pub ui_locales: Option<String>,
 }
@@ -282,11 +283,13 @@ impl Journey {
         }
     }
 
-    /// started | idp_selected -> idp_failed: `idp` could not be reached, or did not
-    /// prove the identity, for `reason`.
+    /// started | idp_selected | idp_failed -> idp_failed: `idp` could not be reached, or
+    /// did not prove the identity, for `reason` (again, after "try again").
     pub fn idp_failed(&mut self, idp: &str, reason: Reason) -> Result<(), InvalidTransition> {
         match self.state {
-            JourneyState::Started | JourneyState::IdpSelected { .. } => {
+            JourneyState::Started
+            | JourneyState::IdpSelected { .. }
+            | JourneyState::IdpFailed { .. } => {
                 self.idp = Some(idp.to_owned());
                 self.state = JourneyState::IdpFailed {
                     idp: idp.to_owned(),
@@ -590,7 +593,7 @@ pub(crate) mod tests {
             //  state            select_idp      idp_failed    idp_returned    start_matching ask_cycle3      cycle3_answered complete     fail
             ("started",      ["idp_selected", "idp_failed", "-",            "-",           "-",            "-",           "-",         "failed"]),
             ("idp_selected", ["idp_selected", "idp_failed", "idp_returned", "-",           "-",            "-",           "-",         "failed"]),
-            ("idp_failed",   ["idp_selected", "-",          "-",            "-",           "-",            "-",           "-",         "failed"]),
+            ("idp_failed",   ["idp_selected", "idp_failed", "-",            "-",           "-",            "-",           "-",         "failed"]),
             ("idp_returned", ["-",            "-",          "-",            "matching",    "-",            "-",           "-",         "failed"]),
             ("matching",     ["-",            "-",          "-",            "-",           "cycle3_asked", "-",           "completed", "failed"]),
             ("cycle3_asked", ["-",            "-",          "-",            "-",           "-",            "matching",    "-",         "failed"]),

@@ -45,15 +45,18 @@ impl JourneyStore {
         self.sessions.put_all(vec![self.stored(journey)?]).await
     }
 
-    /// The session-store entry for `journey`, to save it together with other state.
+    /// The session-store entry for `journey`, to save it together with other state. It
+    /// is kept until the journey's expiry plus the grace period, counted from its start
+    /// however often it is saved: the citizen's data is gone within that time.
     pub(crate) fn stored<'a>(&self, journey: &'a Journey) -> Result<Put<'a>, StoreError> {
         let value =
             serde_json::to_string(journey).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let left = journey.expires_at + GRACE_SECS as i64 - crate::clock::now();
         Ok(Put {
             namespace: JOURNEYS,
             key: journey.id.as_str(),
             value,
-            ttl: self.ttl + Duration::from_secs(GRACE_SECS),
+            ttl: Duration::from_secs(left.max(1) as u64),
         })
     }
 

@@ -191,8 +191,9 @@ async fn authorize(
     response
         .add_cookie(&session_cookie(&req, browser))
         .map_err(|_| PageError::BadRequest)?;
-    if ui_locales.is_some() && super::language::requested(&req).is_none() {
-        let _ = response.add_cookie(&lang.cookie(super::secure_cookies(&req)));
+    let asked = ui_locales.as_deref().and_then(Lang::from_ui_locales);
+    if let (Some(asked), None) = (asked, super::language::requested(&req)) {
+        let _ = response.add_cookie(&asked.cookie(super::secure_cookies(&req)));
     }
     Ok(response)
 }

@@ -7,7 +7,7 @@
 
 use actix_web::body::BoxBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::{header, Method, StatusCode};
+use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse};
 
@@ -202,13 +202,16 @@ impl actix_web::ResponseError for PageError {
 /// The address of `req` if a GET asked for it (without `lang`) and it may be linked to
 /// again: not a relying party's request or an identity provider's response, whose
 /// query the page must not echo (and whose one-time values are spent).
+/// Only a path of this site: `//host/..` (or `/\host`) would make a link to another.
 fn here(req: &HttpRequest) -> Option<String> {
-    let echoes_a_peer = matches!(req.path(), "/authorize" | "/idp/callback");
-    (req.method() == Method::GET && !echoes_a_peer)
-        .then(|| without_lang(req.path(), req.query_string()))
+    let path = req.path();
+    let echoes_a_peer = matches!(path, "/authorize" | "/idp/callback");
+    let own_path = path.starts_with('/') && !path.starts_with("//") && !path.contains('\\');
+    (req.method() == Method::GET && !echoes_a_peer && own_path)
+        .then(|| without_lang(path, req.query_string()))
 }
 
-/// The middleware: an error page in the request's language. Headers the error's
+/// The middleware: an error page in the request's language. The headers the error's
 /// response carried (`Retry-After`, cookies) are kept.
 pub(crate) async fn localize(
     req: ServiceRequest,
@@ -218,14 +221,9 @@ pub(crate) async fn localize(
     let Some(error) = res.response().extensions().get::<PageError>().copied() else {
         return Ok(res);
     };
-    let (req, original) = res.into_parts();
-    let mut response = error.render(Lang::of(&req, None), here(&req));
-    for (name, value) in original.headers() {
-        if name == header::SET_COOKIE {
-            response.headers_mut().append(name.clone(), value.clone());
-        } else if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            response.headers_mut().insert(name.clone(), value.clone());
-        }
-    }
-    Ok(ServiceResponse::new(req, response))
+    let lang = Lang::of(res.request(), None);
+    let rendered = error.render(lang, here(res.request()));
+    // The original response keeps its status, headers and error (for the request log);
+    // only its body is replaced.
+    Ok(res.map_body(|_, _| rendered.into_body()))
 }

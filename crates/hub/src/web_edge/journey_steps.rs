@@ -104,8 +104,11 @@ pub(crate) fn respond_in(
             } else {
                 StatusCode::OK
             };
+            // The picker's own address: after an identity provider failed, the journey's
+            // current page is the problem page, not the picker.
+            let here = format!("{}&step=choose", journey_page(step.journey.as_str()));
             let picker = Picker {
-                page: page(&step).with_error(unchosen),
+                page: Page::new(lang, here).with_error(unchosen),
                 rp_name: &step.rp_name,
                 journey: step.journey.as_str(),
                 csrf: &step.csrf,

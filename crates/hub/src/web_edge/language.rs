@@ -151,7 +151,7 @@ pub(crate) async fn remember(
     req: ServiceRequest,
     next: Next<BoxBody>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let chosen = requested(req.request());
+    let chosen = requested(req.request()).filter(|_| !req.path().starts_with("/assets/"));
     let secure = super::secure_cookies(req.request());
     let mut res = next.call(req).await?;
     if let Some(lang) = chosen {

@@ -160,6 +160,18 @@ pub(crate) struct IdpProblem<'a> {
     pub(crate) unavailable: bool,
 }
 
+impl IdpProblem<'_> {
+    /// "X is not available at the moment" or "X could not prove your identity".
+    pub(crate) fn heading(&self) -> String {
+        let id = if self.unavailable {
+            "idp-unavailable-title"
+        } else {
+            "idp-problem-title"
+        };
+        self.page.t_with(id, "company", self.idp_name)
+    }
+}
+
 #[derive(Template, Debug)]
 #[template(path = "timed_out.html")]
 pub(crate) struct TimedOut<'a> {
@@ -259,7 +271,10 @@ mod tests {
         };
         let body = page.render().expect("renders");
         assert!(body.contains("<html lang=\"cy\""), "{body}");
-        assert!(body.contains("Profi eich hunaniaeth - Profi eich hunaniaeth - GOV.UK"));
+        assert!(
+            body.contains("<title>Profi eich hunaniaeth - GOV.UK</title>"),
+            "{body}"
+        );
         assert!(body.contains("govuk-skip-link"));
         assert!(body.contains("govuk-header"));
         assert!(body.contains("govuk-footer"));
