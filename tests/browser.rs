@@ -5,7 +5,8 @@
 //! Each scenario is one test with its own hub and its own browser. The walk goes through
 //! every hub page a citizen meets: the identity-provider picker, the demo IdP's login and
 //! back to the RP; the cycle-3 question (an invalid answer first, so its error state is
-//! shown, then a valid one) and back to the RP; the error pages (404, a bad link's 400, 429).
+//! shown, then a valid one) and back to the RP; the error pages (404, a bad link's 400, 429,
+//! a journey timed out), the information pages, and a journey whose first IdP fails.
 //! On each hub page: axe-core at WCAG 2.2 AA, `lang`, `<title>`, a full-page screenshot
 //! (under `target/browser-screenshots/`, with `<scenario>.json`: what was recorded).
 //!
@@ -46,6 +47,7 @@ const HUB_PAGES: &[(&str, u16)] = &[
     ("info/accessibility", 200),
     ("info/privacy", 200),
     ("info/cookies", 200),
+    ("errors/timed-out", 200),
     ("match/picker", 200),
     ("match/picker-error", 422),
     ("match/no-account", 200),
@@ -242,6 +244,28 @@ async fn walk(scenario: &Scenario) -> Walk {
             "person": "alice", "idp": {"id": IDP_BASIC, "name": "Basic IdP"}, "cycle3": null,
             "then": {"id": IDP_MAIN, "name": "Main IdP"}}));
     }
+    // A second hub whose journeys expire after a second, for the timed-out page.
+    let short_lived = if scenario.error_pages {
+        let hub = spawn_hub_on(
+            free_listener().0,
+            Options {
+                journey_ttl_secs: Some(1),
+                ..Default::default()
+            },
+            Extra {
+                relying_parties: vec![rp_settings(RP_BROWSER_MATCH, &rp.callback, json!({}))],
+                ..Default::default()
+            },
+        )
+        .await;
+        Some(hub)
+    } else {
+        None
+    };
+    let timed_out = short_lived.as_ref().map(|short| {
+        let start = request(RP_BROWSER_MATCH).url(short);
+        json!({"start": start, "wait_ms": 2500})
+    });
     let mut error_pages = Vec::new();
     if scenario.error_pages {
         let limited = AuthRequest::new(RP_CREATE).url(&hub);
@@ -256,6 +280,7 @@ async fn walk(scenario: &Scenario) -> Walk {
     let input = json!({
         "chromium": chromium,
         "hub": hub.url,
+        "other_hubs": short_lived.iter().map(|h| h.url.clone()).collect::<Vec<_>>(),
         "rp_callback": rp.callback,
         "screenshots": screenshot_dir(),
         "timeout_ms": STEP_TIMEOUT_MS,
@@ -266,6 +291,7 @@ async fn walk(scenario: &Scenario) -> Walk {
             "lang": scenario.lang,
             "error_pages": error_pages,
             "info_pages": if scenario.error_pages { info_pages } else { Vec::new() },
+            "timed_out": timed_out,
             "journeys": journeys,
         }],
     });

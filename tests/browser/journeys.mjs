@@ -7,6 +7,7 @@
 //   {
 //     "chromium": "/usr/bin/chromium",
 //     "hub": "http://127.0.0.1:PORT",                  // the hub's origin
+//     "other_hubs": ["http://127.0.0.1:PORT"],         // more hubs whose pages are recorded
 //     "rp_callback": "http://127.0.0.1:PORT/callback", // the RPs' redirect URI (a page)
 //     "screenshots": "/abs/dir",                        // PNGs (and <scenario>.json) go here
 //     "timeout_ms": 30000,                              // per navigation and per action
@@ -17,6 +18,7 @@
 //       "lang": null | "cy",                            // appended as ?lang= to URLs opened directly
 //       "error_pages": [{"name": "not-found", "url": "http://..."}],
 //       "info_pages": [{"name": "cookies", "url": "http://HUB/cookies"}],
+//       "timed_out": null | {"start": "http://OTHER_HUB/authorize?...", "wait_ms": 2500},
 //       "journeys": [{
 //         "name": "match",
 //         "start": "http://HUB/authorize?...",          // the test RP's authorization URL
@@ -96,6 +98,9 @@ const PAGES = {
 
 const input = JSON.parse(process.argv[2] ?? '');
 const hub = new URL(input.hub).origin;
+// Hubs whose pages are recorded too (one with a short journey lifetime, for the page
+// that says a journey timed out).
+const hubs = new Set([hub, ...(input.other_hubs ?? []).map((h) => new URL(h).origin)]);
 const timeout = input.timeout_ms ?? 30000;
 
 const browser = await chromium.launch({
@@ -141,6 +146,7 @@ async function runScenario(scenario) {
         }
       }
     }
+    if (scenario.timed_out) await timedOut(walk, context, scenario.timed_out);
     for (const journey of scenario.journeys ?? []) {
       walk.journeys.push(await runJourney(walk, context, journey));
     }
@@ -275,6 +281,30 @@ async function runJourney(walk, context, journey) {
   return result;
 }
 
+/**
+ * A journey left on the picker past its lifetime (`wait_ms`: the hub's short journey
+ * lifetime has passed; the wait is the behaviour under test), opened again: the page that
+ * says it timed out, then back to the service.
+ */
+async function timedOut(walk, context, timed) {
+  const page = await newPage(context, walk.scenario);
+  try {
+    await page.goto(withLang(walk.scenario, timed.start));
+    await expectOn(page, PAGES.picker.form, 'the picker of the journey left to expire');
+    const journey = await page.locator(`${PAGES.picker.form} input[name="journey"]`).getAttribute('value');
+    await page.waitForTimeout(timed.wait_ms);
+    const again = new URL('/journey', page.url());
+    again.searchParams.set('journey', journey);
+    await page.goto(withLang(walk.scenario, again.href));
+    await expectOn(page, PAGES.idpProblem.back, 'the timed-out page');
+    await record(walk, page, 'errors', 'timed-out');
+    await navigation(page, (url) => url.href.startsWith(input.rp_callback), () =>
+      page.locator(`${PAGES.idpProblem.back} button`).click());
+  } finally {
+    await page.close();
+  }
+}
+
 /** Types `value` into the cycle-3 field and submits it. */
 async function answer(page, keyboard, value, arrived) {
   if (keyboard) {
@@ -340,7 +370,7 @@ async function scripting(page, enabled) {
 /** axe, lang, title and a screenshot of the hub page `page` shows now. */
 async function record(walk, page, journey, name) {
   const url = new URL(page.url());
-  if (url.origin !== hub) throw new Error(`walk error: ${url.href} is not a hub page`);
+  if (!hubs.has(url.origin)) throw new Error(`walk error: ${url.href} is not a hub page`);
   const facts = await page.evaluate(() => {
     // Markup in <noscript> parses as elements only where scripting is disabled.
     const probe = document.createElement('div');
