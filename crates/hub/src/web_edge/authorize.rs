@@ -11,7 +11,7 @@ use crate::relying_party::provider::OpenIdProvider;
 use crate::relying_party::{ClientId, RedirectUri, RelyingParty};
 use crate::web_edge::error_pages::{see_other, PageError};
 use crate::web_edge::language::Lang;
-use crate::web_edge::{journey_steps, pushed_authorization, request_object};
+use crate::web_edge::{journey_pages, pushed_authorization, request_object};
 use audit::EventType;
 
 pub(crate) async fn authorize_get(
@@ -187,7 +187,7 @@ async fn authorize(
     let outcome = JourneyEngine::new(journeys, now)
         .start(journey, hinted.as_deref())
         .await;
-    let mut response = journey_steps::respond_in(&req, lang, Ok(outcome))?;
+    let mut response = journey_pages::respond_in(&req, lang, Ok(outcome))?;
     response
         .add_cookie(&session_cookie(&req, browser))
         .map_err(|_| PageError::BadRequest)?;

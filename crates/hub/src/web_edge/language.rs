@@ -8,7 +8,7 @@
 use std::sync::OnceLock;
 
 use actix_web::body::BoxBody;
-use actix_web::cookie::{Cookie, SameSite};
+use actix_web::cookie::Cookie;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
@@ -102,13 +102,7 @@ impl Lang {
 
     /// The cookie keeping this choice (a year, this site only).
     pub(crate) fn cookie(self, secure: bool) -> Cookie<'static> {
-        Cookie::build(LANG_COOKIE, self.code())
-            .path("/")
-            .http_only(true)
-            .secure(secure)
-            .same_site(SameSite::Lax)
-            .max_age(actix_web::cookie::time::Duration::days(365))
-            .finish()
+        super::lasting_cookie(LANG_COOKIE, self.code().to_owned(), secure)
     }
 
     fn bundle(self) -> &'static FluentBundle<FluentResource> {

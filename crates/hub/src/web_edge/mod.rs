@@ -8,6 +8,7 @@ pub(crate) mod browser_security;
 mod discovery;
 pub(crate) mod error_pages;
 mod health;
+mod journey_pages;
 mod journey_steps;
 pub(crate) mod language;
 pub(crate) mod overload;
@@ -158,6 +159,18 @@ pub(crate) fn session_cookie(req: &HttpRequest, value: String) -> Cookie<'static
         .http_only(true)
         .secure(secure)
         .same_site(SameSite::Lax)
+        .finish()
+}
+
+/// A cookie kept for a year (a preference, not a session): this site only, HttpOnly,
+/// SameSite=Lax, Secure over https.
+pub(crate) fn lasting_cookie(name: &'static str, value: String, secure: bool) -> Cookie<'static> {
+    Cookie::build(name, value)
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Lax)
+        .max_age(actix_web::cookie::time::Duration::days(365))
         .finish()
 }
 
