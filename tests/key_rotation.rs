@@ -1,6 +1,8 @@
 //! Signing-key rotation end to end: a hub publishes its next key before that key signs
 //! anything, `hub keys rotate` promotes it, a restarted instance signs with it, and ID
-//! tokens signed before the rotation still verify against the JWKS after it.
+//! tokens signed before the rotation still verify against the JWKS after it. And an
+//! identity provider's rotation: the running hub takes the IdP's new key on the first ID
+//! token signed with it.
 
 use std::net::TcpListener;
 use std::process::Command;
@@ -227,4 +229,35 @@ async fn pruning_after_a_rotation_verifies_checkpoints_signed_with_the_previous_
     // The prune is recorded in the log, sealed with the new key over the old seal.
     let report = db.audit_self_check(seal.verification_keys()).await.unwrap();
     assert!(report.is_clean(), "{report:?}");
+}
+
+#[tokio::test]
+async fn an_identity_provider_rotating_its_key_is_followed_without_restart() {
+    let hub = spawn_hub().await;
+    let before = hub.idp_main.authorization_requests().len();
+    hub.code_for(&AuthRequest::new(RP_MATCH), "alice").await;
+    assert_eq!(hub.idp_main.authorization_requests().len(), before + 1);
+
+    // The IdP publishes a new key and retires the old one, as certified IdPs do; its next
+    // ID token is signed with a key id the hub has not seen.
+    let kid = hub.idp_main.rotate_signing_key().unwrap();
+    let jwks: Value = reqwest::get(format!(
+        "{}/jwks",
+        hub.idp_main.issuer().as_str().trim_end_matches('/')
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(1), "{jwks}");
+    assert_eq!(jwks["keys"][0]["kid"], kid.as_str());
+
+    let request = AuthRequest::new(RP_MATCH);
+    let code = hub.code_for(&request, "alice").await;
+    assert_eq!(hub.idp_main.authorization_requests().len(), before + 2);
+    let (status, body) = hub
+        .redeem(RP_MATCH, &secret_of(RP_MATCH), &code, &request.verifier)
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
 }

@@ -163,6 +163,15 @@ impl DemoIdp {
     pub fn userinfo_requests(&self) -> usize {
         self.state.userinfo_requests.load(Ordering::Relaxed)
     }
+
+    /// Rotates the ID-token signing key as a certified IdP does: a new key (and key id)
+    /// signs from now on, and the JWKS publishes only it. Returns the new key id.
+    pub fn rotate_signing_key(&self) -> std::io::Result<String> {
+        let key = token::SigningKey::generate().map_err(std::io::Error::other)?;
+        let kid = key.kid().to_owned();
+        *lock(&self.state.key) = Arc::new(key);
+        Ok(kid)
+    }
 }
 
 struct Endpoints {
@@ -212,7 +221,8 @@ struct IdpState {
     prefix: String,
     endpoints: Endpoints,
     max_index: usize,
-    key: token::SigningKey,
+    /// Signs ID tokens; the JWKS publishes only this key (see [`DemoIdp::rotate_signing_key`]).
+    key: Mutex<Arc<token::SigningKey>>,
     http: reqwest::Client,
     pending: Mutex<HashMap<String, PendingAuthorization>>,
     codes: Mutex<HashMap<String, CodeGrant>>,
@@ -280,7 +290,7 @@ impl IdpState {
             prefix,
             endpoints,
             max_index,
-            key,
+            key: Mutex::new(Arc::new(key)),
             http,
             pending: Mutex::default(),
             codes: Mutex::default(),
@@ -291,6 +301,10 @@ impl IdpState {
             recorded: Mutex::default(),
             userinfo_requests: AtomicUsize::new(0),
         })
+    }
+
+    fn signing_key(&self) -> Arc<token::SigningKey> {
+        lock(&self.key).clone()
     }
 
     fn client(&self, client_id: &str) -> Option<&IdpClient> {
@@ -405,7 +419,7 @@ const USERINFO_CLAIMS: [&str; 8] = [
 ];
 
 async fn jwks(data: web::Data<IdpState>) -> HttpResponse {
-    HttpResponse::Ok().json(data.key.jwks())
+    HttpResponse::Ok().json(data.signing_key().jwks())
 }
 
 async fn authorize_get(req: HttpRequest, data: web::Data<IdpState>) -> HttpResponse {
@@ -831,7 +845,7 @@ async fn token_inner(
             }
         }
     }
-    let id_token = data.key.sign(&claims).map_err(|e| {
+    let id_token = data.signing_key().sign(&claims).map_err(|e| {
         tracing::error!(error = %e, "demo IdP could not sign an ID token");
         OAuthError::new(
             StatusCode::INTERNAL_SERVER_ERROR,

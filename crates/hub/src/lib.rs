@@ -16,6 +16,7 @@ pub mod metrics;
 mod reason;
 pub mod records;
 mod relying_party;
+mod remote_keys;
 pub mod telemetry;
 pub mod verification_log;
 mod web_edge;

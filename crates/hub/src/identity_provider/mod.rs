@@ -19,14 +19,17 @@ use openidconnect::{
     OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl,
     RequestTokenError, Scope, StandardClaims, TokenResponse, UserInfoClaims,
 };
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use serde::{Deserialize, Serialize};
-use tokio::sync::OnceCell;
 use url::Url;
 
 use crate::config::{CircuitBreakerSettings, IdentityProviderSettings, IdpAuthMethod};
 use crate::identity_provider::breaker::{CircuitOpen, IdpBreaker};
 use crate::identity_provider::http::{bounded, IdpHttpError, MAX_IDP_RESPONSE_BYTES};
 use crate::journey::UpstreamRequest;
+use crate::remote_keys::{JwksTiming, JwtError, KeysError, RemoteJwks};
 
 /// Algorithms accepted on IdP ID tokens: never `none`, never HMAC.
 const ID_TOKEN_ALGORITHMS: [CoreJwsSigningAlgorithm; 4] = [
@@ -41,6 +44,12 @@ const ID_TOKEN_ALGORITHMS: [CoreJwsSigningAlgorithm; 4] = [
 const ID_TOKEN_MAX_AGE_SECS: i64 = 600;
 /// Clock skew tolerated between the hub and an IdP.
 const CLOCK_SKEW_SECS: i64 = 60;
+
+/// How long discovered metadata is used before it is fetched again.
+const METADATA_MAX_AGE: Duration = Duration::from_secs(3600);
+/// After a failed refresh the last good metadata is kept, and fetching it again is tried
+/// no more often than this.
+const METADATA_RETRY: Duration = Duration::from_secs(30);
 
 /// The one discovery field beyond OIDC Discovery that the hub acts on: RFC 9207's
 /// promise that every authorization response carries `iss` (the mix-up defence).
@@ -92,17 +101,29 @@ impl UpstreamError {
     }
 }
 
-/// A configured identity provider and its discovered metadata (fetched once, lazily, so
-/// an IdP that is down at start-up does not stop the hub).
+/// A configured identity provider and its discovered metadata (fetched lazily, so an IdP
+/// that is down at start-up does not stop the hub, and again after [`METADATA_MAX_AGE`]).
 #[derive(Debug)]
 pub(crate) struct IdentityProvider {
     pub settings: IdentityProviderSettings,
-    metadata: OnceCell<IdpMetadata>,
-    /// The discovered JWKS in the `token` crate's form: ID-token signatures are checked
-    /// with ring there (about four times faster than `openidconnect`'s `p256`), with the
-    /// same algorithm allow-list as every other JWT the hub accepts.
-    id_token_keys: OnceCell<token::VerificationKeys>,
+    /// The last good discovery, and when to fetch it again.
+    discovered: std::sync::Mutex<Option<(Arc<Discovered>, Instant)>>,
+    /// Held by the one caller that discovers: the others wait for the first discovery,
+    /// and go on with the metadata held during a refresh.
+    discovering: tokio::sync::Mutex<()>,
     breaker: IdpBreaker,
+}
+
+/// An IdP's discovered metadata and its ID-token keys.
+#[derive(Debug)]
+struct Discovered {
+    metadata: IdpMetadata,
+    /// The keys at the metadata's `jwks_uri`, in the `token` crate's form: ID-token
+    /// signatures are checked with ring there (about four times faster than
+    /// `openidconnect`'s `p256`), with the same algorithm allow-list as every other JWT
+    /// the hub accepts. Cached as every `jwks_uri` is (`remote_keys`): a token signed with
+    /// a key not seen yet (the IdP rotated) makes one rate-limited refetch.
+    keys: Arc<RemoteJwks>,
 }
 
 /// What the IdP asserted, validated.
@@ -177,8 +198,8 @@ impl IdentityProvider {
     pub(crate) fn new(settings: IdentityProviderSettings) -> Self {
         Self {
             settings,
-            metadata: OnceCell::new(),
-            id_token_keys: OnceCell::new(),
+            discovered: std::sync::Mutex::new(None),
+            discovering: tokio::sync::Mutex::new(()),
             breaker: IdpBreaker::new(CircuitBreakerSettings::default(), None),
         }
     }
@@ -190,9 +211,10 @@ impl IdentityProvider {
     }
 
     /// The metadata for a new journey, through the circuit breaker: refused while it is
-    /// open, and a discovery call (when not cached yet) counts towards it.
-    async fn discovered(&self, http: &reqwest::Client) -> Result<&IdpMetadata, UpstreamError> {
-        if self.metadata.initialized() {
+    /// open, and a first discovery call counts towards it. (A refresh does not: when it
+    /// fails the last good metadata is used.)
+    async fn discovered(&self, http: &reqwest::Client) -> Result<Arc<Discovered>, UpstreamError> {
+        if self.held().is_some() {
             self.breaker.check().map_err(circuit_open)?;
             return self.metadata(http).await;
         }
@@ -202,38 +224,142 @@ impl IdentityProvider {
         result
     }
 
-    async fn metadata(&self, http: &reqwest::Client) -> Result<&IdpMetadata, UpstreamError> {
-        self.metadata
-            .get_or_try_init(|| async {
-                let issuer = IssuerUrl::new(self.settings.issuer.clone())
-                    .map_err(|e| UpstreamError::Invalid(format!("issuer: {e}")))?;
-                IdpMetadata::discover_async(issuer, &bounded(http, MAX_IDP_RESPONSE_BYTES))
-                    .await
-                    .map_err(|e| match e {
-                        DiscoveryError::Request(e) => http_error("discovery", &e),
-                        DiscoveryError::Response(status, ..) if !status.is_server_error() => {
-                            UpstreamError::Invalid(format!("discovery: {status}"))
-                        }
-                        other => UpstreamError::Unavailable(format!("discovery: {other}")),
-                    })
-            })
-            .await
+    /// The metadata held, and whether it is due to be fetched again.
+    fn held(&self) -> Option<(Arc<Discovered>, bool)> {
+        let held = self.discovered.lock().unwrap_or_else(|e| e.into_inner());
+        held.as_ref()
+            .map(|(discovered, due)| (discovered.clone(), Instant::now() >= *due))
     }
 
-    /// The IdP's signing keys from its discovered JWKS.
-    async fn id_token_keys(
+    fn hold(&self, discovered: Arc<Discovered>, for_: Duration) {
+        *self.discovered.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((discovered, Instant::now() + for_));
+    }
+
+    /// The discovered metadata: fetched when there is none yet (concurrent callers wait
+    /// for one discovery) and refreshed after [`METADATA_MAX_AGE`] by one caller while the
+    /// others use what is held. A failed refresh keeps the last good metadata.
+    async fn metadata(&self, http: &reqwest::Client) -> Result<Arc<Discovered>, UpstreamError> {
+        match self.held() {
+            Some((held, false)) => Ok(held),
+            Some((held, true)) => {
+                let Ok(_discovering) = self.discovering.try_lock() else {
+                    return Ok(held);
+                };
+                match self.held() {
+                    Some((held, true)) => match self.discover(http, Some(&held)).await {
+                        Ok(fresh) => {
+                            self.hold(fresh.clone(), METADATA_MAX_AGE);
+                            Ok(fresh)
+                        }
+                        Err(e) => {
+                            tracing::warn!(idp = %self.settings.id, error = %e, "discovery refresh failed; keeping the last good metadata");
+                            self.hold(held.clone(), METADATA_RETRY);
+                            Ok(held)
+                        }
+                    },
+                    Some((held, false)) => Ok(held),
+                    None => self.discover_first(http).await,
+                }
+            }
+            None => {
+                let _discovering = self.discovering.lock().await;
+                match self.held() {
+                    Some((held, _)) => Ok(held),
+                    None => self.discover_first(http).await,
+                }
+            }
+        }
+    }
+
+    async fn discover_first(
         &self,
         http: &reqwest::Client,
-    ) -> Result<&token::VerificationKeys, UpstreamError> {
-        let metadata = self.metadata(http).await?;
-        self.id_token_keys
-            .get_or_try_init(|| async {
-                let jwks = serde_json::to_value(metadata.jwks())
-                    .map_err(|e| UpstreamError::Invalid(format!("jwks: {e}")))?;
-                token::VerificationKeys::from_jwks(&jwks)
-                    .map_err(|e| UpstreamError::Invalid(format!("jwks: {e}")))
-            })
+    ) -> Result<Arc<Discovered>, UpstreamError> {
+        let discovered = self.discover(http, None).await?;
+        self.hold(discovered.clone(), METADATA_MAX_AGE);
+        Ok(discovered)
+    }
+
+    /// Fetches the discovery document and the JWKS it names (`openidconnect` fetches
+    /// both); the keys go to the `jwks_uri`'s cache, the one `previous` held if the URI is
+    /// unchanged, with the JWKS response's max-age.
+    async fn discover(
+        &self,
+        http: &reqwest::Client,
+        previous: Option<&Discovered>,
+    ) -> Result<Arc<Discovered>, UpstreamError> {
+        let issuer = IssuerUrl::new(self.settings.issuer.clone())
+            .map_err(|e| UpstreamError::Invalid(format!("issuer: {e}")))?;
+        let client = bounded(http, MAX_IDP_RESPONSE_BYTES);
+        // The JWKS response's headers (its max-age) are read from what was recorded.
+        let responses = std::sync::Mutex::new(Vec::new());
+        let recording = |request: openidconnect::HttpRequest| {
+            let uri = request.uri().to_string();
+            let call = client(request);
+            let responses = &responses;
+            async move {
+                let response = call.await?;
+                responses
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((uri, response.headers().clone()));
+                Ok::<_, IdpHttpError>(response)
+            }
+        };
+        let metadata = IdpMetadata::discover_async(issuer, &recording)
             .await
+            .map_err(|e| match e {
+                DiscoveryError::Request(e) => http_error("discovery", &e),
+                DiscoveryError::Response(status, ..) if !status.is_server_error() => {
+                    UpstreamError::Invalid(format!("discovery: {status}"))
+                }
+                other => UpstreamError::Unavailable(format!("discovery: {other}")),
+            })?;
+        let jwks_uri = metadata.jwks_uri().url().clone();
+        let keys = match previous {
+            Some(previous) if previous.keys.uri() == &jwks_uri => previous.keys.clone(),
+            _ => Arc::new(
+                RemoteJwks::new(jwks_uri.clone(), JwksTiming::default())
+                    .with_max_bytes(MAX_IDP_RESPONSE_BYTES),
+            ),
+        };
+        let headers = responses
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .into_iter()
+            .rev()
+            .find(|(uri, _)| uri == jwks_uri.as_str())
+            .map(|(_, headers)| headers)
+            .unwrap_or_default();
+        // Unusable keys are not offered: the first ID token then fetches them and fails.
+        if let Ok(fetched) = serde_json::to_value(metadata.jwks())
+            .map_err(|e| e.to_string())
+            .and_then(|jwks| token::VerificationKeys::from_jwks(&jwks).map_err(|e| e.to_string()))
+        {
+            keys.offer(fetched, &headers).await;
+        }
+        Ok(Arc::new(Discovered { metadata, keys }))
+    }
+
+    /// Verifies the signature, algorithm, `iss`, `aud` and `exp` of an ID token with the
+    /// IdP's keys; a key id not seen yet makes one (rate-limited) refetch of its JWKS.
+    async fn verify_id_token(
+        &self,
+        http: &reqwest::Client,
+        keys: &RemoteJwks,
+        id_token: &str,
+        expect: &token::Expect,
+    ) -> Result<serde_json::Value, UpstreamError> {
+        keys.verify(http, id_token, expect)
+            .await
+            .map_err(|e| match e {
+                JwtError::Keys(e @ (KeysError::Unreachable(_) | KeysError::CoolingDown)) => {
+                    UpstreamError::Unavailable(format!("jwks: {e}"))
+                }
+                JwtError::Keys(e) => UpstreamError::Invalid(format!("jwks: {e}")),
+                JwtError::Token(e) => UpstreamError::Invalid(format!("id_token: {e}")),
+            })
     }
 
     /// RFC 9207 mix-up defence on an authorization response: its `iss` must be this
@@ -254,6 +380,7 @@ impl IdentityProvider {
                 let promised = self
                     .metadata(http)
                     .await?
+                    .metadata
                     .additional_metadata()
                     .authorization_response_iss_parameter_supported;
                 if promised {
@@ -285,7 +412,7 @@ impl IdentityProvider {
         redirect_uri: &Url,
         level: &str,
     ) -> Result<(Url, UpstreamRequest), UpstreamError> {
-        let metadata = self.discovered(http).await?.clone();
+        let metadata = self.discovered(http).await?.metadata.clone();
         let client = CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(self.settings.client_id.clone()),
@@ -348,7 +475,8 @@ impl IdentityProvider {
         signer: &token::SigningKey,
         now: i64,
     ) -> Result<IdpAssertion, UpstreamError> {
-        let metadata = self.metadata(http).await?.clone();
+        let discovered = self.metadata(http).await?;
+        let metadata = discovered.metadata.clone();
         let token_endpoint = metadata
             .token_endpoint()
             .map(|t| t.url().clone())
@@ -381,15 +509,14 @@ impl IdentityProvider {
             .id_token()
             .ok_or_else(|| UpstreamError::Invalid("no id_token in token response".into()))?;
         // The signature, algorithm, `iss`, `aud` and `exp` first, by the token crate...
-        let keys = self.id_token_keys(http).await?;
         let expect = token::Expect {
             issuer: Some(self.settings.issuer.clone()),
             audience: vec![self.settings.client_id.clone()],
             leeway_secs: CLOCK_SKEW_SECS as u64,
         };
-        let payload = keys
-            .verify::<serde_json::Value>(&id_token.to_string(), &expect)
-            .map_err(|e| UpstreamError::Invalid(format!("id_token: {e}")))?;
+        let payload = self
+            .verify_id_token(http, &discovered.keys, &id_token.to_string(), &expect)
+            .await?;
         // ...then every claim check by openidconnect (iss, aud and azp again, exp, iat,
         // nonce) on the token whose signature is now known good.
         let verifier = client
