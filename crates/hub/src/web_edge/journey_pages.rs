@@ -8,8 +8,8 @@ use url::Url;
 use super::error_pages::{see_other, PageError};
 use super::language::Lang;
 use super::pages::{
-    cycle3_messages, html, journey_page, Cycle3, IdpProblem, NoAccount, Page, Picker, PickerEntry,
-    TimedOut,
+    cycle3_messages, html, journey_address, journey_page, Cycle3, IdpProblem, NoAccount, Page,
+    Picker, PickerEntry, TimedOut,
 };
 use super::{lasting_cookie, secure_cookies};
 use crate::journey::engine::{IdpChoice, Outcome, Refusal, StepPage};
@@ -42,7 +42,7 @@ pub(crate) fn respond_in(
             unchosen,
         } => picker(req, lang, &step, &idps, unchosen),
         Outcome::NoAccount(step) => {
-            let here = format!("/journey/no-account?{}", journey_query(&step));
+            let here = journey_address("/journey/no-account", step.journey.as_str());
             let no_account = NoAccount {
                 page: Page::new(lang, here),
                 rp_name: &step.rp_name,
@@ -145,10 +145,4 @@ fn picker(
         idps,
     };
     html(status(unchosen), &picker)
-}
-
-fn journey_query(step: &StepPage) -> String {
-    url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("journey", step.journey.as_str())
-        .finish()
 }

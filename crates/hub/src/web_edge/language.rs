@@ -149,9 +149,7 @@ pub(crate) async fn remember(
     let secure = super::secure_cookies(req.request());
     let mut res = next.call(req).await?;
     if let Some(lang) = chosen {
-        if let Ok(value) = header::HeaderValue::from_str(&lang.cookie(secure).to_string()) {
-            res.headers_mut().append(header::SET_COOKIE, value);
-        }
+        let _ = res.response_mut().add_cookie(&lang.cookie(secure));
     }
     Ok(res)
 }

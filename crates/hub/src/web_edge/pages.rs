@@ -93,10 +93,15 @@ pub(crate) fn without_lang(path: &str, query: &str) -> String {
 
 /// The address that shows a journey's current step again (after a form was posted).
 pub(crate) fn journey_page(journey: &str) -> String {
+    journey_address("/journey", journey)
+}
+
+/// `path?journey=...`: a page of this journey.
+pub(crate) fn journey_address(path: &str, journey: &str) -> String {
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("journey", journey)
         .finish();
-    format!("/journey?{query}")
+    format!("{path}?{query}")
 }
 
 /// An identity provider offered on the picker.

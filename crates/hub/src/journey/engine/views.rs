@@ -3,6 +3,7 @@
 //! language toggle, "choose another company").
 
 use super::{JourneyEngine, Outcome, Refusal};
+use crate::identity_provider::IdentityProvider;
 use crate::journey::{Journey, JourneyId, JourneyState};
 
 /// What every journey page needs: its journey, the journey's anti-CSRF token for the
@@ -21,6 +22,17 @@ pub(crate) struct IdpChoice {
     pub(crate) name: String,
     pub(crate) description: Option<String>,
     pub(crate) description_cy: Option<String>,
+}
+
+impl IdpChoice {
+    fn of(idp: &IdentityProvider) -> Self {
+        Self {
+            id: idp.settings.id.clone(),
+            name: idp.settings.name.clone(),
+            description: idp.settings.description.clone(),
+            description_cy: idp.settings.description_cy.clone(),
+        }
+    }
 }
 
 /// Which page of a journey a GET asks for.
@@ -49,14 +61,10 @@ impl JourneyEngine<'_> {
         }
     }
 
+    /// The choice of `idp`, by id (an IdP no longer configured shows as its id).
     pub(super) fn choice(&self, idp: &str) -> IdpChoice {
         match self.journeys.idps.get(idp) {
-            Some(idp) => IdpChoice {
-                id: idp.settings.id.clone(),
-                name: idp.settings.name.clone(),
-                description: idp.settings.description.clone(),
-                description_cy: idp.settings.description_cy.clone(),
-            },
+            Some(idp) => IdpChoice::of(idp),
             None => IdpChoice {
                 id: idp.to_owned(),
                 name: idp.to_owned(),
@@ -72,8 +80,8 @@ impl JourneyEngine<'_> {
             .journeys
             .idps
             .eligible(&journey.request.minimum_level)
-            .iter()
-            .map(|idp| self.choice(&idp.settings.id))
+            .into_iter()
+            .map(IdpChoice::of)
             .collect();
         Outcome::ChooseIdp {
             page: self.page(journey),
