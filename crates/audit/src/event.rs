@@ -51,6 +51,14 @@ pub struct Event {
     /// For [`EventType::LogPruned`]: every event below this seq was pruned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pruned_below: Option<u64>,
+    /// For [`EventType::RegistryChanged`]: who made the change (an operator's client id,
+    /// or `config` when the configuration file seeded it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// For [`EventType::RegistryChanged`]: the names of the settings that changed (never
+    /// their values, which may be secrets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<String>>,
 }
 
 impl Event {
@@ -73,6 +81,8 @@ impl Event {
             instance: instance.into(),
             checkpoint: None,
             pruned_below: None,
+            actor: None,
+            fields: None,
         }
     }
 
@@ -143,11 +153,17 @@ pub enum EventType {
     /// The oldest events' bodies were pruned (retention); `pruned_below` says
     /// how far. A prune without this event is tampering.
     LogPruned,
+    /// An operator obtained an access token for the admin API.
+    OperatorTokenIssued,
+    /// A relying party or identity provider was added, changed, disabled, enabled or
+    /// retired in the registry: `rp` or `idp` names it, `outcome` says what was done,
+    /// `actor` who did it, `fields` which settings changed.
+    RegistryChanged,
 }
 
 impl EventType {
     /// Every event type, in declaration order.
-    pub const ALL: [EventType; 17] = [
+    pub const ALL: [EventType; 19] = [
         Self::JourneyStarted,
         Self::IdpSelected,
         Self::IdpReturned,
@@ -165,6 +181,8 @@ impl EventType {
         Self::AuditExported,
         Self::CheckpointPublished,
         Self::LogPruned,
+        Self::OperatorTokenIssued,
+        Self::RegistryChanged,
     ];
 
     /// The `snake_case` name, as serialised.
@@ -187,6 +205,8 @@ impl EventType {
             Self::AuditExported => "audit_exported",
             Self::CheckpointPublished => "checkpoint_published",
             Self::LogPruned => "log_pruned",
+            Self::OperatorTokenIssued => "operator_token_issued",
+            Self::RegistryChanged => "registry_changed",
         }
     }
 }

@@ -8,16 +8,15 @@ use store::{Database, LogSeal, MemorySessionStore, RedisSessionStore, SessionSto
 use url::Url;
 
 use crate::config::Settings;
-use crate::identity_provider::breaker::IdpBreaker;
 use crate::identity_provider::client::IdpClient;
-use crate::identity_provider::IdentityProvider;
 use crate::journey::engine::Journeys;
 use crate::journey::matching_step::Matcher;
 use crate::journey::store::JourneyStore;
 use crate::level::Levels;
 use crate::metrics::Metrics;
 use crate::relying_party::provider::{Lifetimes, OpenIdProvider};
-use crate::relying_party::RelyingParty;
+use crate::registry::admin::Registrar;
+use crate::registry::live::{LiveRegistry, PartyContext};
 use crate::verification_log::trail::AuditTrail;
 use crate::verification_log::VerificationLog;
 
@@ -38,6 +37,8 @@ pub enum StartError {
     Tls(String),
     #[error("verification log: {0}")]
     Audit(#[from] audit::AuditError),
+    #[error("registry: {0}")]
+    Registry(String),
 }
 
 /// One hub instance, built: the parts the web edge hands each route (the OP side, the
@@ -49,6 +50,7 @@ pub struct Hub {
     pub(crate) op: Arc<OpenIdProvider>,
     pub(crate) journeys: Arc<Journeys>,
     pub(crate) log: Arc<VerificationLog>,
+    pub(crate) registrar: Arc<Registrar>,
     pub(crate) db: Database,
     pub(crate) sessions: Arc<dyn SessionStore>,
     pub(crate) metrics: Metrics,
@@ -85,14 +87,10 @@ impl Hub {
         let levels = Levels::new(settings.levels.order.clone());
         let journey = &settings.journey;
         let store = JourneyStore::new(sessions.clone(), Duration::from_secs(journey.ttl_secs));
+        let registrar = Arc::new(registry(&settings, &db, &trail, &metrics).await?);
         let op = Arc::new(OpenIdProvider {
             issuer: issuer.clone(),
-            relying_parties: settings
-                .relying_parties
-                .iter()
-                .map(|rp| RelyingParty::new(rp.clone()))
-                .map(|rp| (rp.client_id().clone(), rp))
-                .collect(),
+            registry: registrar.registry.clone(),
             levels: levels.clone(),
             signing_key: signing_key.clone(),
             jwks,
@@ -109,7 +107,7 @@ impl Hub {
             trail: trail.clone(),
         });
         let idps = IdpClient::new(
-            identity_providers(&settings, &metrics),
+            registrar.registry.clone(),
             levels,
             http,
             idp_callback_url(&settings, &issuer),
@@ -138,6 +136,7 @@ impl Hub {
             op,
             journeys,
             log,
+            registrar,
             db,
             sessions,
             metrics,
@@ -168,19 +167,31 @@ fn outbound_http(settings: &Settings) -> Result<reqwest::Client, StartError> {
         .build()?)
 }
 
-/// The configured identity providers, each behind a circuit breaker with metrics.
-fn identity_providers(settings: &Settings, metrics: &Metrics) -> Vec<IdentityProvider> {
-    settings
-        .identity_providers
-        .iter()
-        .map(|idp| {
-            let breaker = IdpBreaker::new(
-                settings.circuit_breaker.clone(),
-                Some(metrics.idp_breaker(&idp.id)),
-            );
-            IdentityProvider::new(idp.clone()).with_breaker(breaker)
-        })
-        .collect()
+/// The registry as stored, with the configuration file's parties brought in.
+async fn registry(
+    settings: &Settings,
+    db: &Database,
+    trail: &AuditTrail,
+    metrics: &Metrics,
+) -> Result<Registrar, StartError> {
+    let context = PartyContext {
+        circuit_breaker: settings.circuit_breaker.clone(),
+        metrics: metrics.clone(),
+    };
+    let registry = LiveRegistry::load(db.clone(), context)
+        .await
+        .map_err(|e| StartError::Registry(e.to_string()))?;
+    let registrar = Registrar {
+        db: db.clone(),
+        trail: trail.clone(),
+        registry: Arc::new(registry),
+        levels: settings.levels.order.clone(),
+    };
+    registrar
+        .seed(settings)
+        .await
+        .map_err(|e| StartError::Registry(e.to_string()))?;
+    Ok(registrar)
 }
 
 /// Where identity providers send the citizen back.

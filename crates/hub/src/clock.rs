@@ -8,3 +8,8 @@ pub(crate) fn now() -> i64 {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
 }
+
+/// `secs` (Unix seconds) as a UTC time, for comparing with the registry's dates.
+pub(crate) fn utc(secs: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default()
+}

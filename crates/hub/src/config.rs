@@ -35,6 +35,12 @@ pub struct Settings {
     /// OAuth clients of auditors (client credentials, scope `audit:read`).
     #[serde(default)]
     pub auditors: Vec<AuditorSettings>,
+    /// OAuth clients of operators (client credentials, scope `admin`): the admin API and
+    /// the `hub rp` / `hub idp` commands.
+    #[serde(default)]
+    pub operators: Vec<OperatorSettings>,
+    #[serde(default)]
+    pub registry: RegistrySettings,
     /// Only for `hub matching-service`: the standalone matching service a department runs
     /// next to its own records (docs/matching-service.md). The hub itself ignores it.
     #[serde(default)]
@@ -139,6 +145,42 @@ pub struct AuditorSettings {
 
 fn default_auditor_scopes() -> Vec<String> {
     vec!["audit:read".into()]
+}
+
+/// An operator's OAuth client, for the admin API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorSettings {
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// Scopes this client may be granted (default `["admin"]`).
+    #[serde(default = "default_operator_scopes")]
+    pub scopes: Vec<String>,
+}
+
+fn default_operator_scopes() -> Vec<String> {
+    vec!["admin".into()]
+}
+
+/// The registry of relying parties and identity providers in the database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySettings {
+    /// How often each instance checks the registry's revision for changes made elsewhere.
+    #[serde(default = "default_registry_poll_ms")]
+    pub poll_interval_ms: u64,
+}
+
+fn default_registry_poll_ms() -> u64 {
+    1000
+}
+
+impl Default for RegistrySettings {
+    fn default() -> Self {
+        Self {
+            poll_interval_ms: default_registry_poll_ms(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -424,7 +466,9 @@ pub enum NoMatchResponse {
     Assertion,
 }
 
+/// A relying party: a configuration section, and the document the admin API takes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RelyingPartySettings {
     pub client_id: String,
     pub name: String,
@@ -489,7 +533,9 @@ pub enum IdpAuthMethod {
     PrivateKeyJwt,
 }
 
+/// An identity provider: a configuration section, and the document the admin API takes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IdentityProviderSettings {
     /// Stable id used in links, pairwise ids and `idp_hint`.
     pub id: String,
@@ -514,6 +560,27 @@ pub struct IdentityProviderSettings {
     /// An ID token that carries none of it is followed by the userinfo call after all.
     #[serde(default)]
     pub claims_in_id_token: bool,
+    /// The certification of `max_level` lapses at this time: the IdP is no longer offered
+    /// after it, and expiry warnings name it before.
+    #[serde(default)]
+    pub certified_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Shown on the picker, unselectable, with this message while set (planned
+    /// maintenance, an incident at the IdP).
+    #[serde(default)]
+    pub temporarily_unavailable: Option<String>,
+    /// The message in Welsh (the English one is shown when it is missing).
+    #[serde(default)]
+    pub temporarily_unavailable_cy: Option<String>,
+    /// After this time, offered only to citizens who already have an account with it.
+    #[serde(default)]
+    pub registration_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// After this time, not offered at all (the IdP leaves the scheme).
+    #[serde(default)]
+    pub authentication_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// During onboarding: only these relying parties (client ids) are offered it. Absent:
+    /// every relying party.
+    #[serde(default)]
+    pub relying_parties: Option<Vec<String>>,
 }
 
 /// Ports and file of the `hub-demo` binary (crates/devkit).
@@ -654,41 +721,9 @@ impl Settings {
                 "database.max_connections and acquire_timeout_ms must be at least 1".into(),
             );
         }
-        let known = |l: &str| self.levels.order.iter().any(|o| o == l);
         for rp in &self.relying_parties {
-            if !known(&rp.default_level) {
-                return bad(format!(
-                    "relying party {}: unknown default_level",
-                    rp.client_id
-                ));
-            }
-            match rp.token_endpoint_auth_method {
-                RpAuthMethod::ClientSecretBasic if rp.client_secret.is_none() => {
-                    return bad(format!(
-                        "relying party {}: client_secret missing",
-                        rp.client_id
-                    ))
-                }
-                RpAuthMethod::PrivateKeyJwt if rp.jwks.is_none() && rp.jwks_uri.is_none() => {
-                    return bad(format!(
-                        "relying party {}: jwks or jwks_uri missing",
-                        rp.client_id
-                    ))
-                }
-                _ => {}
-            }
-            if rp.redirect_uris.is_empty() {
-                return bad(format!("relying party {}: no redirect_uris", rp.client_id));
-            }
-            if let Some(Err(e)) = rp.jwks.as_ref().map(token::VerificationKeys::from_jwks) {
-                return bad(format!("relying party {}: jwks: {e}", rp.client_id));
-            }
-            if let Err(e) = rp.matching.validate() {
-                return bad(format!("relying party {}: matching.{e}", rp.client_id));
-            }
-            if let Some(Err(e)) = rp.matching_service.as_ref().map(|r| r.validate()) {
-                return bad(format!("relying party {}: {e}", rp.client_id));
-            }
+            rp.check(&self.levels.order)
+                .map_err(|e| ConfigError::Inconsistent(format!("relying party {}: {e}", rp.client_id)))?;
         }
         if let Some(Err(e)) = self.matching_service.as_ref().map(|s| s.validate()) {
             return bad(e.to_string());
@@ -712,20 +747,60 @@ impl Settings {
             return bad("rate_limits: every rate and burst must be positive".into());
         }
         for idp in &self.identity_providers {
-            if !known(&idp.max_level) {
-                return bad(format!("identity provider {}: unknown max_level", idp.id));
+            idp.check(&self.levels.order)
+                .map_err(|e| ConfigError::Inconsistent(format!("identity provider {}: {e}", idp.id)))?;
+        }
+        if self.registry.poll_interval_ms == 0 {
+            return bad("registry.poll_interval_ms must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+impl RelyingPartySettings {
+    /// What makes a relying party usable, against the deployment's levels (`levels`).
+    pub fn check(&self, levels: &[String]) -> Result<(), String> {
+        if !levels.contains(&self.default_level) {
+            return Err("unknown default_level".into());
+        }
+        match self.token_endpoint_auth_method {
+            RpAuthMethod::ClientSecretBasic if self.client_secret.is_none() => {
+                return Err("client_secret missing".into())
             }
-            if Url::parse(&idp.issuer).is_err() {
-                return bad(format!("identity provider {}: issuer is not a URL", idp.id));
+            RpAuthMethod::PrivateKeyJwt if self.jwks.is_none() && self.jwks_uri.is_none() => {
+                return Err("jwks or jwks_uri missing".into())
             }
-            if idp.token_endpoint_auth_method == IdpAuthMethod::ClientSecretBasic
-                && idp.client_secret.is_none()
-            {
-                return bad(format!(
-                    "identity provider {}: client_secret missing",
-                    idp.id
-                ));
-            }
+            _ => {}
+        }
+        if self.redirect_uris.is_empty() {
+            return Err("no redirect_uris".into());
+        }
+        if let Some(Err(e)) = self.jwks.as_ref().map(token::VerificationKeys::from_jwks) {
+            return Err(format!("jwks: {e}"));
+        }
+        if let Err(e) = self.matching.validate() {
+            return Err(format!("matching.{e}"));
+        }
+        if let Some(Err(e)) = self.matching_service.as_ref().map(|r| r.validate()) {
+            return Err(e.to_string());
+        }
+        Ok(())
+    }
+}
+
+impl IdentityProviderSettings {
+    /// What makes an identity provider usable, against the deployment's levels.
+    pub fn check(&self, levels: &[String]) -> Result<(), String> {
+        if !levels.contains(&self.max_level) {
+            return Err("unknown max_level".into());
+        }
+        if Url::parse(&self.issuer).is_err() {
+            return Err("issuer is not a URL".into());
+        }
+        if self.token_endpoint_auth_method == IdpAuthMethod::ClientSecretBasic
+            && self.client_secret.is_none()
+        {
+            return Err("client_secret missing".into());
         }
         Ok(())
     }

@@ -15,6 +15,7 @@ pub mod level;
 pub mod metrics;
 mod reason;
 pub mod records;
+mod registry;
 mod relying_party;
 mod remote_keys;
 pub mod telemetry;

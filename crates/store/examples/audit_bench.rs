@@ -429,6 +429,8 @@ impl Synth {
                 instance: INSTANCES[self.rng.gen_range(0..INSTANCES.len())].to_owned(),
                 checkpoint: None,
                 pruned_below: None,
+                actor: None,
+                fields: None,
             };
         }
         let slot = self.rng.gen_range(0..self.active.len());
@@ -462,6 +464,8 @@ impl Synth {
             instance: INSTANCES[j.instance].to_owned(),
             checkpoint: None,
             pruned_below: None,
+            actor: None,
+            fields: None,
         };
         if j.next == j.steps.len() {
             let fresh = self.journey();

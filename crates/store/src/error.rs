@@ -42,6 +42,11 @@ pub enum StoreError {
     /// the hub): nothing is appended on top of it.
     #[error("verification log seal: {0}")]
     Seal(String),
+
+    /// A write that expected the stored data as it was when read found it changed by
+    /// someone else: read again and retry, or report the conflict.
+    #[error("conflict: {0}")]
+    Conflict(String),
 }
 
 impl StoreError {

@@ -28,6 +28,7 @@ mod error;
 mod queries;
 pub mod records_file;
 mod redis_session;
+mod registry;
 mod schema;
 mod session;
 #[cfg(feature = "test-support")]
@@ -40,6 +41,7 @@ pub use database::{
 pub use error::{redact_url, StoreError};
 pub use records_file::RowError;
 pub use redis_session::RedisSessionStore;
+pub use registry::RegistryRow;
 pub use session::{Exchange, MemorySessionStore, Put, SessionStore};
 pub use verification_log::{
     AppendedRange, AuditCheckReport, AuditFilter, AuditProblem, AuditProblemKind, LogSeal,

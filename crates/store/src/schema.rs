@@ -74,6 +74,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    registry_entries (kind, id) {
+        kind -> Text,
+        id -> Text,
+        document -> Text,
+        status -> Text,
+        source -> Text,
+        revision -> BigInt,
+        updated_at -> Text,
+        updated_by -> Text,
+    }
+}
+
+diesel::table! {
+    registry_revision (id) {
+        id -> Integer,
+        revision -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     department_records,
     department_record_keys,
@@ -82,6 +102,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_nodes,
     audit_checkpoints,
     audit_head,
+    registry_entries,
+    registry_revision,
 );
 
 // Diesel's own bookkeeping table (created by the migration harness): only the

@@ -5,18 +5,29 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use chrono::{DateTime, Utc};
 use url::Url;
 
+use super::lifecycle::Availability;
 use super::{IdentityProvider, IdpAssertion, UpstreamError};
 use crate::journey::UpstreamRequest;
 use crate::level::{Level, Levels};
 use crate::metrics::Metrics;
+use crate::registry::live::LiveRegistry;
+
+/// An identity provider the picker shows a journey, and how.
+#[derive(Debug, Clone)]
+pub(crate) struct Offer {
+    pub(crate) idp: Arc<IdentityProvider>,
+    pub(crate) availability: Availability,
+}
 
 /// What the journey engine needs to send a citizen to an identity provider and to read
 /// what it asserted.
 #[derive(Debug)]
 pub(crate) struct IdpClient {
-    providers: Vec<IdentityProvider>,
+    /// The active identity providers (the registry).
+    registry: Arc<LiveRegistry>,
     levels: Levels,
     http: reqwest::Client,
     /// Where identity providers send the citizen back (`{issuer}/idp/callback`).
@@ -28,7 +39,7 @@ pub(crate) struct IdpClient {
 
 impl IdpClient {
     pub(crate) fn new(
-        providers: Vec<IdentityProvider>,
+        registry: Arc<LiveRegistry>,
         levels: Levels,
         http: reqwest::Client,
         callback: Url,
@@ -36,7 +47,7 @@ impl IdpClient {
         metrics: Metrics,
     ) -> Self {
         Self {
-            providers,
+            registry,
             levels,
             http,
             callback,
@@ -45,18 +56,25 @@ impl IdpClient {
         }
     }
 
-    pub(crate) fn get(&self, id: &str) -> Option<&IdentityProvider> {
-        self.providers.iter().find(|i| i.settings.id == id)
+    /// An active identity provider, by id.
+    pub(crate) fn get(&self, id: &str) -> Option<Arc<IdentityProvider>> {
+        self.registry.identity_provider_by_id(id)
     }
 
-    /// IdPs certified for `minimum` or above, in configured order: the ones the picker
-    /// offers and a choice or hint may name.
-    pub(crate) fn eligible(&self, minimum: &Level) -> Vec<&IdentityProvider> {
-        self.providers
-            .iter()
+    /// What the picker shows a journey of relying party `rp` for `minimum` at `now`: the
+    /// active IdPs certified for `minimum` or above that may serve `rp` now, in the
+    /// registry's order, each open, for sign-in only, or shown as unavailable.
+    pub(crate) fn offers(&self, minimum: &Level, rp: &str, now: DateTime<Utc>) -> Vec<Offer> {
+        self.registry
+            .identity_providers()
+            .into_iter()
             .filter(|idp| {
                 self.certified(idp)
                     .is_some_and(|max| self.levels.satisfies(&max, minimum))
+            })
+            .filter_map(|idp| {
+                let availability = idp.availability(rp, now)?;
+                Some(Offer { idp, availability })
             })
             .collect()
     }

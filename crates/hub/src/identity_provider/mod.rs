@@ -6,6 +6,7 @@
 pub(crate) mod breaker;
 pub(crate) mod client;
 pub(crate) mod http;
+pub(crate) mod lifecycle;
 
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
@@ -111,7 +112,8 @@ pub(crate) struct IdentityProvider {
     /// Held by the one caller that discovers: the others wait for the first discovery,
     /// and go on with the metadata held during a refresh.
     discovering: tokio::sync::Mutex<()>,
-    breaker: IdpBreaker,
+    /// Shared with the entry that succeeds this one when an operator changes its settings.
+    breaker: Arc<IdpBreaker>,
 }
 
 /// An IdP's discovered metadata and its ID-token keys.
@@ -200,14 +202,41 @@ impl IdentityProvider {
             settings,
             discovered: std::sync::Mutex::new(None),
             discovering: tokio::sync::Mutex::new(()),
-            breaker: IdpBreaker::new(CircuitBreakerSettings::default(), None),
+            breaker: Arc::new(IdpBreaker::new(CircuitBreakerSettings::default(), None)),
         }
     }
 
     /// Replaces the default circuit breaker (the deployment's settings, with metrics).
     pub(crate) fn with_breaker(mut self, breaker: IdpBreaker) -> Self {
-        self.breaker = breaker;
+        self.breaker = Arc::new(breaker);
         self
+    }
+
+    /// This IdP with changed `settings` (an operator's update): the circuit breaker's
+    /// state carries over, and so does the discovered metadata while the issuer and
+    /// client are the same.
+    pub(crate) fn succeeded_by(&self, settings: IdentityProviderSettings) -> Self {
+        let same_client = settings.issuer == self.settings.issuer
+            && settings.client_id == self.settings.client_id;
+        let discovered = if same_client {
+            self.discovered
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+        } else {
+            None
+        };
+        Self {
+            settings,
+            discovered: std::sync::Mutex::new(discovered),
+            discovering: tokio::sync::Mutex::new(()),
+            breaker: self.breaker.clone(),
+        }
+    }
+
+    /// Whether its circuit breaker refuses calls now (the picker shows it unavailable).
+    pub(crate) fn is_circuit_open(&self) -> bool {
+        self.breaker.check().is_err()
     }
 
     /// The metadata for a new journey, through the circuit breaker: refused while it is

@@ -88,7 +88,7 @@ pub(crate) async fn issue_code(
         redirect_uri: request.redirect_uri.clone(),
         code_challenge: request.code_challenge.clone(),
         nonce: request.nonce.clone(),
-        sub: PairwiseId::derive(&op.pairwise, rp, identity),
+        sub: PairwiseId::derive(&op.pairwise, &rp, identity),
         acr: identity.level.to_string(),
         vot: request
             .vectors

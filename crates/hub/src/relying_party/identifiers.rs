@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 pub struct ClientId(String);
 
 impl ClientId {
-    /// Only for [`super::RelyingParty::new`], from the RP's settings.
-    pub(super) fn new(id: String) -> Self {
+    /// From a registered RP's settings (its registration or the registry's snapshot).
+    pub(crate) fn new(id: String) -> Self {
         Self(id)
     }
 

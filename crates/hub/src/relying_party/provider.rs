@@ -1,15 +1,15 @@
 //! The hub as the OpenID Provider of relying parties: who they are, the keys and
 //! secrets that sign and derive what they receive, and where codes and tokens are kept.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use store::SessionStore;
 
-use super::{ClientId, RelyingParty};
+use super::RelyingParty;
 use crate::journey::store::JourneyStore;
 use crate::level::Levels;
+use crate::registry::live::LiveRegistry;
 use crate::verification_log::trail::AuditTrail;
 
 /// How long what the hub hands a relying party stays valid.
@@ -25,7 +25,8 @@ pub(crate) struct Lifetimes {
 pub(crate) struct OpenIdProvider {
     /// The issuer identifier: the public URL without a trailing slash.
     pub(crate) issuer: String,
-    pub(crate) relying_parties: HashMap<ClientId, RelyingParty>,
+    /// The registered parties, as this instance last read them.
+    pub(crate) registry: Arc<LiveRegistry>,
     pub(crate) levels: Levels,
     /// The current signing key: the only one that signs.
     pub(crate) signing_key: Arc<token::SigningKey>,
@@ -48,7 +49,7 @@ impl std::fmt::Debug for OpenIdProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpenIdProvider")
             .field("issuer", &self.issuer)
-            .field("relying_parties", &self.relying_parties.len())
+            .field("relying_parties", &self.registry.relying_party_count())
             .finish_non_exhaustive()
     }
 }
@@ -59,7 +60,9 @@ impl OpenIdProvider {
         format!("{}{}", self.issuer, path)
     }
 
-    pub(crate) fn relying_party(&self, client_id: &str) -> Option<&RelyingParty> {
-        self.relying_parties.get(client_id)
+    /// An active relying party: one disabled or retired since is not served, even for a
+    /// journey or code it started before.
+    pub(crate) fn relying_party(&self, client_id: &str) -> Option<Arc<RelyingParty>> {
+        self.registry.relying_party(client_id)
     }
 }

@@ -150,7 +150,7 @@ async fn authorize(
         tracing::info!(client_id = %rp.client_id(), reason = reason.code(), "authorization request refused");
         Ok(see_other(url.as_str()))
     };
-    let (request, idp_hint) = match authorization_request(op, rp, query).await {
+    let (request, idp_hint) = match authorization_request(op, &rp, query).await {
         Ok(accepted) => accepted,
         Err(Refusal::Page(e)) => return Err(e),
         Err(Refusal::Redirect {
@@ -164,13 +164,15 @@ async fn authorize(
     };
     let (redirect_uri, state) = (request.redirect_uri.clone(), request.state.clone());
     let deny = |reason: Reason| deny_at(&redirect_uri, state.as_deref(), reason);
-    let eligible = journeys.idps.eligible(&request.minimum_level);
-    if eligible.is_empty() {
+    let now = now();
+    let offers = journeys
+        .idps
+        .offers(&request.minimum_level, rp.client_id().as_str(), crate::clock::utc(now));
+    if offers.is_empty() {
         failed_before_start(op, rp.client_id(), Reason::LevelNotAvailable).await;
         return deny(Reason::LevelNotAvailable);
     }
     let browser = browser_session(&req).unwrap_or_else(|| token::random_opaque(32));
-    let now = now();
     let journey = Journey::new(
         JourneyId::random(),
         browser.clone(),
@@ -180,7 +182,11 @@ async fn authorize(
         op.journey_ttl.as_secs() as i64,
     );
     tracing::debug!(journey = %journey.id, client_id = %rp.client_id(), level = %journey.request.minimum_level, "journey started");
-    let hinted = idp_hint.filter(|h| eligible.iter().any(|i| i.settings.id == *h));
+    let hinted = idp_hint.filter(|h| {
+        offers
+            .iter()
+            .any(|o| o.idp.settings.id == *h && o.availability.is_selectable())
+    });
     // The RP's `ui_locales` choose the pages' language, and the cookie keeps it.
     let ui_locales = journey.request.ui_locales.clone();
     let lang = Lang::of(&req, ui_locales.as_deref());

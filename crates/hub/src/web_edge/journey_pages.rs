@@ -9,9 +9,10 @@ use super::error_pages::{see_other, PageError};
 use super::language::Lang;
 use super::pages::{
     cycle3_messages, html, journey_address, journey_page, Cycle3, IdpProblem, NoAccount, Page,
-    Picker, PickerEntry, TimedOut,
+    Picker, PickerEntry, UnavailableEntry, TimedOut,
 };
 use super::{lasting_cookie, secure_cookies};
+use crate::identity_provider::lifecycle::Availability;
 use crate::journey::engine::{IdpChoice, Outcome, Refusal, StepPage};
 
 /// The cookie naming the identity provider this browser chose last, for the picker's
@@ -119,19 +120,31 @@ fn picker(
     unchosen: bool,
 ) -> HttpResponse {
     let last = req.cookie(LAST_IDP_COOKIE).map(|c| c.value().to_owned());
-    let idps = idps
+    let in_lang = |en: &Option<String>, cy: &Option<String>| match lang {
+        Lang::Cy => cy.clone().or_else(|| en.clone()),
+        Lang::En => en.clone(),
+    };
+    let (open, closed): (Vec<&IdpChoice>, Vec<&IdpChoice>) = idps
         .iter()
+        .partition(|idp| idp.availability.is_selectable());
+    let unavailable = closed
+        .into_iter()
+        .map(|idp| UnavailableEntry {
+            name: idp.name.clone(),
+            message: match &idp.availability {
+                Availability::Unavailable { message, message_cy } => in_lang(message, message_cy),
+                _ => None,
+            },
+        })
+        .collect();
+    let idps = open
+        .into_iter()
         .map(|idp| PickerEntry {
             id: idp.id.clone(),
             name: idp.name.clone(),
-            description: match lang {
-                Lang::Cy => idp
-                    .description_cy
-                    .clone()
-                    .or_else(|| idp.description.clone()),
-                Lang::En => idp.description.clone(),
-            },
+            description: in_lang(&idp.description, &idp.description_cy),
             last_used: last.as_deref() == Some(idp.id.as_str()),
+            sign_in_only: idp.availability == Availability::SignInOnly,
         })
         .collect();
     // The picker's own address: after an identity provider failed, the journey's current
@@ -143,6 +156,7 @@ fn picker(
         journey: step.journey.as_str(),
         csrf: &step.csrf,
         idps,
+        unavailable,
     };
     html(status(unchosen), &picker)
 }

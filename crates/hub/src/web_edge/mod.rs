@@ -1,5 +1,6 @@
 //! The HTTP edge: routes, and the single place where errors become responses.
 
+mod admin_api;
 pub(crate) mod assets;
 mod audit_api;
 pub(crate) mod authorization_request;
@@ -30,6 +31,7 @@ use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 pub(crate) use crate::clock::now;
+use crate::config::{IdentityProviderSettings, RelyingPartySettings};
 use crate::metrics::Metrics;
 use crate::web_edge::browser_security::BrowserSecurity;
 use crate::web_edge::error_pages::PageError;
@@ -92,6 +94,16 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
             .route("/proof/inclusion", web::get().to(audit_api::inclusion))
             .route("/proof/consistency", web::get().to(audit_api::consistency))
             .route("/openapi.json", web::get().to(audit_api::openapi)),
+    )
+    .service(
+        web::scope("/admin/v1")
+            .route("/openapi.json", web::get().to(admin_api::openapi))
+            .service(admin_api::party_routes::<RelyingPartySettings>(
+                "/relying-parties",
+            ))
+            .service(admin_api::party_routes::<IdentityProviderSettings>(
+                "/identity-providers",
+            )),
     )
     .default_service(web::to(not_found));
 }

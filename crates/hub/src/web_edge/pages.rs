@@ -112,6 +112,16 @@ pub(crate) struct PickerEntry {
     pub(crate) description: Option<String>,
     /// The company this browser chose last time.
     pub(crate) last_used: bool,
+    /// Registration has closed: only for people with an account there.
+    pub(crate) sign_in_only: bool,
+}
+
+/// A company the picker shows but does not offer right now, and why.
+#[derive(Debug)]
+pub(crate) struct UnavailableEntry {
+    pub(crate) name: String,
+    /// The operator's notice; without one the page's own words.
+    pub(crate) message: Option<String>,
 }
 
 #[derive(Template, Debug)]
@@ -122,6 +132,7 @@ pub(crate) struct Picker<'a> {
     pub(crate) journey: &'a str,
     pub(crate) csrf: &'a str,
     pub(crate) idps: Vec<PickerEntry>,
+    pub(crate) unavailable: Vec<UnavailableEntry>,
 }
 
 #[derive(Template, Debug)]

@@ -176,7 +176,7 @@ async fn accept(
         .await;
     }
     if let Some(jwt) = params.request.take() {
-        params = match request_object::verify(op, rp, &jwt).await {
+        params = match request_object::verify(op, &rp, &jwt).await {
             Ok(params) => params,
             Err(request_object::RequestObjectError::Unavailable(_)) => {
                 return Err(OAuthError::unavailable())
@@ -187,7 +187,7 @@ async fn accept(
             }
         };
     }
-    let Some(redirect_uri) = registered_redirect_uri(rp, &params) else {
+    let Some(redirect_uri) = registered_redirect_uri(&rp, &params) else {
         return refuse(
             "invalid_redirect_uri",
             invalid_request("redirect_uri is missing or not registered"),
@@ -195,7 +195,7 @@ async fn accept(
         .await;
     };
     let idp_hint = params.idp_hint.clone();
-    let request = match validate(&op.levels, rp, redirect_uri, params) {
+    let request = match validate(&op.levels, &rp, redirect_uri, params) {
         Ok(request) => request,
         Err(reason) => return refuse(reason.code(), refused_for(reason)).await,
     };

@@ -14,6 +14,7 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::body::BoxBody;
@@ -27,6 +28,7 @@ use ipnet::IpNet;
 use serde_json::json;
 
 use crate::config::Settings;
+use crate::registry::live::LiveRegistry;
 use crate::web_edge::error_pages::PageError;
 
 /// The limited endpoints.
@@ -60,9 +62,11 @@ pub(crate) struct RateLimits {
     by_client: DefaultKeyedRateLimiter<String>,
     clock: DefaultClock,
     checks: AtomicU64,
-    /// Client ids limited per client: the relying parties' and the auditors' (an
-    /// unregistered name would let anyone fill the table).
-    registered: HashSet<String>,
+    /// Client ids limited per client: the active relying parties (the registry's) and
+    /// the auditors' and operators' (an unregistered name would let anyone fill the
+    /// table).
+    service_clients: HashSet<String>,
+    registry: Arc<LiveRegistry>,
 }
 
 /// Over a limit: try again after this long.
@@ -70,7 +74,7 @@ pub(crate) struct RateLimits {
 struct Exceeded(Duration);
 
 impl RateLimits {
-    pub(crate) fn new(settings: &Settings) -> Self {
+    pub(crate) fn new(settings: &Settings, registry: Arc<LiveRegistry>) -> Self {
         let limits = &settings.rate_limits;
         let quota = |per_minute: u32, burst: u32| {
             let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
@@ -90,13 +94,18 @@ impl RateLimits {
             )),
             clock: DefaultClock::default(),
             checks: AtomicU64::new(0),
-            registered: settings
-                .relying_parties
+            service_clients: settings
+                .auditors
                 .iter()
-                .map(|rp| rp.client_id.clone())
-                .chain(settings.auditors.iter().map(|a| a.client_id.clone()))
+                .map(|a| a.client_id.clone())
+                .chain(settings.operators.iter().map(|o| o.client_id.clone()))
                 .collect(),
+            registry,
         }
+    }
+
+    fn is_registered(&self, client: &str) -> bool {
+        self.service_clients.contains(client) || self.registry.relying_party(client).is_some()
     }
 
     fn sweep_now_and_then(&self) {
@@ -235,7 +244,7 @@ pub(crate) async fn throttle(
         client = named_client(&req, Some(&body));
         req.set_payload(Payload::from(body));
     }
-    if let Some(client) = client.filter(|c| limits.registered.contains(c)) {
+    if let Some(client) = client.filter(|c| limits.is_registered(c)) {
         if let Err(exceeded) = limits.check_client(&client) {
             tracing::info!(?endpoint, client_id = %client, "rate limited by client");
             return Ok(req.into_response(too_many(endpoint, exceeded)));

@@ -10,6 +10,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
+use super::admin_api::AdminApi;
 use super::browser_security::BrowserSecurity;
 use super::health::Backends;
 use super::rate_limit::RateLimits;
@@ -37,6 +38,10 @@ impl Application {
         let hub = Hub::build(settings).await?;
         let port = listener.local_addr()?.port();
         tokio::spawn(crate::verification_log::checkpoints::run(hub.log.clone()));
+        tokio::spawn(crate::registry::live::follow(
+            hub.registrar.registry.clone(),
+            Duration::from_millis(hub.settings.registry.poll_interval_ms),
+        ));
         let server = serve(hub, listener)?;
         Ok(Self { port, server })
     }
@@ -64,7 +69,16 @@ fn serve(hub: Hub, listener: TcpListener) -> Result<Server, StartError> {
     let body_limit = server_settings.max_body_bytes;
     let tls = server_settings.tls.as_ref().map(tls_config).transpose()?;
     let security = web::Data::new(BrowserSecurity::new(&hub.settings));
-    let limits = web::Data::new(RateLimits::new(&hub.settings));
+    let limits = web::Data::new(RateLimits::new(
+        &hub.settings,
+        hub.registrar.registry.clone(),
+    ));
+    let admin = web::Data::new(AdminApi {
+        registrar: hub.registrar,
+        operators: hub.settings.operators.clone(),
+        sessions: hub.sessions.clone(),
+        token_ttl: Duration::from_secs(hub.settings.journey.access_token_ttl_secs),
+    });
     let in_flight = web::Data::new(crate::web_edge::overload::InFlight::new(
         server_settings.max_in_flight,
     ));
@@ -90,6 +104,7 @@ fn serve(hub: Hub, listener: TcpListener) -> Result<Server, StartError> {
             .app_data(op.clone())
             .app_data(journeys.clone())
             .app_data(log.clone())
+            .app_data(admin.clone())
             .app_data(backends.clone())
             .app_data(metrics.clone())
             .app_data(max_header_bytes.clone())

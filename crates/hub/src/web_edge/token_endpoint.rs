@@ -1,6 +1,7 @@
 //! `/token`: authenticates the RP (`client_secret_basic` or `private_key_jwt`), checks
 //! the code (single use, 60 s, same client and redirect URI, PKCE S256) and issues tokens.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -181,21 +182,21 @@ pub(crate) struct ClientCredentials<'a> {
 
 /// A refused client authentication: the error for the client, and what the verification
 /// log records (the RP only when it is a registered one, never an attacker's string).
-struct Refusal<'h> {
-    rp: Option<&'h str>,
+struct Refusal {
+    rp: Option<String>,
     /// `None` when nothing was refused (the hub could not check).
     outcome: Option<&'static str>,
     error: OAuthError,
 }
 
-impl<'h> Refusal<'h> {
-    fn failed(rp: Option<&'h RelyingParty>) -> Self {
+impl Refusal {
+    fn failed(rp: Option<&RelyingParty>) -> Self {
         Self::new(rp, "client_auth_failed", "Client authentication failed")
     }
 
-    fn new(rp: Option<&'h RelyingParty>, outcome: &'static str, description: &'static str) -> Self {
+    fn new(rp: Option<&RelyingParty>, outcome: &'static str, description: &'static str) -> Self {
         Self {
-            rp: rp.map(|rp| rp.client_id().as_str()),
+            rp: rp.map(|rp| rp.client_id().to_string()),
             outcome: Some(outcome),
             error: OAuthError::invalid_client(description),
         }
@@ -222,12 +223,12 @@ pub(crate) async fn authenticate<'h>(
     op: &'h OpenIdProvider,
     req: &HttpRequest,
     credentials: ClientCredentials<'_>,
-) -> Result<&'h RelyingParty, OAuthError> {
+) -> Result<Arc<RelyingParty>, OAuthError> {
     match identify(op, req, credentials).await {
         Ok(rp) => Ok(rp),
         Err(refusal) => {
             if let Some(outcome) = refusal.outcome {
-                op.trail.rejected(refusal.rp, None, outcome).await;
+                op.trail.rejected(refusal.rp.as_deref(), None, outcome).await;
             }
             Err(refusal.error)
         }
@@ -238,7 +239,7 @@ async fn identify<'h>(
     op: &'h OpenIdProvider,
     req: &HttpRequest,
     credentials: ClientCredentials<'_>,
-) -> Result<&'h RelyingParty, Refusal<'h>> {
+) -> Result<Arc<RelyingParty>, Refusal> {
     if methods_used(req, &credentials) > 1 {
         return Err(Refusal::several_methods());
     }
@@ -260,7 +261,7 @@ async fn identify<'h>(
             || !token::secrets_equal(expected.as_bytes(), secret.as_bytes())
             || credentials.client_id.is_some_and(|c| c != id)
         {
-            return Err(Refusal::failed(Some(rp)));
+            return Err(Refusal::failed(Some(&rp)));
         }
         return Ok(rp);
     }
@@ -288,7 +289,7 @@ async fn private_key_jwt<'h>(
     op: &'h OpenIdProvider,
     client_id: Option<&str>,
     assertion: &str,
-) -> Result<&'h RelyingParty, Refusal<'h>> {
+) -> Result<Arc<RelyingParty>, Refusal> {
     // Read the unverified issuer only to choose whose keys to verify with.
     let claimed = token::unverified_issuer(assertion).ok_or_else(|| Refusal::failed(None))?;
     let rp = op
@@ -297,7 +298,7 @@ async fn private_key_jwt<'h>(
     if client_id.is_some_and(|c| c != claimed)
         || rp.settings.token_endpoint_auth_method != RpAuthMethod::PrivateKeyJwt
     {
-        return Err(Refusal::failed(Some(rp)));
+        return Err(Refusal::failed(Some(&rp)));
     }
     // The assertion may name the issuer or the endpoint it is sent to; both endpoints
     // that authenticate clients are accepted at either, as RFC 7523 allows. Nothing else:
@@ -317,7 +318,7 @@ async fn private_key_jwt<'h>(
                 tracing::info!(error = %e, client_id = %claimed, "client assertion rejected")
             }
         }
-        Refusal::failed(Some(rp))
+        Refusal::failed(Some(&rp))
     })?;
     let now = now();
     let lifetime = claims.exp - claims.iat.unwrap_or(now);
@@ -326,7 +327,7 @@ async fn private_key_jwt<'h>(
         || claims.exp - now > MAX_ASSERTION_LIFETIME
         || lifetime > MAX_ASSERTION_LIFETIME
     {
-        return Err(Refusal::failed(Some(rp)));
+        return Err(Refusal::failed(Some(&rp)));
     }
     let ttl = replay_window(claims.exp, now);
     let fresh = op
@@ -346,7 +347,7 @@ async fn private_key_jwt<'h>(
     if !fresh {
         tracing::warn!(client_id = %claimed, "client assertion replayed");
         return Err(Refusal::new(
-            Some(rp),
+            Some(&rp),
             "client_assertion_replayed",
             "Client authentication failed",
         ));
@@ -363,6 +364,7 @@ fn replay_window(exp: i64, now: i64) -> Duration {
 pub(crate) async fn token(
     op: web::Data<OpenIdProvider>,
     log: web::Data<VerificationLog>,
+    admin: web::Data<super::admin_api::AdminApi>,
     req: HttpRequest,
     form: web::Form<TokenForm>,
 ) -> HttpResponse {
@@ -374,7 +376,12 @@ pub(crate) async fn token(
                     .await;
                 return OAuthError::invalid_request(MIXED_METHODS).response();
             }
-            super::audit_api::auditor_token(&log, &req, form.scope.as_deref()).await
+            let client = basic_credentials(&req).map(|(id, _)| id);
+            if client.is_some_and(|id| admin.is_operator(&id)) {
+                super::admin_api::operator_token(&admin, &req, form.scope.as_deref()).await
+            } else {
+                super::audit_api::auditor_token(&log, &req, form.scope.as_deref()).await
+            }
         }
         _ => exchange(&op, &req, &form).await,
     };
@@ -387,7 +394,7 @@ async fn exchange(
     form: &TokenForm,
 ) -> Result<HttpResponse, OAuthError> {
     let rp = authenticate(op, req, form.credentials()).await?;
-    let result = redeem(op, rp, form).await;
+    let result = redeem(op, &rp, form).await;
     if let Err(e) = &result {
         if e.error == "invalid_grant" {
             // Replays and stolen codes are what auditors look for.

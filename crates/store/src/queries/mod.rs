@@ -20,17 +20,21 @@ mod record_import_pg;
 mod record_import_sqlite;
 mod record_links;
 mod records;
+mod registry;
 mod server;
 
 pub(crate) use record_links::LinkRow;
 pub(crate) use records::{KeyedRecord, UnkeyedRow};
+pub use registry::RegistryRow;
 
 /// SQLite, through diesel-async's `SyncConnectionWrapper`.
 pub(crate) mod sqlite {
     use diesel::prelude::*;
     use diesel::upsert::excluded;
     use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
-    use diesel_async::RunQueryDsl;
+    use diesel_async::{AsyncConnection as _, RunQueryDsl};
+
+    use crate::error::StoreError;
 
     use super::record_links::LinkRow;
 
@@ -41,6 +45,7 @@ pub(crate) mod sqlite {
     super::record_links::record_link_statements!(Conn);
     super::migrations::migration_statements!(Conn);
     super::server::server_statements!(Conn);
+    super::registry::registry_statements!(Conn);
 
     pub(crate) use super::migrations::sqlite::migrations_table_exists;
     pub(crate) use super::record_import_sqlite::{backfill_keys, import_records};
@@ -50,7 +55,9 @@ pub(crate) mod sqlite {
 pub(crate) mod pg {
     use diesel::prelude::*;
     use diesel::upsert::excluded;
-    use diesel_async::{AsyncPgConnection, RunQueryDsl};
+    use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+
+    use crate::error::StoreError;
 
     use super::record_links::LinkRow;
 
@@ -61,6 +68,7 @@ pub(crate) mod pg {
     super::record_links::record_link_statements!(Conn);
     super::migrations::migration_statements!(Conn);
     super::server::server_statements!(Conn);
+    super::registry::registry_statements!(Conn);
 
     pub(crate) use super::migrations::pg::{lock_migrations, migrations_table_exists};
     pub(crate) use super::record_import_pg::{backfill_keys, import_records};

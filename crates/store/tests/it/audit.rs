@@ -46,6 +46,8 @@ fn event(n: u64, rp: Option<&str>, event_type: EventType, journey: &str) -> Even
         instance: "hub-test".to_owned(),
         checkpoint: None,
         pruned_below: None,
+        actor: None,
+        fields: None,
     }
 }
 

@@ -41,10 +41,15 @@ impl JourneyEngine<'_> {
             return Ok(Outcome::TimedOut(self.page(&journey)));
         }
         let Some(idp) = j.idps.get(&upstream.idp_id) else {
-            return self.fail(&mut journey, Reason::IdpError).await;
+            // Disabled or retired while the citizen was there: its answer is not used,
+            // and the citizen may choose another company.
+            let idp_id = upstream.idp_id.clone();
+            return Ok(self
+                .idp_failed(&mut journey, &idp_id, Reason::IdpUnavailable, true)
+                .await);
         };
         let idp_id = idp.settings.id.as_str();
-        if let Err(e) = j.idps.check_response_issuer(idp, response.iss).await {
+        if let Err(e) = j.idps.check_response_issuer(&idp, response.iss).await {
             tracing::warn!(journey = %journey.id, idp = idp_id, error = %e, "identity provider response refused");
             self.rejected(&journey, "idp_issuer_mismatch").await;
             return Ok(self
@@ -60,7 +65,7 @@ impl JourneyEngine<'_> {
                 .idp_failed(&mut journey, idp_id, Reason::IdpError, true)
                 .await);
         };
-        let assertion = match j.idps.redeem(idp, code, &upstream, self.now).await {
+        let assertion = match j.idps.redeem(&idp, code, &upstream, self.now).await {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!(error = %e, journey = %journey.id, idp = idp_id, "identity provider response rejected");
@@ -69,7 +74,7 @@ impl JourneyEngine<'_> {
                     .await);
             }
         };
-        let Some(level) = self.achieved_level(idp, assertion.acr.as_deref(), &journey) else {
+        let Some(level) = self.achieved_level(&idp, assertion.acr.as_deref(), &journey) else {
             return Ok(self
                 .idp_failed(&mut journey, idp_id, Reason::LevelTooLow, true)
                 .await);

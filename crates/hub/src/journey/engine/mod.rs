@@ -199,15 +199,18 @@ impl<'a> JourneyEngine<'a> {
             }
             return Ok(self.picker(&journey, true));
         };
-        let idp = Some(idp)
-            .filter(|id| {
-                self.journeys
-                    .idps
-                    .eligible(&journey.request.minimum_level)
-                    .iter()
-                    .any(|i| i.settings.id == *id)
-            })
-            .ok_or(Refusal::BadRequest)?;
+        let request = &journey.request;
+        let offers = self.journeys.idps.offers(
+            &request.minimum_level,
+            request.client_id.as_str(),
+            crate::clock::utc(self.now),
+        );
+        match offers.iter().find(|o| o.idp.settings.id == idp) {
+            Some(offer) if offer.availability.is_selectable() => {}
+            // It became unavailable since the picker was shown: the picker again says so.
+            Some(_) if journey.is_choosing() => return Ok(self.picker(&journey, false)),
+            _ => return Err(Refusal::BadRequest),
+        }
         Ok(self.send_to_idp(&mut journey, idp).await)
     }
 
@@ -282,7 +285,7 @@ impl<'a> JourneyEngine<'a> {
                 let matcher = &j.matcher;
                 matching_step::cycle3(
                     matcher,
-                    rp,
+                    &rp,
                     journey,
                     &mut events,
                     &identity,
@@ -293,7 +296,7 @@ impl<'a> JourneyEngine<'a> {
             }
             None => {
                 tracing::info!(journey = %journey.id, cycle = 3, "cycle-3 question declined");
-                matching_step::no_match(rp)
+                matching_step::no_match(&rp)
             }
         };
         self.held().extend(events);
@@ -326,7 +329,7 @@ impl<'a> JourneyEngine<'a> {
             return self.ended(journey, Reason::IdpError).await;
         };
         let level = &journey.request.minimum_level;
-        let (url, upstream) = match j.idps.authorization_request(idp, level).await {
+        let (url, upstream) = match j.idps.authorization_request(&idp, level).await {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!(error = %e, idp = idp_id, "identity provider unavailable");
@@ -372,7 +375,7 @@ impl<'a> JourneyEngine<'a> {
         };
         let mut events = Vec::new();
         let next =
-            matching_step::first_attempt(&j.matcher, rp, journey, &mut events, &identity).await;
+            matching_step::first_attempt(&j.matcher, &rp, journey, &mut events, &identity).await;
         self.held().extend(events);
         self.proceed(journey, next).await
     }

@@ -3,6 +3,7 @@
 //! language toggle, "choose another company").
 
 use super::{JourneyEngine, Outcome, Refusal};
+use crate::identity_provider::lifecycle::Availability;
 use crate::identity_provider::IdentityProvider;
 use crate::journey::{Journey, JourneyId, JourneyState};
 
@@ -22,15 +23,17 @@ pub(crate) struct IdpChoice {
     pub(crate) name: String,
     pub(crate) description: Option<String>,
     pub(crate) description_cy: Option<String>,
+    pub(crate) availability: Availability,
 }
 
 impl IdpChoice {
-    fn of(idp: &IdentityProvider) -> Self {
+    fn of(idp: &IdentityProvider, availability: Availability) -> Self {
         Self {
             id: idp.settings.id.clone(),
             name: idp.settings.name.clone(),
             description: idp.settings.description.clone(),
             description_cy: idp.settings.description_cy.clone(),
+            availability,
         }
     }
 }
@@ -64,24 +67,32 @@ impl JourneyEngine<'_> {
     /// The choice of `idp`, by id (an IdP no longer configured shows as its id).
     pub(super) fn choice(&self, idp: &str) -> IdpChoice {
         match self.journeys.idps.get(idp) {
-            Some(idp) => IdpChoice::of(idp),
+            Some(idp) => IdpChoice::of(&idp, Availability::Open),
             None => IdpChoice {
                 id: idp.to_owned(),
                 name: idp.to_owned(),
                 description: None,
                 description_cy: None,
+                availability: Availability::Open,
             },
         }
     }
 
-    /// The picker: the identity providers certified for the journey's level.
+    /// The picker: the identity providers that may serve this journey now (certified for
+    /// its level, in the scheme, onboarded for its service), those that cannot be used
+    /// right now shown as such.
     pub(super) fn picker(&self, journey: &Journey, unchosen: bool) -> Outcome {
+        let request = &journey.request;
         let idps = self
             .journeys
             .idps
-            .eligible(&journey.request.minimum_level)
+            .offers(
+                &request.minimum_level,
+                request.client_id.as_str(),
+                crate::clock::utc(self.now),
+            )
             .into_iter()
-            .map(IdpChoice::of)
+            .map(|offer| IdpChoice::of(&offer.idp, offer.availability))
             .collect();
         Outcome::ChooseIdp {
             page: self.page(journey),

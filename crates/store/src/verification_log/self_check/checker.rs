@@ -597,6 +597,8 @@ mod tests {
                 instance: "test".into(),
                 checkpoint: None,
                 pruned_below: None,
+                actor: None,
+                fields: None,
             };
             let full = String::from_utf8(event.canonical_bytes()).unwrap();
             let leaf = audit::leaf_hash(full.as_bytes());

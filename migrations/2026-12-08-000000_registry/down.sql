@@ -1,0 +1,2 @@
+DROP TABLE registry_revision;
+DROP TABLE registry_entries;
