@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use hub::{Application, Settings};
 
 mod audit_command;
+mod registry_command;
 
 /// mimalloc instead of the system allocator: a journey makes thousands of small,
 /// short-lived allocations (JSON, headers, SQL rows), and glibc's malloc and free were
@@ -59,6 +60,20 @@ enum Command {
     Match {
         #[command(subcommand)]
         command: MatchCommand,
+    },
+    /// Relying parties in the registry of a running deployment, through its admin API.
+    Rp {
+        #[command(subcommand)]
+        command: registry_command::RegistryCommand,
+        #[command(flatten)]
+        connection: registry_command::Connection,
+    },
+    /// Identity providers in the registry of a running deployment, through its admin API.
+    Idp {
+        #[command(subcommand)]
+        command: registry_command::RegistryCommand,
+        #[command(flatten)]
+        connection: registry_command::Connection,
     },
 }
 
@@ -224,6 +239,14 @@ async fn run() -> anyhow::Result<()> {
                     json,
                 },
         } => match_evaluate(settings, &rp, &input, &truth, json).await,
+        Command::Rp {
+            command,
+            connection,
+        } => registry_command::run("relying-parties", command, connection, &settings).await,
+        Command::Idp {
+            command,
+            connection,
+        } => registry_command::run("identity-providers", command, connection, &settings).await,
     }
 }
 

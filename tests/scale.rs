@@ -421,3 +421,105 @@ async fn metrics_count_journeys_and_steps() {
     );
     assert!(text.contains("hub_db_pool_connections"), "{text}");
 }
+
+/// The picker page an instance shows for `request` when asked directly.
+async fn picker_at(
+    instance: SocketAddr,
+    hub: &TestHub,
+    request: &AuthRequest,
+) -> (StatusCode, String) {
+    let url = request
+        .url(hub)
+        .replacen(&hub.url, &format!("http://{instance}"), 1);
+    let response = reqwest::Client::new()
+        .get(url)
+        .send()
+        .await
+        .expect("authorize");
+    let status = response.status();
+    (status, response.text().await.expect("page"))
+}
+
+/// Waits (up to five seconds) until every instance shows what `shows` accepts.
+async fn until_every_instance(
+    cluster: &Cluster,
+    request: &AuthRequest,
+    shows: impl Fn(StatusCode, &str) -> bool,
+) {
+    for instance in &cluster.instances {
+        let mut seen = false;
+        for _ in 0..50 {
+            let (status, page) = picker_at(instance.addr, &cluster.hub, request).await;
+            if shows(status, &page) {
+                seen = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            seen,
+            "instance {} did not follow the registry",
+            instance.addr
+        );
+    }
+}
+
+#[tokio::test]
+async fn registry_changes_reach_every_instance_without_restart() {
+    let cluster = spawn_cluster(3).await;
+    let hub = &cluster.hub;
+    let document = rp_settings(
+        "rp-live",
+        TEST_RP_CALLBACK,
+        json!({"account_creation": true}),
+    );
+    let (status, body) = hub.admin("POST", "/relying-parties", Some(document)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let request = AuthRequest::new("rp-live");
+    until_every_instance(&cluster, &request, |status, _| status == StatusCode::OK).await;
+    // Every step of these journeys may land on a different instance.
+    for person in ["alice", "dana", "alice"] {
+        let browser = Browser::without_keep_alive();
+        let request = AuthRequest::new("rp-live");
+        let params = hub
+            .journey(&browser, &request, AtIdp::person(person))
+            .await
+            .rp();
+        let code = params
+            .get("code")
+            .unwrap_or_else(|| panic!("no code: {params:?}"));
+        let claims = hub.claims_for("rp-live", code, &request.verifier).await;
+        assert_eq!(claims["match"]["status"], "created", "{person}");
+    }
+
+    let p1 = AuthRequest::new(RP_MATCH).set("acr_values", Some("P1"));
+    let offered = |page: &str| page.contains(&format!("value=\"{IDP_BASIC}\""));
+    until_every_instance(&cluster, &p1, |_, page| offered(page)).await;
+    let path = format!("/identity-providers/{IDP_BASIC}/disable");
+    let (status, body) = hub.admin("POST", &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    until_every_instance(&cluster, &p1, |status, page| {
+        status == StatusCode::OK && !offered(page)
+    })
+    .await;
+
+    let changes = hub.events_of_type("registry_changed").await;
+    let by_operator: Vec<String> = changes
+        .iter()
+        .filter(|e| e["actor"] == OPERATOR)
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["outcome"].as_str().unwrap_or(""),
+                e["rp"].as_str().or(e["idp"].as_str()).unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(by_operator, ["added rp-live", "disabled idp-basic"]);
+    // Three instances seeded the same configuration: each party was added once.
+    let seeded = changes
+        .iter()
+        .filter(|e| e["actor"] == "config" && e["rp"] == RP_MATCH)
+        .count();
+    assert_eq!(seeded, 1);
+}

@@ -24,6 +24,7 @@ mod par_jar;
 mod protocol;
 mod proxy;
 mod records_import;
+mod registry;
 mod scale;
 mod test_script;
 mod tls;

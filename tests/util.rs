@@ -30,6 +30,8 @@ pub const DEMO_RP: &str = "demo-rp";
 pub const AUDITOR_ALL: &str = "auditor-all";
 pub const AUDITOR_RP_MATCH: &str = "auditor-rp-match";
 pub const AUDITOR_REPORTS: &str = "auditor-reports";
+/// An operator's client (scope `admin`: the admin API).
+pub const OPERATOR: &str = "operator";
 
 pub const IDP_MAIN: &str = "idp-main"; // certified to P2; the hub uses private_key_jwt
 pub const IDP_BASIC: &str = "idp-basic"; // certified to P1; the hub uses client_secret_basic
@@ -301,6 +303,8 @@ pub fn hub_settings(
             {"client_id": AUDITOR_RP_MATCH, "client_secret": secret_of(AUDITOR_RP_MATCH), "rps": [RP_MATCH]},
             {"client_id": AUDITOR_REPORTS, "client_secret": secret_of(AUDITOR_REPORTS), "scopes": ["audit:read", "reports"]},
         ],
+        "operators": [{"client_id": OPERATOR, "client_secret": secret_of(OPERATOR)}],
+        "registry": {"poll_interval_ms": 200},
     });
     Settings::load(None)
         .expect("defaults")
@@ -791,6 +795,30 @@ impl TestHub {
             .as_str()
             .expect("access_token")
             .to_owned()
+    }
+
+    /// An operator's access token for the admin API.
+    pub async fn admin_token(&self) -> String {
+        self.auditor_token(OPERATOR, Some("admin")).await
+    }
+
+    /// Calls the admin API at `path` (under `/admin/v1`) as the operator.
+    pub async fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let token = self.admin_token().await;
+        let url = format!("{}/admin/v1{path}", self.url);
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.http.request(method, url).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("admin request");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     /// GET an auditor API path with `token`.

@@ -476,7 +476,9 @@ async fn tampering_in_the_database_is_detected_offline_and_by_the_hubs_own_check
     let tamperings = [
         (
             "altered",
-            vec!["UPDATE audit_events SET body = REPLACE(body, 'P2', 'P3') WHERE seq = 3"],
+            vec![
+                r#"UPDATE audit_events SET body = REPLACE(body, '"instance":"', '"instance":"forged-') WHERE seq = 3"#,
+            ],
         ),
         ("deleted", vec!["DELETE FROM audit_events WHERE seq = 2"]),
         (
@@ -549,7 +551,9 @@ async fn hub_audit_check_reports_for_people_and_scripts() {
     assert_eq!(report["problems"], serde_json::json!([]));
 
     let db = store::Database::open(&hub.database_url).await.unwrap();
-    db.execute_raw("UPDATE audit_events SET body = REPLACE(body, 'P2', 'P3') WHERE seq = 1")
+    db.execute_raw(
+        r#"UPDATE audit_events SET body = REPLACE(body, '"instance":"', '"instance":"forged-') WHERE seq = 1"#,
+    )
         .await
         .unwrap();
     let (ok, text) = check(false);

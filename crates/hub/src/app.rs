@@ -14,9 +14,9 @@ use crate::journey::matching_step::Matcher;
 use crate::journey::store::JourneyStore;
 use crate::level::Levels;
 use crate::metrics::Metrics;
-use crate::relying_party::provider::{Lifetimes, OpenIdProvider};
 use crate::registry::admin::Registrar;
 use crate::registry::live::{LiveRegistry, PartyContext};
+use crate::relying_party::provider::{Lifetimes, OpenIdProvider};
 use crate::verification_log::trail::AuditTrail;
 use crate::verification_log::VerificationLog;
 

@@ -722,8 +722,9 @@ impl Settings {
             );
         }
         for rp in &self.relying_parties {
-            rp.check(&self.levels.order)
-                .map_err(|e| ConfigError::Inconsistent(format!("relying party {}: {e}", rp.client_id)))?;
+            rp.check(&self.levels.order).map_err(|e| {
+                ConfigError::Inconsistent(format!("relying party {}: {e}", rp.client_id))
+            })?;
         }
         if let Some(Err(e)) = self.matching_service.as_ref().map(|s| s.validate()) {
             return bad(e.to_string());
@@ -747,8 +748,9 @@ impl Settings {
             return bad("rate_limits: every rate and burst must be positive".into());
         }
         for idp in &self.identity_providers {
-            idp.check(&self.levels.order)
-                .map_err(|e| ConfigError::Inconsistent(format!("identity provider {}: {e}", idp.id)))?;
+            idp.check(&self.levels.order).map_err(|e| {
+                ConfigError::Inconsistent(format!("identity provider {}: {e}", idp.id))
+            })?;
         }
         if self.registry.poll_interval_ms == 0 {
             return bad("registry.poll_interval_ms must be at least 1".into());

@@ -149,6 +149,16 @@ impl IdpBreaker {
         }
     }
 
+    /// Whether calls are refused now, without counting a refusal or taking the trial:
+    /// what the picker shows (an IdP that is due its trial call is offered again).
+    pub(crate) fn is_open(&self) -> bool {
+        match *self.lock() {
+            State::Open { until } => Instant::now() < until,
+            State::HalfOpen => true,
+            State::Closed { .. } => false,
+        }
+    }
+
     /// Asks to make one call.
     pub(crate) fn admit(&self) -> Result<Permit<'_>, CircuitOpen> {
         self.admit_at(Instant::now())

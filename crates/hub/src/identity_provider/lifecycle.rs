@@ -92,7 +92,10 @@ mod tests {
         }));
         let offer = |t| idp.availability("rp", at(t));
         assert_eq!(offer("2026-12-31T23:59:59Z"), Some(Availability::Open));
-        assert_eq!(offer("2027-01-01T00:00:00Z"), Some(Availability::SignInOnly));
+        assert_eq!(
+            offer("2027-01-01T00:00:00Z"),
+            Some(Availability::SignInOnly)
+        );
         assert_eq!(offer("2027-06-01T00:00:00Z"), None);
     }
 
@@ -101,7 +104,10 @@ mod tests {
         let lapsed = idp(serde_json::json!({"certified_until": "2026-01-01T00:00:00Z"}));
         assert_eq!(lapsed.availability("rp", at("2026-06-01T00:00:00Z")), None);
         let onboarding = idp(serde_json::json!({"relying_parties": ["pilot"]}));
-        assert_eq!(onboarding.availability("rp", at("2026-06-01T00:00:00Z")), None);
+        assert_eq!(
+            onboarding.availability("rp", at("2026-06-01T00:00:00Z")),
+            None
+        );
         assert_eq!(
             onboarding.availability("pilot", at("2026-06-01T00:00:00Z")),
             Some(Availability::Open)

@@ -236,7 +236,7 @@ impl IdentityProvider {
 
     /// Whether its circuit breaker refuses calls now (the picker shows it unavailable).
     pub(crate) fn is_circuit_open(&self) -> bool {
-        self.breaker.check().is_err()
+        self.breaker.is_open()
     }
 
     /// The metadata for a new journey, through the circuit breaker: refused while it is

@@ -94,7 +94,11 @@ impl Registrar {
         &self,
         id: &str,
     ) -> Result<Option<Entry<S>>, AdminError> {
-        Ok(self.list::<S>().await?.into_iter().find(|e| e.settings.id() == id))
+        Ok(self
+            .list::<S>()
+            .await?
+            .into_iter()
+            .find(|e| e.settings.id() == id))
     }
 
     /// Registers a new party from its settings document.
@@ -121,7 +125,9 @@ impl Registrar {
             return Err(AdminError::Conflict(format!("{id} is retired")));
         }
         if !patch.is_object() {
-            return Err(AdminError::Invalid("the patch must be a JSON object".into()));
+            return Err(AdminError::Invalid(
+                "the patch must be a JSON object".into(),
+            ));
         }
         let before = to_value(&entry.settings);
         let mut document = before.clone();
@@ -169,8 +175,10 @@ impl Registrar {
 
     /// Parses a settings document strictly and checks it.
     fn accept<S: Registration>(&self, document: Value) -> Result<S, AdminError> {
-        let settings: S =
-            serde_json::from_value(document).map_err(|e| AdminError::Invalid(e.to_string()))?;
+        let settings: S = serde_path_to_error::deserialize(document).map_err(|e| {
+            let path = e.path().to_string();
+            AdminError::Invalid(format!("{path}: {}", e.into_inner()))
+        })?;
         settings
             .check_registration(&self.levels)
             .map_err(AdminError::Invalid)?;
@@ -201,7 +209,13 @@ impl Registrar {
             tracing::error!(error = %e, id = entry.settings.id(), "registry change made but not logged");
             return Err(AdminError::Unavailable("the verification log".into()));
         }
-        tracing::info!(kind = S::KIND.as_str(), id = entry.settings.id(), change = change.as_str(), actor, "registry changed");
+        tracing::info!(
+            kind = S::KIND.as_str(),
+            id = entry.settings.id(),
+            change = change.as_str(),
+            actor,
+            "registry changed"
+        );
         if let Err(e) = self.registry.refresh().await {
             tracing::warn!(error = %e, "registry reload after a change failed");
         }
@@ -238,7 +252,11 @@ fn to_value<S: Registrable>(settings: &S) -> Value {
 
 fn top_level_keys<S: Registrable>(settings: &S) -> Vec<String> {
     match to_value(settings) {
-        Value::Object(map) => map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, _)| k).collect(),
+        Value::Object(map) => map
+            .into_iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, _)| k)
+            .collect(),
         _ => Vec::new(),
     }
 }

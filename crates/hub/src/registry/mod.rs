@@ -82,7 +82,9 @@ impl Source {
 }
 
 /// A party's settings, as registered.
-pub(crate) trait Registrable: Serialize + DeserializeOwned + Clone + std::fmt::Debug {
+pub(crate) trait Registrable:
+    Serialize + DeserializeOwned + Clone + std::fmt::Debug
+{
     const KIND: Kind;
     fn id(&self) -> &str;
 }

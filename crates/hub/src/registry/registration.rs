@@ -66,7 +66,8 @@ fn non_blank(field: &str, value: &str) -> Result<(), String> {
 /// An absolute https URL without a fragment; plain http only on a loopback host (a
 /// developer's machine).
 fn secure_url(field: &str, value: &str) -> Result<(), String> {
-    let url = Url::parse(value).map_err(|e| format!("{field}: {value:?} is not an absolute URL ({e})"))?;
+    let url = Url::parse(value)
+        .map_err(|e| format!("{field}: {value:?} is not an absolute URL ({e})"))?;
     if url.fragment().is_some() {
         return Err(format!("{field}: {value:?} has a fragment"));
     }
@@ -91,10 +92,22 @@ mod tests {
 
     #[test]
     fn redirect_uris_must_be_https_outside_loopback() {
-        for good in ["https://rp.example/cb", "http://127.0.0.1:9000/cb", "http://localhost/cb", "http://[::1]/cb"] {
+        for good in [
+            "https://rp.example/cb",
+            "http://127.0.0.1:9000/cb",
+            "http://localhost/cb",
+            "http://[::1]/cb",
+        ] {
             assert!(secure_url("u", good).is_ok(), "{good}");
         }
-        for bad in ["http://rp.example/cb", "/cb", "rp.example/cb", "https://rp.example/cb#x", "myapp://cb", "ftp://rp.example/"] {
+        for bad in [
+            "http://rp.example/cb",
+            "/cb",
+            "rp.example/cb",
+            "https://rp.example/cb#x",
+            "myapp://cb",
+            "ftp://rp.example/",
+        ] {
             assert!(secure_url("u", bad).is_err(), "{bad}");
         }
     }

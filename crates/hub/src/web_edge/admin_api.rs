@@ -21,7 +21,6 @@ use crate::config::OperatorSettings;
 use crate::registry::admin::{AdminError, Registrar};
 use crate::registry::{Entry, Registrable, Registration, Status};
 
-const OPERATOR_TOKENS: &str = "operator_token";
 /// The scope every admin route requires.
 pub(crate) const ADMIN_SCOPE: &str = "admin";
 
@@ -41,7 +40,8 @@ impl AdminApi {
     }
 }
 
-/// What an operator's access token stands for.
+/// What an operator's access token stands for (stored beside auditors' grants, whose
+/// form it shares: an operator's grant limits no relying parties).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct OperatorGrant {
     client_id: String,
@@ -84,7 +84,12 @@ pub(crate) async fn operator_token(
     let json = serde_json::to_string(&grant).map_err(|_| OAuthError::unavailable())?;
     admin
         .sessions
-        .put(OPERATOR_TOKENS, &access_token, json, admin.token_ttl)
+        .put(
+            super::audit_api::CLIENT_TOKENS,
+            &access_token,
+            json,
+            admin.token_ttl,
+        )
         .await
         .map_err(|_| OAuthError::unavailable())?;
     let mut event = trail.event(EventType::OperatorTokenIssued);
@@ -184,7 +189,7 @@ async fn operator_grant(admin: &AdminApi, req: &HttpRequest) -> Result<String, A
         .ok_or_else(unauthorized)?;
     let json = admin
         .sessions
-        .get(OPERATOR_TOKENS, token)
+        .get(super::audit_api::CLIENT_TOKENS, token)
         .await
         .map_err(|e| ApiError::from(AdminError::Unavailable(e.to_string())))?
         .ok_or_else(unauthorized)?;

@@ -18,7 +18,9 @@ use super::token_endpoint::{basic_credentials, OAuthError};
 use crate::verification_log::checkpoints as log_checkpoints;
 use crate::verification_log::VerificationLog;
 
-const AUDITOR_TOKENS: &str = "auditor_token";
+/// Where the access tokens of client-credentials clients (auditors, operators) are kept:
+/// one place, so a token shown to the wrong API is refused for its scope (403).
+pub(crate) const CLIENT_TOKENS: &str = "auditor_token";
 const READ_SCOPE: &str = "audit:read";
 const PAGE: u32 = 500;
 
@@ -67,12 +69,7 @@ pub(crate) async fn auditor_token(
     let ttl = log.token_ttl.as_secs();
     let json = serde_json::to_string(&grant).map_err(|_| OAuthError::unavailable())?;
     log.sessions
-        .put(
-            AUDITOR_TOKENS,
-            &access_token,
-            json,
-            Duration::from_secs(ttl),
-        )
+        .put(CLIENT_TOKENS, &access_token, json, Duration::from_secs(ttl))
         .await
         .map_err(|_| OAuthError::unavailable())?;
     let mut event = log.trail.event(EventType::AuditorTokenIssued);
@@ -175,7 +172,7 @@ async fn auditor_grant(log: &VerificationLog, req: &HttpRequest) -> Result<Audit
         .trim();
     let json = log
         .sessions
-        .get(AUDITOR_TOKENS, token)
+        .get(CLIENT_TOKENS, token)
         .await
         .map_err(ApiError::unavailable)?
         .ok_or_else(unauthorized)?;

@@ -165,9 +165,11 @@ async fn authorize(
     let (redirect_uri, state) = (request.redirect_uri.clone(), request.state.clone());
     let deny = |reason: Reason| deny_at(&redirect_uri, state.as_deref(), reason);
     let now = now();
-    let offers = journeys
-        .idps
-        .offers(&request.minimum_level, rp.client_id().as_str(), crate::clock::utc(now));
+    let offers = journeys.idps.offers(
+        &request.minimum_level,
+        rp.client_id().as_str(),
+        crate::clock::utc(now),
+    );
     if offers.is_empty() {
         failed_before_start(op, rp.client_id(), Reason::LevelNotAvailable).await;
         return deny(Reason::LevelNotAvailable);

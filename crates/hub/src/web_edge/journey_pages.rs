@@ -9,7 +9,7 @@ use super::error_pages::{see_other, PageError};
 use super::language::Lang;
 use super::pages::{
     cycle3_messages, html, journey_address, journey_page, Cycle3, IdpProblem, NoAccount, Page,
-    Picker, PickerEntry, UnavailableEntry, TimedOut,
+    Picker, PickerEntry, TimedOut, UnavailableEntry,
 };
 use super::{lasting_cookie, secure_cookies};
 use crate::identity_provider::lifecycle::Availability;
@@ -132,7 +132,10 @@ fn picker(
         .map(|idp| UnavailableEntry {
             name: idp.name.clone(),
             message: match &idp.availability {
-                Availability::Unavailable { message, message_cy } => in_lang(message, message_cy),
+                Availability::Unavailable {
+                    message,
+                    message_cy,
+                } => in_lang(message, message_cy),
                 _ => None,
             },
         })

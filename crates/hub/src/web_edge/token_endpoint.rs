@@ -228,7 +228,9 @@ pub(crate) async fn authenticate<'h>(
         Ok(rp) => Ok(rp),
         Err(refusal) => {
             if let Some(outcome) = refusal.outcome {
-                op.trail.rejected(refusal.rp.as_deref(), None, outcome).await;
+                op.trail
+                    .rejected(refusal.rp.as_deref(), None, outcome)
+                    .await;
             }
             Err(refusal.error)
         }
