@@ -2,7 +2,6 @@
 //! that reaches them, the callback they return to and the key the hub authenticates
 //! with. Each call is timed in the metrics.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use url::Url;
@@ -21,8 +20,8 @@ pub(crate) struct IdpClient {
     http: reqwest::Client,
     /// Where identity providers send the citizen back (`{issuer}/idp/callback`).
     callback: Url,
-    /// Signs `private_key_jwt` client assertions.
-    signing_key: Arc<token::SigningKey>,
+    /// The hub's keys: the current one signs `private_key_jwt` client assertions.
+    keys: token::LiveKeys,
     metrics: Metrics,
 }
 
@@ -32,7 +31,7 @@ impl IdpClient {
         levels: Levels,
         http: reqwest::Client,
         callback: Url,
-        signing_key: Arc<token::SigningKey>,
+        keys: token::LiveKeys,
         metrics: Metrics,
     ) -> Self {
         Self {
@@ -40,7 +39,7 @@ impl IdpClient {
             levels,
             http,
             callback,
-            signing_key,
+            keys,
             metrics,
         }
     }
@@ -104,7 +103,7 @@ impl IdpClient {
                 &self.callback,
                 code,
                 upstream,
-                &self.signing_key,
+                &self.keys.signer(),
                 now,
             )
             .await;

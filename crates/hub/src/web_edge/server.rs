@@ -37,6 +37,14 @@ impl Application {
         let hub = Hub::build(settings).await?;
         let port = listener.local_addr()?.port();
         tokio::spawn(crate::verification_log::checkpoints::run(hub.log.clone()));
+        let reload_every = hub.settings.keys.reload_interval_secs;
+        if reload_every > 0 {
+            tokio::spawn(crate::signing_keys::follow_key_files(
+                hub.keys.clone(),
+                crate::app::keys_dir(&hub.settings),
+                Duration::from_secs(reload_every),
+            ));
+        }
         let server = serve(hub, listener)?;
         Ok(Self { port, server })
     }
