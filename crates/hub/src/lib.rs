@@ -16,7 +16,6 @@ pub mod metrics;
 mod reason;
 pub mod records;
 mod relying_party;
-mod remote_keys;
 mod signing_keys;
 pub mod telemetry;
 pub mod verification_log;
