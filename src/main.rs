@@ -189,10 +189,11 @@ async fn run() -> anyhow::Result<()> {
             } else {
                 hub::app::MIN_NEXT_KEY_AGE
             };
+            let reload = reload_note(&settings);
             match hub::app::rotate_keys(&settings, min_age)? {
                 token::Rotation::NextStaged { next } => println!(
-                    "there was no next key to promote; created next key {next}. Restart every \
-                     instance so they publish it, wait, then rotate again"
+                    "there was no next key to promote; created next key {next}. Running \
+                     instances publish it {reload}; wait, then rotate again"
                 ),
                 token::Rotation::Rotated {
                     retired,
@@ -207,7 +208,7 @@ async fn run() -> anyhow::Result<()> {
                     if let Some(retired) = retired {
                         println!("no longer published: {retired}");
                     }
-                    println!("restart every instance (one at a time) to sign with {current}");
+                    println!("running instances sign with {current} {reload}");
                 }
             }
             Ok(())
@@ -217,7 +218,8 @@ async fn run() -> anyhow::Result<()> {
         } => {
             match hub::app::retire_previous_key(&settings)? {
                 Some(kid) => println!(
-                    "no longer published: {kid}; restart every instance to stop serving it"
+                    "no longer published: {kid}; running instances stop serving it {}",
+                    reload_note(&settings)
                 ),
                 None => println!("there is no previous key"),
             }
@@ -416,4 +418,13 @@ fn import_progress_bar(file: &std::path::Path) -> Option<indicatif::ProgressBar>
         bar.set_style(style.progress_chars("=> "));
     }
     Some(bar)
+}
+
+/// When running instances take a change of the key files: within their reload interval,
+/// or (with reloading off) at their next restart.
+fn reload_note(settings: &hub::Settings) -> String {
+    match settings.keys.reload_interval_secs {
+        0 => "once restarted (keys.reload_interval_secs is 0)".to_owned(),
+        secs => format!("within {secs} s (keys.reload_interval_secs), without a restart"),
+    }
 }

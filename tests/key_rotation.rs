@@ -1,8 +1,8 @@
 //! Signing-key rotation end to end: a hub publishes its next key before that key signs
-//! anything, `hub keys rotate` promotes it, a restarted instance signs with it, and ID
-//! tokens signed before the rotation still verify against the JWKS after it. And an
-//! identity provider's rotation: the running hub takes the IdP's new key on the first ID
-//! token signed with it.
+//! anything, `hub keys rotate` promotes it, and ID tokens signed before the rotation still
+//! verify against the JWKS after it; a fleet of three instances follows two rotations and
+//! a retirement without restart while journeys run through it. And an identity provider's
+//! rotation: the running hub takes the IdP's new key on the first ID token signed with it.
 
 use std::net::TcpListener;
 use std::process::Command;
@@ -89,7 +89,10 @@ async fn rotation_publishes_the_next_key_first_and_old_tokens_keep_verifying() {
     let data_dir = tempfile::tempdir().expect("tempdir");
     let peers = start_peers(&issuer, false).await;
     let storage = storage_settings(Backend::of_this_run(), data_dir.path()).await;
-    let settings = hub_settings(&peers, &issuer, data_dir.path(), storage, None);
+    // Reloading off: the keys change only at a restart (the fleet test below reloads).
+    let settings = hub_settings(&peers, &issuer, data_dir.path(), storage, None)
+        .with(serde_json::json!({"keys": {"reload_interval_secs": 0}}))
+        .expect("settings");
     prepare_database(&settings).await;
     let first = start_instance(settings.clone(), listener).await;
     let hub = peers.into_test_hub(issuer, data_dir, settings.database.url.clone());
@@ -114,7 +117,8 @@ async fn rotation_publishes_the_next_key_first_and_old_tokens_keep_verifying() {
     assert_eq!((retired, &previous, &current), (None, &before[0], &staged));
     assert!(!before.contains(&next));
 
-    // The files changed; the running instance keeps what it loaded until restarted.
+    // The files changed; with reloading off, the instance keeps what it loaded until
+    // restarted.
     assert_eq!(published(&hub).await.1, before);
     assert_eq!(kid_of(&raw_id_token(&hub, "alice").await), before[0]);
 
@@ -227,7 +231,10 @@ async fn pruning_after_a_rotation_verifies_checkpoints_signed_with_the_previous_
         serde_json::from_slice(&std::fs::read(archive.path().join("jwks.json")).unwrap()).unwrap();
     assert_eq!(archived_jwks, jwks);
     // The prune is recorded in the log, sealed with the new key over the old seal.
-    let report = db.audit_self_check(seal.verification_keys()).await.unwrap();
+    let report = db
+        .audit_self_check(seal.published().verification_keys())
+        .await
+        .unwrap();
     assert!(report.is_clean(), "{report:?}");
 }
 
@@ -260,4 +267,278 @@ async fn an_identity_provider_rotating_its_key_is_followed_without_restart() {
         .redeem(RP_MATCH, &secret_of(RP_MATCH), &code, &request.verifier)
         .await;
     assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+}
+
+/// How often the fleet's instances read the key files in [`a_fleet_follows_two_rotations_and_a_retirement_without_restart`].
+const RELOAD_SECS: u64 = 1;
+
+/// A relying party's view of the hub's keys: the JWKS fetched once and fetched again
+/// when an ID token names a kid it does not have (as real RP libraries do).
+struct RelyingPartyKeys {
+    jwks_uri: String,
+    jwks: tokio::sync::Mutex<Value>,
+    refetches: std::sync::atomic::AtomicUsize,
+}
+
+impl RelyingPartyKeys {
+    async fn new(issuer: &str) -> Self {
+        let jwks_uri = format!("{issuer}/jwks");
+        let jwks = fresh_client().get(&jwks_uri).send().await.expect("jwks");
+        Self {
+            jwks: tokio::sync::Mutex::new(jwks.json().await.expect("json")),
+            jwks_uri,
+            refetches: Default::default(),
+        }
+    }
+
+    /// Verifies `id_token` as [`RP_MATCH`] would: the claims.
+    async fn verify(&self, id_token: &str, issuer: &str) -> Value {
+        let kid = kid_of(id_token);
+        let mut jwks = self.jwks.lock().await;
+        let known = |jwks: &Value| {
+            jwks["keys"]
+                .as_array()
+                .is_some_and(|keys| keys.iter().any(|k| k["kid"] == kid.as_str()))
+        };
+        if !known(&jwks) {
+            self.refetches
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let response = fresh_client()
+                .get(&self.jwks_uri)
+                .send()
+                .await
+                .expect("jwks");
+            *jwks = response.json().await.expect("json");
+        }
+        token::VerificationKeys::from_jwks(&jwks)
+            .expect("jwks")
+            .verify(
+                id_token,
+                &token::Expect {
+                    issuer: Some(issuer.to_owned()),
+                    audience: vec![RP_MATCH.into()],
+                    leeway_secs: 0,
+                },
+            )
+            .unwrap_or_else(|e| panic!("ID token signed by {kid} does not verify: {e}"))
+    }
+}
+
+/// A client that opens a new connection per request, so a round-robin balancer spreads
+/// its requests over every instance.
+fn fresh_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// One journey at [`RP_MATCH`] whose every request (the RP's token request too) may land on
+/// a different instance: the kid of its ID token, which the RP verified.
+async fn fleet_journey(hub: &TestHub, rp: &RelyingPartyKeys, person: &str) -> String {
+    let browser = Browser::without_keep_alive();
+    let request = AuthRequest::new(RP_MATCH);
+    let params = hub
+        .journey(&browser, &request, AtIdp::person(person))
+        .await
+        .rp();
+    let code = params
+        .get("code")
+        .unwrap_or_else(|| panic!("no code: {params:?}"));
+    let response = fresh_client()
+        .post(format!("{}/token", hub.url))
+        .basic_auth(RP_MATCH, Some(secret_of(RP_MATCH)))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", TEST_RP_CALLBACK),
+            ("code_verifier", request.verifier.as_str()),
+        ])
+        .send()
+        .await
+        .expect("token request");
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    let id_token = body["id_token"].as_str().expect("id_token");
+    let claims = rp.verify(id_token, &hub.url).await;
+    assert_eq!(claims["nonce"], request.nonce.as_str());
+    assert_eq!(claims["match"]["status"], "matched", "{claims}");
+    kid_of(id_token)
+}
+
+/// The kids each instance publishes (asked directly, not through the balancer), once all
+/// publish `expected`; panics if they do not within a few reload intervals.
+async fn fleet_publishes(instances: &[std::net::SocketAddr], expected: &[String]) {
+    for _ in 0..(RELOAD_SECS * 50) {
+        let mut all = true;
+        for addr in instances {
+            let jwks: Value = fresh_client()
+                .get(format!("http://{addr}/jwks"))
+                .send()
+                .await
+                .expect("jwks")
+                .json()
+                .await
+                .expect("json");
+            let kids: Vec<&str> = jwks["keys"]
+                .as_array()
+                .expect("keys")
+                .iter()
+                .filter_map(|k| k["kid"].as_str())
+                .collect();
+            all &= kids == expected;
+        }
+        if all {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("not every instance publishes {expected:?}");
+}
+
+fn published_kids(settings: &Settings) -> Vec<String> {
+    let keys = token::SigningKeys::load(&hub::app::keys_dir(settings)).expect("keys");
+    keys.jwks()["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["kid"].as_str().expect("kid").to_owned())
+        .collect()
+}
+
+/// Three instances behind a round-robin balancer, sharing PostgreSQL, Redis and one key
+/// directory (as a mounted volume), with journeys running through them all the time: `hub
+/// keys rotate --force` twice, then `hub keys retire-previous`, and no instance restarts.
+/// Every journey succeeds with its ID token verified against the published JWKS, and ID
+/// tokens come signed by both promoted keys. Always on PostgreSQL and Redis (instances
+/// share journeys only through Redis), like `scale.rs`.
+#[tokio::test]
+async fn a_fleet_follows_two_rotations_and_a_retirement_without_restart() {
+    let listeners: Vec<TcpListener> = (0..3)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    let instances: Vec<std::net::SocketAddr> = listeners
+        .iter()
+        .map(|l| l.local_addr().expect("address"))
+        .collect();
+    let proxy = crate::proxy::Proxy::start(instances.clone()).await;
+    let issuer = format!("http://{}", proxy.addr());
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let peers = start_peers(&issuer, false).await;
+    let storage = storage_settings(Backend::Production, data_dir.path()).await;
+    let settings = hub_settings(&peers, &issuer, data_dir.path(), storage, None)
+        .with(serde_json::json!({"keys": {"reload_interval_secs": RELOAD_SECS}}))
+        .expect("settings");
+    prepare_database(&settings).await;
+    hub::app::load_or_create_keys(&settings).expect("keys provisioned once");
+    let mut handles = Vec::new();
+    for listener in listeners {
+        handles.push(start_instance(settings.clone(), listener).await);
+    }
+    let hub = std::sync::Arc::new(peers.into_test_hub(
+        issuer.clone(),
+        data_dir,
+        settings.database.url.clone(),
+    ));
+    let rp = std::sync::Arc::new(RelyingPartyKeys::new(&issuer).await);
+    let initial = published_kids(&settings);
+
+    // Journeys all the time, from three citizens at once, each step on any instance.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut drivers = tokio::task::JoinSet::new();
+    for person in ["alice", "dana", "alice"] {
+        let (hub, rp, stop, seen) = (hub.clone(), rp.clone(), stop.clone(), seen.clone());
+        drivers.spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let kid = fleet_journey(&hub, &rp, person).await;
+                seen.lock().unwrap().push(kid);
+            }
+        });
+    }
+    let journeys_done = || seen.lock().unwrap().len();
+    let signed_by = |kid: &str| seen.lock().unwrap().iter().filter(|k| *k == kid).count();
+    let wait_for_tokens_by = |kid: String| {
+        let signed_by = &signed_by;
+        async move {
+            for _ in 0..600 {
+                if signed_by(&kid) >= 3 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("no ID tokens signed by {kid} within 30 s");
+        }
+    };
+    wait_for_tokens_by(initial[0].clone()).await;
+
+    let mut promoted = Vec::new();
+    for _ in 0..2 {
+        let rotation = hub::app::rotate_keys(&settings, Duration::ZERO).expect("rotate");
+        let token::Rotation::Rotated { current, .. } = rotation else {
+            panic!("expected a rotation, got {rotation:?}");
+        };
+        fleet_publishes(&instances, &published_kids(&settings)).await;
+        // A few reload intervals with journeys running, then tokens by the new key.
+        tokio::time::sleep(Duration::from_secs(3 * RELOAD_SECS)).await;
+        wait_for_tokens_by(current.clone()).await;
+        promoted.push(current);
+    }
+    let retired = hub::app::retire_previous_key(&settings)
+        .expect("retire")
+        .expect("a previous key");
+    assert_eq!(retired, promoted[0]);
+    let after = published_kids(&settings);
+    assert_eq!(after.len(), 2, "current and next: {after:?}");
+    fleet_publishes(&instances, &after).await;
+    let before_last = journeys_done();
+    tokio::time::sleep(Duration::from_secs(2 * RELOAD_SECS)).await;
+    for _ in 0..600 {
+        if journeys_done() >= before_last + 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    while let Some(driver) = drivers.join_next().await {
+        driver.expect("every journey succeeds");
+    }
+    let seen = seen.lock().unwrap().clone();
+    for kid in &promoted {
+        assert!(seen.contains(kid), "no ID token signed by {kid}: {seen:?}");
+    }
+    assert!(
+        seen.iter().skip(before_last).all(|k| *k == promoted[1]),
+        "only the current key signs after the retirement: {seen:?}"
+    );
+    assert!(
+        rp.refetches.load(std::sync::atomic::Ordering::Relaxed) >= 1,
+        "the second promoted key was not in the JWKS the RP fetched at the start"
+    );
+    let forwarded = proxy.forwarded();
+    assert!(
+        forwarded.iter().all(|n| *n > 0),
+        "every instance served: {forwarded:?}"
+    );
+
+    // The log's appends, sealed by whichever key each instance held, check out against
+    // the keys published now.
+    let jwks: Value = reqwest::get(format!("{issuer}/jwks"))
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json");
+    let keys = token::VerificationKeys::from_jwks(&jwks).expect("jwks");
+    let db = store::Database::open(&settings.database.url)
+        .await
+        .expect("db");
+    let report = db.audit_self_check(&keys).await.expect("self-check");
+    assert!(report.is_clean(), "{report:?}");
+    for handle in handles {
+        handle.stop(false).await;
+    }
 }

@@ -47,6 +47,9 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct Hub {
     pub(crate) settings: Settings,
+    /// The signing keys every part signs and publishes with, reloaded from the key
+    /// files while the hub runs (`signing_keys::follow_key_files`).
+    pub(crate) keys: token::LiveKeys,
     pub(crate) op: Arc<OpenIdProvider>,
     pub(crate) journeys: Arc<Journeys>,
     pub(crate) log: Arc<VerificationLog>,
@@ -63,9 +66,8 @@ impl Hub {
         let db = Database::open_with(&settings.database.url, settings.database_options()).await?;
         db.require_current_schema().await?;
         let (signing_keys, pairwise) = load_or_create_keys(&settings)?;
-        let jwks = signing_keys.jwks();
-        let seal = log_seal(signing_keys)?;
-        let signing_key = seal.key().clone();
+        let keys = token::LiveKeys::new(signing_keys)?;
+        let seal = LogSeal::new(keys.clone());
         let note = Arc::new(log_note_signer(&settings)?);
         if db.seal_unsealed_head(&seal).await? {
             tracing::warn!("sealed a verification log written before seals existed, as found");
@@ -92,8 +94,7 @@ impl Hub {
             issuer: issuer.clone(),
             registry: registrar.registry.clone(),
             levels: levels.clone(),
-            signing_key: signing_key.clone(),
-            jwks,
+            keys: keys.clone(),
             pairwise,
             sessions: sessions.clone(),
             journeys: store.clone(),
@@ -111,14 +112,14 @@ impl Hub {
             levels,
             http,
             idp_callback_url(&settings, &issuer),
-            signing_key.clone(),
+            keys.clone(),
             metrics.clone(),
         );
         let journeys = Arc::new(Journeys {
             store,
             idps,
             op: op.clone(),
-            matcher: Matcher::new(db.clone(), issuer, signing_key, trail.clone()),
+            matcher: Matcher::new(db.clone(), issuer, keys.clone(), trail.clone()),
             trail: trail.clone(),
             metrics: metrics.clone(),
         });
@@ -133,6 +134,7 @@ impl Hub {
             token_ttl: Duration::from_secs(journey.access_token_ttl_secs),
         });
         Ok(Self {
+            keys,
             op,
             journeys,
             log,
@@ -230,11 +232,11 @@ pub fn load_or_create_keys(
     Ok((signing_keys, pairwise))
 }
 
-/// The verification log's seal from the hub's keys: the current key signs, and
-/// every published key is accepted on what the log already holds.
+/// The verification log's seal from the hub's keys, for the commands that append
+/// outside a running hub (`hub audit prune`): the current key signs, and every
+/// published key is accepted on what the log already holds.
 pub fn log_seal(signing_keys: token::SigningKeys) -> Result<LogSeal, StartError> {
-    let keys = token::VerificationKeys::from_jwks(&signing_keys.jwks())?;
-    Ok(LogSeal::new(Arc::new(signing_keys.into_current()), keys))
+    Ok(LogSeal::new(token::LiveKeys::new(signing_keys)?))
 }
 
 /// The file under `data.dir/keys/` of the Ed25519 key that signs checkpoint notes.
@@ -260,10 +262,10 @@ pub fn init_keys(
 }
 
 /// `hub keys rotate`: previous := current, current := next, next := fresh (or, with no
-/// next key yet, only stages one). Rewrites the files; running instances keep signing
-/// with the key they loaded until restarted, and both keys that instances sign with
-/// during a rolling restart are published by old and new instances alike. `min_next_age` is [`MIN_NEXT_KEY_AGE`]
-/// unless forced.
+/// next key yet, only stages one). Replaces the files atomically; every running instance
+/// reloads them within `keys.reload_interval_secs`, and until then signs with a key the
+/// others publish (the one they have as previous, or as next). `min_next_age` is
+/// [`MIN_NEXT_KEY_AGE`] unless forced.
 pub fn rotate_keys(
     settings: &Settings,
     min_next_age: Duration,
@@ -275,7 +277,8 @@ pub fn rotate_keys(
 }
 
 /// `hub keys retire-previous`: stops publishing the previous signing key (its kid, if
-/// there was one), so tokens it signed stop verifying once caches expire.
+/// there was one): running instances drop it at their next reload, and tokens it signed
+/// stop verifying once relying parties' caches expire.
 pub fn retire_previous_key(settings: &Settings) -> Result<Option<String>, StartError> {
     Ok(token::SigningKeys::retire_previous(&keys_dir(settings))?)
 }

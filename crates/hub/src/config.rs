@@ -49,6 +49,8 @@ pub struct Settings {
     pub rate_limits: RateLimitSettings,
     #[serde(default)]
     pub circuit_breaker: CircuitBreakerSettings,
+    #[serde(default)]
+    pub keys: KeySettings,
 }
 
 /// The verification log.
@@ -357,6 +359,29 @@ impl Default for CircuitBreakerSettings {
             failure_threshold: default_failure_threshold(),
             window_secs: default_failure_window_secs(),
             open_secs: default_open_secs(),
+        }
+    }
+}
+
+/// The hub's signing keys under `data.dir/keys/`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySettings {
+    /// How often a running instance reads the key files again, to follow `hub keys
+    /// rotate` and `hub keys retire-previous` without a restart. 0 turns it off (the keys
+    /// then change only at a restart).
+    #[serde(default = "default_key_reload_interval")]
+    pub reload_interval_secs: u64,
+}
+
+fn default_key_reload_interval() -> u64 {
+    5
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        Self {
+            reload_interval_secs: default_key_reload_interval(),
         }
     }
 }

@@ -17,7 +17,7 @@ mod reason;
 pub mod records;
 mod registry;
 mod relying_party;
-mod remote_keys;
+mod signing_keys;
 pub mod telemetry;
 pub mod verification_log;
 mod web_edge;

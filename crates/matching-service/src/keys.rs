@@ -1,19 +1,15 @@
 //! Public keys of a peer of the matching protocol (the hub's keys at a matching service,
-//! a matching service's keys at the hub): inline, from a file, or fetched from a
-//! `jwks_uri` and refetched when a token names a key id not seen yet (key rotation),
-//! at most once per [`MIN_REFRESH`] so forged kids cannot make us hammer the peer.
+//! a matching service's keys at the hub): inline, from a file, or from a `jwks_uri`
+//! through the cache every peer's `jwks_uri` goes through ([`remote_keys::RemoteJwks`]:
+//! kept for the response's bounded `Cache-Control` max-age, refetched when a token names
+//! a key id not seen yet at most once per 30 s, the last good keys kept when a refresh
+//! fails).
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
-use tokio::sync::Mutex;
+use remote_keys::{JwksTiming, JwtError, RemoteJwks};
+use tokio::sync::OnceCell;
 use url::Url;
-
-/// Shortest time between two fetches of a `jwks_uri` caused by unknown key ids.
-const MIN_REFRESH: Duration = Duration::from_secs(30);
-
-/// Largest JWKS document accepted.
-const MAX_JWKS_BYTES: usize = 64 * 1024;
 
 /// Where a peer's JWKS comes from.
 #[derive(Debug, Clone)]
@@ -28,10 +24,8 @@ pub(crate) enum JwksOrigin {
 pub enum KeySourceError {
     #[error("jwks file unreadable: {0}")]
     File(#[from] std::io::Error),
-    #[error("jwks_uri unreachable: {0}")]
-    Fetch(#[from] reqwest::Error),
-    #[error("jwks too large")]
-    TooLarge,
+    #[error("{0}")]
+    Remote(#[from] remote_keys::KeysError),
     #[error("jwks invalid: {0}")]
     Invalid(#[from] token::TokenError),
 }
@@ -47,95 +41,69 @@ pub(crate) enum VerifyError {
     Token(token::TokenError),
 }
 
-#[derive(Debug)]
-struct Cached {
-    keys: token::VerificationKeys,
-    fetched: Instant,
+impl From<JwtError> for VerifyError {
+    fn from(e: JwtError) -> Self {
+        match e {
+            JwtError::Keys(e) => Self::Keys(e.into()),
+            JwtError::Token(e) => Self::Token(e),
+        }
+    }
 }
 
-/// A peer's verification keys, loaded on first use and cached.
+/// A peer's verification keys.
 #[derive(Debug)]
-pub(crate) struct KeySource {
-    origin: JwksOrigin,
-    cached: Mutex<Option<Cached>>,
+pub(crate) enum KeySource {
+    /// Inline or from a file: loaded on first use and kept (a new file takes a restart).
+    Fixed {
+        origin: JwksOrigin,
+        keys: OnceCell<token::VerificationKeys>,
+    },
+    /// From a `jwks_uri`, cached.
+    Remote(RemoteJwks),
 }
 
 impl KeySource {
     pub(crate) fn new(origin: JwksOrigin) -> Self {
-        Self {
-            origin,
-            cached: Mutex::new(None),
+        match origin {
+            JwksOrigin::Uri(uri) => Self::Remote(RemoteJwks::new(uri, JwksTiming::default())),
+            origin => Self::Fixed {
+                origin,
+                keys: OnceCell::new(),
+            },
         }
     }
 
-    async fn load(
-        &self,
-        http: &reqwest::Client,
-    ) -> Result<token::VerificationKeys, KeySourceError> {
-        match &self.origin {
-            JwksOrigin::Inline(v) => Ok(token::VerificationKeys::from_jwks(v)?),
-            JwksOrigin::File(path) => Ok(token::VerificationKeys::from_jwks_json(
-                &tokio::fs::read_to_string(path).await?,
-            )?),
-            JwksOrigin::Uri(uri) => {
-                let mut response = http.get(uri.clone()).send().await?.error_for_status()?;
-                let mut body = Vec::new();
-                while let Some(chunk) = response.chunk().await? {
-                    if body.len() + chunk.len() > MAX_JWKS_BYTES {
-                        return Err(KeySourceError::TooLarge);
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(token::VerificationKeys::from_jwks_json(
-                    &String::from_utf8_lossy(&body),
-                )?)
+    /// The inline or file keys, loaded on first use.
+    async fn fixed<'a>(
+        origin: &JwksOrigin,
+        keys: &'a OnceCell<token::VerificationKeys>,
+    ) -> Result<&'a token::VerificationKeys, KeySourceError> {
+        keys.get_or_try_init(|| async {
+            match origin {
+                JwksOrigin::Inline(v) => Ok(token::VerificationKeys::from_jwks(v)?),
+                JwksOrigin::File(path) => Ok(token::VerificationKeys::from_jwks_json(
+                    &tokio::fs::read_to_string(path).await?,
+                )?),
+                JwksOrigin::Uri(_) => Err(KeySourceError::Invalid(token::TokenError::InvalidJwks(
+                    "a jwks_uri is not fixed keys".into(),
+                ))),
             }
-        }
-    }
-
-    /// The keys, loading them on first use; with `refresh`, reloads a `jwks_uri` unless
-    /// it was fetched less than [`MIN_REFRESH`] ago.
-    async fn keys(
-        &self,
-        http: &reqwest::Client,
-        refresh: bool,
-    ) -> Result<(token::VerificationKeys, bool), KeySourceError> {
-        let mut cached = self.cached.lock().await;
-        let stale = match &*cached {
-            None => true,
-            Some(c) => {
-                refresh
-                    && matches!(self.origin, JwksOrigin::Uri(_))
-                    && c.fetched.elapsed() >= MIN_REFRESH
-            }
-        };
-        if stale {
-            let keys = self.load(http).await?;
-            *cached = Some(Cached {
-                keys: keys.clone(),
-                fetched: Instant::now(),
-            });
-            return Ok((keys, true));
-        }
-        match &*cached {
-            Some(c) => Ok((c.keys.clone(), false)),
-            None => Err(KeySourceError::Invalid(token::TokenError::InvalidJwks(
-                "no keys loaded".into(),
-            ))),
-        }
+        })
+        .await
     }
 
     /// Loads the keys now, so a configuration mistake shows at start-up (inline and file
     /// sources only; a `jwks_uri` peer may not be up yet).
-    pub(crate) async fn preload(&self, http: &reqwest::Client) -> Result<(), KeySourceError> {
-        if matches!(self.origin, JwksOrigin::Uri(_)) {
-            return Ok(());
+    pub(crate) async fn preload(&self) -> Result<(), KeySourceError> {
+        match self {
+            Self::Fixed { origin, keys } => Self::fixed(origin, keys).await.map(|_| ()),
+            Self::Remote(_) => Ok(()),
         }
-        self.keys(http, false).await.map(|_| ())
     }
 
     /// Verifies a compact JWS of `typ` with the peer's keys (algorithm allow-list, `exp`,
-    /// `iss`, `aud` as `expect` says). An unknown key id triggers one refetch.
+    /// `iss`, `aud` as `expect` says). For a `jwks_uri`, an unknown key id triggers one
+    /// (rate-limited) refetch.
     pub(crate) async fn verify<C: serde::de::DeserializeOwned>(
         &self,
         http: &reqwest::Client,
@@ -148,13 +116,88 @@ impl KeySource {
                 "typ is not {typ}"
             ))));
         }
-        let (keys, fresh) = self.keys(http, false).await?;
-        match keys.verify(jwt, expect) {
-            Err(token::TokenError::UnknownKeyId(_)) if !fresh => {
-                let (keys, _) = self.keys(http, true).await?;
-                keys.verify(jwt, expect).map_err(VerifyError::Token)
-            }
-            other => other.map_err(VerifyError::Token),
+        match self {
+            Self::Fixed { origin, keys } => Self::fixed(origin, keys)
+                .await?
+                .verify(jwt, expect)
+                .map_err(VerifyError::Token),
+            Self::Remote(remote) => Ok(remote.verify(http, jwt, expect).await?),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::atomic::Ordering;
+
+    use actix_web::web;
+    use remote_keys::test_support::{start, Published};
+
+    use super::*;
+
+    fn signed(key: &token::SigningKey, typ: &str) -> String {
+        key.sign_typed(&serde_json::json!({"exp": 4_000_000_000u64}), typ)
+            .unwrap()
+    }
+
+    const ANY: token::Expect = token::Expect {
+        issuer: None,
+        audience: Vec::new(),
+        leeway_secs: 0,
+    };
+
+    #[tokio::test]
+    async fn a_jwks_uri_peer_rotating_its_key_is_followed() {
+        let (old, new) = (
+            token::SigningKey::generate().unwrap(),
+            token::SigningKey::generate().unwrap(),
+        );
+        let published = web::Data::new(Published::default());
+        *published.jwks.lock().unwrap() = Some(old.jwks());
+        let source = KeySource::new(JwksOrigin::Uri(start(published.clone())));
+        let http = reqwest::Client::new();
+        source
+            .verify::<serde_json::Value>(&http, &signed(&old, "t"), "t", &ANY)
+            .await
+            .unwrap();
+        *published.jwks.lock().unwrap() = Some(new.jwks());
+        source
+            .verify::<serde_json::Value>(&http, &signed(&new, "t"), "t", &ANY)
+            .await
+            .unwrap();
+        assert_eq!(published.fetches.load(Ordering::SeqCst), 2);
+        // The wrong typ is refused before any key is looked at.
+        assert!(matches!(
+            source
+                .verify::<serde_json::Value>(&http, &signed(&new, "other"), "t", &ANY)
+                .await,
+            Err(VerifyError::Token(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn inline_keys_are_never_fetched() {
+        let key = token::SigningKey::generate().unwrap();
+        let source = KeySource::new(JwksOrigin::Inline(key.jwks()));
+        source.preload().await.unwrap();
+        let http = reqwest::Client::new();
+        source
+            .verify::<serde_json::Value>(&http, &signed(&key, "t"), "t", &ANY)
+            .await
+            .unwrap();
+        let stranger = token::SigningKey::generate().unwrap();
+        assert!(matches!(
+            source
+                .verify::<serde_json::Value>(&http, &signed(&stranger, "t"), "t", &ANY)
+                .await,
+            Err(VerifyError::Token(token::TokenError::UnknownKeyId(_)))
+        ));
+        let missing = KeySource::new(JwksOrigin::File("/nonexistent/jwks.json".into()));
+        assert!(matches!(
+            missing.preload().await,
+            Err(KeySourceError::File(_))
+        ));
     }
 }

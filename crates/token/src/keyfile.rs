@@ -18,6 +18,11 @@ fn io_err(path: &Path, source: std::io::Error) -> TokenError {
 /// Returns the bytes of `path`, or generates them with `generate`, writes them
 /// to a newly created file (mode 0600, parent directories 0700) and returns
 /// them. An existing file is never replaced, whatever its content.
+///
+/// The new file appears whole: the bytes are written to a temporary file of
+/// this process's own, synced, then hard-linked to `path` (which fails if
+/// `path` exists), so a running hub that reloads the directory never reads a
+/// half-written key, and of two processes creating the same file one wins.
 pub(crate) fn read_or_create(
     path: &Path,
     generate: impl FnOnce() -> Result<Vec<u8>, TokenError>,
@@ -35,27 +40,52 @@ pub(crate) fn read_or_create(
             .create(parent)
             .map_err(|e| io_err(parent, e))?;
     }
-    // create_new: if another process won the race, use its file instead of
-    // clobbering it.
-    let mut file = match OpenOptions::new()
+    let tmp = unique_temporary(path)?;
+    write_new(&tmp, &fresh)?;
+    let linked = fs::hard_link(&tmp, path);
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            sync_parent(path)?;
+            Ok(fresh)
+        }
+        // Another process won the race: use its file instead of clobbering it.
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+            fs::read(path).map_err(|e| io_err(path, e))
+        }
+        Err(e) => Err(io_err(path, e)),
+    }
+}
+
+/// `{path}.{pid}.{random}.tmp`: a name no other process writing `path` uses.
+fn unique_temporary(path: &Path) -> Result<std::path::PathBuf, TokenError> {
+    let mut suffix = [0u8; 8];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut suffix)
+        .map_err(|_| TokenError::KeyGeneration)?;
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(
+        ".{}.{}.tmp",
+        std::process::id(),
+        crate::b64url(&suffix)
+    ));
+    Ok(name.into())
+}
+
+/// Creates `path` (mode 0600; it must not exist) holding `bytes`, synced. A
+/// failed write removes what it created.
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), TokenError> {
+    let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-            return fs::read(path).map_err(|e| io_err(path, e));
-        }
-        Err(e) => return Err(io_err(path, e)),
-    };
-    if let Err(e) = file.write_all(&fresh).and_then(|()| file.sync_all()) {
-        // We created the file exclusively, so removing our partial write is safe.
+        .map_err(|e| io_err(path, e))?;
+    if let Err(e) = file.write_all(bytes).and_then(|()| file.sync_all()) {
         drop(file);
         let _ = fs::remove_file(path);
         return Err(io_err(path, e));
     }
-    Ok(fresh)
+    Ok(())
 }
 
 /// Replaces `path` with `bytes` atomically: written to a temporary file next to
@@ -71,18 +101,7 @@ pub(crate) fn replace(path: &Path, bytes: &[u8]) -> Result<(), TokenError> {
         Err(e) if e.kind() == ErrorKind::NotFound => {}
         Err(e) => return Err(io_err(tmp, e)),
     }
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(tmp)
-        .map_err(|e| io_err(tmp, e))?;
-    if let Err(e) = file.write_all(bytes).and_then(|()| file.sync_all()) {
-        drop(file);
-        let _ = fs::remove_file(tmp);
-        return Err(io_err(tmp, e));
-    }
-    drop(file);
+    write_new(tmp, bytes)?;
     rename(tmp, path)
 }
 

@@ -93,6 +93,31 @@ impl SigningKeys {
         })
     }
 
+    /// Loads the keys under `dir` as they are, creating nothing: what a running
+    /// hub reads to follow a rotation made by `hub keys rotate` elsewhere. A
+    /// missing current key or an unusable file is an error.
+    ///
+    /// The files are read in the reverse of the order [`Self::rotate`] writes
+    /// them (next, then current, then previous), so a load that overlaps a
+    /// rotation sees each file no older than the one read before it: whatever
+    /// key it finds current, the key that was current before (or the one
+    /// promoted) is in the set too, and no key signs that it does not publish.
+    pub fn load(dir: &Path) -> Result<Self, TokenError> {
+        let next = load_existing(&dir.join(NEXT_KEY_FILE))?;
+        let current_path = dir.join(CURRENT_KEY_FILE);
+        let Some(current) = load_existing(&current_path)? else {
+            return Err(TokenError::BadKeyFile {
+                path: current_path,
+                reason: "missing: there is no current signing key".into(),
+            });
+        };
+        Ok(Self {
+            current,
+            next,
+            previous: load_existing(&dir.join(PREVIOUS_KEY_FILE))?,
+        })
+    }
+
     /// Creates whatever of the current and next keys is missing under `dir`
     /// (`hub keys init`), and loads the set.
     pub fn init(dir: &Path) -> Result<Self, TokenError> {
@@ -115,7 +140,8 @@ impl SigningKeys {
     ///
     /// Every step replaces one file atomically, in an order where a crash at
     /// any point leaves a set that loads and never signs with an unpublished
-    /// key. Running instances keep the keys they loaded until restarted.
+    /// key. Running instances pick the new set up with [`Self::load`]
+    /// (`crate::LiveKeys::reload`).
     pub fn rotate(dir: &Path, min_next_age: Duration) -> Result<Rotation, TokenError> {
         let current_path = dir.join(CURRENT_KEY_FILE);
         let next_path = dir.join(NEXT_KEY_FILE);

@@ -32,8 +32,8 @@ pub(crate) struct IdpClient {
     http: reqwest::Client,
     /// Where identity providers send the citizen back (`{issuer}/idp/callback`).
     callback: Url,
-    /// Signs `private_key_jwt` client assertions.
-    signing_key: Arc<token::SigningKey>,
+    /// The hub's keys: the current one signs `private_key_jwt` client assertions.
+    keys: token::LiveKeys,
     metrics: Metrics,
 }
 
@@ -43,7 +43,7 @@ impl IdpClient {
         levels: Levels,
         http: reqwest::Client,
         callback: Url,
-        signing_key: Arc<token::SigningKey>,
+        keys: token::LiveKeys,
         metrics: Metrics,
     ) -> Self {
         Self {
@@ -51,7 +51,7 @@ impl IdpClient {
             levels,
             http,
             callback,
-            signing_key,
+            keys,
             metrics,
         }
     }
@@ -122,7 +122,7 @@ impl IdpClient {
                 &self.callback,
                 code,
                 upstream,
-                &self.signing_key,
+                &self.keys.signer(),
                 now,
             )
             .await;

@@ -30,7 +30,7 @@ use crate::config::{CircuitBreakerSettings, IdentityProviderSettings, IdpAuthMet
 use crate::identity_provider::breaker::{CircuitOpen, IdpBreaker};
 use crate::identity_provider::http::{bounded, IdpHttpError, MAX_IDP_RESPONSE_BYTES};
 use crate::journey::UpstreamRequest;
-use crate::remote_keys::{JwksTiming, JwtError, KeysError, RemoteJwks};
+use remote_keys::{JwksTiming, JwtError, KeysError, RemoteJwks};
 
 /// Algorithms accepted on IdP ID tokens: never `none`, never HMAC.
 const ID_TOKEN_ALGORITHMS: [CoreJwsSigningAlgorithm; 4] = [

@@ -10,8 +10,6 @@
 //!
 //! Decisions are logged with their reasons, never with the dataset.
 
-use std::sync::Arc;
-
 use matching::{Decision, MatchingDataset, Outcome};
 use matching_service::{decide_locally, Cycle, RemoteFailure, RemoteMatching, Requester};
 use store::{Database, LinkOrCandidates, StoreError};
@@ -31,8 +29,8 @@ pub(crate) struct Matcher {
     db: Database,
     /// The hub's issuer, which remote matching services know it by.
     issuer: String,
-    /// Signs requests to remote matching services.
-    signing_key: Arc<token::SigningKey>,
+    /// The hub's keys: the current one signs requests to remote matching services.
+    keys: token::LiveKeys,
     trail: AuditTrail,
 }
 
@@ -40,13 +38,13 @@ impl Matcher {
     pub(crate) fn new(
         db: Database,
         issuer: String,
-        signing_key: Arc<token::SigningKey>,
+        keys: token::LiveKeys,
         trail: AuditTrail,
     ) -> Self {
         Self {
             db,
             issuer,
-            signing_key,
+            keys,
             trail,
         }
     }
@@ -151,9 +149,10 @@ impl<'a> Placement<'a> {
             )
             .await?),
             Placement::Remote(remote) => {
+                let signer = matcher.keys.signer();
                 let requester = Requester {
                     issuer: &matcher.issuer,
-                    signing_key: &matcher.signing_key,
+                    signing_key: &signer,
                 };
                 Ok(remote
                     .decide(requester, rp.client_id().as_str(), dataset, cycle)

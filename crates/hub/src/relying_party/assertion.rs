@@ -214,7 +214,7 @@ pub(crate) fn sign_id_token(
     if let Some(vot) = &grant.vot {
         claims["vot"] = json!(vot);
     }
-    op.signing_key.sign(&claims)
+    op.keys.signer().sign(&claims)
 }
 
 /// Withdraws an access token that was stored but never handed out.

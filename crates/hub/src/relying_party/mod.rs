@@ -1,7 +1,7 @@
 //! A registered relying party: redirect URIs, client authentication, matching options, and
 //! the public keys it signs client assertions and request objects with.
 //!
-//! Keys from a `jwks_uri` are cached as [`crate::remote_keys`] says.
+//! Keys from a `jwks_uri` are cached as [`remote_keys`] says.
 
 pub(crate) mod assertion;
 mod identifiers;
@@ -12,9 +12,9 @@ pub(crate) use identifiers::{ClientId, RedirectUri};
 use std::sync::Arc;
 
 use crate::config::RelyingPartySettings;
-pub(crate) use crate::remote_keys::JwtError as RpJwtError;
-use crate::remote_keys::{JwksTiming, KeysError, RemoteJwks};
 use matching_service::RemoteMatching;
+pub(crate) use remote_keys::JwtError as RpJwtError;
+use remote_keys::{JwksTiming, KeysError, RemoteJwks};
 
 /// A relying party from configuration, with its verification keys.
 #[derive(Debug)]
@@ -106,7 +106,7 @@ mod tests {
 
     use actix_web::web;
 
-    use crate::remote_keys::tests::{signed_by, start, timing, Published, ANY};
+    use remote_keys::test_support::{signed_by, start, timing, Published, ANY};
 
     #[tokio::test]
     async fn a_relying_party_verifies_a_rotated_key_without_restart() {

@@ -28,10 +28,9 @@ pub(crate) struct OpenIdProvider {
     /// The registered parties, as this instance last read them.
     pub(crate) registry: Arc<LiveRegistry>,
     pub(crate) levels: Levels,
-    /// The current signing key: the only one that signs.
-    pub(crate) signing_key: Arc<token::SigningKey>,
-    /// The published key set (public parts), served at `/jwks`.
-    pub(crate) jwks: serde_json::Value,
+    /// The hub's signing keys as they are now: the current one signs ID tokens, and
+    /// all published ones are served at `/jwks` (one snapshot per use).
+    pub(crate) keys: token::LiveKeys,
     pub(crate) pairwise: token::PairwiseSecret,
     /// Codes, access tokens and pushed requests.
     pub(crate) sessions: Arc<dyn SessionStore>,

@@ -136,7 +136,11 @@ pub(crate) async fn run(log: Arc<VerificationLog>) {
         }
         if check_every > 0 && last_check.elapsed() >= Duration::from_secs(check_every) {
             last_check = std::time::Instant::now();
-            match log.db.audit_self_check(log.seal.verification_keys()).await {
+            match log
+                .db
+                .audit_self_check(log.seal.published().verification_keys())
+                .await
+            {
                 Ok(report) if report.is_clean() => {
                     tracing::info!("verification log self-check passed")
                 }

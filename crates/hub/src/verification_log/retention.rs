@@ -51,7 +51,7 @@ pub async fn prune(
     before: &str,
     archive_dir: &Path,
 ) -> Result<PruneReport, RetentionError> {
-    let checkpoint = current(db, seal.key()).await?;
+    let checkpoint = current(db, &seal.key()).await?;
     let cutoff = db.audit_seq_at(before).await?.min(checkpoint.tree_size);
     std::fs::create_dir_all(archive_dir)?;
     let events_path = archive_dir.join("events.jsonl");

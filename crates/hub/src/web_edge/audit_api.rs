@@ -277,7 +277,7 @@ async fn export_checkpoint(
     log: &VerificationLog,
     tree_size: Option<u64>,
 ) -> Result<audit::Checkpoint, ApiError> {
-    let current = log_checkpoints::current(&log.db, log.seal.key())
+    let current = log_checkpoints::current(&log.db, &log.seal.key())
         .await
         .map_err(ApiError::unavailable)?;
     let Some(size) = tree_size.filter(|&s| s != current.tree_size) else {
@@ -288,7 +288,7 @@ async fn export_checkpoint(
             "tree_size must not exceed the log's size",
         ));
     }
-    log_checkpoints::at_size(&log.db, log.seal.key(), size)
+    log_checkpoints::at_size(&log.db, &log.seal.key(), size)
         .await
         .map_err(ApiError::unavailable)
 }
@@ -547,7 +547,7 @@ pub(crate) async fn inclusion(
             s
         }
         None => {
-            log_checkpoints::current(&log.db, log.seal.key())
+            log_checkpoints::current(&log.db, &log.seal.key())
                 .await
                 .map_err(ApiError::unavailable)?
                 .tree_size

@@ -51,5 +51,5 @@ pub(crate) async fn jwks(op: web::Data<OpenIdProvider>) -> HttpResponse {
             "cache-control",
             format!("public, max-age={}", crate::app::JWKS_MAX_AGE.as_secs()),
         ))
-        .json(&op.jwks)
+        .json(op.keys.snapshot().jwks())
 }

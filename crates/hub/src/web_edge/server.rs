@@ -42,6 +42,14 @@ impl Application {
             hub.registrar.registry.clone(),
             Duration::from_millis(hub.settings.registry.poll_interval_ms),
         ));
+        let reload_every = hub.settings.keys.reload_interval_secs;
+        if reload_every > 0 {
+            tokio::spawn(crate::signing_keys::follow_key_files(
+                hub.keys.clone(),
+                crate::app::keys_dir(&hub.settings),
+                Duration::from_secs(reload_every),
+            ));
+        }
         let server = serve(hub, listener)?;
         Ok(Self { port, server })
     }

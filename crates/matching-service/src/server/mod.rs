@@ -84,7 +84,7 @@ impl MatchingService {
             .build()?;
         let hub_keys = KeySource::new(origin);
         hub_keys
-            .preload(&http)
+            .preload()
             .await
             .map_err(|e| ServiceStartError::HubKeys(e.to_string()))?;
         Ok(Self {

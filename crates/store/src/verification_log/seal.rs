@@ -13,52 +13,51 @@ use crate::error::StoreError;
 
 /// The hub's keys as the log's appends use them: the current key seals, and
 /// every published key (current, next, previous) is accepted on the seal an
-/// append extends, so instances on either side of a key rotation take turns.
+/// append extends, so instances on either side of a key rotation (one that
+/// has reloaded the key files and one that has not yet) take turns.
 #[derive(Clone)]
 pub struct LogSeal {
-    key: Arc<token::SigningKey>,
-    keys: Arc<token::VerificationKeys>,
+    keys: token::LiveKeys,
 }
 
 impl fmt::Debug for LogSeal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LogSeal")
-            .field("kid", &self.key.kid())
+            .field("kid", &self.keys.signer().kid())
             .finish_non_exhaustive()
     }
 }
 
 impl LogSeal {
-    /// `keys` must include `key`'s public half (the hub's published JWKS does).
-    pub fn new(key: Arc<token::SigningKey>, keys: token::VerificationKeys) -> Self {
-        Self {
-            key,
-            keys: Arc::new(keys),
-        }
+    /// Seals with the hub's live keys: whatever key is current when an append
+    /// lands signs it.
+    pub fn new(keys: token::LiveKeys) -> Self {
+        Self { keys }
     }
 
-    /// The key that seals (the hub's current signing key).
-    pub fn key(&self) -> &Arc<token::SigningKey> {
-        &self.key
+    /// The key that seals now (the hub's current signing key).
+    pub fn key(&self) -> Arc<token::SigningKey> {
+        self.keys.signer()
     }
 
-    /// The hub's published keys: what checkpoints and seals are verified with.
-    pub fn verification_keys(&self) -> &token::VerificationKeys {
-        &self.keys
+    /// The hub's keys now: [`token::KeySnapshot::verification_keys`] is what
+    /// checkpoints and seals are verified with.
+    pub fn published(&self) -> Arc<token::KeySnapshot> {
+        self.keys.snapshot()
     }
 
     /// A seal with a fresh key of its own, for tests and tools that write a
     /// scratch log.
     pub fn generate() -> Result<Self, StoreError> {
-        let key = token::SigningKey::generate().map_err(|e| StoreError::Seal(e.to_string()))?;
-        let keys = token::VerificationKeys::from_jwks(&key.jwks())
+        let keys = token::SigningKeys::generate()
+            .and_then(token::LiveKeys::new)
             .map_err(|e| StoreError::Seal(e.to_string()))?;
-        Ok(Self::new(Arc::new(key), keys))
+        Ok(Self::new(keys))
     }
 
     /// The seal of a log of `size` events with this root, as stored.
     pub(crate) fn sign(&self, size: u64, root: &Hash) -> Result<String, StoreError> {
-        let checkpoint = Checkpoint::sign(size, root, audit::rfc3339_now(), &self.key)
+        let checkpoint = Checkpoint::sign(size, root, audit::rfc3339_now(), &self.key())
             .map_err(|e| StoreError::Seal(e.to_string()))?;
         serde_json::to_string(&checkpoint).map_err(|e| StoreError::Seal(e.to_string()))
     }
@@ -75,7 +74,7 @@ impl LogSeal {
             None => Err(StoreError::Seal(format!(
                 "the log's head ({size} events) is not sealed"
             ))),
-            Some(json) => match verified_seal(json, &self.keys)? {
+            Some(json) => match verified_seal(json, self.published().verification_keys())? {
                 (sealed, sealed_root) if sealed == size && sealed_root == *root => Ok(()),
                 (sealed, _) => Err(StoreError::Seal(format!(
                     "the log's head ({size} events) is not the one sealed ({sealed} events): \

@@ -99,7 +99,7 @@ fn seal() -> &'static LogSeal {
 }
 
 fn checkpoint(size: u64, root: &Hash) -> Checkpoint {
-    Checkpoint::sign(size, root, time_of(size), seal().key()).unwrap()
+    Checkpoint::sign(size, root, time_of(size), &seal().key()).unwrap()
 }
 
 /// Every event in the log, read through the paged query.
@@ -187,7 +187,7 @@ async fn batches_append_in_order_and_every_proof_verifies() {
             assert!(matches!(err, StoreError::InvalidInput(_)), "{b}: {err:?}");
         }
         assert!(
-            db.audit_self_check(seal().verification_keys())
+            db.audit_self_check(seal().published().verification_keys())
                 .await
                 .unwrap()
                 .is_clean(),
@@ -228,7 +228,7 @@ async fn large_batch_spans_several_statements_and_pages_cap_at_1000() {
         let root = db.audit_root(2300).await.unwrap();
         assert_eq!(root, audit::root(2300, &tree_of(&all)).unwrap());
         let report = db
-            .audit_self_check(seal().verification_keys())
+            .audit_self_check(seal().published().verification_keys())
             .await
             .unwrap();
         assert!(report.is_clean(), "{}: {report:?}", t.backend);
@@ -263,7 +263,7 @@ async fn invalid_events_are_refused_whole() {
             3..5
         );
         assert!(db
-            .audit_self_check(seal().verification_keys())
+            .audit_self_check(seal().published().verification_keys())
             .await
             .unwrap()
             .is_clean());
@@ -337,7 +337,7 @@ async fn concurrent_appends(t: &TestDb) {
     let expected = audit::root(400, &tree_of(&in_order)).unwrap();
     assert_eq!(db.audit_root(400).await.unwrap(), expected, "{}", t.backend);
     let report = db
-        .audit_self_check(seal().verification_keys())
+        .audit_self_check(seal().published().verification_keys())
         .await
         .unwrap();
     assert!(report.is_clean(), "{}: {report:?}", t.backend);
@@ -389,7 +389,7 @@ async fn appends_continue_from_the_tip_and_notice_other_instances_on_postgres() 
     let expected = audit::root(60, &tree_of(&all)).unwrap();
     assert_eq!(first.audit_root(60).await.unwrap(), expected);
     let report = first
-        .audit_self_check(seal().verification_keys())
+        .audit_self_check(seal().published().verification_keys())
         .await
         .unwrap();
     assert!(report.is_clean(), "{report:?}");
@@ -594,7 +594,7 @@ async fn time_ranges_are_exact_when_times_are_out_of_order() {
             }
         }
         assert!(
-            db.audit_self_check(seal().verification_keys())
+            db.audit_self_check(seal().published().verification_keys())
                 .await
                 .unwrap()
                 .is_clean(),
@@ -642,7 +642,7 @@ async fn checkpoints_are_kept_and_must_match_the_log() {
         }
         assert_eq!(db.checkpoints().await.unwrap().len(), 3);
         let report = db
-            .audit_self_check(seal().verification_keys())
+            .audit_self_check(seal().published().verification_keys())
             .await
             .unwrap();
         assert!(report.is_clean(), "{report:?}");
@@ -677,7 +677,7 @@ async fn pruned_then_tampered(
             }
         }
         let clean = db
-            .audit_self_check(seal().verification_keys())
+            .audit_self_check(seal().published().verification_keys())
             .await
             .unwrap();
         assert!(clean.is_clean(), "{}: {clean:?}", t.backend);
@@ -697,7 +697,7 @@ async fn pruned_then_tampered(
                 .unwrap();
             assert_eq!(db.prune_audit_events_before(before).await.unwrap(), before);
             let clean = db
-                .audit_self_check(seal().verification_keys())
+                .audit_self_check(seal().published().verification_keys())
                 .await
                 .unwrap();
             assert!(clean.is_clean(), "{}: {clean:?}", t.backend);
@@ -707,7 +707,7 @@ async fn pruned_then_tampered(
             t.execute_raw(&statement).await;
         }
         let report = db
-            .audit_self_check(seal().verification_keys())
+            .audit_self_check(seal().published().verification_keys())
             .await
             .unwrap();
         out.push((t.backend, report));
@@ -898,7 +898,7 @@ async fn execute_raw_reports_affected_rows() {
                 .unwrap();
         assert_eq!(n, 2, "{}", t.backend);
         let report =
-            t.db.audit_self_check(seal().verification_keys())
+            t.db.audit_self_check(seal().published().verification_keys())
                 .await
                 .unwrap();
         assert_eq!(
@@ -1189,7 +1189,7 @@ async fn pruning_hides_old_events_and_keeps_the_tree_verifiable() {
         assert_eq!(root, audit::root(45, &tree_of(&all)).unwrap(), "{b}");
         db.save_checkpoint(&checkpoint(45, &root)).await.unwrap();
         let report = db
-            .audit_self_check(seal().verification_keys())
+            .audit_self_check(seal().published().verification_keys())
             .await
             .unwrap();
         // Pruned here by the store alone: the log holds no record of it.
@@ -1216,7 +1216,7 @@ async fn pruning_hides_old_events_and_keeps_the_tree_verifiable() {
             .await
             .unwrap();
         let report = db
-            .audit_self_check(seal().verification_keys())
+            .audit_self_check(seal().published().verification_keys())
             .await
             .unwrap();
         assert!(report.is_clean(), "{b}: {report:?}");
@@ -1360,7 +1360,7 @@ async fn prune_while_appending(t: &TestDb) {
         tokio::spawn(async move {
             for _ in 0..5 {
                 let report = db
-                    .audit_self_check(seal().verification_keys())
+                    .audit_self_check(seal().published().verification_keys())
                     .await
                     .unwrap();
                 assert!(report.is_clean(), "{report:?}");
@@ -1383,7 +1383,7 @@ async fn prune_while_appending(t: &TestDb) {
     assert_eq!(total, 100, "{}", t.backend);
     assert_eq!(db.audit_size().await.unwrap(), 260);
     let report = db
-        .audit_self_check(seal().verification_keys())
+        .audit_self_check(seal().published().verification_keys())
         .await
         .unwrap();
     assert!(report.is_clean(), "{}: {report:?}", t.backend);
@@ -1439,7 +1439,7 @@ async fn lost_postgres_is_unavailable() {
     let err = db.audit_root(1).await.unwrap_err();
     assert!(err.is_unavailable(), "{err:?}");
     let err = db
-        .audit_self_check(seal().verification_keys())
+        .audit_self_check(seal().published().verification_keys())
         .await
         .unwrap_err();
     assert!(err.is_unavailable(), "{err:?}");
@@ -1535,7 +1535,7 @@ async fn append_throughput_on_postgres() {
     }
     let started = Instant::now();
     let report =
-        t.db.audit_self_check(seal().verification_keys())
+        t.db.audit_self_check(seal().published().verification_keys())
             .await
             .unwrap();
     assert!(report.is_clean(), "{report:?}");
@@ -1708,13 +1708,13 @@ async fn self_check_detects_deleted_published_checkpoints() {
         };
         db.append_audit_events(&[record], seal()).await.unwrap();
         let clean = db
-            .audit_self_check(seal().verification_keys())
+            .audit_self_check(seal().published().verification_keys())
             .await
             .unwrap();
         assert!(clean.is_clean(), "{}: {clean:?}", t.backend);
         t.execute_raw("DELETE FROM audit_checkpoints").await;
         let report = db
-            .audit_self_check(seal().verification_keys())
+            .audit_self_check(seal().published().verification_keys())
             .await
             .unwrap();
         assert_eq!(

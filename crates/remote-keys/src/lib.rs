@@ -1,5 +1,7 @@
-//! Keys a peer publishes at a `jwks_uri`: a relying party's (client assertions, request
-//! objects) and an identity provider's (ID tokens).
+//! Keys a peer publishes at a `jwks_uri`: at the hub, a relying party's (client
+//! assertions, request objects), an identity provider's (ID tokens) and a matching
+//! service's (its signed answers); at a matching service, the hub's (signed requests).
+//! One cache for all of them, so they follow a peer's key rotation alike.
 //!
 //! They are cached: refreshed after the response's `Cache-Control` max-age (bounded,
 //! default one hour), refetched early when a token names a key id not seen yet (rotation)
@@ -19,24 +21,30 @@ const MAX_JWKS_BYTES: usize = 64 * 1024;
 
 /// Why the peer's keys could not be had (not: why a token was rejected).
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum KeysError {
+pub enum KeysError {
+    /// The peer has neither `jwks` nor `jwks_uri` (a configuration the caller allowed).
     #[error("no jwks configured")]
     NotConfigured,
+    /// The fetch failed (connection, timeout, HTTP status).
     #[error("jwks_uri unreachable: {0}")]
     Unreachable(#[from] reqwest::Error),
+    /// The document is larger than the cache accepts.
     #[error("jwks_uri document too large")]
     TooLarge,
+    /// The document is not a usable JWKS.
     #[error("jwks invalid: {0}")]
     Invalid(#[from] token::TokenError),
+    /// Keys configured inline could not be used (reported by the caller).
     #[error("jwks invalid: {0}")]
     Unusable(String),
+    /// The last fetch failed less than [`JwksTiming::min_refetch`] ago.
     #[error("jwks_uri failed recently; not retried yet")]
     CoolingDown,
 }
 
 /// Why a JWT the peer signed was not accepted.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum JwtError {
+pub enum JwtError {
     /// The peer's keys are unavailable.
     #[error("{0}")]
     Keys(#[from] KeysError),
@@ -47,14 +55,14 @@ pub(crate) enum JwtError {
 
 /// How long keys from a `jwks_uri` are trusted and how often it may be fetched.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct JwksTiming {
+pub struct JwksTiming {
     /// Used when the response has no `Cache-Control: max-age`.
-    pub(crate) default_max_age: Duration,
+    pub default_max_age: Duration,
     /// Bounds applied to the response's max-age.
-    pub(crate) min_max_age: Duration,
-    pub(crate) max_max_age: Duration,
+    pub min_max_age: Duration,
+    pub max_max_age: Duration,
     /// Shortest time between two fetches not due to expiry (unknown key ids, failures).
-    pub(crate) min_refetch: Duration,
+    pub min_refetch: Duration,
 }
 
 impl Default for JwksTiming {
@@ -90,7 +98,7 @@ impl JwksTiming {
 
 /// Keys fetched from a `jwks_uri`, with the cache state.
 #[derive(Debug)]
-pub(crate) struct RemoteJwks {
+pub struct RemoteJwks {
     uri: Url,
     timing: JwksTiming,
     max_bytes: usize,
@@ -113,7 +121,8 @@ struct Current {
 }
 
 impl RemoteJwks {
-    pub(crate) fn new(uri: Url, timing: JwksTiming) -> Self {
+    /// A cache of `uri`'s keys, empty until first used.
+    pub fn new(uri: Url, timing: JwksTiming) -> Self {
         Self {
             uri,
             timing,
@@ -123,22 +132,19 @@ impl RemoteJwks {
     }
 
     /// Accepts JWKS documents of up to `max_bytes`.
-    pub(crate) fn with_max_bytes(mut self, max_bytes: usize) -> Self {
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
         self.max_bytes = max_bytes;
         self
     }
 
-    pub(crate) fn uri(&self) -> &Url {
+    /// Where the keys come from.
+    pub fn uri(&self) -> &Url {
         &self.uri
     }
 
     /// Keys fetched from this `jwks_uri` by another request (an identity provider's
     /// discovery fetches its JWKS), with that response's headers: held as if fetched here.
-    pub(crate) async fn offer(
-        &self,
-        keys: token::VerificationKeys,
-        headers: &reqwest::header::HeaderMap,
-    ) {
+    pub async fn offer(&self, keys: token::VerificationKeys, headers: &reqwest::header::HeaderMap) {
         let stale_at = Instant::now() + self.timing.max_age(headers);
         self.state.lock().await.current = Some(Current {
             keys: Arc::new(keys),
@@ -149,7 +155,7 @@ impl RemoteJwks {
     /// Verifies a JWT the peer signed: algorithm allow-list, signature, `exp`, and `iss` /
     /// `aud` as `expect` says. A key id not in the cached keys triggers one (rate-limited)
     /// refetch.
-    pub(crate) async fn verify<C: serde::de::DeserializeOwned>(
+    pub async fn verify<C: serde::de::DeserializeOwned>(
         &self,
         http: &reqwest::Client,
         jwt: &str,
@@ -174,7 +180,7 @@ impl RemoteJwks {
     /// Fetches for unknown key ids, and any fetch after a failure, happen at most once
     /// per `min_refetch`: what an attacker can trigger is bounded. A failed refresh
     /// keeps the last good keys.
-    pub(crate) async fn keys(
+    pub async fn keys(
         &self,
         http: &reqwest::Client,
         unknown_kid: bool,
@@ -245,76 +251,18 @@ impl RemoteJwks {
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
+
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     #![allow(clippy::unwrap_used)]
 
+    use super::test_support::{signed_by, start, timing, Published, ANY};
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Mutex as StdMutex;
+    use std::sync::atomic::Ordering;
 
-    use actix_web::{web, App, HttpResponse, HttpServer};
-
-    /// A JWKS endpoint the test controls: the document (or a 500 when `None`), the
-    /// `Cache-Control` header, and a count of fetches.
-    #[derive(Default)]
-    pub(crate) struct Published {
-        pub(crate) jwks: StdMutex<Option<serde_json::Value>>,
-        pub(crate) cache_control: StdMutex<Option<String>>,
-        pub(crate) fetches: AtomicUsize,
-    }
-
-    async fn serve(published: web::Data<Published>) -> HttpResponse {
-        published.fetches.fetch_add(1, Ordering::SeqCst);
-        let jwks = published.jwks.lock().unwrap().clone();
-        let cache_control = published.cache_control.lock().unwrap().clone();
-        match jwks {
-            Some(jwks) => {
-                let mut r = HttpResponse::Ok();
-                if let Some(cc) = cache_control {
-                    r.insert_header(("cache-control", cc));
-                }
-                r.json(jwks)
-            }
-            None => HttpResponse::InternalServerError().finish(),
-        }
-    }
-
-    pub(crate) fn start(published: web::Data<Published>) -> Url {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = Url::parse(&format!("http://{}/jwks", listener.local_addr().unwrap())).unwrap();
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(published.clone())
-                .route("/jwks", web::get().to(serve))
-        })
-        .workers(1)
-        .listen(listener)
-        .unwrap()
-        .run();
-        tokio::spawn(server);
-        url
-    }
-
-    pub(crate) fn timing(min_refetch_ms: u64) -> JwksTiming {
-        JwksTiming {
-            default_max_age: Duration::from_secs(3600),
-            min_max_age: Duration::from_millis(1),
-            max_max_age: Duration::from_secs(3600),
-            min_refetch: Duration::from_millis(min_refetch_ms),
-        }
-    }
-
-    pub(crate) fn signed_by(key: &token::SigningKey) -> String {
-        key.sign(&serde_json::json!({"exp": 4_000_000_000u64}))
-            .unwrap()
-    }
-
-    pub(crate) const ANY: token::Expect = token::Expect {
-        issuer: None,
-        audience: Vec::new(),
-        leeway_secs: 0,
-    };
+    use actix_web::web;
 
     #[test]
     fn max_age_comes_from_cache_control_within_bounds() {
