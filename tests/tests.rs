@@ -11,6 +11,7 @@ mod util;
 mod attacks;
 mod browser;
 mod browser_security;
+mod expiry;
 mod interop;
 mod journey;
 mod key_rotation;

@@ -43,6 +43,62 @@ pub struct Settings {
     pub rate_limits: RateLimitSettings,
     #[serde(default)]
     pub circuit_breaker: CircuitBreakerSettings,
+    #[serde(default)]
+    pub keys: KeySettings,
+    #[serde(default)]
+    pub expiry: ExpirySettings,
+}
+
+/// The signing keys' rotation policy. A key has no expiry of its own; this is the age at
+/// which operators are told to rotate it (docs/operations.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySettings {
+    /// Days after its creation at which the current signing key is due for rotation.
+    #[serde(default = "default_rotate_after_days")]
+    pub rotate_after_days: u64,
+}
+
+fn default_rotate_after_days() -> u64 {
+    90
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        Self {
+            rotate_after_days: default_rotate_after_days(),
+        }
+    }
+}
+
+/// Warnings ahead of expiry (keys, certificates): a `warn` log line per item this close
+/// to its expiry, at start and then every `check_interval_secs`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpirySettings {
+    /// Items expiring within this many days are logged as warnings.
+    #[serde(default = "default_warn_days")]
+    pub warn_days: u64,
+    /// How often the items are checked again.
+    #[serde(default = "default_expiry_check_interval")]
+    pub check_interval_secs: u64,
+}
+
+fn default_warn_days() -> u64 {
+    30
+}
+
+fn default_expiry_check_interval() -> u64 {
+    3600
+}
+
+impl Default for ExpirySettings {
+    fn default() -> Self {
+        Self {
+            warn_days: default_warn_days(),
+            check_interval_secs: default_expiry_check_interval(),
+        }
+    }
 }
 
 /// The verification log.
@@ -695,6 +751,11 @@ impl Settings {
         }
         if let Err(e) = audit::KeyName::new(&self.log_origin()) {
             return bad(format!("audit.origin: {e}"));
+        }
+        if self.keys.rotate_after_days == 0 || self.expiry.check_interval_secs == 0 {
+            return bad(
+                "keys.rotate_after_days and expiry.check_interval_secs must be at least 1".into(),
+            );
         }
         if self.server.tls.is_some() && self.server.public_url.scheme() != "https" {
             return bad("server.tls is set but server.public_url is not https".into());

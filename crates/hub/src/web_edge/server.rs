@@ -36,8 +36,17 @@ impl Application {
     pub async fn build(settings: Settings, listener: TcpListener) -> Result<Self, StartError> {
         let hub = Hub::build(settings).await?;
         let port = listener.local_addr()?.port();
+        let expiries = hub.expiries.clone();
+        let expiry_check = Duration::from_secs(hub.settings.expiry.check_interval_secs);
+        if let Some(tls) = &hub.settings.server.tls {
+            // Unreadable, the certificate stops `serve` below with its own message.
+            if let Ok(certificate) = crate::expiry::tls_certificate(&tls.cert_path) {
+                expiries.track([certificate]);
+            }
+        }
         tokio::spawn(crate::verification_log::checkpoints::run(hub.log.clone()));
         let server = serve(hub, listener)?;
+        tokio::spawn(crate::expiry::run(expiries, expiry_check));
         Ok(Self { port, server })
     }
 
