@@ -20,6 +20,7 @@ mod load_generator;
 mod logs;
 mod match_batch;
 mod matching_service;
+mod ops_kit;
 mod pages;
 mod par_jar;
 mod protocol;
