@@ -8,7 +8,10 @@
 #      (unit tests of each crate, end-to-end journeys on the default in-process backends);
 #   3. HUB_TEST_BACKEND=postgres cargo test --workspace --locked --test tests "$@"
 #      (the end-to-end suite again, against PostgreSQL and Redis; without arguments the
-#      scale and proxy tests, which always use PostgreSQL and Redis, are skipped here).
+#      scale and proxy tests, which always use PostgreSQL and Redis, are skipped here);
+#   4. promtool check rules ops/prometheus/alerts.yml and its unit tests (alerts.test.yml),
+#      when promtool is on PATH (Debian's `prometheus` package); skipped with a message
+#      otherwise.
 # Arguments are passed to both cargo runs, e.g. `scripts/test.sh journey -- --nocapture`.
 # Both runs happen even if the first fails; the exit code is the first failure's.
 # Throwaway servers started here are stopped on exit; servers that were already running
@@ -75,5 +78,16 @@ echo "test.sh: HUB_TEST_BACKEND=postgres cargo test --workspace --locked --test 
 rc=0
 HUB_TEST_BACKEND=postgres "$CARGO" test --workspace --locked --test tests "${second[@]}" || rc=$?
 if ((status == 0)); then status=$rc; fi
+
+# The alert rules as Prometheus reads them (tests/ops_kit.rs checks their metric names).
+if command -v promtool >/dev/null 2>&1; then
+    echo "test.sh: promtool check rules / test rules on ops/prometheus/" >&2
+    rc=0
+    { promtool check rules ops/prometheus/alerts.yml &&
+        promtool test rules ops/prometheus/alerts.test.yml; } >&2 || rc=$?
+    if ((status == 0)); then status=$rc; fi
+else
+    echo "test.sh: promtool not found: skipping the alert rules check (apt-get install prometheus)" >&2
+fi
 
 exit "$status"

@@ -490,3 +490,31 @@ async fn the_cli_changes_the_registry_of_a_running_hub() {
     assert!(!ok);
     assert!(err.contains("refused the operator's credentials"), "{err}");
 }
+
+/// An identity provider's certification end date, set through the API, is exported
+/// among the expiries (and warned about ahead of time).
+#[tokio::test]
+async fn an_identity_providers_certification_end_is_an_expiry_metric() {
+    let hub = spawn_hub_with(Options {
+        settings: Some(json!({"expiry": {"check_interval_secs": 1}})),
+        ..Default::default()
+    })
+    .await;
+    let (status, body) = hub
+        .admin(
+            "PATCH",
+            &format!("/identity-providers/{IDP_MAIN}"),
+            Some(json!({"certified_until": "2031-01-01T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let series =
+        format!("hub_expiry_timestamp_seconds{{kind=\"idp_certification\",subject=\"{IDP_MAIN}\"}} 1924992000");
+    for _ in 0..40 {
+        if hub.get_text("/metrics").await.contains(&series) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no {series} in /metrics");
+}

@@ -9,6 +9,14 @@ use crate::util::*;
 /// that trusts only that certificate.
 async fn spawn_tls_hub() -> (TestHub, reqwest::Client) {
     let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    spawn_tls_hub_with(certified).await
+}
+
+/// A hub at `https://127.0.0.1:PORT` serving `certified` (which must name 127.0.0.1),
+/// and a client that trusts only that certificate.
+pub async fn spawn_tls_hub_with(
+    certified: rcgen::CertifiedKey<rcgen::KeyPair>,
+) -> (TestHub, reqwest::Client) {
     let (listener, http_origin) = free_listener();
     let issuer = http_origin.replace("http://", "https://");
     let data_dir = tempfile::tempdir().unwrap();

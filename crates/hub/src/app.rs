@@ -8,6 +8,7 @@ use store::{Database, LogSeal, MemorySessionStore, RedisSessionStore, SessionSto
 use url::Url;
 
 use crate::config::Settings;
+use crate::expiry::Expiries;
 use crate::identity_provider::client::IdpClient;
 use crate::journey::engine::Journeys;
 use crate::journey::matching_step::Matcher;
@@ -57,6 +58,7 @@ pub struct Hub {
     pub(crate) db: Database,
     pub(crate) sessions: Arc<dyn SessionStore>,
     pub(crate) metrics: Metrics,
+    pub(crate) expiries: Arc<Expiries>,
 }
 
 impl Hub {
@@ -66,6 +68,13 @@ impl Hub {
         let db = Database::open_with(&settings.database.url, settings.database_options()).await?;
         db.require_current_schema().await?;
         let (signing_keys, pairwise) = load_or_create_keys(&settings)?;
+        let metrics = Metrics::new();
+        metrics.pool_capacity(settings.database.max_connections);
+        let expiries = Arc::new(Expiries::new(
+            metrics.expiry_gauge(),
+            settings.expiry.warn_days,
+        ));
+        expiries.track(signing_key_expiry(&settings, &signing_keys));
         let keys = token::LiveKeys::new(signing_keys)?;
         let seal = LogSeal::new(keys.clone());
         let note = Arc::new(log_note_signer(&settings)?);
@@ -76,10 +85,15 @@ impl Hub {
             settings.audit.instance.clone().unwrap_or_else(|| {
                 format!("hub-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
             });
-        let trail = AuditTrail::start(db.clone(), seal.clone(), instance, settings.audit.max_batch);
+        let trail = AuditTrail::start(
+            db.clone(),
+            seal.clone(),
+            instance,
+            settings.audit.max_batch,
+            metrics.audit_append(),
+        );
         let sessions = session_store(&settings).await?;
         let http = outbound_http(&settings)?;
-        let metrics = Metrics::new();
         let issuer = settings
             .server
             .public_url
@@ -142,9 +156,33 @@ impl Hub {
             db,
             sessions,
             metrics,
+            expiries,
             settings,
         })
     }
+
+    /// The expiries this instance exports and warns about (`crate::expiry`): parts that
+    /// know of more (IdP certifications, RP keys) add theirs with `Expiries::track`.
+    pub fn expiries(&self) -> &Arc<Expiries> {
+        &self.expiries
+    }
+}
+
+/// The current signing key's due rotation, if its creation time is known.
+pub(crate) fn signing_key_expiry(
+    settings: &Settings,
+    keys: &token::SigningKeys,
+) -> Option<crate::expiry::Expiry> {
+    let created = keys.current_created_at()?;
+    let created = created
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_secs()).ok())?;
+    Some(crate::expiry::signing_key(
+        keys.current().kid(),
+        created,
+        settings.keys.rotate_after_days,
+    ))
 }
 
 async fn session_store(settings: &Settings) -> Result<Arc<dyn SessionStore>, StartError> {

@@ -51,6 +51,38 @@ pub struct Settings {
     pub circuit_breaker: CircuitBreakerSettings,
     #[serde(default)]
     pub keys: KeySettings,
+    #[serde(default)]
+    pub expiry: ExpirySettings,
+}
+
+/// Warnings ahead of expiry (keys, certificates): a `warn` log line per item this close
+/// to its expiry, at start and then every `check_interval_secs`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpirySettings {
+    /// Items expiring within this many days are logged as warnings.
+    #[serde(default = "default_warn_days")]
+    pub warn_days: u64,
+    /// How often the items are checked again.
+    #[serde(default = "default_expiry_check_interval")]
+    pub check_interval_secs: u64,
+}
+
+fn default_warn_days() -> u64 {
+    30
+}
+
+fn default_expiry_check_interval() -> u64 {
+    3600
+}
+
+impl Default for ExpirySettings {
+    fn default() -> Self {
+        Self {
+            warn_days: default_warn_days(),
+            check_interval_secs: default_expiry_check_interval(),
+        }
+    }
 }
 
 /// The verification log.
@@ -372,6 +404,14 @@ pub struct KeySettings {
     /// then change only at a restart).
     #[serde(default = "default_key_reload_interval")]
     pub reload_interval_secs: u64,
+    /// Days after its creation at which the current signing key is due for rotation (a
+    /// key has no expiry of its own; expiry warnings count towards this).
+    #[serde(default = "default_rotate_after_days")]
+    pub rotate_after_days: u64,
+}
+
+fn default_rotate_after_days() -> u64 {
+    90
 }
 
 fn default_key_reload_interval() -> u64 {
@@ -382,6 +422,7 @@ impl Default for KeySettings {
     fn default() -> Self {
         Self {
             reload_interval_secs: default_key_reload_interval(),
+            rotate_after_days: default_rotate_after_days(),
         }
     }
 }
@@ -756,6 +797,11 @@ impl Settings {
         }
         if let Err(e) = audit::KeyName::new(&self.log_origin()) {
             return bad(format!("audit.origin: {e}"));
+        }
+        if self.keys.rotate_after_days == 0 || self.expiry.check_interval_secs == 0 {
+            return bad(
+                "keys.rotate_after_days and expiry.check_interval_secs must be at least 1".into(),
+            );
         }
         if self.server.tls.is_some() && self.server.public_url.scheme() != "https" {
             return bad("server.tls is set but server.public_url is not https".into());

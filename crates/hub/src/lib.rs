@@ -6,6 +6,7 @@
 pub mod app;
 mod clock;
 pub mod config;
+pub mod expiry;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;

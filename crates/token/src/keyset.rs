@@ -15,13 +15,17 @@
 //! `signing-key.p8` is the file name the hub has always used, so a deployment
 //! made before rotation existed loads unchanged (with no next key until
 //! `init` or a first [`SigningKeys::rotate`] stages one).
+//!
+//! Each key the hub creates is also recorded with its creation time
+//! ([`crate::CREATED_FILE`]), so that operators can be told when the current key is
+//! due for rotation.
 
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::{keyfile, SigningKey, TokenError};
+use crate::{key_created, keyfile, SigningKey, TokenError};
 
 /// The current key: the only one that signs.
 pub const CURRENT_KEY_FILE: &str = "signing-key.p8";
@@ -34,6 +38,8 @@ pub const PREVIOUS_KEY_FILE: &str = "signing-key.previous.p8";
 /// previous one (published in the JWKS only). `Debug` prints kids only.
 pub struct SigningKeys {
     current: SigningKey,
+    /// When the current key was created, if known.
+    current_created: Option<SystemTime>,
     next: Option<SigningKey>,
     previous: Option<SigningKey>,
 }
@@ -66,6 +72,7 @@ impl SigningKeys {
     pub fn generate() -> Result<Self, TokenError> {
         Ok(Self {
             current: SigningKey::generate()?,
+            current_created: Some(SystemTime::now()),
             next: Some(SigningKey::generate()?),
             previous: None,
         })
@@ -78,15 +85,15 @@ impl SigningKeys {
     /// provisioned before rotation existed. Any existing file that is unusable
     /// is an error ([`TokenError::BadKeyFile`]), never overwritten.
     pub fn load_or_generate(dir: &Path) -> Result<Self, TokenError> {
-        let current_path = dir.join(CURRENT_KEY_FILE);
-        let fresh = !exists(&current_path)?;
-        let current = SigningKey::load_or_generate(&current_path)?;
+        let fresh = !exists(&dir.join(CURRENT_KEY_FILE))?;
+        let current = load_or_create(dir, CURRENT_KEY_FILE)?;
         let next = if fresh {
-            Some(SigningKey::load_or_generate(&dir.join(NEXT_KEY_FILE))?)
+            Some(load_or_create(dir, NEXT_KEY_FILE)?)
         } else {
             load_existing(&dir.join(NEXT_KEY_FILE))?
         };
         Ok(Self {
+            current_created: created_at(dir, &current),
             current,
             next,
             previous: load_existing(&dir.join(PREVIOUS_KEY_FILE))?,
@@ -112,6 +119,7 @@ impl SigningKeys {
             });
         };
         Ok(Self {
+            current_created: created_at(dir, &current),
             current,
             next,
             previous: load_existing(&dir.join(PREVIOUS_KEY_FILE))?,
@@ -121,9 +129,11 @@ impl SigningKeys {
     /// Creates whatever of the current and next keys is missing under `dir`
     /// (`hub keys init`), and loads the set.
     pub fn init(dir: &Path) -> Result<Self, TokenError> {
+        let current = load_or_create(dir, CURRENT_KEY_FILE)?;
         Ok(Self {
-            current: SigningKey::load_or_generate(&dir.join(CURRENT_KEY_FILE))?,
-            next: Some(SigningKey::load_or_generate(&dir.join(NEXT_KEY_FILE))?),
+            current_created: created_at(dir, &current),
+            current,
+            next: Some(load_or_create(dir, NEXT_KEY_FILE)?),
             previous: load_existing(&dir.join(PREVIOUS_KEY_FILE))?,
         })
     }
@@ -155,7 +165,7 @@ impl SigningKeys {
         let current_der = read(&current_path)?;
         let current = parse(&current_path, &current_der)?;
         let Some(next) = load_existing(&next_path)? else {
-            let next = SigningKey::load_or_generate(&next_path)?;
+            let next = load_or_create(dir, NEXT_KEY_FILE)?;
             return Ok(Rotation::NextStaged {
                 next: next.kid().to_owned(),
             });
@@ -174,7 +184,9 @@ impl SigningKeys {
 
         keyfile::replace(&previous_path, &current_der)?;
         keyfile::rename(&next_path, &current_path)?;
-        let fresh = SigningKey::load_or_generate(&next_path)?;
+        let fresh = load_or_create(dir, NEXT_KEY_FILE)?;
+        // The record is advisory: the rotation stands even if it cannot be tidied.
+        let _ = key_created::retain(dir, &[current.kid(), next.kid(), fresh.kid()]);
         Ok(Rotation::Rotated {
             retired,
             previous: current.kid().to_owned(),
@@ -198,6 +210,14 @@ impl SigningKeys {
     /// The key that signs everything the hub issues.
     pub fn current(&self) -> &SigningKey {
         &self.current
+    }
+
+    /// When the current key was created, so that its age can be held against a rotation
+    /// policy: as recorded when the hub created it ([`crate::CREATED_FILE`]), else (a key
+    /// from before that record existed) when its file was last written, which a rotation
+    /// keeps (the next key's file is renamed). `None` if neither is known.
+    pub fn current_created_at(&self) -> Option<SystemTime> {
+        self.current_created
     }
 
     /// The current key alone, for a holder that only signs: it cannot sign
@@ -255,6 +275,27 @@ fn io_err(path: &Path, source: std::io::Error) -> TokenError {
     }
 }
 
+/// The key in `dir/file`, created (and its creation recorded) if there is none.
+fn load_or_create(dir: &Path, file: &str) -> Result<SigningKey, TokenError> {
+    let path = dir.join(file);
+    let existed = exists(&path)?;
+    let key = SigningKey::load_or_generate(&path)?;
+    if !existed {
+        key_created::record(dir, key.kid(), SystemTime::now())?;
+    }
+    Ok(key)
+}
+
+/// When `key` (the one in `dir`'s current key file) was created: recorded, or its file's
+/// modification time.
+fn created_at(dir: &Path, key: &SigningKey) -> Option<SystemTime> {
+    key_created::recorded(dir, key.kid()).or_else(|| {
+        fs::metadata(dir.join(CURRENT_KEY_FILE))
+            .and_then(|m| m.modified())
+            .ok()
+    })
+}
+
 fn exists(path: &Path) -> Result<bool, TokenError> {
     path.try_exists().map_err(|e| io_err(path, e))
 }
@@ -294,6 +335,7 @@ mod tests {
     use super::*;
     use crate::{Expect, VerificationKeys};
     use std::os::unix::fs::PermissionsExt as _;
+    use std::time::UNIX_EPOCH;
 
     fn kids(jwks: &serde_json::Value) -> Vec<String> {
         jwks["keys"]
@@ -529,6 +571,38 @@ mod tests {
         let keys = SigningKeys::load_or_generate(dir.path()).expect("load");
         assert!(keys.previous().is_none());
         assert!(!kids(&keys.jwks()).contains(&first.current().kid().to_owned()));
+    }
+
+    #[test]
+    fn the_current_key_keeps_its_creation_time_through_a_rotation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let before = SystemTime::now() - Duration::from_secs(1);
+        let keys = SigningKeys::init(dir.path()).expect("init");
+        let created = keys.current_created_at().expect("recorded");
+        assert!(created >= before && created <= SystemTime::now());
+        // Pretend the next key was made long ago: the rotation promotes it with its age.
+        let next_kid = keys.next().expect("next").kid().to_owned();
+        let long_ago = UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+        key_created::record(dir.path(), &next_kid, long_ago).expect("record");
+        SigningKeys::rotate(dir.path(), Duration::ZERO).expect("rotate");
+        let rotated = SigningKeys::load_or_generate(dir.path()).expect("load");
+        assert_eq!(rotated.current().kid(), next_kid);
+        assert_eq!(rotated.current_created_at(), Some(long_ago));
+    }
+
+    #[test]
+    fn a_key_from_before_the_record_falls_back_to_its_file_time() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        SigningKey::load_or_generate(&dir.path().join(CURRENT_KEY_FILE)).expect("old");
+        let written = fs::metadata(dir.path().join(CURRENT_KEY_FILE))
+            .and_then(|m| m.modified())
+            .expect("mtime");
+        let keys = SigningKeys::load_or_generate(dir.path()).expect("load");
+        assert_eq!(keys.current_created_at(), Some(written));
+        assert!(
+            !dir.path().join(crate::CREATED_FILE).exists(),
+            "nothing written"
+        );
     }
 
     #[test]

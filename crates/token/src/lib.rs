@@ -8,6 +8,7 @@
 
 mod ed25519;
 mod error;
+mod key_created;
 mod keyfile;
 mod keyset;
 mod live;
@@ -18,6 +19,7 @@ mod verify;
 
 pub use ed25519::Ed25519Key;
 pub use error::TokenError;
+pub use key_created::CREATED_FILE;
 pub use keyset::{Rotation, SigningKeys, CURRENT_KEY_FILE, NEXT_KEY_FILE, PREVIOUS_KEY_FILE};
 pub use live::{KeyChange, KeySnapshot, LiveKeys};
 pub use pairwise::PairwiseSecret;

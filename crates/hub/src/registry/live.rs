@@ -163,6 +163,24 @@ impl LiveRegistry {
             .collect()
     }
 
+    /// The end dates of the active parties: identity providers' certifications
+    /// (`certified_until`), relying parties' inline keys with certificates.
+    pub(crate) fn expiries(&self) -> Vec<crate::expiry::Expiry> {
+        use crate::expiry::{Expiry, ExpiryKind};
+        let snapshot = self.current.load();
+        let idps = snapshot.identity_providers.iter().filter_map(|(_, idp)| {
+            Some(Expiry {
+                kind: ExpiryKind::IdpCertification,
+                subject: idp.settings.id.clone(),
+                expires_at: idp.settings.certified_until?.timestamp(),
+            })
+        });
+        let rps = snapshot.relying_parties.values().filter_map(|(_, rp)| {
+            crate::expiry::rp_keys(&rp.settings.client_id, rp.settings.jwks.as_ref()?)
+        });
+        idps.chain(rps).collect()
+    }
+
     /// How many active relying parties there are (for `Debug`).
     pub(crate) fn relying_party_count(&self) -> usize {
         self.current.load().relying_parties.len()

@@ -13,6 +13,7 @@ use store::{Database, LogSeal};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::journey::Journey;
+use crate::metrics::AuditAppendMetrics;
 
 /// The log could not be written; the step must not complete.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -40,6 +41,7 @@ struct Writer {
     seal: LogSeal,
     rx: mpsc::Receiver<Pending>,
     max_batch: usize,
+    metrics: AuditAppendMetrics,
 }
 
 impl std::fmt::Debug for Pending {
@@ -55,8 +57,15 @@ impl AuditTrail {
     /// append, on that caller's runtime: a request worker's event loop, where
     /// the database connections it opens then live too, so that appends,
     /// queries and their replies are not handed between threads.
-    /// Every append seals the log's head with `seal` (the hub's keys).
-    pub fn start(db: Database, seal: LogSeal, instance: String, max_batch: usize) -> Self {
+    /// Every append seals the log's head with `seal` (the hub's keys); each batch's
+    /// time and failure go to `metrics`.
+    pub fn start(
+        db: Database,
+        seal: LogSeal,
+        instance: String,
+        max_batch: usize,
+        metrics: AuditAppendMetrics,
+    ) -> Self {
         let max_batch = max_batch.max(1);
         let (tx, rx) = mpsc::channel(max_batch * 4);
         let writer = Writer {
@@ -64,6 +73,7 @@ impl AuditTrail {
             seal,
             rx,
             max_batch,
+            metrics,
         };
         Self {
             tx,
@@ -147,6 +157,7 @@ async fn write_batches(writer: Writer) {
         seal,
         mut rx,
         max_batch,
+        metrics,
     } = writer;
     while let Some(first) = rx.recv().await {
         // Let the requests already woken on this event loop run first: those that
@@ -169,11 +180,13 @@ async fn write_batches(writer: Writer) {
             events.extend(pending.events);
             waiting.push(pending.done);
         }
+        let started = std::time::Instant::now();
         let result = db
             .append_audit_events(&events, &seal)
             .await
             .map(|_| ())
             .map_err(|e| e.to_string());
+        metrics.appended(started, result.is_err());
         for done in waiting {
             let _ = done.send(result.clone());
         }
@@ -199,7 +212,14 @@ mod tests {
     async fn events_recorded_together_are_appended_in_order() {
         let db = Database::open("sqlite::memory:").await.unwrap();
         db.migrate().await.unwrap();
-        let trail = AuditTrail::start(db.clone(), LogSeal::generate().unwrap(), "test".into(), 16);
+        let metrics = crate::metrics::Metrics::new();
+        let trail = AuditTrail::start(
+            db.clone(),
+            LogSeal::generate().unwrap(),
+            "test".into(),
+            16,
+            metrics.audit_append(),
+        );
         let journey = journey();
         trail.record_all(Vec::new()).await.unwrap();
         assert!(logged_types(&db).await.is_empty(), "nothing to append");
@@ -216,6 +236,15 @@ mod tests {
                 EventType::Matching,
                 EventType::AssertionIssued
             ]
+        );
+        let exposed = metrics.render(store::PoolState::default());
+        assert!(
+            exposed.contains("hub_audit_append_duration_seconds_count 1"),
+            "one batch timed: {exposed}"
+        );
+        assert!(
+            exposed.contains("hub_audit_append_failures_total 0"),
+            "{exposed}"
         );
     }
 }

@@ -37,6 +37,14 @@ impl Application {
     pub async fn build(settings: Settings, listener: TcpListener) -> Result<Self, StartError> {
         let hub = Hub::build(settings).await?;
         let port = listener.local_addr()?.port();
+        let expiries = hub.expiries.clone();
+        let expiry_check = Duration::from_secs(hub.settings.expiry.check_interval_secs);
+        if let Some(tls) = &hub.settings.server.tls {
+            // Unreadable, the certificate stops `serve` below with its own message.
+            if let Ok(certificate) = crate::expiry::tls_certificate(&tls.cert_path) {
+                expiries.track([certificate]);
+            }
+        }
         tokio::spawn(crate::verification_log::checkpoints::run(hub.log.clone()));
         tokio::spawn(crate::registry::live::follow(
             hub.registrar.registry.clone(),
@@ -50,7 +58,9 @@ impl Application {
                 Duration::from_secs(reload_every),
             ));
         }
+        let refresh = expiry_sources(&hub);
         let server = serve(hub, listener)?;
+        tokio::spawn(crate::expiry::run(expiries, expiry_check, refresh));
         Ok(Self { port, server })
     }
 
@@ -66,6 +76,28 @@ impl Application {
     /// The server handle, for callers that spawn it.
     pub fn into_server(self) -> Server {
         self.server
+    }
+}
+
+/// What the expiry check reads again each time: the signing key in use (it rotates
+/// without a restart) and the registry's parties.
+fn expiry_sources(hub: &Hub) -> impl Fn(&crate::expiry::Expiries) + Send + 'static {
+    let registry = hub.registrar.registry.clone();
+    let keys_dir = crate::app::keys_dir(&hub.settings);
+    let settings = hub.settings.clone();
+    move |expiries| {
+        if let Ok(keys) = token::SigningKeys::load(&keys_dir) {
+            let key = crate::app::signing_key_expiry(&settings, &keys);
+            expiries.replace(crate::expiry::ExpiryKind::SigningKey, key);
+        }
+        let parties = registry.expiries();
+        for kind in [
+            crate::expiry::ExpiryKind::IdpCertification,
+            crate::expiry::ExpiryKind::RpKey,
+        ] {
+            let of_kind = parties.iter().filter(|e| e.kind == kind).cloned();
+            expiries.replace(kind, of_kind.collect::<Vec<_>>());
+        }
     }
 }
 
