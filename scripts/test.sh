@@ -8,7 +8,8 @@
 #      (unit tests of each crate, end-to-end journeys on the default in-process backends);
 #   3. HUB_TEST_BACKEND=postgres cargo test --workspace --locked --test tests "$@"
 #      (the end-to-end suite again, against PostgreSQL and Redis; without arguments the
-#      scale and proxy tests, which always use PostgreSQL and Redis, are skipped here);
+#      scale, proxy and fleet key-rotation tests, which always use PostgreSQL and Redis,
+#      are skipped here);
 #   4. promtool check rules ops/prometheus/alerts.yml and its unit tests (alerts.test.yml),
 #      when promtool is on PATH (Debian's `prometheus` package); skipped with a message
 #      otherwise.
@@ -70,10 +71,10 @@ status=0
 echo "test.sh: cargo test --workspace --all-targets --locked $*" >&2
 "$CARGO" test --workspace --all-targets --locked "$@" || status=$?
 
-# The second run repeats the journey suite on PostgreSQL + Redis; the scale and proxy
-# tests always use those already, so they are not run twice.
+# The second run repeats the journey suite on PostgreSQL + Redis; the scale, proxy and
+# fleet key-rotation tests always use those already, so they are not run twice.
 second=("$@")
-if ((${#second[@]} == 0)); then second=(-- --skip scale:: --skip proxy::); fi
+if ((${#second[@]} == 0)); then second=(-- --skip scale:: --skip proxy:: --skip key_rotation::a_fleet); fi
 echo "test.sh: HUB_TEST_BACKEND=postgres cargo test --workspace --locked --test tests ${second[*]}" >&2
 rc=0
 HUB_TEST_BACKEND=postgres "$CARGO" test --workspace --locked --test tests "${second[@]}" || rc=$?
