@@ -219,8 +219,8 @@ const MIXED_METHODS: &str = "Use exactly one client authentication method";
 /// `private_key_jwt`), at `/token` and `/par` alike; a request using more than one method
 /// is `invalid_request`. Every refusal is recorded in the verification log as
 /// `request_rejected`.
-pub(crate) async fn authenticate<'h>(
-    op: &'h OpenIdProvider,
+pub(crate) async fn authenticate(
+    op: &OpenIdProvider,
     req: &HttpRequest,
     credentials: ClientCredentials<'_>,
 ) -> Result<Arc<RelyingParty>, OAuthError> {
@@ -237,8 +237,8 @@ pub(crate) async fn authenticate<'h>(
     }
 }
 
-async fn identify<'h>(
-    op: &'h OpenIdProvider,
+async fn identify(
+    op: &OpenIdProvider,
     req: &HttpRequest,
     credentials: ClientCredentials<'_>,
 ) -> Result<Arc<RelyingParty>, Refusal> {
@@ -287,8 +287,8 @@ async fn identify<'h>(
     private_key_jwt(op, credentials.client_id, assertion).await
 }
 
-async fn private_key_jwt<'h>(
-    op: &'h OpenIdProvider,
+async fn private_key_jwt(
+    op: &OpenIdProvider,
     client_id: Option<&str>,
     assertion: &str,
 ) -> Result<Arc<RelyingParty>, Refusal> {
