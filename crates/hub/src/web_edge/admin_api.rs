@@ -12,11 +12,11 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use audit::EventType;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use store::SessionStore;
 
-use super::token_endpoint::{basic_credentials, OAuthError};
+use super::service_clients::{self, ApiError, ServiceClient};
+use super::token_endpoint::OAuthError;
 use crate::config::OperatorSettings;
 use crate::registry::admin::{AdminError, Registrar};
 use crate::registry::{Entry, Registrable, Registration, Status};
@@ -40,14 +40,6 @@ impl AdminApi {
     }
 }
 
-/// What an operator's access token stands for (stored beside auditors' grants, whose
-/// form it shares: an operator's grant limits no relying parties).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct OperatorGrant {
-    client_id: String,
-    scopes: Vec<String>,
-}
-
 /// `grant_type=client_credentials` at `/token` for operators' clients.
 pub(crate) async fn operator_token(
     admin: &AdminApi,
@@ -55,153 +47,47 @@ pub(crate) async fn operator_token(
     scope: Option<&str>,
 ) -> Result<HttpResponse, OAuthError> {
     let trail = &admin.registrar.trail;
-    let known = basic_credentials(req).and_then(|(id, secret)| {
-        admin.operators.iter().find(|o| {
-            o.client_id == id
-                && token::secrets_equal(o.client_secret.expose().as_bytes(), secret.as_bytes())
-        })
+    let operators = admin.operators.iter().map(|o| ServiceClient {
+        client_id: &o.client_id,
+        secret: &o.client_secret,
+        scopes: &o.scopes,
+        rps: None,
     });
-    let Some(operator) = known else {
+    let Some(operator) = service_clients::authenticated(req, operators) else {
         trail.rejected(None, None, "operator_auth_failed").await;
         return Err(OAuthError::invalid_client("Client authentication failed"));
     };
-    let scopes: Vec<String> = match scope {
-        Some(s) => s.split_whitespace().map(str::to_owned).collect(),
-        None => operator.scopes.clone(),
-    };
-    if scopes.iter().any(|s| !operator.scopes.contains(s)) {
-        return Err(OAuthError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_scope",
-            "Scope not allowed for this client",
-        ));
-    }
-    let grant = OperatorGrant {
-        client_id: operator.client_id.clone(),
-        scopes: scopes.clone(),
-    };
-    let access_token = token::random_opaque(32);
-    let json = serde_json::to_string(&grant).map_err(|_| OAuthError::unavailable())?;
-    admin
-        .sessions
-        .put(
-            super::audit_api::CLIENT_TOKENS,
-            &access_token,
-            json,
-            admin.token_ttl,
-        )
-        .await
-        .map_err(|_| OAuthError::unavailable())?;
     let mut event = trail.event(EventType::OperatorTokenIssued);
-    event.actor = Some(operator.client_id.clone());
-    trail
-        .record(event)
-        .await
-        .map_err(|_| OAuthError::unavailable())?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("cache-control", "no-store"))
-        .json(json!({
-            "access_token": access_token,
-            "token_type": "Bearer",
-            "expires_in": admin.token_ttl.as_secs(),
-            "scope": scopes.join(" "),
-        })))
+    event.actor = Some(operator.client_id.to_owned());
+    service_clients::issue(
+        &admin.sessions,
+        trail,
+        operator,
+        scope,
+        admin.token_ttl,
+        event,
+    )
+    .await
 }
-
-/// Errors of the admin API, as JSON.
-#[derive(Debug)]
-pub(crate) struct ApiError(StatusCode, &'static str, String);
 
 impl From<AdminError> for ApiError {
     fn from(e: AdminError) -> Self {
-        let status = match &e {
+        let (status, error) = match &e {
             AdminError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             AdminError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AdminError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            AdminError::Unavailable(_) => {
-                tracing::error!(error = %e, "admin API unavailable");
-                (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
-            }
+            AdminError::Unavailable(_) => return ApiError::unavailable(e),
         };
-        Self(status.0, status.1, e.to_string())
+        ApiError::new(status, error, e.to_string())
     }
 }
 
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.1, self.2)
-    }
-}
-
-impl std::error::Error for ApiError {}
-
-impl actix_web::ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        self.0
-    }
-    fn error_response(&self) -> HttpResponse {
-        let mut r = HttpResponse::build(self.0);
-        if self.0 == StatusCode::UNAUTHORIZED {
-            r.insert_header(("www-authenticate", "Bearer realm=\"admin\""));
-        }
-        if self.0 == StatusCode::FORBIDDEN {
-            r.insert_header((
-                "www-authenticate",
-                "Bearer error=\"insufficient_scope\", scope=\"admin\"",
-            ));
-        }
-        r.insert_header(("cache-control", "no-store"))
-            .json(json!({"error": self.1, "error_description": self.2}))
-    }
-}
-
-/// The operator calling: 401 without a valid token, 403 without the `admin` scope; each
-/// refusal is logged.
+/// The operator calling (its client id): 401 without a valid token, 403 without the
+/// `admin` scope; each refusal is logged.
 async fn operator(admin: &AdminApi, req: &HttpRequest) -> Result<String, ApiError> {
-    let result = operator_grant(admin, req).await;
-    if let Err(ApiError(status, ..)) = &result {
-        let outcome = match *status {
-            StatusCode::UNAUTHORIZED => Some("operator_token_invalid"),
-            StatusCode::FORBIDDEN => Some("operator_scope_insufficient"),
-            _ => None,
-        };
-        if let Some(outcome) = outcome {
-            admin.registrar.trail.rejected(None, None, outcome).await;
-        }
-    }
-    result
-}
-
-async fn operator_grant(admin: &AdminApi, req: &HttpRequest) -> Result<String, ApiError> {
-    let unauthorized = || {
-        ApiError(
-            StatusCode::UNAUTHORIZED,
-            "invalid_token",
-            "A valid bearer token is required".into(),
-        )
-    };
-    let token = req
-        .headers()
-        .get("authorization")
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or_else(unauthorized)?;
-    let json = admin
-        .sessions
-        .get(super::audit_api::CLIENT_TOKENS, token)
-        .await
-        .map_err(|e| ApiError::from(AdminError::Unavailable(e.to_string())))?
-        .ok_or_else(unauthorized)?;
-    let grant: OperatorGrant = serde_json::from_str(&json)
-        .map_err(|e| ApiError::from(AdminError::Unavailable(e.to_string())))?;
-    if !grant.scopes.iter().any(|s| s == ADMIN_SCOPE) {
-        return Err(ApiError(
-            StatusCode::FORBIDDEN,
-            "insufficient_scope",
-            "The admin scope is required".into(),
-        ));
-    }
+    let refusals = ["operator_token_invalid", "operator_scope_insufficient"];
+    let trail = &admin.registrar.trail;
+    let grant = service_clients::grant(&admin.sessions, trail, req, ADMIN_SCOPE, refusals).await?;
     Ok(grant.client_id)
 }
 
@@ -224,7 +110,7 @@ fn view<S: Registrable>(entry: &Entry<S>) -> Value {
 
 fn json_body(body: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
-        ApiError(
+        ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             format!("the body is not JSON: {e}"),
@@ -293,7 +179,7 @@ pub(crate) async fn set_status<S: Registration + 'static>(
         "enable" => Status::Active,
         "retire" => Status::Retired,
         _ => {
-            return Err(ApiError(
+            return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 "not_found",
                 format!("no action {action:?}"),

@@ -4,34 +4,24 @@
 //! `audit:read`). An auditor limited to some relying parties sees only their events: in
 //! queries, exports and inclusion proofs alike.
 
-use std::time::Duration;
-
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use audit::EventType;
 use futures::stream::{self, StreamExt};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use store::AuditFilter;
 
-use super::token_endpoint::{basic_credentials, OAuthError};
+use super::service_clients::{self, ApiError, ClientGrant, ServiceClient};
+use super::token_endpoint::OAuthError;
 use crate::verification_log::checkpoints as log_checkpoints;
 use crate::verification_log::VerificationLog;
 
-/// Where the access tokens of client-credentials clients (auditors, operators) are kept:
-/// one place, so a token shown to the wrong API is refused for its scope (403).
-pub(crate) const CLIENT_TOKENS: &str = "auditor_token";
 const READ_SCOPE: &str = "audit:read";
 const PAGE: u32 = 500;
 
 /// What an auditor's access token stands for.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct AuditorGrant {
-    client_id: String,
-    scopes: Vec<String>,
-    /// `None`: every relying party.
-    rps: Option<Vec<String>>,
-}
+type AuditorGrant = ClientGrant;
 
 /// `grant_type=client_credentials` at `/token` for auditor clients.
 pub(crate) async fn auditor_token(
@@ -39,152 +29,43 @@ pub(crate) async fn auditor_token(
     req: &HttpRequest,
     scope: Option<&str>,
 ) -> Result<HttpResponse, OAuthError> {
-    let known = basic_credentials(req).and_then(|(id, secret)| {
-        log.auditors.iter().find(|a| {
-            a.client_id == id
-                && token::secrets_equal(a.client_secret.expose().as_bytes(), secret.as_bytes())
-        })
+    let auditors = log.auditors.iter().map(|a| ServiceClient {
+        client_id: &a.client_id,
+        secret: &a.client_secret,
+        scopes: &a.scopes,
+        rps: a.rps.as_deref(),
     });
-    let Some(auditor) = known else {
+    let Some(auditor) = service_clients::authenticated(req, auditors) else {
         log.trail.rejected(None, None, "auditor_auth_failed").await;
         return Err(OAuthError::invalid_client("Client authentication failed"));
     };
-    let scopes: Vec<String> = match scope {
-        Some(s) => s.split_whitespace().map(str::to_owned).collect(),
-        None => auditor.scopes.clone(),
-    };
-    if scopes.iter().any(|s| !auditor.scopes.contains(s)) {
-        return Err(OAuthError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_scope",
-            "Scope not allowed for this client",
-        ));
-    }
-    let grant = AuditorGrant {
-        client_id: auditor.client_id.clone(),
-        scopes: scopes.clone(),
-        rps: auditor.rps.clone(),
-    };
-    let access_token = token::random_opaque(32);
-    let ttl = log.token_ttl.as_secs();
-    let json = serde_json::to_string(&grant).map_err(|_| OAuthError::unavailable())?;
-    log.sessions
-        .put(CLIENT_TOKENS, &access_token, json, Duration::from_secs(ttl))
-        .await
-        .map_err(|_| OAuthError::unavailable())?;
     let mut event = log.trail.event(EventType::AuditorTokenIssued);
-    event.outcome = Some(auditor.client_id.clone());
-    log.trail
-        .record(event)
-        .await
-        .map_err(|_| OAuthError::unavailable())?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("cache-control", "no-store"))
-        .json(json!({
-            "access_token": access_token,
-            "token_type": "Bearer",
-            "expires_in": ttl,
-            "scope": scopes.join(" "),
-        })))
+    event.outcome = Some(auditor.client_id.to_owned());
+    service_clients::issue(
+        &log.sessions,
+        &log.trail,
+        auditor,
+        scope,
+        log.token_ttl,
+        event,
+    )
+    .await
 }
-
-/// Errors of the auditor API, as JSON.
-#[derive(Debug)]
-pub(crate) struct ApiError(StatusCode, &'static str, String);
 
 impl ApiError {
-    fn unavailable(e: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %e, "audit API unavailable");
-        Self(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily_unavailable",
-            "The verification log is unavailable".into(),
-        )
-    }
     fn bad_request(message: impl Into<String>) -> Self {
-        Self(StatusCode::BAD_REQUEST, "invalid_request", message.into())
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
     }
     fn not_found() -> Self {
-        Self(StatusCode::NOT_FOUND, "not_found", "No such event".into())
-    }
-}
-
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.1, self.2)
-    }
-}
-
-impl std::error::Error for ApiError {}
-
-impl actix_web::ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        self.0
-    }
-    fn error_response(&self) -> HttpResponse {
-        let mut r = HttpResponse::build(self.0);
-        if self.0 == StatusCode::UNAUTHORIZED {
-            r.insert_header(("www-authenticate", "Bearer realm=\"audit\""));
-        }
-        if self.0 == StatusCode::FORBIDDEN {
-            r.insert_header((
-                "www-authenticate",
-                "Bearer error=\"insufficient_scope\", scope=\"audit:read\"",
-            ));
-        }
-        r.json(json!({"error": self.1, "error_description": self.2}))
+        Self::new(StatusCode::NOT_FOUND, "not_found", "No such event")
     }
 }
 
 /// The caller's grant: 401 without a valid token, 403 without `audit:read`. A refusal
 /// is a `request_rejected` event, as a failed client authentication at `/token` is.
 async fn auditor(log: &VerificationLog, req: &HttpRequest) -> Result<AuditorGrant, ApiError> {
-    let result = auditor_grant(log, req).await;
-    if let Err(ApiError(status, ..)) = &result {
-        let outcome = match *status {
-            StatusCode::UNAUTHORIZED => Some("auditor_token_invalid"),
-            StatusCode::FORBIDDEN => Some("auditor_scope_insufficient"),
-            _ => None,
-        };
-        if let Some(outcome) = outcome {
-            log.trail.rejected(None, None, outcome).await;
-        }
-    }
-    result
-}
-
-async fn auditor_grant(log: &VerificationLog, req: &HttpRequest) -> Result<AuditorGrant, ApiError> {
-    let unauthorized = || {
-        ApiError(
-            StatusCode::UNAUTHORIZED,
-            "invalid_token",
-            "A valid bearer token is required".into(),
-        )
-    };
-    let header = req
-        .headers()
-        .get("authorization")
-        .and_then(|h| h.to_str().ok())
-        .ok_or_else(unauthorized)?;
-    let token = header
-        .strip_prefix("Bearer ")
-        .ok_or_else(unauthorized)?
-        .trim();
-    let json = log
-        .sessions
-        .get(CLIENT_TOKENS, token)
-        .await
-        .map_err(ApiError::unavailable)?
-        .ok_or_else(unauthorized)?;
-    let grant: AuditorGrant = serde_json::from_str(&json).map_err(ApiError::unavailable)?;
-    if !grant.scopes.iter().any(|s| s == READ_SCOPE) {
-        return Err(ApiError(
-            StatusCode::FORBIDDEN,
-            "insufficient_scope",
-            "The audit:read scope is required".into(),
-        ));
-    }
-    Ok(grant)
+    let refusals = ["auditor_token_invalid", "auditor_scope_insufficient"];
+    service_clients::grant(&log.sessions, &log.trail, req, READ_SCOPE, refusals).await
 }
 
 /// Filters of `/events` and the exports.

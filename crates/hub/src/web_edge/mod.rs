@@ -20,6 +20,7 @@ pub(crate) mod rate_limit;
 pub(crate) mod request_object;
 pub(crate) mod request_shape;
 pub(crate) mod server;
+mod service_clients;
 mod token_endpoint;
 mod userinfo;
 
