@@ -340,11 +340,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn import(settings: Settings, rp: &str, file: &std::path::Path) -> anyhow::Result<()> {
-    if !settings.knows_relying_party(rp) {
-        bail!("relying party {rp:?} is not configured");
-    }
     let db = store::Database::open(&settings.database.url).await?;
     db.migrate().await?;
+    if !settings.knows_relying_party(rp) && !hub::holds_relying_party(&db, rp).await? {
+        bail!("relying party {rp:?} is neither configured nor in the registry");
+    }
     let started = std::time::Instant::now();
     let bar = import_progress_bar(file);
     let mut last = hub::records::ImportProgress::default();

@@ -72,20 +72,24 @@ pub(crate) async fn run(
         .build()?;
     let token = access_token(&http, &base, &connection).await?;
     let url = |path: &str| format!("{base}/admin/v1/{collection}{path}");
+    let segment =
+        |id: &str| -> String { url::form_urlencoded::byte_serialize(id.as_bytes()).collect() };
     let request = match &command {
         RegistryCommand::Add { file } => http.post(url("")).json(&document(file)?),
-        RegistryCommand::Show { id } => http.get(url(&format!("/{id}"))),
+        RegistryCommand::Show { id } => http.get(url(&format!("/{}", segment(id)))),
         RegistryCommand::List => http.get(url("")),
         RegistryCommand::Update { id, file, set } => http
-            .patch(url(&format!("/{id}")))
+            .patch(url(&format!("/{}", segment(id))))
             .json(&patch(file.as_deref(), set)?),
-        RegistryCommand::Disable { id } => http.post(url(&format!("/{id}/disable"))),
-        RegistryCommand::Enable { id } => http.post(url(&format!("/{id}/enable"))),
-        RegistryCommand::Retire { id } => http.post(url(&format!("/{id}/retire"))),
+        RegistryCommand::Disable { id } => http.post(url(&format!("/{}/disable", segment(id)))),
+        RegistryCommand::Enable { id } => http.post(url(&format!("/{}/enable", segment(id)))),
+        RegistryCommand::Retire { id } => http.post(url(&format!("/{}/retire", segment(id)))),
     };
     let response = request.bearer_auth(token).send().await?;
     let status = response.status();
-    let body: Value = response.json().await.context("reading the hub's answer")?;
+    let answer = response.text().await.context("reading the hub's answer")?;
+    let body: Value = serde_json::from_str(&answer)
+        .with_context(|| format!("{status}: the hub's answer is not JSON"))?;
     if !status.is_success() {
         bail!(
             "{status}: {}",
@@ -180,9 +184,27 @@ fn document(file: &Path) -> anyhow::Result<Value> {
     };
     if file.extension().is_some_and(|e| e == "toml") {
         let value: toml::Value = toml::from_str(&text).context("parsing TOML")?;
-        Ok(serde_json::to_value(value)?)
+        Ok(toml_to_json(value))
     } else {
         serde_json::from_str(&text).context("parsing JSON")
+    }
+}
+
+/// TOML as the JSON the API takes: a TOML date-time becomes its RFC 3339 text.
+fn toml_to_json(value: toml::Value) -> Value {
+    match value {
+        toml::Value::String(s) => Value::String(s),
+        toml::Value::Integer(i) => Value::from(i),
+        toml::Value::Float(f) => Value::from(f),
+        toml::Value::Boolean(b) => Value::Bool(b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(items) => Value::Array(items.into_iter().map(toml_to_json).collect()),
+        toml::Value::Table(table) => Value::Object(
+            table
+                .into_iter()
+                .map(|(k, v)| (k, toml_to_json(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -234,6 +256,12 @@ mod tests {
             })
         );
         assert!(super::patch(None, &[]).is_err());
+        let toml: toml::Value =
+            toml::from_str("certified_until = 2027-01-01T00:00:00Z\nmax_level = \"P2\"").unwrap();
+        assert_eq!(
+            toml_to_json(toml),
+            serde_json::json!({"certified_until": "2027-01-01T00:00:00Z", "max_level": "P2"})
+        );
         assert!(super::patch(None, &["no-equals".into()]).is_err());
     }
 }

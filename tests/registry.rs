@@ -39,8 +39,15 @@ async fn a_relying_party_registered_through_the_api_completes_a_journey_at_once(
 
     let request = AuthRequest::new(RP_NEW);
     let code = hub.code_for(&request, "alice").await;
-    let claims = hub.claims_for(RP_NEW, &code, &request.verifier).await;
+    let (status, tokens) = hub
+        .redeem(RP_NEW, &secret_of(RP_NEW), &code, &request.verifier)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let id_token = tokens["id_token"].as_str().expect("id_token");
+    let claims = hub.verify_id_token(id_token, RP_NEW).await;
     assert_eq!(claims["match"]["status"], "created", "{claims}");
+    let access_token = tokens["access_token"].as_str().expect("access_token");
+    assert_eq!(hub.userinfo(access_token).await.0, StatusCode::OK);
 
     let changes = hub.events_of_type("registry_changed").await;
     let added = changes
@@ -64,6 +71,21 @@ async fn a_relying_party_registered_through_the_api_completes_a_journey_at_once(
     assert_eq!(status, StatusCode::OK);
     let (status, _, _) = Browser::new().get(&request.url(&hub)).await.page();
     assert_eq!(status, StatusCode::BAD_REQUEST, "a disabled RP is unknown");
+    let (status, _) = hub.userinfo(access_token).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "its tokens no longer answer"
+    );
+    // Disabling it again changes nothing, and logs nothing.
+    let (_, before) = hub
+        .admin("GET", &format!("/relying-parties/{RP_NEW}"), None)
+        .await;
+    let (status, again) = hub
+        .admin("POST", &format!("/relying-parties/{RP_NEW}/disable"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again["revision"], before["revision"]);
     let (status, _) = hub
         .admin("POST", &format!("/relying-parties/{RP_NEW}/retire"), None)
         .await;
@@ -101,6 +123,16 @@ async fn bad_admin_input_gets_a_clear_400_and_changes_nothing() {
         (with(json!({"client_id": "has space"})), "client_id"),
         (with(json!({"default_level": "P9"})), "default_level"),
         (with(json!({"client_secret": null})), "client_secret"),
+        (
+            with(json!({"client_secret": "[REDACTED]"})),
+            "client_secret",
+        ),
+        (
+            with(
+                json!({"matching_service": {"url": "http://matching.example/", "jwks_uri": "https://matching.example/jwks"}}),
+            ),
+            "matching_service.url",
+        ),
     ];
     for (document, expected) in bad {
         let (status, body) = hub
@@ -394,10 +426,23 @@ async fn a_journey_at_an_identity_provider_disabled_meanwhile_fails_cleanly() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let landing = hub
+    let (status, problem_url, problem) = hub
         .login(&browser, &login_url, &login, AtIdp::person("alice"))
-        .await;
-    let params = browser.back_to_service(landing).await.rp();
+        .await
+        .page();
+    assert_eq!(status, StatusCode::OK);
+    assert_idp_problem_page(&problem);
+    // "Try again" with a company no longer on offer: the picker, without it.
+    let (status, picker_url, picker) = browser
+        .submit(&problem_url, &problem, "/journey/idp", &[])
+        .await
+        .page();
+    assert_eq!(status, StatusCode::OK, "{picker}");
+    assert!(!offers(&picker, IDP_MAIN), "{picker}");
+    let params = browser
+        .submit(&picker_url, &picker, "/journey/cancel", &[])
+        .await
+        .rp();
     assert_eq!(
         params.get("error").map(String::as_str),
         Some("temporarily_unavailable")
@@ -451,6 +496,23 @@ async fn the_cli_changes_the_registry_of_a_running_hub() {
     let request = AuthRequest::new("rp-cli");
     let code = hub.code_for(&request, "alice").await;
     assert!(!code.is_empty());
+
+    // Its department records load like a configured relying party's.
+    let csv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo-records.csv");
+    let import = tokio::process::Command::new(env!("CARGO_BIN_EXE_hub"))
+        .args(["records", "import", "--rp", "rp-cli"])
+        .arg(&csv)
+        .env_remove("HUB_CONFIG")
+        .env("HUB_DATABASE__URL", &hub.database_url)
+        .env("HUB_DATA__DIR", hub.data_dir.path())
+        .output()
+        .await
+        .expect("run hub records import");
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
 
     let (ok, out, _) = cli(&["rp", "list"], &secret).await;
     assert!(ok);

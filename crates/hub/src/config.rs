@@ -823,6 +823,32 @@ impl Settings {
                 ConfigError::Inconsistent(format!("identity provider {}: {e}", idp.id))
             })?;
         }
+        if self
+            .auditors
+            .iter()
+            .any(|a| a.scopes.iter().any(|s| s == "admin"))
+        {
+            return bad("auditors: the admin scope is for [[operators]] only".into());
+        }
+        if self
+            .operators
+            .iter()
+            .any(|o| o.scopes.iter().any(|s| s != "admin"))
+        {
+            return bad("operators: the only scope an operator may have is admin".into());
+        }
+        if let Some(shared) = self.operators.iter().find(|o| {
+            self.auditors.iter().any(|a| a.client_id == o.client_id)
+                || self
+                    .relying_parties
+                    .iter()
+                    .any(|r| r.client_id == o.client_id)
+        }) {
+            return bad(format!(
+                "operators: client id {} is also an auditor's or a relying party's",
+                shared.client_id
+            ));
+        }
         if self.registry.poll_interval_ms == 0 {
             return bad("registry.poll_interval_ms must be at least 1".into());
         }
@@ -900,6 +926,25 @@ mod tests {
         assert_eq!((options.query_threads, options.max_connections), (1, 6));
         let none = one_worker.with(serde_json::json!({"database": {"max_connections": 0}}));
         assert!(none.is_err());
+    }
+
+    /// The admin scope is for operators only, and an operator's client id is its own.
+    #[test]
+    fn operators_and_auditors_do_not_share_scopes_or_ids() {
+        let defaults = Settings::load(None).unwrap();
+        let client = |id: &str, scopes: &[&str]| serde_json::json!({"client_id": id, "client_secret": "s", "scopes": scopes});
+        let auditor_admin =
+            serde_json::json!({"auditors": [client("a", &["audit:read", "admin"])]});
+        assert!(defaults.clone().with(auditor_admin).is_err());
+        let operator_reader = serde_json::json!({"operators": [client("o", &["audit:read"])]});
+        assert!(defaults.clone().with(operator_reader).is_err());
+        let shared = serde_json::json!({
+            "auditors": [client("x", &["audit:read"])],
+            "operators": [client("x", &["admin"])],
+        });
+        assert!(defaults.clone().with(shared).is_err());
+        let fine = serde_json::json!({"operators": [client("o", &["admin"])]});
+        assert!(defaults.with(fine).is_ok());
     }
 
     /// A settings dump (a `Debug` in a log line, an error) shows no secret, and layering

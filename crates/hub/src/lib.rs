@@ -26,4 +26,5 @@ mod web_edge;
 pub use app::{Hub, StartError};
 pub use config::Settings;
 pub use reason::Reason;
+pub use registry::holds_relying_party;
 pub use web_edge::server::Application;

@@ -80,7 +80,7 @@ impl Registrar {
     /// Every entry of a kind, retired ones included, as stored now.
     pub(crate) async fn list<S: Registration>(&self) -> Result<Vec<Entry<S>>, AdminError> {
         let rows = self.db.registry_entries().await?;
-        Ok(Entry::<S>::all(&rows).map_err(RegistryError::from)?)
+        Ok(Entry::<S>::all(&rows))
     }
 
     /// One entry, as stored now.
@@ -137,6 +137,10 @@ impl Registrar {
             return Err(AdminError::Invalid("the id cannot change".into()));
         }
         let changed = changed_keys(&before, &to_value(&settings));
+        if changed.is_empty() {
+            // Nothing to change: nothing written, logged, or taken from the configuration.
+            return Ok(entry);
+        }
         let expected = entry.revision;
         let next = Entry {
             settings,
@@ -157,6 +161,9 @@ impl Registrar {
         let entry = self.show::<S>(id).await?;
         if entry.status == Status::Retired {
             return Err(AdminError::Conflict(format!("{id} is retired")));
+        }
+        if entry.status == status {
+            return Ok(entry);
         }
         let change = match status {
             Status::Active => Change::Enabled,
@@ -195,7 +202,13 @@ impl Registrar {
         fields: Vec<String>,
         actor: &str,
     ) -> Result<Entry<S>, AdminError> {
-        entry.revision = self.db.put_registry_entry(entry.to_row(), expected).await?;
+        // In a task of its own: a request dropped half-way (the client went away) cannot
+        // leave the change made but not logged.
+        let (db, row) = (self.db.clone(), entry.to_row());
+        let stored = tokio::spawn(async move { db.put_registry_entry(row, expected).await });
+        entry.revision = stored
+            .await
+            .map_err(|e| AdminError::Unavailable(e.to_string()))??;
         let mut event = self.trail.event(EventType::RegistryChanged);
         match S::KIND {
             super::Kind::RelyingParty => event.rp = Some(entry.settings.id().to_owned()),
@@ -204,10 +217,17 @@ impl Registrar {
         event.outcome = Some(change.as_str().to_owned());
         event.actor = Some(actor.to_owned());
         event.fields = Some(fields);
-        if let Err(e) = self.trail.record(event).await {
+        let trail = self.trail.clone();
+        let logged = tokio::spawn(async move { trail.record(event).await }).await;
+        if !matches!(logged, Ok(Ok(_))) {
             // The change is made: say so loudly rather than pretend it was not.
-            tracing::error!(error = %e, id = entry.settings.id(), "registry change made but not logged");
-            return Err(AdminError::Unavailable("the verification log".into()));
+            tracing::error!(
+                id = entry.settings.id(),
+                "registry change made but not logged"
+            );
+            return Err(AdminError::Unavailable(
+                "the change was made, but the verification log could not record it".into(),
+            ));
         }
         tracing::info!(
             kind = S::KIND.as_str(),
@@ -250,7 +270,8 @@ fn to_value<S: Registrable>(settings: &S) -> Value {
     serde_json::to_value(settings).unwrap_or_default()
 }
 
-fn top_level_keys<S: Registrable>(settings: &S) -> Vec<String> {
+/// The settings a new entry sets (names only).
+pub(super) fn top_level_keys<S: Registrable>(settings: &S) -> Vec<String> {
     match to_value(settings) {
         Value::Object(map) => map
             .into_iter()

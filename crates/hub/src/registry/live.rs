@@ -9,7 +9,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use store::Database;
 
-use super::{Entry, Status, Unreadable};
+use super::{Entry, Status};
 use crate::config::{CircuitBreakerSettings, IdentityProviderSettings, RelyingPartySettings};
 use crate::identity_provider::breaker::IdpBreaker;
 use crate::identity_provider::IdentityProvider;
@@ -21,8 +21,6 @@ use crate::relying_party::{ClientId, RelyingParty};
 pub(crate) enum RegistryError {
     #[error("registry: {0}")]
     Store(#[from] store::StoreError),
-    #[error(transparent)]
-    Unreadable(#[from] Unreadable),
 }
 
 /// The active relying parties and identity providers at one registry revision.
@@ -88,8 +86,8 @@ impl LiveRegistry {
         // poll reload again, never the reverse.
         let revision = self.db.registry_revision().await?;
         let rows = self.db.registry_entries().await?;
-        let rps = Entry::<RelyingPartySettings>::all(&rows)?;
-        let idps = Entry::<IdentityProviderSettings>::all(&rows)?;
+        let rps = Entry::<RelyingPartySettings>::all(&rows);
+        let idps = Entry::<IdentityProviderSettings>::all(&rows);
         let next = Snapshot {
             revision,
             relying_parties: rps

@@ -11,13 +11,25 @@ pub(crate) mod live;
 mod registration;
 pub(crate) mod seed;
 
-pub(crate) use registration::Registration;
+pub(crate) use registration::{Registration, REDACTED};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use store::RegistryRow;
 
 use crate::config::{IdentityProviderSettings, RelyingPartySettings};
+
+/// Whether `client_id` is a relying party the registry holds and has not retired (for
+/// `hub records import`, which also serves relying parties added through the admin API).
+pub async fn holds_relying_party(
+    db: &store::Database,
+    client_id: &str,
+) -> Result<bool, store::StoreError> {
+    let rows = db.registry_entries().await?;
+    Ok(Entry::<RelyingPartySettings>::all(&rows)
+        .iter()
+        .any(|e| e.settings.client_id == client_id && e.status != Status::Retired))
+}
 
 /// The two kinds of registered party.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,12 +175,17 @@ impl<S: Registrable> Entry<S> {
         }
     }
 
-    /// The entries of this kind among `rows`; an unreadable one is an error, since
-    /// skipping it could silently drop a party.
-    fn all(rows: &[RegistryRow]) -> Result<Vec<Self>, Unreadable> {
+    /// The entries of this kind among `rows`. One this hub cannot read (written by a
+    /// newer hub during an upgrade, or damaged) is left out and logged: it is not served,
+    /// and the others still are.
+    fn all(rows: &[RegistryRow]) -> Vec<Self> {
         rows.iter()
             .filter(|row| row.kind == S::KIND.as_str())
-            .map(Self::from_row)
+            .filter_map(|row| {
+                Self::from_row(row)
+                    .inspect_err(|e| tracing::error!(error = %e, "registry entry not served"))
+                    .ok()
+            })
             .collect()
     }
 }

@@ -6,6 +6,9 @@ use url::{Host, Url};
 use super::Registrable;
 use crate::config::{IdentityProviderSettings, RelyingPartySettings};
 
+/// What the admin API shows in place of a secret.
+pub(crate) const REDACTED: &str = "[REDACTED]";
+
 /// A party's settings with the checks an operator's change must pass.
 pub(crate) trait Registration: Registrable {
     /// Usable against the deployment's `levels`, and safe to register.
@@ -21,6 +24,21 @@ impl Registration for RelyingPartySettings {
         if let Some(uri) = &self.jwks_uri {
             secure_url("jwks_uri", uri.as_str())?;
         }
+        if let Some(remote) = &self.matching_service {
+            secure_url("matching_service.url", remote.url.as_str())?;
+            if let Some(uri) = &remote.jwks_uri {
+                secure_url("matching_service.jwks_uri", uri.as_str())?;
+            }
+        }
+        if self
+            .client_secret
+            .as_ref()
+            .is_some_and(|s| s.expose() == REDACTED)
+        {
+            return Err(format!(
+                "client_secret: {REDACTED:?} is what show prints, not a secret"
+            ));
+        }
         non_blank("name", &self.name)?;
         self.check(levels)
     }
@@ -31,6 +49,15 @@ impl Registration for IdentityProviderSettings {
         check_id("id", &self.id)?;
         secure_url("issuer", &self.issuer)?;
         non_blank("name", &self.name)?;
+        if self
+            .client_secret
+            .as_ref()
+            .is_some_and(|s| s.expose() == REDACTED)
+        {
+            return Err(format!(
+                "client_secret: {REDACTED:?} is what show prints, not a secret"
+            ));
+        }
         for rp in self.relying_parties.iter().flatten() {
             check_id("relying_parties", rp)?;
         }

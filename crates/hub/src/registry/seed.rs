@@ -4,7 +4,7 @@
 //! logged). Several instances starting at once each try; the registry's compare-and-swap
 //! lets one win and the others find the work done.
 
-use super::admin::{changed_keys, AdminError, Change, Registrar};
+use super::admin::{changed_keys, top_level_keys, AdminError, Change, Registrar};
 use super::registration::Registration;
 use super::{Entry, Source};
 use crate::config::Settings;
@@ -28,7 +28,7 @@ impl Registrar {
         let configured = serde_json::to_value(&settings).unwrap_or_default();
         let written = match self.find::<S>(settings.id()).await? {
             None => {
-                let fields = changed_keys(&serde_json::json!({}), &configured);
+                let fields = top_level_keys(&settings);
                 let entry = Entry::fresh(settings, Source::Config, CONFIG_ACTOR);
                 self.write(entry, None, Change::Added, fields, CONFIG_ACTOR)
                     .await

@@ -4,7 +4,8 @@
 //!
 //! Operators authenticate with OAuth client credentials at the hub's own `/token` (scope
 //! `admin`). Every change is a `registry_changed` event in the verification log naming
-//! the operator's client; every refused request a `request_rejected` one.
+//! the operator's client; a request without a valid token or scope is a
+//! `request_rejected` one (a refused change writes nothing, and its answer says why).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,7 +96,7 @@ async fn operator(admin: &AdminApi, req: &HttpRequest) -> Result<String, ApiErro
 fn view<S: Registrable>(entry: &Entry<S>) -> Value {
     let mut settings = serde_json::to_value(&entry.settings).unwrap_or_default();
     if let Some(secret) = settings.get_mut("client_secret").filter(|s| !s.is_null()) {
-        *secret = json!("[REDACTED]");
+        *secret = json!(crate::registry::REDACTED);
     }
     json!({
         "id": entry.settings.id(),

@@ -27,6 +27,10 @@ pub(crate) async fn userinfo(op: web::Data<OpenIdProvider>, req: HttpRequest) ->
         return unauthorized("invalid_request");
     };
     let grant = match assertion::access_grant(&op, access_token).await {
+        // Its relying party was disabled or retired since the token was issued.
+        Ok(Some(g)) if op.relying_party(g.client_id.as_str()).is_none() => {
+            return unauthorized("invalid_token")
+        }
         Ok(Some(g)) => g,
         Ok(None) => return unauthorized("invalid_token"),
         Err(e) => {

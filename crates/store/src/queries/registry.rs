@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use crate::schema::registry_entries;
 
 /// A registry entry as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = registry_entries)]
 pub struct RegistryRow {
     /// `relying_party` or `identity_provider`.
@@ -24,6 +24,19 @@ pub struct RegistryRow {
     pub updated_at: String,
     /// Who made the last change: an admin client id, or `config`.
     pub updated_by: String,
+}
+
+/// Without the document, which may hold secrets.
+impl std::fmt::Debug for RegistryRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryRow")
+            .field("kind", &self.kind)
+            .field("id", &self.id)
+            .field("status", &self.status)
+            .field("source", &self.source)
+            .field("revision", &self.revision)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The statements, for the connection type `$conn` (see [`super`]).

@@ -207,8 +207,9 @@ impl<'a> JourneyEngine<'a> {
         );
         match offers.iter().find(|o| o.idp.settings.id == idp) {
             Some(offer) if offer.availability.is_selectable() => {}
-            // It became unavailable since the picker was shown: the picker again says so.
-            Some(_) if journey.is_choosing() => return Ok(self.picker(&journey, false)),
+            // It became unavailable, or was withdrawn, since the page was shown (the
+            // picker, or "try again" after it failed): the picker says what is on offer now.
+            _ if journey.is_choosing() => return Ok(self.picker(&journey, false)),
             _ => return Err(Refusal::BadRequest),
         }
         Ok(self.send_to_idp(&mut journey, idp).await)
