@@ -202,13 +202,6 @@ impl Registrar {
         fields: Vec<String>,
         actor: &str,
     ) -> Result<Entry<S>, AdminError> {
-        // In a task of its own: a request dropped half-way (the client went away) cannot
-        // leave the change made but not logged.
-        let (db, row) = (self.db.clone(), entry.to_row());
-        let stored = tokio::spawn(async move { db.put_registry_entry(row, expected).await });
-        entry.revision = stored
-            .await
-            .map_err(|e| AdminError::Unavailable(e.to_string()))??;
         let mut event = self.trail.event(EventType::RegistryChanged);
         match S::KIND {
             super::Kind::RelyingParty => event.rp = Some(entry.settings.id().to_owned()),
@@ -217,9 +210,18 @@ impl Registrar {
         event.outcome = Some(change.as_str().to_owned());
         event.actor = Some(actor.to_owned());
         event.fields = Some(fields);
-        let trail = self.trail.clone();
-        let logged = tokio::spawn(async move { trail.record(event).await }).await;
-        if !matches!(logged, Ok(Ok(_))) {
+        // The write and its event in one task of their own: a request dropped half-way
+        // (the client went away) cannot leave the change made but not logged.
+        let (db, trail, row) = (self.db.clone(), self.trail.clone(), entry.to_row());
+        let done = tokio::spawn(async move {
+            let revision = db.put_registry_entry(row, expected).await?;
+            Ok::<_, StoreError>((revision, trail.record(event).await.is_ok()))
+        });
+        let (revision, logged) = done
+            .await
+            .map_err(|e| AdminError::Unavailable(e.to_string()))??;
+        entry.revision = revision;
+        if !logged {
             // The change is made: say so loudly rather than pretend it was not.
             tracing::error!(
                 id = entry.settings.id(),
