@@ -4,7 +4,7 @@
 use url::{Host, Url};
 
 use super::Registrable;
-use crate::config::{IdentityProviderSettings, RelyingPartySettings};
+use crate::config::{IdentityProviderSettings, RelyingPartySettings, Secret};
 
 /// What the admin API shows in place of a secret.
 pub(crate) const REDACTED: &str = "[REDACTED]";
@@ -30,15 +30,7 @@ impl Registration for RelyingPartySettings {
                 secure_url("matching_service.jwks_uri", uri.as_str())?;
             }
         }
-        if self
-            .client_secret
-            .as_ref()
-            .is_some_and(|s| s.expose() == REDACTED)
-        {
-            return Err(format!(
-                "client_secret: {REDACTED:?} is what show prints, not a secret"
-            ));
-        }
+        not_redacted(self.client_secret.as_ref())?;
         non_blank("name", &self.name)?;
         self.check(levels)
     }
@@ -49,15 +41,7 @@ impl Registration for IdentityProviderSettings {
         check_id("id", &self.id)?;
         secure_url("issuer", &self.issuer)?;
         non_blank("name", &self.name)?;
-        if self
-            .client_secret
-            .as_ref()
-            .is_some_and(|s| s.expose() == REDACTED)
-        {
-            return Err(format!(
-                "client_secret: {REDACTED:?} is what show prints, not a secret"
-            ));
-        }
+        not_redacted(self.client_secret.as_ref())?;
         for rp in self.relying_parties.iter().flatten() {
             check_id("relying_parties", rp)?;
         }
@@ -78,6 +62,16 @@ fn check_id(field: &str, id: &str) -> Result<(), String> {
     if id.is_empty() || id.len() > 64 || !id.chars().all(plain) {
         return Err(format!(
             "{field}: 1 to 64 letters, digits, '-', '_' or '.' (got {id:?})"
+        ));
+    }
+    Ok(())
+}
+
+/// A secret copied back from `show`'s output is not a secret.
+fn not_redacted(secret: Option<&Secret>) -> Result<(), String> {
+    if secret.is_some_and(|s| s.expose() == REDACTED) {
+        return Err(format!(
+            "client_secret: {REDACTED:?} is what show prints, not a secret"
         ));
     }
     Ok(())
