@@ -337,15 +337,10 @@ fn fresh_client() -> reqwest::Client {
 /// One journey at [`RP_MATCH`] whose every request (the RP's token request too) may land on
 /// a different instance: the kid of its ID token, which the RP verified.
 async fn fleet_journey(hub: &TestHub, rp: &RelyingPartyKeys, person: &str) -> String {
-    let browser = Browser::without_keep_alive();
     let request = AuthRequest::new(RP_MATCH);
-    let params = hub
-        .journey(&browser, &request, AtIdp::person(person))
-        .await
-        .rp();
-    let code = params
-        .get("code")
-        .unwrap_or_else(|| panic!("no code: {params:?}"));
+    let code = hub
+        .code_in(&Browser::without_keep_alive(), &request, person)
+        .await;
     let response = fresh_client()
         .post(format!("{}/token", hub.url))
         .basic_auth(RP_MATCH, Some(secret_of(RP_MATCH)))

@@ -100,25 +100,20 @@ async fn recorded(database_url: &str) -> (i64, u64) {
     )
 }
 
-/// One journey whose every request may land on a different instance.
-async fn round_robin_journey(hub: &TestHub, person: &str) -> Value {
-    let browser = Browser::without_keep_alive();
-    let request = AuthRequest::new(RP_MATCH);
-    let params = hub
-        .journey(&browser, &request, AtIdp::person(person))
-        .await
-        .rp();
-    let code = params
-        .get("code")
-        .unwrap_or_else(|| panic!("no code: {params:?}"));
-    hub.claims_for(RP_MATCH, code, &request.verifier).await
+/// One journey of `client_id` whose every request may land on a different instance.
+async fn round_robin_journey(hub: &TestHub, client_id: &str, person: &str) -> Value {
+    let request = AuthRequest::new(client_id);
+    let code = hub
+        .code_in(&Browser::without_keep_alive(), &request, person)
+        .await;
+    hub.claims_for(client_id, &code, &request.verifier).await
 }
 
 #[tokio::test]
 async fn journeys_complete_with_steps_spread_over_three_instances() {
     let cluster = spawn_cluster(3).await;
     for person in ["alice", "dana", "alice", "dana", "alice", "dana"] {
-        let claims = round_robin_journey(&cluster.hub, person).await;
+        let claims = round_robin_journey(&cluster.hub, RP_MATCH, person).await;
         assert_eq!(claims["match"]["status"], "matched", "{person}");
     }
     let forwarded = cluster.proxy.forwarded();
@@ -166,7 +161,7 @@ async fn a_code_redeemed_concurrently_at_two_instances_succeeds_once() {
 async fn journeys_resume_on_another_instance_after_one_is_killed() {
     let mut cluster = spawn_cluster(3).await;
     let (records_before, log_before) = recorded(&cluster.database_url).await;
-    let first = round_robin_journey(&cluster.hub, "alice").await;
+    let first = round_robin_journey(&cluster.hub, RP_MATCH, "alice").await;
     // Ten journeys reach the picker, spread over all instances...
     let mut started = Vec::new();
     for _ in 0..10 {
@@ -219,7 +214,7 @@ async fn two_hundred_parallel_journeys_over_three_instances_are_all_correct() {
         let hub = &cluster.hub;
         let (person, record) = people[i % people.len()];
         async move {
-            let claims = round_robin_journey(hub, person).await;
+            let claims = round_robin_journey(hub, RP_MATCH, person).await;
             assert_eq!(claims["match"]["record_id"], record, "{person}");
             (person, claims["sub"].as_str().expect("sub").to_owned())
         }
@@ -479,16 +474,7 @@ async fn registry_changes_reach_every_instance_without_restart() {
     until_every_instance(&cluster, &request, |status, _| status == StatusCode::OK).await;
     // Every step of these journeys may land on a different instance.
     for person in ["alice", "dana", "alice"] {
-        let browser = Browser::without_keep_alive();
-        let request = AuthRequest::new("rp-live");
-        let params = hub
-            .journey(&browser, &request, AtIdp::person(person))
-            .await
-            .rp();
-        let code = params
-            .get("code")
-            .unwrap_or_else(|| panic!("no code: {params:?}"));
-        let claims = hub.claims_for("rp-live", code, &request.verifier).await;
+        let claims = round_robin_journey(hub, "rp-live", person).await;
         assert_eq!(claims["match"]["status"], "created", "{person}");
     }
 

@@ -632,9 +632,14 @@ impl TestHub {
 
     /// A complete journey that must end with a code; returns it.
     pub async fn code_for(&self, request: &AuthRequest, person: &str) -> String {
-        let browser = Browser::new();
+        self.code_in(&Browser::new(), request, person).await
+    }
+
+    /// [`TestHub::code_for`] in `browser` (e.g. one without keep-alive, so that behind a
+    /// round-robin proxy every request may reach another instance).
+    pub async fn code_in(&self, browser: &Browser, request: &AuthRequest, person: &str) -> String {
         let params = self
-            .journey(&browser, request, AtIdp::person(person))
+            .journey(browser, request, AtIdp::person(person))
             .await
             .rp();
         assert_eq!(params.get("state"), Some(&request.state), "state echoed");

@@ -9,7 +9,7 @@ use audit::EventType;
 use serde_json::Value;
 use store::{Database, StoreError};
 
-use super::live::{LiveRegistry, RegistryError};
+use super::live::LiveRegistry;
 use super::registration::Registration;
 use super::{Entry, Registrable, Source, Status};
 use crate::verification_log::trail::AuditTrail;
@@ -35,12 +35,6 @@ impl From<StoreError> for AdminError {
             StoreError::Conflict(m) => Self::Conflict(m),
             e => Self::Unavailable(e.to_string()),
         }
-    }
-}
-
-impl From<RegistryError> for AdminError {
-    fn from(e: RegistryError) -> Self {
-        Self::Unavailable(e.to_string())
     }
 }
 
