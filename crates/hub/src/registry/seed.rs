@@ -14,19 +14,31 @@ pub(crate) const CONFIG_ACTOR: &str = "config";
 
 impl Registrar {
     /// Brings the configuration's parties into the registry.
+    /// The registry is read once for all of them.
     pub(crate) async fn seed(&self, settings: &Settings) -> Result<(), AdminError> {
-        for rp in &settings.relying_parties {
-            self.seed_one(rp.clone()).await?;
-        }
-        for idp in &settings.identity_providers {
-            self.seed_one(idp.clone()).await?;
+        self.seed_all(&settings.relying_parties).await?;
+        self.seed_all(&settings.identity_providers).await
+    }
+
+    async fn seed_all<S: Registration>(&self, configured: &[S]) -> Result<(), AdminError> {
+        let mut stored = self.list::<S>().await?;
+        for settings in configured {
+            let held = stored
+                .iter()
+                .position(|e| e.settings.id() == settings.id())
+                .map(|i| stored.swap_remove(i));
+            self.seed_one(settings.clone(), held).await?;
         }
         Ok(())
     }
 
-    async fn seed_one<S: Registration>(&self, settings: S) -> Result<(), AdminError> {
+    async fn seed_one<S: Registration>(
+        &self,
+        settings: S,
+        stored: Option<Entry<S>>,
+    ) -> Result<(), AdminError> {
         let configured = serde_json::to_value(&settings).unwrap_or_default();
-        let written = match self.find::<S>(settings.id()).await? {
+        let written = match stored {
             None => {
                 let fields = top_level_keys(&settings);
                 let entry = Entry::fresh(settings, Source::Config, CONFIG_ACTOR);
